@@ -1,0 +1,38 @@
+# calbridge: `make demo` and `make test` are the two commands a newcomer needs; both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench proto clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m bridge demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check bridge tests bench
+	$(VENV)/bin/ruff format --check bridge tests bench
+	$(VENV)/bin/mypy bridge
+
+bench: setup
+	$(PY) -m bench
+
+# Regenerate the Pub/Sub stubs. The -I mapping makes protoc see proto/pubsub_api.proto as
+# bridge/wire/pubsub_api.proto, so the generated gRPC module imports its sibling by package path.
+proto: setup
+	$(PY) -m grpc_tools.protoc -Ibridge/wire=proto --python_out=. --grpc_python_out=. --pyi_out=. \
+		bridge/wire/pubsub_api.proto
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
