@@ -1,0 +1,120 @@
+"""Runs a parsed query against a Catalog: filter, sort, page, and shape records the way the REST API does
+(before it adds attributes.url and pages the result)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..schema import SObjectDef
+from .catalog import Catalog
+from .errors import INVALID_FIELD, SoqlError, unsupported_sobject
+from .fields import FieldResolver, Relationship, ResolvedField, Row, parent_value
+from .parser import parse
+from .predicates import ConditionCompiler, order_key
+
+
+@dataclass
+class QueryResult:
+    """Every matching record after OFFSET and LIMIT; `records` is empty for `SELECT COUNT()`, whose count
+    is `total_size`."""
+
+    sobject: SObjectDef
+    records: list[dict[str, Any]]
+    total_size: int
+
+
+def run(
+    text: str, catalog: Catalog, *, include_deleted: bool = False, now: datetime | None = None
+) -> QueryResult:
+    """Parse, check and evaluate one SOQL query. `include_deleted` is queryAll: rows with IsDeleted true
+    take part only then. `now` fixes the clock for TODAY and friends (default: the current UTC time).
+    Raises SoqlError with Salesforce's error code and message for anything Salesforce would refuse."""
+    query = parse(text)
+    sobject = catalog.describe(query.sobject)
+    if sobject is None or not sobject.queryable:
+        raise unsupported_sobject(text, query.sobject_position, query.sobject)
+    resolver = FieldResolver(text, sobject, catalog)
+    selected = _resolve_selection(text, resolver, query.fields)
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    matches = ConditionCompiler(text, resolver, today).compile(query.where) if query.where else None
+    sort_keys = [(order_key(text, resolver, item), item.descending) for item in query.order_by]
+
+    rows = [
+        row
+        for row in catalog.rows(sobject.name, include_deleted)
+        if (include_deleted or not row.get("IsDeleted")) and (matches is None or matches(row))
+    ]
+    # Stable sorts from the last key to the first give the multi-key order.
+    for key, descending in reversed(sort_keys):
+        rows.sort(key=key, reverse=descending)
+    start = query.offset or 0
+    end = None if query.limit is None else start + query.limit
+    rows = rows[start:end]
+    if query.count_only:
+        return QueryResult(sobject, [], len(rows))
+    shape = _Shape(sobject, selected, resolver)
+    return QueryResult(sobject, [shape.record(row) for row in rows], len(rows))
+
+
+def _resolve_selection(text: str, resolver: FieldResolver, paths: tuple[Any, ...]) -> list[ResolvedField]:
+    selected: list[ResolvedField] = []
+    seen: set[str] = set()
+    for path in paths:
+        resolved = resolver.resolve(path)
+        label = resolved.label
+        if label.lower() in seen:
+            raise SoqlError(INVALID_FIELD, f"duplicate field selected: {label}")
+        seen.add(label.lower())
+        selected.append(resolved)
+    return selected
+
+
+class _Shape:
+    """Turns a row into a REST record: selected fields in select order, parent fields grouped under their
+    relationship (None when the reference is empty or its target is gone)."""
+
+    def __init__(self, sobject: SObjectDef, selected: list[ResolvedField], resolver: FieldResolver) -> None:
+        self.type_name = sobject.name
+        self.parents = resolver.parents
+        # Output slots in first-appearance order: a field name, or a relationship with its fields.
+        self.slots: list[str | tuple[Relationship, list[ResolvedField]]] = []
+        groups: dict[str, list[ResolvedField]] = {}
+        for resolved in selected:
+            if resolved.relationship is None:
+                self.slots.append(resolved.field.name)
+                continue
+            name = resolved.relationship.name
+            if name not in groups:
+                groups[name] = []
+                self.slots.append((resolved.relationship, groups[name]))
+            groups[name].append(resolved)
+
+    def record(self, row: Row) -> dict[str, Any]:
+        record: dict[str, Any] = {"attributes": {"type": self.type_name}}
+        for slot in self.slots:
+            if isinstance(slot, str):
+                record[slot] = row.get(slot)
+            else:
+                relationship, fields = slot
+                record[relationship.name] = self._parent(row, relationship, fields)
+        return record
+
+    def _parent(
+        self, row: Row, relationship: Relationship, fields: list[ResolvedField]
+    ) -> dict[str, Any] | None:
+        parent_id = row.get(relationship.reference.name)
+        parent = self.parents.get(parent_id) if parent_id else None
+        if parent is None:
+            return None
+        nested: dict[str, Any] = {"attributes": {"type": parent[0].name}}
+        polymorphic = relationship.target is None
+        for resolved in fields:
+            wants_type = polymorphic and resolved.field.name == "Type"
+            nested[resolved.field.name] = parent_value(parent, resolved.field, wants_type)
+        return nested
+
+
+__all__ = ["Mapping", "QueryResult", "run"]
