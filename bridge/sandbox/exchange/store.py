@@ -1,0 +1,254 @@
+"""The mailbox store: mailboxes, folders, calendar items, ids and change keys, the per-folder journal.
+
+Pure state, no I/O and no XML. Every change goes through ``_record`` which advances a global sequence, stamps
+the folder journal (SyncFolderItems reads it) and tells the listeners (subscriptions) what happened.
+Not thread-safe: the server touches it from its event loop only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .model import CalendarItem, Folder, Mailbox
+from .wire import EWSError
+
+_ITEM_TAG = b"\x00\x00\x49"  # opaque prefixes so malformed ids can be told from unknown ones
+_FOLDER_TAG = b"\x00\x00\x46"
+_CHANGE_KEY_TAG = b"CK"
+
+FOLDER_LAYOUT = (
+    # distinguished id, display name, folder class, parent
+    ("root", "Root", None, None),
+    ("msgfolderroot", "Top of Information Store", None, "root"),
+    ("calendar", "Calendar", "IPF.Appointment", "msgfolderroot"),
+    ("inbox", "Inbox", "IPF.Note", "msgfolderroot"),
+    ("sentitems", "Sent Items", "IPF.Note", "msgfolderroot"),
+    ("deleteditems", "Deleted Items", "IPF.Note", "msgfolderroot"),
+    ("recoverableitemsdeletions", "Deletions", None, "root"),
+)
+CALENDAR_LIKE = ("calendar", "deleteditems", "recoverableitemsdeletions")
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """What subscriptions hear about: ``kind`` is Created, Modified, Deleted or Moved."""
+
+    kind: str
+    sequence: int
+    mailbox: str
+    item_id: str
+    change_key: str
+    folder_id: str
+    timestamp: datetime
+    old_item_id: str | None = None
+    old_folder_id: str | None = None
+
+
+Listener = Callable[[StoreEvent], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Store:
+    """All mailboxes of one sandbox."""
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.folders: dict[str, Folder] = {}
+        self.items: dict[str, CalendarItem] = {}
+        self.sequence = 0
+        self._version = 0
+        self._listeners: list[Listener] = []
+        self.secret = os.urandom(16)  # signs opaque tokens (sync states, watermarks)
+
+    # ---- mailboxes and folders -----------------------------------------------------------------------------
+
+    def add_mailbox(self, address: str, display_name: str | None = None) -> Mailbox:
+        key = address.lower()
+        if key in self.mailboxes:
+            return self.mailboxes[key]
+        name = display_name or address.split("@")[0].replace(".", " ").title()
+        mailbox = Mailbox(address=address, display_name=name)
+        for distinguished, display, folder_class, parent in FOLDER_LAYOUT:
+            parent_id = mailbox.folders[parent].folder_id if parent else None
+            folder = Folder(
+                folder_id=self._new_id(_FOLDER_TAG),
+                change_key=self._new_change_key(),
+                mailbox=address,
+                distinguished=distinguished,
+                display_name=display,
+                folder_class=folder_class,
+                parent_id=parent_id,
+            )
+            mailbox.folders[distinguished] = folder
+            self.folders[folder.folder_id] = folder
+        self.mailboxes[key] = mailbox
+        return mailbox
+
+    def mailbox(self, address: str) -> Mailbox | None:
+        return self.mailboxes.get(address.lower())
+
+    def folder_by_id(self, folder_id: str) -> Folder:
+        check_id(folder_id, _FOLDER_TAG)
+        folder = self.folders.get(folder_id)
+        if folder is None:
+            raise EWSError("ErrorFolderNotFound", "The specified folder could not be found in the store.")
+        return folder
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # ---- items ---------------------------------------------------------------------------------------------
+
+    def get_item(self, item_id: str) -> CalendarItem:
+        check_id(item_id, _ITEM_TAG)
+        item = self.items.get(item_id)
+        if item is None:
+            raise EWSError("ErrorItemNotFound", "The specified object was not found in the store.")
+        return item
+
+    def new_item(self, folder: Folder, uid: str | None = None) -> CalendarItem:
+        """A blank item bound to ``folder`` but not yet stored; fill it, then ``insert`` it."""
+        now = self.clock()
+        return CalendarItem(
+            item_id=self._new_id(_ITEM_TAG),
+            change_key=self._new_change_key(),
+            mailbox=folder.mailbox,
+            folder_id=folder.folder_id,
+            created=now,
+            last_modified=now,
+            uid=uid or uuid.uuid4().hex.upper(),
+        )
+
+    def insert(self, item: CalendarItem) -> None:
+        folder = self.folders[item.folder_id]
+        self.items[item.item_id] = item
+        folder.items[item.item_id] = item
+        seq = self._record(folder, item, entering=True)
+        self._emit(
+            StoreEvent(
+                "Created", seq, item.mailbox, item.item_id, item.change_key, folder.folder_id, now_of(item)
+            )
+        )
+
+    def touch(self, item: CalendarItem) -> None:
+        """Call after changing an item: new change key, new LastModifiedTime, journal and notification."""
+        item.change_key = self._new_change_key()
+        item.last_modified = max(self.clock(), item.last_modified)
+        folder = self.folders[item.folder_id]
+        seq = self._record(folder, item)
+        self._emit(
+            StoreEvent(
+                "Modified",
+                seq,
+                item.mailbox,
+                item.item_id,
+                item.change_key,
+                folder.folder_id,
+                item.last_modified,
+            )
+        )
+
+    def move(self, item: CalendarItem, destination: Folder) -> CalendarItem:
+        """Move keeps the item (new id, as Exchange gives moved items); returns the moved item."""
+        source = self.folders[item.folder_id]
+        self._leave(source, item)
+        old_id = item.item_id
+        item.item_id = self._new_id(_ITEM_TAG)
+        item.change_key = self._new_change_key()
+        item.folder_id = destination.folder_id
+        item.last_modified = max(self.clock(), item.last_modified)
+        self.items[item.item_id] = item
+        destination.items[item.item_id] = item
+        seq = self._record(destination, item, entering=True)
+        self._emit(
+            StoreEvent(
+                "Moved",
+                seq,
+                item.mailbox,
+                item.item_id,
+                item.change_key,
+                destination.folder_id,
+                item.last_modified,
+                old_item_id=old_id,
+                old_folder_id=source.folder_id,
+            )
+        )
+        return item
+
+    def hard_delete(self, item: CalendarItem) -> None:
+        folder = self.folders[item.folder_id]
+        seq = self._leave(folder, item)
+        self._emit(
+            StoreEvent(
+                "Deleted", seq, item.mailbox, item.item_id, item.change_key, folder.folder_id, self.clock()
+            )
+        )
+
+    def items_in(self, folder: Folder) -> Iterable[CalendarItem]:
+        return folder.items.values()
+
+    # ---- journal -------------------------------------------------------------------------------------------
+
+    def _record(self, folder: Folder, item: CalendarItem, entering: bool = False) -> int:
+        self.sequence += 1
+        if entering or item.item_id not in folder.present:
+            folder.present[item.item_id] = (self.sequence, self.sequence)
+            folder.gone.pop(item.item_id, None)
+        else:
+            added, _ = folder.present[item.item_id]
+            folder.present[item.item_id] = (added, self.sequence)
+        return self.sequence
+
+    def _leave(self, folder: Folder, item: CalendarItem) -> int:
+        self.sequence += 1
+        added, _ = folder.present.pop(item.item_id, (0, 0))
+        folder.gone[item.item_id] = (added, self.sequence, item.change_key)
+        folder.items.pop(item.item_id, None)
+        self.items.pop(item.item_id, None)
+        return self.sequence
+
+    def _emit(self, event: StoreEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # ---- ids -----------------------------------------------------------------------------------------------
+
+    def _new_id(self, tag: bytes) -> str:
+        return base64.b64encode(tag + uuid.uuid4().bytes + os.urandom(5)).decode()
+
+    def _new_change_key(self) -> str:
+        self._version += 1
+        return base64.b64encode(_CHANGE_KEY_TAG + struct.pack(">Q", self._version) + os.urandom(2)).decode()
+
+
+def now_of(item: CalendarItem) -> datetime:
+    return item.last_modified
+
+
+def check_id(value: str, tag: bytes) -> None:
+    """Exchange tells a malformed id (ErrorInvalidIdMalformed) from a well-formed unknown one."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 24 or not raw.startswith(tag):
+        raise EWSError("ErrorInvalidIdMalformed", "Id is malformed.")
+
+
+def check_change_key(value: str) -> None:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 12 or not raw.startswith(_CHANGE_KEY_TAG):
+        raise EWSError("ErrorInvalidChangeKey", "The change key is invalid.")

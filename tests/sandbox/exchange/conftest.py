@@ -1,0 +1,86 @@
+"""One Exchange sandbox per test session, driven by the real exchangelib over HTTPS with the sandbox CA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    UTC,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    Version,
+)
+from exchangelib.protocol import close_connections
+
+from bridge.sandbox.exchange import ExchangeSandbox, SandboxTimings, running_exchange_sandbox
+from bridge.sandbox.exchange.client_tls import trust_ca
+from bridge.sandbox.tls import SandboxTLS
+
+MAILBOXES = ["alice@sandbox.example", "bob@sandbox.example", "carol@sandbox.example", "dave@sandbox.example"]
+VERSION = Version(build=Build(15, 1, 2507, 6))
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[ExchangeSandbox]:
+    tls = SandboxTLS.generate()
+    trust_ca(tls.ca_pem)
+    timings = SandboxTimings(minute=1.0, heartbeat=0.5, streaming_idle=60.0)
+    with running_exchange_sandbox(tls, MAILBOXES, timings=timings) as running:
+        running.add_mailbox("locked@sandbox.example", impersonation=False, delegate=False)
+        yield running
+    close_connections()
+
+
+def make_config(sandbox: ExchangeSandbox, password: str | None = None, **options: Any) -> Configuration:
+    ends = sandbox.endpoints()
+    options.setdefault("version", VERSION)
+    return Configuration(
+        service_endpoint=ends["ews_url"],
+        credentials=Credentials(ends["username"], password or ends["password"]),
+        auth_type=BASIC,
+        max_connections=4,
+        **options,
+    )
+
+
+@pytest.fixture(scope="session")
+def config(sandbox: ExchangeSandbox) -> Configuration:
+    return make_config(sandbox)
+
+
+@pytest.fixture(scope="session")
+def account_for(config: Configuration) -> Callable[..., Account]:
+    def make(address: str, access_type: str = IMPERSONATION) -> Account:
+        return Account(
+            address, config=config, autodiscover=False, access_type=access_type, default_timezone=UTC
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(account_for: Callable[..., Account]) -> Account:
+    return account_for("alice@sandbox.example")
+
+
+@pytest.fixture
+def bob(account_for: Callable[..., Account]) -> Account:
+    return account_for("bob@sandbox.example")
+
+
+@pytest.fixture
+def carol_delegate(account_for: Callable[..., Account]) -> Account:
+    return account_for("carol@sandbox.example", DELEGATE)
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(sandbox: ExchangeSandbox) -> Iterator[None]:
+    yield
+    sandbox.faults.clear()
