@@ -183,8 +183,8 @@ def test_org_supplied_transaction_fields_are_kept(pubsub: RunningPubSub) -> None
     pubsub.bus.publish_transaction([RecordChange(**given)])
     [(record, _)] = received(pubsub)
     header = record["ChangeEventHeader"]
-    assert (header["transactionKey"], header["sequenceNumber"], header["commitTimestamp"], header["commitNumber"]) == (
-        "tx-1", 7, 1234, 99)  # fmt: skip
+    fields = ("transactionKey", "sequenceNumber", "commitTimestamp", "commitNumber")
+    assert [header[name] for name in fields] == ["tx-1", 7, 1234, 99]
 
 
 def test_payloads_decode_the_same_with_the_avro_library(pubsub: RunningPubSub) -> None:
