@@ -1,0 +1,308 @@
+"""Salesforce's rules for Events and EventRelations, applied by the Writer at each write.
+
+- Time fields stay consistent (`events.resolve`).
+- Each User invitee (EventRelation, IsInvitee, RelationId a User) has a child Event: IsChild = true, owned by
+  the invitee, with the parent's subject, times, location and description, kept in step with the parent.
+  Deleting the relation (or the parent) deletes it. A child can only have its reminder changed.
+- Who relations. Shared Activities on: each Who is an EventRelation with IsParent = true and IsWhat = false;
+  an event has up to 50 Contacts or one Lead, never both; WhoId is the primary one (the first, until it is
+  removed, when the next one takes its place). Shared Activities off: WhoId alone, one Contact or Lead.
+- A private event has no Who or What.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bridge.sandbox.salesforce import events
+from bridge.sandbox.salesforce.errors import field_integrity, record_error
+from bridge.sandbox.salesforce.records import Record
+from bridge.sandbox.salesforce.schema import SObjectDef
+
+if TYPE_CHECKING:
+    from bridge.sandbox.salesforce.writes import Writer
+
+MAX_WHO_CONTACTS = 50
+CHILD_EDITABLE = frozenset({"IsReminderSet", "ReminderDateTime"})
+# Parent fields a child event mirrors.
+MIRRORED = (
+    "Subject",
+    "Location",
+    "Description",
+    "ShowAs",
+    "IsPrivate",
+    "Type",
+    *events.TIME_FIELDS,
+)
+
+
+def _private_error() -> Exception:
+    return field_integrity(
+        "You can't associate a private event with a contact, lead, or other record.", ["IsPrivate"]
+    )
+
+
+def _entity(w: Writer, record_id: str | None) -> str | None:
+    return w.org.store.entity_of.get(record_id) if record_id else None
+
+
+def relations_of(w: Writer, event_id: str) -> list[Record]:
+    return [r for r in w.org.store.relations(event_id) if not r.get("IsDeleted")]
+
+
+def _who_rows(w: Writer, event_id: str) -> list[Record]:
+    return [r for r in relations_of(w, event_id) if r.get("IsParent") and not r.get("IsWhat")]
+
+
+# -- dispatch ------------------------------------------------------------------------------------------
+
+
+def before_create(w: Writer, sobject: SObjectDef, record: Record, given: dict[str, Any]) -> None:
+    if sobject.name == "Event":
+        _event_before_write(w, None, record, given)
+    elif sobject.name == "EventRelation":
+        _relation_before_create(w, record, given)
+
+
+def after_create(w: Writer, sobject: SObjectDef, record: Record) -> None:
+    if sobject.name == "Event" and w.org.shared_activities and record.get("WhoId"):
+        _add_who_row(w, record, record["WhoId"])
+    elif sobject.name == "EventRelation":
+        _relation_after_change(w, None, record)
+
+
+def before_update(w: Writer, sobject: SObjectDef, current: Record, record: Record, given: dict[str, Any]) -> None:
+    if sobject.name == "Event":
+        if current.get("IsChild") and set(given) - CHILD_EDITABLE:
+            raise field_integrity(
+                "You can't edit an invitee's copy of an event; only its reminder can be changed.",
+                sorted(set(given) - CHILD_EDITABLE),
+            )
+        _event_before_write(w, current, record, given)
+    elif sobject.name == "EventRelation":
+        _relation_before_update(w, current, record, given)
+
+
+def after_update(w: Writer, sobject: SObjectDef, before: Record, record: Record) -> None:
+    if sobject.name == "Event":
+        if w.org.shared_activities and before.get("WhoId") != record.get("WhoId"):
+            _replace_primary_who(w, record, before.get("WhoId"), record.get("WhoId"))
+        if any(before.get(name) != record.get(name) for name in MIRRORED):
+            _mirror_to_children(w, record)
+    elif sobject.name == "EventRelation":
+        _relation_after_change(w, before, record)
+
+
+def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
+    if sobject.name == "Event":
+        if record.get("IsChild"):
+            raise field_integrity("You can't delete an invitee's copy of an event; remove the invitee instead.")
+        for relation in relations_of(w, record["Id"]):
+            _drop_child(w, relation)
+            w.delete_internal(relation)
+    elif sobject.name == "EventRelation":
+        _drop_child(w, record)
+        if record.get("IsParent") and not record.get("IsWhat"):
+            _promote_next_who(w, record["EventId"], removed=record["RelationId"])
+
+
+# -- Event ---------------------------------------------------------------------------------------------
+
+
+def _event_before_write(w: Writer, current: Record | None, record: Record, given: dict[str, Any]) -> None:
+    if current is None or events.touches_times(given):
+        record.update(events.resolve(current, given))
+    if record.get("IsPrivate") and (record.get("WhoId") or record.get("WhatId")):
+        raise _private_error()
+    if current is not None and record.get("IsPrivate") and _who_rows(w, record["Id"]):
+        raise _private_error()
+    if record.get("WhatId") and _entity(w, record["WhatId"]) == "Account":
+        record["AccountId"] = record["WhatId"]
+    elif record.get("WhoId") and _entity(w, record["WhoId"]) == "Contact":
+        contact = w.org.store.get(record["WhoId"])
+        record["AccountId"] = contact.get("AccountId") if contact else None
+    if record.get("WhoId") and w.org.shared_activities and current is not None:
+        _check_who_mix(w, record["Id"], record["WhoId"], ignore=current.get("WhoId"))
+
+
+def _check_who_mix(w: Writer, event_id: str, new_who: str, ignore: str | None = None) -> None:
+    """One Lead or up to 50 Contacts, never both, counting the Who rows the event will have."""
+    others = [r["RelationId"] for r in _who_rows(w, event_id) if r["RelationId"] not in (new_who, ignore)]
+    kinds = {_entity(w, rid) for rid in [*others, new_who]}
+    if "Lead" in kinds and len(others) >= 1:
+        raise field_integrity(
+            "An event can be related to one lead or up to 50 contacts, not both.", ["WhoId"]
+        )
+    if len(others) + 1 > MAX_WHO_CONTACTS:
+        raise field_integrity("An event can be related to up to 50 contacts.", ["WhoId"])
+
+
+def _add_who_row(w: Writer, event: Record, relation_id: str) -> None:
+    existing = next((r for r in relations_of(w, event["Id"]) if r["RelationId"] == relation_id), None)
+    if existing is not None:
+        if not existing.get("IsParent"):
+            updated = dict(existing, IsParent=True)
+            w.replace_internal(updated)
+        return
+    account = None
+    if _entity(w, relation_id) == "Contact":
+        contact = w.org.store.get(relation_id)
+        account = contact.get("AccountId") if contact else None
+    w.insert_internal(
+        "EventRelation",
+        {"EventId": event["Id"], "RelationId": relation_id, "IsParent": True, "IsWhat": False,
+         "IsInvitee": False, "Status": "New", "AccountId": account},
+    )
+
+
+def _remove_who_row(w: Writer, event_id: str, relation_id: str) -> None:
+    for row in _who_rows(w, event_id):
+        if row["RelationId"] != relation_id:
+            continue
+        if row.get("IsInvitee"):
+            w.replace_internal(dict(row, IsParent=False))
+        else:
+            w.delete_internal(row)
+
+
+def _replace_primary_who(w: Writer, event: Record, old: str | None, new: str | None) -> None:
+    if old:
+        _remove_who_row(w, event["Id"], old)
+    if new:
+        _add_who_row(w, event, new)
+    else:
+        _promote_next_who(w, event["Id"], removed=old)
+
+
+def _promote_next_who(w: Writer, event_id: str, removed: str | None) -> None:
+    """After the primary Who is removed, the next remaining Who row (oldest first) becomes WhoId."""
+    event = w.org.store.get(event_id)
+    if event is None or event.get("IsDeleted") or (event.get("WhoId") and event["WhoId"] != removed):
+        return
+    remaining = sorted(
+        (r for r in _who_rows(w, event_id) if r["RelationId"] != removed), key=lambda r: r["CreatedDate"]
+    )
+    next_who = remaining[0]["RelationId"] if remaining else None
+    if event.get("WhoId") != next_who:
+        w.replace_internal(dict(event, WhoId=next_who))
+
+
+def _mirror_to_children(w: Writer, parent: Record) -> None:
+    for relation in relations_of(w, parent["Id"]):
+        child_id = w.org.store.child_events.get(relation["Id"])
+        child = w.org.store.get(child_id) if child_id else None
+        if child is None or child.get("IsDeleted"):
+            continue
+        updated = dict(child)
+        updated.update({name: parent.get(name) for name in MIRRORED})
+        if updated != child:
+            w.replace_internal(updated)
+
+
+# -- EventRelation -------------------------------------------------------------------------------------
+
+
+def _relation_before_create(w: Writer, record: Record, given: dict[str, Any]) -> None:
+    shared = w.org.shared_activities
+    if "IsInvitee" not in given and (given.get("IsParent") or given.get("IsWhat")):
+        record["IsInvitee"] = False
+    event = w.org.store.get(record.get("EventId") or "")
+    if event is None:
+        return  # REQUIRED_FIELD_MISSING follows
+    if event.get("IsChild"):
+        raise field_integrity("You can't add an EventRelation to a child event.", ["EventId"])
+    relation_id = record.get("RelationId")
+    if relation_id is None:
+        return
+    duplicate = next((r for r in relations_of(w, event["Id"]) if r["RelationId"] == relation_id), None)
+    if duplicate is not None:
+        raise record_error(
+            "DUPLICATE_VALUE",
+            f"duplicate value found: RelationId duplicates value on record with id: {duplicate['Id']}",
+            ["RelationId"],
+        )
+    kind = _entity(w, relation_id)
+    if record.get("IsWhat") and not record.get("IsParent"):
+        raise field_integrity("IsWhat can be true only when IsParent is true.", ["IsWhat"])
+    if shared and record.get("IsParent"):
+        _check_parent_relation(w, event, record, kind)
+    if record.get("IsInvitee") and kind not in ("User", "Contact", "Lead"):
+        raise field_integrity(f"RelationId: id value of incorrect type: {relation_id}", ["RelationId"])
+    if not (record.get("IsInvitee") or record.get("IsParent")):
+        raise field_integrity("An EventRelation must be an invitee or a parent relation.", ["IsInvitee"])
+    if kind == "Contact" and shared:
+        contact = w.org.store.get(relation_id)
+        record["AccountId"] = contact.get("AccountId") if contact else None
+    if record.get("Status") in ("Accepted", "Declined") and record.get("RespondedDate") is None:
+        record["RespondedDate"] = w.now
+
+
+def _check_parent_relation(w: Writer, event: Record, record: Record, kind: str | None) -> None:
+    if event.get("IsPrivate"):
+        raise _private_error()
+    if record.get("IsWhat"):
+        if kind in ("User", "Contact", "Lead"):
+            raise field_integrity(f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"])
+        if event.get("WhatId") and event["WhatId"] != record["RelationId"]:
+            raise field_integrity("An event can be related to only one record as its What.", ["RelationId"])
+        return
+    if kind not in ("Contact", "Lead"):
+        raise field_integrity(f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"])
+    _check_who_mix(w, event["Id"], record["RelationId"])
+
+
+def _relation_before_update(w: Writer, current: Record, record: Record, given: dict[str, Any]) -> None:
+    event = w.org.store.get(record["EventId"])
+    kind = _entity(w, record["RelationId"])
+    if record.get("IsParent") and not current.get("IsParent") and event is not None:
+        _check_parent_relation(w, event, record, kind)
+    if not (record.get("IsInvitee") or record.get("IsParent")):
+        raise field_integrity("An EventRelation must be an invitee or a parent relation.", ["IsInvitee"])
+    if (
+        "Status" in given
+        and record.get("Status") != current.get("Status")
+        and record.get("Status") in ("Accepted", "Declined")
+        and "RespondedDate" not in given
+    ):
+        record["RespondedDate"] = w.now
+
+
+def _relation_after_change(w: Writer, before: Record | None, record: Record) -> None:
+    was_invitee = bool(before and before.get("IsInvitee"))
+    is_user = _entity(w, record["RelationId"]) == "User"
+    if is_user and record.get("IsInvitee") and not was_invitee:
+        _make_child(w, record)
+    elif is_user and was_invitee and not record.get("IsInvitee"):
+        _drop_child(w, record)
+    was_who = bool(before and before.get("IsParent") and not before.get("IsWhat"))
+    is_who = bool(record.get("IsParent") and not record.get("IsWhat"))
+    event = w.org.store.get(record["EventId"])
+    if event is None:
+        return
+    if is_who and not was_who and not event.get("WhoId"):
+        w.replace_internal(dict(event, WhoId=record["RelationId"]))
+    elif was_who and not is_who:
+        _promote_next_who(w, event["Id"], removed=record["RelationId"])
+    if record.get("IsWhat") and record.get("IsParent") and not event.get("WhatId"):
+        w.replace_internal(dict(event, WhatId=record["RelationId"]))
+
+
+def _make_child(w: Writer, relation: Record) -> None:
+    parent = w.org.store.get(relation["EventId"])
+    if parent is None:
+        return
+    fields = {name: parent.get(name) for name in MIRRORED}
+    fields.update({"OwnerId": relation["RelationId"], "IsChild": True, "IsGroupEvent": True})
+    child = w.insert_internal("Event", fields)
+    w.log.link_child(relation["Id"], child["Id"])
+    if not parent.get("IsGroupEvent"):
+        w.replace_internal(dict(parent, IsGroupEvent=True, GroupEventType="1"))
+
+
+def _drop_child(w: Writer, relation: Record) -> None:
+    child_id = w.org.store.child_events.get(relation["Id"])
+    child = w.org.store.get(child_id) if child_id else None
+    if child is not None and not child.get("IsDeleted"):
+        w.delete_internal(child)
+    if child_id:
+        w.log.link_child(relation["Id"], None)

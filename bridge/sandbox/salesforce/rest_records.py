@@ -1,0 +1,106 @@
+"""sObject resources: describeGlobal, basic info, describe, and single-record create/read/update/delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.sandbox.salesforce import describe
+from bridge.sandbox.salesforce.calls import Call, Reply, record_url, serialize
+from bridge.sandbox.salesforce.errors import SalesforceError, not_found, record_error
+from bridge.sandbox.salesforce.records import Record
+from bridge.sandbox.salesforce.schema import SObjectDef
+
+ALLOWED = {"record": "GET,PATCH,HEAD,DELETE", "type": "GET,HEAD,POST"}
+
+
+def method_not_allowed(method: str, allowed: str) -> SalesforceError:
+    return SalesforceError(
+        405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are {allowed}"
+    )
+
+
+def _sobject(call: Call, name: str) -> SObjectDef:
+    sobject = call.org.describe(name)
+    if sobject is None:
+        raise not_found()
+    return sobject
+
+
+def record_json(call: Call, sobject: SObjectDef, record: Record, fields: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "attributes": {"type": sobject.name, "url": record_url(call.version, sobject.name, record["Id"])}
+    }
+    names = fields if fields is not None else [f.name for f in sobject.fields]
+    for name in names:
+        out[name] = serialize(record.get(name), call.version)
+    return out
+
+
+def field_list(sobject: SObjectDef, text: str | None) -> list[str] | None:
+    """`?fields=` as schema field names, or INVALID_FIELD for one the object lacks."""
+    if text is None:
+        return None
+    names: list[str] = []
+    for raw in text.split(","):
+        if not raw.strip():
+            continue
+        fdef = sobject.field(raw.strip())
+        if fdef is None:
+            raise record_error(
+                "INVALID_FIELD", f"No such column '{raw.strip()}' on entity '{sobject.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' after the custom field name. "
+                "Please reference your WSDL or the describe call for the appropriate names.",
+            )
+        names.append(fdef.name)
+    return names
+
+
+def handle(call: Call) -> Reply:
+    """Everything under `sobjects`."""
+    parts = call.path[1:]
+    if not parts:
+        if call.method != "GET":
+            raise method_not_allowed(call.method, "GET,HEAD")
+        return Reply(200, {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [describe.basic(o, call.version) for o in call.org.objects.values()],
+        })
+    sobject = _sobject(call, parts[0])
+    if len(parts) == 1:
+        if call.method == "GET":
+            return Reply(200, {"objectDescribe": describe.basic(sobject, call.version), "recentItems": []})
+        if call.method == "POST":
+            return _create(call, sobject)
+        raise method_not_allowed(call.method, ALLOWED["type"])
+    if len(parts) == 2 and parts[1] == "describe":
+        if call.method != "GET":
+            raise method_not_allowed(call.method, "GET,HEAD")
+        return Reply(200, describe.full(sobject, call.version))
+    if len(parts) != 2:
+        raise not_found()
+    record_id = parts[1]
+    if call.method == "GET":
+        found_def, record = call.org.get_record(sobject, record_id)
+        return Reply(200, record_json(call, found_def, record, field_list(found_def, call.params.get("fields"))))
+    if call.method == "PATCH":
+        data = call.json_object(sobject.name)
+        with call.org.transaction(call.user_id, call.client, call.version) as writer:
+            writer.update(sobject.name, record_id, data)
+        return Reply(204)
+    if call.method == "DELETE":
+        with call.org.transaction(call.user_id, call.client, call.version) as writer:
+            writer.delete(sobject.name, record_id)
+        return Reply(204)
+    raise method_not_allowed(call.method, ALLOWED["record"])
+
+
+def _create(call: Call, sobject: SObjectDef) -> Reply:
+    if sobject.platform_event or sobject.name == "Organization":
+        raise SalesforceError(
+            400, "INVALID_TYPE", f"Cannot create records of type {sobject.name} through this resource", []
+        )
+    data = call.json_object(sobject.name)
+    with call.org.transaction(call.user_id, call.client, call.version) as writer:
+        record_id = writer.create(sobject.name, data)
+    return Reply(201, {"id": record_id, "success": True, "errors": []})
