@@ -148,14 +148,15 @@ def _like(value: str, parts: list[Any]) -> bool:
 
 
 def _compare(operator: str, left: Any, right: Any) -> bool:
-    return {
+    outcomes: dict[str, bool] = {
         "=": left == right,
         "!=": left != right,
         "<": left < right,
         "<=": left <= right,
         ">": left > right,
         ">=": left >= right,
-    }[operator]
+    }
+    return outcomes[operator]
 
 
 def _in_range(operator: str, value: datetime, low: date, high: date) -> bool:
@@ -185,7 +186,7 @@ def evaluate(node: tuple[Any, ...], row: dict[str, Any]) -> bool:
     if kind == "in":
         wanted = {v.casefold() if isinstance(v, str) else v for v in node[2]}
         member = (actual.casefold() if isinstance(actual, str) else actual) in wanted
-        return member != node[3]
+        return bool(member != node[3])
     _, _, operator, value = node
     if isinstance(value, tuple) or (isinstance(value, str) and value in RELATIVE):
         low, high = (
@@ -194,11 +195,11 @@ def evaluate(node: tuple[Any, ...], row: dict[str, Any]) -> bool:
             else RELATIVE[value]
         )
         if actual is None:
-            return operator == "!="
+            return bool(operator == "!=")
         return _in_range(operator, actual, low, high)
     if value is None or actual is None:
         if operator in ("=", "!="):
-            return (actual is None and value is None) == (operator == "=")
+            return bool((actual is None and value is None) == (operator == "="))
         return False
     if isinstance(value, str):
         return _compare(operator, actual.casefold(), value.casefold())

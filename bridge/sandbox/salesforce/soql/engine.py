@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,7 @@ class QueryResult:
     """Every matching record after OFFSET and LIMIT; `records` is empty for `SELECT COUNT()`, whose count
     is `total_size`."""
 
-    sobject: SObjectDef
+    sobject: SObjectDef = field(repr=False)
     records: list[dict[str, Any]]
     total_size: int
 
@@ -117,4 +116,4 @@ class _Shape:
         return nested
 
 
-__all__ = ["Mapping", "QueryResult", "run"]
+__all__ = ["QueryResult", "run"]
