@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from simple_salesforce import format_soql
 
 from bridge.sandbox.salesforce.soql import run
 from tests.sandbox.salesforce.soql_catalog import NOW, MemoryCatalog
@@ -217,3 +218,25 @@ def test_random_where_trees_agree_with_direct_evaluation(
     found = [record["Id"] for record in run(text, org, now=NOW).records]
     expected = [row["Id"] for row in added if evaluate(condition, row)]
     assert found == expected, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12), st.sampled_from(MOMENTS))
+def test_r_sec_4_values_escaped_by_simple_salesforce_match_only_themselves(
+    subject: str, moment: datetime
+) -> None:
+    """What the bridge escapes with simple-salesforce's format_soql reaches the engine as the same value."""
+    org = MemoryCatalog()
+    wanted = org.add("Event", Subject=subject, StartDateTime=moment)["Id"]
+    org.add("Event", Subject=subject + "'x", StartDateTime=moment)
+    org.add("Event", Subject="decoy", StartDateTime=moment + timedelta(hours=1))
+    equal = format_soql(
+        "SELECT Id, Subject FROM Event WHERE Subject = {} AND StartDateTime = {}", subject, moment
+    )
+    found = run(equal, org, now=NOW).records
+    assert wanted in [record["Id"] for record in found]
+    assert all(record["Subject"].casefold() == subject.casefold() for record in found)
+    prefix = format_soql(
+        "SELECT Id FROM Event WHERE Subject LIKE '{:like}%' AND Subject IN {}", subject, [subject]
+    )
+    assert wanted in [record["Id"] for record in run(prefix, org, now=NOW).records]
