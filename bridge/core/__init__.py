@@ -1,0 +1,164 @@
+"""The sync core: what happens to a pair of copies, decided without I/O.
+
+Theory
+======
+
+A *pair* is a Salesforce Event and an Exchange calendar item that the bridge keeps in step. The store
+keeps one status row per pair, a `PairState`: both ids, the meeting's UID, the item *kind* of SPEC §8
+(A-E), the side the pair began on, the versions the bridge last saw or wrote, the issues open on it, and
+the *base*: each side's canonical content as it was when the pair was last in step. The base is kept per
+side because the sides may rightly differ (a masked private item, a description that stays where it was
+edited, a subject cut to 255 characters, attendees Salesforce cannot hold); a side has changed exactly
+when its content differs from its own base.
+
+The runtime reads copies and reports an *observation*: `Changed` (the current copies), `Deleted`,
+`LeftWindow`, `CategoryRemoved`, `UnsyncRequested`, `UserSwitchedOff`, `Cancelled`, `SyncNow`,
+`WriteFailed`. `plan(state, observation, policy, now)` returns a `Plan`: commands (create, update or
+delete on either side, attendee relations, categories, issues) and the state to store once they all
+succeeded. Nothing else decides; the runtime executes.
+
+A plan for a changed pair runs in this order, each step a table or a small pure function:
+
+1. Replay: copies whose versions are the ones already recorded change nothing (R-MERGE-4).
+2. Lifecycle: cancelled, `Salesforce Unsync`, out of the window -> the R-DEL table (`deletion`).
+3. Echo: a copy at a version the bridge wrote is the base (R-MERGE-3); its content adds no change.
+4. Limits: a cause from SPEC §11 stops the sync of the pair and raises the issue (`scope`, `issues`).
+5. Merge: field by field, three-way, later-modified wins, tie to `tie_winner` (`merge`); attendees
+   asymmetrically (`attendees`); private masks and the safe description on top.
+6. Build: at most one conditional write per record, checked against the version the plan read
+   (R-MERGE-5), with category changes folded into the item's write (`builder`).
+
+An unpaired copy is first offered to `match_unpaired` with every other unpaired copy of the user
+(recovery by the stored ids, then adoption by subject and time, duplicates refused), then planned alone:
+created on the other side if `scope` admits it, or held with the issue that says why. A tombstoned pair
+(`PairStatus.ENDED`) comes back only through the `Salesforce` category. Deletions of a whole pass go
+through `guard_deletions` before anything runs.
+
+Where SPEC.md lives
+===================
+
+    §1  fields    R-FLD   fields (both directions), html
+    §2  scope     R-SCOPE scope (window, direction, filters, exclusions, opt-in, unanswered, child)
+    §3  pairing   R-PAIR  pairing (recovery, adoption key, duplicates), plan._heal_pairing
+    §4  merge     R-MERGE merge (three-way, tie), plan (replay, echo), commands (if_version)
+    §5  attendees R-ATT   attendees (asymmetry, answers, resolution, Who), fields (status maps)
+    §6  private   R-PRIV  merge (mask, skip, full)
+    §7  desc.     R-DESC  merge (safe description)
+    §8  deletion  R-DEL   deletion (the table), lifecycle (its commands), guard (R-DEL-10)
+    §9  categories R-CAT  builder (only the bridge's categories move), lifecycle
+    §10 several   R-MULTI pairing.meeting_owner, scope (join or wait), plan._shared
+    §11 limits    R-LIM   issues, scope.limit_issue, fields.fit_salesforce
+
+The core imports nothing but the standard library and itself.
+"""
+
+from bridge.core.commands import (
+    AddAttendeeRelation,
+    Cancelled,
+    CategoryRemoved,
+    Changed,
+    CloseIssue,
+    Command,
+    Created,
+    CreateEvent,
+    CreateItem,
+    Deleted,
+    DeleteEvent,
+    DeleteItem,
+    LeftWindow,
+    Observation,
+    Plan,
+    RaiseIssue,
+    RemoveAttendeeRelation,
+    SyncNow,
+    UnsyncRequested,
+    UpdateAttendeeStatus,
+    UpdateEvent,
+    UpdateItem,
+    UserSwitchedOff,
+    WriteFailed,
+)
+from bridge.core.guard import GuardedPass, guard_deletions
+from bridge.core.issues import Issue, IssueCode, Severity
+from bridge.core.model import (
+    AllDay,
+    Attendee,
+    Content,
+    Copy,
+    Direction,
+    Directory,
+    Filter,
+    Invitations,
+    Kind,
+    MeetingContext,
+    PairState,
+    PairStatus,
+    Policy,
+    PrivatePolicy,
+    Relation,
+    RelationKind,
+    Response,
+    ShowAs,
+    Side,
+    Timed,
+    Tombstone,
+)
+from bridge.core.pairing import Matching, match_unpaired, meeting_owner
+from bridge.core.plan import plan
+
+__all__ = [
+    "AddAttendeeRelation",
+    "AllDay",
+    "Attendee",
+    "Cancelled",
+    "CategoryRemoved",
+    "Changed",
+    "CloseIssue",
+    "Command",
+    "Content",
+    "Copy",
+    "CreateEvent",
+    "CreateItem",
+    "Created",
+    "DeleteEvent",
+    "DeleteItem",
+    "Deleted",
+    "Direction",
+    "Directory",
+    "Filter",
+    "GuardedPass",
+    "Invitations",
+    "Issue",
+    "IssueCode",
+    "Kind",
+    "LeftWindow",
+    "Matching",
+    "MeetingContext",
+    "Observation",
+    "PairState",
+    "PairStatus",
+    "Plan",
+    "Policy",
+    "PrivatePolicy",
+    "RaiseIssue",
+    "Relation",
+    "RelationKind",
+    "RemoveAttendeeRelation",
+    "Response",
+    "Severity",
+    "ShowAs",
+    "Side",
+    "SyncNow",
+    "Timed",
+    "Tombstone",
+    "UnsyncRequested",
+    "UpdateAttendeeStatus",
+    "UpdateEvent",
+    "UpdateItem",
+    "UserSwitchedOff",
+    "WriteFailed",
+    "guard_deletions",
+    "match_unpaired",
+    "meeting_owner",
+    "plan",
+]

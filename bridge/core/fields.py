@@ -1,0 +1,427 @@
+"""Mapping between the canonical model and each side's fields (SPEC §1, R-FLD).
+
+Salesforce fields are the Event REST/CDC field names. Exchange fields are plain values named like
+exchangelib's CalendarItem attributes; the Exchange adapter copies them from and to exchangelib objects.
+Reading turns a record into a canonical `Copy`; writing turns canonical values into the field values a
+command carries. `fit_salesforce` applies Salesforce's length limits (W-TRUNCATED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge.core.html import html_to_text
+from bridge.core.issues import IssueCode
+from bridge.core.model import (
+    AllDay,
+    Attendee,
+    Content,
+    Copy,
+    Policy,
+    Relation,
+    RelationKind,
+    Response,
+    ShowAs,
+    Side,
+    Timed,
+    When,
+)
+
+SUBJECT_LIMIT = 255
+LOCATION_LIMIT = 255
+DESCRIPTION_LIMIT = 32_000
+ATTENDEE_LIMIT = 1_000
+MINUTES_PER_DAY = 1440
+
+# --------------------------------------------------------------------------------------- value tables
+
+SF_SHOW_AS = {ShowAs.BUSY: "Busy", ShowAs.OUT_OF_OFFICE: "OutOfOffice", ShowAs.FREE: "Free"}
+SF_SHOW_AS_IN = {value: show_as for show_as, value in SF_SHOW_AS.items()}
+EX_SHOW_AS = {ShowAs.BUSY: "Busy", ShowAs.OUT_OF_OFFICE: "OOF", ShowAs.FREE: "Free"}
+# Exchange has six states; Salesforce three (SPEC §1: Tentative and NoData are busy, WorkingElsewhere free).
+EX_SHOW_AS_IN = {
+    "Busy": ShowAs.BUSY,
+    "OOF": ShowAs.OUT_OF_OFFICE,
+    "Free": ShowAs.FREE,
+    "Tentative": ShowAs.BUSY,
+    "NoData": ShowAs.BUSY,
+    "WorkingElsewhere": ShowAs.FREE,
+}
+PRIVATE_SENSITIVITIES = frozenset({"Private", "Confidential"})
+SF_STATUS = {Response.ACCEPTED: "Accepted", Response.DECLINED: "Declined", Response.UNDECIDED: "New"}
+SF_STATUS_IN = {value: response for response, value in SF_STATUS.items()}
+# R-ATT-5: Tentative, NoResponseReceived, Organizer and Unknown are all "undecided" to Salesforce.
+EX_RESPONSE_IN = {"Accept": Response.ACCEPTED, "Decline": Response.DECLINED}
+EX_RESPONSE_OUT = {Response.ACCEPTED: "Accept", Response.DECLINED: "Decline", Response.UNDECIDED: "Unknown"}
+# Windows zone names Exchange uses most, to their IANA names; IANA names are accepted as they are.
+WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Central European Standard Time": "Europe/Warsaw",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "FLE Standard Time": "Europe/Kiev",
+    "GTB Standard Time": "Europe/Bucharest",
+    "Russian Standard Time": "Europe/Moscow",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "US Mountain Standard Time": "America/Phoenix",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Alaskan Standard Time": "America/Anchorage",
+    "Hawaiian Standard Time": "Pacific/Honolulu",
+    "Atlantic Standard Time": "America/Halifax",
+    "E. South America Standard Time": "America/Sao_Paulo",
+    "India Standard Time": "Asia/Kolkata",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "Singapore Standard Time": "Asia/Singapore",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "New Zealand Standard Time": "Pacific/Auckland",
+    "South Africa Standard Time": "Africa/Johannesburg",
+    "Arabian Standard Time": "Asia/Dubai",
+}
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    """The zone for a Windows or IANA name; None when it cannot be mapped (E-TIMEZONE)."""
+    if not name:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(WINDOWS_ZONES.get(name, name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------ primitives
+
+
+def _utc(value: datetime) -> datetime:
+    """UTC, exact to the second (R-FLD-2); naive values are taken as UTC."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(microsecond=0)
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """A Salesforce dateTime: ISO text (REST), epoch milliseconds (CDC) or a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, UTC).replace(microsecond=0)
+    if isinstance(value, str):
+        return _utc(datetime.fromisoformat(value))
+    raise TypeError(f"not a Salesforce dateTime: {value!r}")
+
+
+# CDC sends dates as a number; values this small are days since 1970, larger ones milliseconds.
+_DAY_NUMBER_LIMIT = 1_000_000
+
+
+def parse_date(value: object) -> date | None:
+    """A Salesforce date: 'YYYY-MM-DD' (REST), a number of days or milliseconds since 1970 (CDC), a date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _utc(value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int):
+        if abs(value) < _DAY_NUMBER_LIMIT:
+            return date(1970, 1, 1) + timedelta(days=value)
+        return datetime.fromtimestamp(value / 1000, UTC).date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    raise TypeError(f"not a Salesforce date: {value!r}")
+
+
+def format_datetime(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_span(when: When, mailbox_zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC interval of a span; all-day dates start at midnight in the mailbox time zone."""
+    if isinstance(when, Timed):
+        return when.start, when.end
+    start = datetime.combine(when.first, time(), mailbox_zone).astimezone(UTC)
+    end = datetime.combine(when.end, time(), mailbox_zone).astimezone(UTC)
+    return start, end
+
+
+def duration(when: When) -> timedelta:
+    if isinstance(when, Timed):
+        return when.end - when.start
+    return timedelta(days=when.days)
+
+
+def _attendees(found: Iterable[Attendee]) -> tuple[Attendee, ...]:
+    return tuple(sorted(found, key=lambda attendee: attendee.email))
+
+
+# ------------------------------------------------------------------------------------------ Salesforce
+
+
+@dataclass(frozen=True, slots=True)
+class SalesforceRelation:
+    """An EventRelation invitee row, with the email of the User, Contact or Lead it points at."""
+
+    relation_id: str
+    kind: RelationKind
+    email: str | None
+    status: str = "New"
+    owned_by_user: bool = False
+
+
+def salesforce_when(record: Mapping[str, object]) -> When:
+    """Start and end of an event, from StartDateTime/EndDateTime or, as change events carry them,
+    ActivityDateTime/ActivityDate and DurationInMinutes (R-FLD-3)."""
+    minutes = record.get("DurationInMinutes")
+    if record.get("IsAllDayEvent"):
+        first = parse_date(record.get("ActivityDate")) or parse_date(record.get("StartDateTime"))
+        if first is None:
+            raise ValueError("all-day event without ActivityDate or StartDateTime")
+        if isinstance(minutes, int) and minutes > 0:
+            days = max(1, -(-minutes // MINUTES_PER_DAY))
+        else:
+            last = parse_date(record.get("EndDateTime"))
+            days = (last - first).days + 1 if last else 1
+        return AllDay(first, first + timedelta(days=days))
+    start = parse_datetime(record.get("StartDateTime")) or parse_datetime(record.get("ActivityDateTime"))
+    if start is None:
+        raise ValueError("timed event without StartDateTime or ActivityDateTime")
+    end = parse_datetime(record.get("EndDateTime"))
+    if end is None:
+        end = start + timedelta(minutes=minutes if isinstance(minutes, int) else 0)
+    return Timed(start, end)
+
+
+def event_from_salesforce(record: Mapping[str, object], relations: Sequence[SalesforceRelation]) -> Copy:
+    """The canonical copy of a Salesforce Event and its invitees. The owner is the organizer, not an
+    attendee (R-ATT-9); invitees without an email address cannot reach Exchange and are left out."""
+    owner = record.get("OwnerId")
+    attendees = _attendees(
+        Attendee(
+            email=row.email.lower(),
+            response=SF_STATUS_IN.get(row.status, Response.UNDECIDED),
+            relation=Relation(row.relation_id, row.kind, row.owned_by_user),
+        )
+        for row in relations
+        if row.email and row.relation_id != owner
+    )
+    content = Content(
+        subject=str(record.get("Subject") or ""),
+        when=salesforce_when(record),
+        description=str(record.get("Description") or ""),
+        location=str(record.get("Location") or ""),
+        show_as=SF_SHOW_AS_IN.get(str(record.get("ShowAs") or "Busy"), ShowAs.BUSY),
+        private=bool(record.get("IsPrivate")),
+        attendees=attendees,
+    )
+    modified = parse_datetime(record.get("LastModifiedDate")) or datetime(1970, 1, 1, tzinfo=UTC)
+    version = record.get("SystemModstamp") or record.get("LastModifiedDate") or ""
+    who = record.get("WhoId")
+    return Copy(
+        side=Side.SALESFORCE,
+        id=str(record["Id"]),
+        version=str(version),
+        modified=modified,
+        content=content,
+        paired_id=_text_or_none(record.get("Exchange_Item_Id__c")),
+        uid=_text_or_none(record.get("Exchange_UID__c")),
+        owner_id=_text_or_none(owner),
+        who_ids=(str(who),) if who else (),
+        is_child=bool(record.get("IsChild")),
+        is_recurring=bool(record.get("IsRecurrence") or record.get("IsRecurrence2")),
+    )
+
+
+def salesforce_fields(content: Content, names: Iterable[str]) -> dict[str, object]:
+    """Event field values for the canonical fields `names` (attendees are relations, not fields)."""
+    values: dict[str, object] = {}
+    for name in names:
+        if name == "subject":
+            values["Subject"] = content.subject
+        elif name == "when":
+            values.update(_salesforce_when_fields(content.when))
+        elif name == "description":
+            values["Description"] = content.description
+        elif name == "location":
+            values["Location"] = content.location
+        elif name == "show_as":
+            values["ShowAs"] = SF_SHOW_AS[content.show_as]
+        elif name == "private":
+            values["IsPrivate"] = content.private
+    return values
+
+
+def _salesforce_when_fields(when: When) -> dict[str, object]:
+    if isinstance(when, AllDay):
+        return {
+            "IsAllDayEvent": True,
+            "ActivityDate": when.first.isoformat(),
+            "DurationInMinutes": MINUTES_PER_DAY * when.days,
+        }
+    return {
+        "IsAllDayEvent": False,
+        "StartDateTime": format_datetime(when.start),
+        "EndDateTime": format_datetime(when.end),
+    }
+
+
+def fit_salesforce(content: Content) -> tuple[Content, bool]:
+    """`content` within Salesforce's limits, and whether anything was cut (W-TRUNCATED)."""
+    fitted = replace(
+        content,
+        subject=content.subject[:SUBJECT_LIMIT],
+        location=content.location[:LOCATION_LIMIT],
+        description=content.description[:DESCRIPTION_LIMIT],
+        attendees=content.attendees[:ATTENDEE_LIMIT],
+    )
+    return fitted, fitted != content
+
+
+def _text_or_none(value: object) -> str | None:
+    return str(value) if value else None
+
+
+# -------------------------------------------------------------------------------------------- Exchange
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeAttendee:
+    email: str
+    response_type: str = "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeItem:
+    """The fields of an EWS calendar item the bridge reads, as plain values. `start`/`end` are UTC
+    datetimes, or dates for all-day items (exchangelib's form: `end` is the day after the last)."""
+
+    item_id: str
+    change_key: str
+    subject: str
+    start: datetime | date
+    end: datetime | date
+    last_modified_time: datetime
+    is_all_day: bool = False
+    body: str = ""
+    body_type: str = "Text"
+    location: str = ""
+    legacy_free_busy_status: str = "Busy"
+    sensitivity: str = "Normal"
+    categories: tuple[str, ...] = ()
+    required_attendees: tuple[ExchangeAttendee, ...] = ()
+    optional_attendees: tuple[ExchangeAttendee, ...] = ()
+    uid: str | None = None
+    salesforce_event_id: str | None = None
+    is_cancelled: bool = False
+    is_meeting: bool = False
+    is_recurring: bool = False
+    my_response_type: str | None = None
+    organizer: str | None = None
+    time_zone: str | None = None
+
+
+def _exchange_when(item: ExchangeItem, mailbox_zone: ZoneInfo) -> When:
+    if item.is_all_day:
+        return AllDay(_local_date(item.start, mailbox_zone), _local_date(item.end, mailbox_zone))
+    if not isinstance(item.start, datetime) or not isinstance(item.end, datetime):
+        raise ValueError("timed item with date-only start or end")
+    return Timed(_utc(item.start), _utc(item.end))
+
+
+def _local_date(value: datetime | date, mailbox_zone: ZoneInfo) -> date:
+    if isinstance(value, datetime):
+        return _utc(value).astimezone(mailbox_zone).date()
+    return value
+
+
+def item_from_exchange(item: ExchangeItem, policy: Policy) -> Copy:
+    """The canonical copy of an Exchange item. The user's own address is not an attendee (their answer
+    is `my_response`); an organizer equal to the user is recorded as None ("organized by the user")."""
+    mailbox_zone = zone(policy.mailbox_time_zone) or ZoneInfo("UTC")
+    problem = None if zone(item.time_zone) is not None else IssueCode.TIMEZONE
+    user = policy.user_email.lower()
+    attendees = _attendees(
+        Attendee(
+            email=a.email.lower(),
+            response=EX_RESPONSE_IN.get(a.response_type, Response.UNDECIDED),
+            optional=optional,
+        )
+        for optional, group in ((False, item.required_attendees), (True, item.optional_attendees))
+        for a in group
+        if a.email and a.email.lower() != user
+    )
+    body = html_to_text(item.body) if item.body_type.upper() == "HTML" else item.body
+    organizer = item.organizer.lower() if item.organizer else None
+    content = Content(
+        subject=item.subject or "",
+        when=_exchange_when(item, mailbox_zone),
+        description=body.strip(),
+        location=item.location or "",
+        show_as=EX_SHOW_AS_IN.get(item.legacy_free_busy_status, ShowAs.BUSY),
+        private=item.sensitivity in PRIVATE_SENSITIVITIES,
+        attendees=attendees,
+    )
+    return Copy(
+        side=Side.EXCHANGE,
+        id=item.item_id,
+        version=item.change_key,
+        modified=_utc(item.last_modified_time),
+        content=content,
+        paired_id=item.salesforce_event_id,
+        uid=item.uid,
+        categories=frozenset(item.categories),
+        organizer=None if organizer in (None, user) else organizer,
+        my_response=item.my_response_type,
+        is_meeting=item.is_meeting,
+        is_recurring=item.is_recurring,
+        is_cancelled=item.is_cancelled,
+        problem=problem,
+    )
+
+
+def exchange_fields(content: Content, names: Iterable[str], policy: Policy) -> dict[str, object]:
+    """Item field values for the canonical fields `names`, in exchangelib attribute terms."""
+    values: dict[str, object] = {}
+    for name in names:
+        if name == "subject":
+            values["subject"] = content.subject
+        elif name == "when":
+            values.update(_exchange_when_fields(content.when, policy))
+        elif name == "description":
+            values["body"] = content.description
+            values["body_type"] = "Text"
+        elif name == "location":
+            values["location"] = content.location
+        elif name == "show_as":
+            values["legacy_free_busy_status"] = EX_SHOW_AS[content.show_as]
+        elif name == "private":
+            values["sensitivity"] = "Private" if content.private else "Normal"
+        elif name == "attendees":
+            for key, optional in (("required_attendees", False), ("optional_attendees", True)):
+                values[key] = tuple(
+                    ExchangeAttendee(a.email, EX_RESPONSE_OUT[a.response])
+                    for a in content.attendees
+                    if a.optional is optional
+                )
+    return values
+
+
+def _exchange_when_fields(when: When, policy: Policy) -> dict[str, object]:
+    if isinstance(when, AllDay):
+        return {
+            "is_all_day": True,
+            "start": when.first,
+            "end": when.end,
+            "time_zone": policy.mailbox_time_zone,
+        }
+    return {"is_all_day": False, "start": when.start, "end": when.end}

@@ -1,0 +1,101 @@
+"""Ending, pausing and restoring pairs: the R-DEL table turned into commands and a new state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from bridge.core.builder import PlanBuilder
+from bridge.core.commands import DeleteEvent, DeleteItem, Plan, RemoveAttendeeRelation
+from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
+from bridge.core.model import Invitations, PairState, PairStatus, Policy, Tombstone
+
+# The side each action already took away: no command may touch it.
+_EVENT_GONE = frozenset({Action.DELETED_IN_SALESFORCE})
+_ITEM_GONE = frozenset({Action.DELETED_IN_EXCHANGE})
+
+
+def apply_action(
+    state: PairState,
+    action: Action,
+    policy: Policy,
+    now: datetime,
+    item_categories: frozenset[str] | None = None,
+) -> Plan:
+    """The plan for one row of the R-DEL table. `item_categories` are the item's current categories when
+    known; otherwise the bridge's own categories are removed unconditionally."""
+    if state.status is PairStatus.OUT_OF_WINDOW and action is not Action.USER_SWITCHED_OFF:
+        if action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE):
+            return _end(state, PlanBuilder(policy), action, now)  # nothing left to write: just remember
+        return Plan((), state)
+    if state.status is not PairStatus.ACTIVE:
+        if (
+            action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE)
+            and state.status is PairStatus.WAITING
+        ):
+            builder = PlanBuilder(policy)
+            builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
+            return Plan(tuple(builder.issue_commands), None)
+        return Plan((), state)
+    cell = outcome(action, state.kind, policy, state.owns_event)
+    if cell is None:
+        return Plan((), state)
+    builder = PlanBuilder(policy)
+    item_exists = state.ex_id is not None and action not in _ITEM_GONE
+    event_exists = state.sf_id is not None and action not in _EVENT_GONE
+    categories = item_categories if item_categories is not None else frozenset(_bridge_categories(policy))
+
+    if cell is Outcome.RESTORE_CATEGORY:
+        builder.categories(item_categories or frozenset(), add=(policy.sync_category,))
+        commands, _, item_written = builder.build(None, None, state.ex_id, state.ex_version)
+        return Plan(commands, replace(state, ex_version=None) if item_written else state)
+    if cell is Outcome.DELETE_EVENT and event_exists and state.sf_id is not None:
+        builder.last.append(DeleteEvent(state.sf_id, state.sf_version))
+    if cell is Outcome.REMOVE_RELATION and event_exists and state.sf_id is not None:
+        builder.relations.append(RemoveAttendeeRelation(state.sf_id, policy.user_id))
+    if cell is Outcome.DELETE_ITEM and item_exists and state.ex_id is not None:
+        send = policy.invitations is Invitations.ALL
+        builder.last.append(DeleteItem(state.ex_id, state.ex_version, send_cancellations=send))
+    elif item_exists:
+        # The item stays but is no longer synced (R-CAT-1): take the bridge's categories off it.
+        builder.categories(categories, remove=_bridge_categories(policy))
+    return _end(
+        state,
+        builder,
+        action,
+        now,
+        item_deleted=cell is Outcome.DELETE_ITEM,
+        event_deleted=cell is Outcome.DELETE_EVENT,
+    )
+
+
+def _bridge_categories(policy: Policy) -> tuple[str, ...]:
+    return policy.sync_category, policy.error_category
+
+
+def _end(
+    state: PairState,
+    builder: PlanBuilder,
+    action: Action,
+    now: datetime,
+    item_deleted: bool = False,
+    event_deleted: bool = False,
+) -> Plan:
+    builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
+    commands, _, _ = builder.build(state.sf_id, state.sf_version, state.ex_id, state.ex_version)
+    if action is Action.USER_SWITCHED_OFF:
+        return Plan(commands, None)
+    gone_item = item_deleted or action is Action.DELETED_IN_EXCHANGE
+    ex_id = None if gone_item else state.ex_id
+    if action is Action.LEFT_WINDOW:
+        new_state = replace(
+            state, status=PairStatus.OUT_OF_WINDOW, ex_id=ex_id, ex_version=None, open_issues=frozenset()
+        )
+        return Plan(commands, new_state)
+    assert action in ENDS_WITH_TOMBSTONE
+    sf_id = None if event_deleted or action is Action.DELETED_IN_SALESFORCE else state.sf_id
+    tombstone = Tombstone(reason=action.value, at=now)
+    ended = replace(
+        state, status=PairStatus.ENDED, sf_id=sf_id, ex_id=ex_id, tombstone=tombstone, open_issues=frozenset()
+    )
+    return Plan(commands, ended)

@@ -1,0 +1,309 @@
+"""`plan(state, observation, policy, now)`: the one entry point that decides what happens to a pair."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from bridge.core.attendees import AttendeeMerge, choose_who, merge_attendees
+from bridge.core.builder import PlanBuilder
+from bridge.core.commands import (
+    AddAttendeeRelation,
+    Cancelled,
+    CategoryRemoved,
+    Changed,
+    Deleted,
+    LeftWindow,
+    Observation,
+    Plan,
+    RemoveAttendeeRelation,
+    SyncNow,
+    UnsyncRequested,
+    UpdateAttendeeStatus,
+    UserSwitchedOff,
+    WriteFailed,
+)
+from bridge.core.creation import create_partner, item_issues, my_answer, plan_single
+from bridge.core.deletion import Action, Outcome, outcome
+from bridge.core.fields import exchange_fields, salesforce_fields
+from bridge.core.issues import IssueCode
+from bridge.core.lifecycle import apply_action
+from bridge.core.merge import merge_fields
+from bridge.core.model import Copy, Invitations, Kind, PairState, PairStatus, Policy, Side
+from bridge.core.scope import (
+    Verdict,
+    admit_event,
+    admit_item,
+    in_window,
+    kind_of,
+    limit_issue,
+    opted_in,
+    unsync_requested,
+)
+
+_ACTIONS: dict[type[Observation], Action] = {
+    LeftWindow: Action.LEFT_WINDOW,
+    CategoryRemoved: Action.CATEGORY_REMOVED,
+    UnsyncRequested: Action.UNSYNC_CATEGORY,
+    UserSwitchedOff: Action.USER_SWITCHED_OFF,
+    Cancelled: Action.CANCELLED,
+}
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+_MUTABLE_KINDS = (Kind.A, Kind.B, Kind.C)  # an appointment becomes a meeting when attendees appear
+
+
+def plan(state: PairState | None, observation: Observation, policy: Policy, now: datetime) -> Plan:
+    """Decide what to do about one pair (or one unpaired copy) given what the runtime observed.
+
+    Pure and deterministic: the same inputs give an equal plan. `state` is None for a copy the store
+    knows nothing about. The plan's state is what the store keeps once every command succeeded.
+    """
+    if isinstance(observation, Changed):
+        return _changed(state, observation, policy, now)
+    if state is None:
+        return Plan((), None)
+    if isinstance(observation, Deleted):
+        side_action = (
+            Action.DELETED_IN_EXCHANGE if observation.side is Side.EXCHANGE else Action.DELETED_IN_SALESFORCE
+        )
+        return apply_action(state, side_action, policy, now)
+    if isinstance(observation, WriteFailed):
+        return _write_failed(state, observation, policy)
+    return apply_action(state, _ACTIONS[type(observation)], policy, now)
+
+
+def _changed(state: PairState | None, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    if state is None or state.status is PairStatus.WAITING:
+        if seen.sf is not None and seen.ex is not None:
+            return _adopt(state, seen.sf, seen.ex, seen, policy, now)
+        copy = seen.ex or seen.sf
+        return plan_single(state, copy, seen, policy, now) if copy is not None else Plan((), state)
+    if state.status is PairStatus.ENDED:
+        return _revive(state, seen, policy, now)
+    if state.status is PairStatus.OUT_OF_WINDOW:
+        return _resume(state, seen, policy, now)
+    return _active(state, seen, policy, now)
+
+
+def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    """R-PAIR-2 (or recovery by R-PAIR-1): two existing copies become a pair; nothing is created. With no
+    base, every field counts as changed on both sides (bridge.core.merge)."""
+    organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
+    adopted = PairState(
+        status=PairStatus.ACTIVE,
+        kind=kind_of(
+            Side.EXCHANGE, ex, organizer_user, policy
+        ),  # unknown origin: the kind that deletes least
+        origin=Side.EXCHANGE,
+        sf_id=sf.id,
+        ex_id=ex.id,
+        uid=ex.uid,
+        organizer_user_id=organizer_user,
+        open_issues=state.open_issues if state is not None else frozenset(),
+    )
+    return _active(adopted, seen, policy, now)
+
+
+def _is_replay(state: PairState, seen: Changed) -> bool:
+    """R-MERGE-4: nothing seen is newer than what the bridge last saw or wrote."""
+    return all(
+        copy is None or (bool(copy.version) and copy.version == state.version_of(copy.side))
+        for copy in (seen.sf, seen.ex)
+    )
+
+
+def _stand_in(state: PairState, side: Side) -> Copy | None:
+    """A side not read this time is taken as unchanged: its base stands in for it."""
+    base, record_id = state.base_of(side), state.id_of(side)
+    if base is None or record_id is None:
+        return None
+    return Copy(
+        side=side,
+        id=record_id,
+        version=state.version_of(side) or "",
+        modified=_LONG_AGO,
+        content=base,
+        paired_id=state.id_of(side.other),
+        uid=state.uid,
+        categories=frozenset(),
+    )
+
+
+def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    if not isinstance(seen, SyncNow) and _is_replay(state, seen):
+        return Plan((), state)
+    ex = seen.ex or _stand_in(state, Side.EXCHANGE)
+    if seen.ex is not None:
+        if seen.ex.is_cancelled:
+            return apply_action(state, Action.CANCELLED, policy, now, seen.ex.categories)
+        if unsync_requested(seen.ex, policy):
+            return apply_action(state, Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories)
+    if not state.owns_event:
+        return _shared(state, seen, policy, now)
+    sf = seen.sf or _stand_in(state, Side.SALESFORCE)
+    if sf is None or ex is None:
+        return Plan((), state)
+    if not (in_window(sf.content.when, policy, now) or in_window(ex.content.when, policy, now)):
+        return apply_action(state, Action.LEFT_WINDOW, policy, now, seen.ex.categories if seen.ex else None)
+
+    builder = PlanBuilder(policy)
+    if seen.ex is not None and policy.sync_category not in seen.ex.categories:
+        cell = outcome(Action.CATEGORY_REMOVED, state.kind, policy, state.owns_event)
+        if cell is Outcome.RESTORE_CATEGORY:  # R-DEL-1
+            builder.categories(seen.ex.categories, add=(policy.sync_category,))
+    _heal_pairing(builder, seen, sf, ex)
+
+    # A version the bridge recorded is its own write coming back (R-MERGE-3): the copy is the base.
+    base_sf = sf.content if sf.version and sf.version == state.sf_version else state.base_sf
+    base_ex = ex.content if ex.version and ex.version == state.ex_version else state.base_ex
+    limit = limit_issue(ex) if policy.direction.allows(Side.EXCHANGE) else None
+    if limit is not None:  # R-LIM: not synced while the cause lasts; the bases wait for it to go
+        wanted = {limit: ""}
+        new_sf, new_ex = state.base_sf or sf.content, state.base_ex or ex.content
+        masked, unresolved = state.masked, state.unresolved
+    else:
+        fields = merge_fields(sf, ex, base_sf, base_ex, policy, state.masked)
+        people = _merge_people(state, sf, ex, base_sf, base_ex, seen, policy, fields.masked)
+        new_sf = replace(fields.sf, attendees=people.sf_attendees)
+        new_ex = replace(fields.ex, attendees=people.ex_attendees)
+        builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
+        _relations(builder, people, sf, new_sf, policy)
+        ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
+        builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
+        masked, unresolved = fields.masked, people.unresolved
+        wanted = item_issues(ex, unresolved, masked) if policy.direction.allows(Side.EXCHANGE) else {}
+    item_categories = seen.ex.categories if seen.ex is not None else None
+    builder.issues(state.open_issues, wanted, sf.id, ex.id, item_categories)
+    commands, event_written, item_written = builder.build(
+        sf.id, sf.version or None, ex.id, ex.version or None, policy.invitations is Invitations.ALL
+    )
+    kind = (
+        kind_of(state.origin, ex, state.organizer_user_id, policy)
+        if state.kind in _MUTABLE_KINDS
+        else state.kind
+    )
+    new_state = replace(
+        state,
+        kind=kind,
+        base_sf=new_sf,
+        base_ex=new_ex,
+        sf_version=None if event_written else (sf.version or None),
+        ex_version=None if item_written else (ex.version or None),
+        masked=masked,
+        unresolved=unresolved,
+        open_issues=builder.open_issues,
+    )
+    return Plan(commands, new_state)
+
+
+def _merge_people(
+    state: PairState,
+    sf: Copy,
+    ex: Copy,
+    base_sf: object,
+    base_ex: object,
+    seen: Changed,
+    policy: Policy,
+    masked: Side | None,
+) -> AttendeeMerge:
+    """Attendees follow R-ATT-1..4 for the life of the pair, or only once when `continuous_attendees` is
+    off (R-ATT-7); a masked pair keeps them to the real side (R-PRIV-1)."""
+    sf_base = state.base_sf.attendees if state.base_sf is not None and base_sf is not None else None
+    ex_base = state.base_ex.attendees if state.base_ex is not None and base_ex is not None else None
+    first_time = sf_base is None or ex_base is None
+    if masked is not None or not (policy.continuous_attendees or first_time):
+        return AttendeeMerge(sf.content.attendees, ex.content.attendees, unresolved=state.unresolved)
+    return merge_attendees(
+        sf.content.attendees,
+        ex.content.attendees,
+        sf_base,
+        ex_base,
+        to_exchange=policy.direction.allows(Side.SALESFORCE),
+        to_salesforce=policy.direction.allows(Side.EXCHANGE),
+        answers_from_exchange=ex.organizer is None,
+        directory=seen.directory,
+        unresolved=state.unresolved,
+    )
+
+
+def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, new_sf: object, policy: Policy) -> None:
+    for added in people.add_relations:
+        assert added.relation is not None
+        builder.relations.append(AddAttendeeRelation(sf.id, added.relation.relation_id, added.response))
+    for relation_id in people.remove_relations:
+        builder.relations.append(RemoveAttendeeRelation(sf.id, relation_id))
+    for relation_id, status in people.status_updates:
+        builder.relations.append(UpdateAttendeeStatus(sf.id, relation_id, status))
+    if people.add_relations and not sf.who_ids:  # R-ATT-10: a Who only where the user set none
+        who = choose_who(people.sf_attendees, policy.shared_activities)
+        if who:
+            builder.event_fields["WhoId"] = who[0]
+            if policy.shared_activities and len(who) > 1:
+                builder.event_fields["EventWhoIds"] = list(who)
+
+
+def _heal_pairing(builder: PlanBuilder, seen: Changed, sf: Copy, ex: Copy) -> None:
+    """R-PAIR-1: a copy read without the other's id (adopted, or edited by hand) gets it back."""
+    if seen.sf is not None and (seen.sf.paired_id != ex.id or (ex.uid and seen.sf.uid != ex.uid)):
+        builder.event_fields.update({"Exchange_Item_Id__c": ex.id, "Exchange_UID__c": ex.uid or ""})
+    if seen.ex is not None and seen.ex.paired_id != sf.id:
+        builder.item_fields["salesforce_event_id"] = sf.id
+
+
+def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    """R-MULTI-3: on another user's event, this user's copy changes only this user's answer."""
+    ex = seen.ex
+    if ex is None or state.sf_id is None:
+        return Plan((), state)
+    if not in_window(ex.content.when, policy, now):
+        return apply_action(state, Action.LEFT_WINDOW, policy, now, ex.categories)
+    builder = PlanBuilder(policy)
+    if policy.sync_category not in ex.categories:
+        builder.categories(ex.categories, add=(policy.sync_category,))
+    answer = my_answer(ex)
+    if answer != state.my_status:
+        builder.relations.append(UpdateAttendeeStatus(state.sf_id, policy.user_id, answer))
+    commands, _, item_written = builder.build(state.sf_id, None, ex.id, ex.version)
+    new_state = replace(
+        state, base_ex=ex.content, my_status=answer, ex_version=None if item_written else ex.version
+    )
+    return Plan(commands, new_state)
+
+
+def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    """A paused pair comes back into the window: an item deleted on leaving is created again (kind B);
+    otherwise the pair carries on from its bases."""
+    copies = [copy for copy in (seen.sf, seen.ex) if copy is not None]
+    if not any(in_window(copy.content.when, policy, now) for copy in copies):
+        return Plan((), state)
+    if state.ex_id is None:
+        event = seen.sf
+        if event is None or admit_event(event, policy, now).verdict is not Verdict.CREATE:
+            return Plan((), state)
+        return create_partner(event, seen, policy, state.open_issues)
+    return _active(
+        replace(state, status=PairStatus.ACTIVE, sf_version=None, ex_version=None), seen, policy, now
+    )
+
+
+def _revive(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    """R-DEL-9: a tombstoned pair comes back only through the `Salesforce` category on its item."""
+    item = seen.ex
+    if item is None or item.id != state.ex_id or not opted_in(item, policy):
+        return Plan((), state)
+    if admit_item(item, policy, now, seen.directory, seen.meeting).verdict is not Verdict.CREATE:
+        return Plan((), state)
+    return create_partner(item, seen, policy)
+
+
+def _write_failed(state: PairState, failure: WriteFailed, policy: Policy) -> Plan:
+    """A refused write is reported with the service's own message, and the item shows `Sync Error`."""
+    code = IssueCode.SF_VALIDATION if failure.side is Side.SALESFORCE else IssueCode.EXCHANGE_REFUSED
+    wanted = dict.fromkeys(state.open_issues, "") | {code: failure.message}
+    builder = PlanBuilder(policy)
+    builder.issues(state.open_issues, wanted, state.sf_id, state.ex_id, frozenset())
+    commands, _, item_written = builder.build(state.sf_id, None, state.ex_id, state.ex_version)
+    new_state = replace(
+        state, open_issues=builder.open_issues, ex_version=None if item_written else state.ex_version
+    )
+    return Plan(commands, new_state)
