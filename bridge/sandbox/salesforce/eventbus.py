@@ -76,14 +76,18 @@ class EventBus:
         *,
         retention: timedelta = timedelta(hours=72),
         clock: Callable[[], datetime] = _utc_now,
+        replay_start: int = 0,
     ) -> None:
+        """`replay_start` is the id issued "before" the first event: a sandbox restarted from saved state can
+        pass a value above anything it issued before, so old replay ids stay invalid instead of pointing at
+        unrelated new events."""
         self.retention = retention
         self._clock = clock
         self._lock = threading.Lock()
         self._log: list[StoredEvent] = []
-        self._latest = 0
+        self._latest = replay_start
         # Every replay id up to and including this one is expired.
-        self._expired_through = -1
+        self._expired_through = replay_start - 1
         self._commit_numbers = count(1)
         self._listeners: list[Callable[[], None]] = []
         schemas = all_schemas(objects)

@@ -97,7 +97,7 @@ class PubSubServer:
             self._loop.call_soon_threadsafe(self._wake_all)
 
     def _wake_all(self) -> None:
-        for control in self._streams:
+        for control in list(self._streams):
             control.wake.set()
 
     # -- faults -----------------------------------------------------------------------------------------
@@ -118,16 +118,18 @@ class PubSubServer:
 
     def drop_streams(self) -> int:
         """Fail every open Subscribe stream now with UNAVAILABLE; returns how many there were."""
-        for control in self._streams:
+        # Fault methods may run on another thread (an admin endpoint); copy the set before walking it.
+        streams = list(self._streams)
+        for control in streams:
             control.dropped = True
-        if self._loop is not None:
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake_all)
-        return len(self._streams)
+        return len(streams)
 
     def set_latency(self, seconds: float) -> None:
-        """Delay every delivery of events by `seconds` (0 turns it off)."""
+        """Delay every delivery of events by `seconds` (0 turns it off), for open and future streams."""
         self._latency = max(0.0, seconds)
-        for control in self._streams:
+        for control in list(self._streams):
             control.latency = self._latency
 
     def fail_next(self, count: int) -> None:
