@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simple_salesforce import format_soql
 
-from bridge.sandbox.salesforce.soql import run
+from bridge.sandbox.salesforce.soql import SoqlError, run
 from tests.sandbox.salesforce.soql_catalog import NOW, MemoryCatalog
 
 TEXT_ALPHABET = "aAbB'\\%_ \n"
@@ -240,3 +240,74 @@ def test_r_sec_4_values_escaped_by_simple_salesforce_match_only_themselves(
         "SELECT Id FROM Event WHERE Subject LIKE '{:like}%' AND Subject IN {}", subject, [subject]
     )
     assert wanted in [record["Id"] for record in run(prefix, org, now=NOW).records]
+
+
+TOKEN_SOUP = [
+    "SELECT",
+    "Id",
+    "Subject",
+    "Who.Name",
+    "COUNT()",
+    "FROM",
+    "Event",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "(",
+    ")",
+    ",",
+    "=",
+    "!=",
+    "<",
+    ">=",
+    "IN",
+    "LIKE",
+    "null",
+    "true",
+    "'x'",
+    "'a\\'b'",
+    "'\\q'",
+    "'",
+    "5",
+    "-1",
+    "1.5",
+    "2026-11-21",
+    "2026-11-21T10:00:00Z",
+    "2026-11-21T10:00:00",
+    "TODAY",
+    "LAST_N_DAYS:2",
+    ":",
+    "ORDER",
+    "BY",
+    "DESC",
+    "NULLS",
+    "LAST",
+    "LIMIT",
+    "OFFSET",
+    '"',
+    "#",
+    "٣",
+    "²",
+    "Ü",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=40) | st.lists(st.sampled_from(TOKEN_SOUP), max_size=14).map(" ".join))
+def test_any_text_either_runs_or_fails_with_a_salesforce_error(text: str) -> None:
+    org = MemoryCatalog()
+    org.add("Event", Subject="x")
+    try:
+        result = run(text, org, now=NOW)
+    except SoqlError as error:
+        assert error.error_code in {
+            "MALFORMED_QUERY",
+            "INVALID_FIELD",
+            "INVALID_TYPE",
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        }
+        assert error.message
+    else:
+        assert result.total_size == len(result.records) or result.records == []

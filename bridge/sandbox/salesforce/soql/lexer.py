@@ -38,10 +38,10 @@ class Token:
 
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_TIME = re.compile(r"T(\d{2}):(\d{2}):(\d{2})(\.\d+)?")
-_ZONE = re.compile(r"Z|([+-])(\d{2}):?(\d{2})")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_TIME = re.compile(r"T(\d{2}):(\d{2}):(\d{2})(\.\d+)?", re.ASCII)
+_ZONE = re.compile(r"Z|([+-])(\d{2}):?(\d{2})", re.ASCII)
 _OPERATORS = ("!=", "<>", "<=", ">=", "=", "<", ">")
 _SINGLE = {"(": Kind.LPAREN, ")": Kind.RPAREN, ",": Kind.COMMA, ":": Kind.COLON}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
@@ -63,8 +63,8 @@ def tokenize(query: str) -> list[Token]:
             token = _string(query, position)
         elif char.isdigit() and (dated := _DATE.match(query, position)):
             token = _temporal(query, position, dated)
-        elif char.isdigit() or (char in "+-." and _NUMBER.match(query, position)):
-            token = _number(query, position)
+        elif (char.isdigit() or char in "+-.") and (number := _NUMBER.match(query, position)):
+            token = _number(number)
         elif identifier := _IDENT.match(query, position):
             token = Token(Kind.IDENT, identifier.group(), position)
         elif char in _SINGLE:
@@ -123,12 +123,10 @@ def _string(query: str, start: int) -> Token:
     )
 
 
-def _number(query: str, start: int) -> Token:
-    match = _NUMBER.match(query, start)
-    assert match is not None
+def _number(match: re.Match[str]) -> Token:
     text = match.group()
     value: int | float = float(text) if "." in text else int(text)
-    return Token(Kind.NUMBER, text, start, value)
+    return Token(Kind.NUMBER, text, match.start(), value)
 
 
 def _temporal(query: str, start: int, dated: re.Match[str]) -> Token:

@@ -131,4 +131,3 @@ class Query:
     order_by: tuple[OrderItem, ...]
     limit: int | None
     offset: int | None
-    offset_position: int

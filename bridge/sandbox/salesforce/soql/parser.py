@@ -94,12 +94,10 @@ class _Parser:
             while self.current.kind is Kind.COMMA:
                 self.advance()
                 order_by.append(self.order_item())
-        limit = int(cast(int, self.integer().value)) if self.accept_keyword("LIMIT") else None
+        limit = cast(int, self.integer().value) if self.accept_keyword("LIMIT") else None
         offset: int | None = None
-        offset_position = -1
         if self.accept_keyword("OFFSET"):
-            token = self.integer()
-            offset, offset_position = cast(int, token.value), token.position
+            offset = cast(int, self.integer().value)
             if offset > MAX_OFFSET:
                 raise SoqlError(NUMBER_OUTSIDE_VALID_RANGE, f"Maximum SOQL offset allowed is {MAX_OFFSET}")
         if self.current.kind is not Kind.EOF:
@@ -113,7 +111,6 @@ class _Parser:
             tuple(order_by),
             limit,
             offset,
-            offset_position,
         )
 
     def selection(self) -> tuple[list[nodes.FieldPath], bool]:
