@@ -3,8 +3,10 @@
     run(text, catalog, *, include_deleted=False) -> QueryResult
     raises SoqlError(.error_code, .message) with Salesforce's codes and wording.
 
-Modules: lexer (text to tokens), parser (tokens to the `nodes` tree), fields (paths to getters),
-predicates (WHERE/ORDER BY to callables), engine (run it), errors (Salesforce's messages).
+Modules: lexer (text to tokens), parser (tokens to the frozen `nodes` tree), fields (paths to getters,
+parent lookups), predicates (WHERE/ORDER BY compiled to callables once per query), dates (TODAY and
+friends as UTC day ranges), engine (filter, sort, page, shape records), catalog (what the org provides),
+errors (Salesforce's codes and messages, with the caret echo).
 """
 
 from .catalog import Catalog
