@@ -61,19 +61,23 @@ class RunningPubSub:
         idle_close: timedelta = timedelta(seconds=60),
         retention: timedelta = timedelta(hours=72),
         clock: FakeClock | None = None,
+        plaintext: bool = False,
     ) -> None:
         self.objects = objects
         self.clock = clock
         self.bus = EventBus(objects, retention=retention, **({"clock": clock} if clock else {}))
         self.server = PubSubServer(
-            self.bus, objects, authorize, ORG_ID, tls, keepalive=keepalive, idle_close=idle_close
+            self.bus, objects, authorize, ORG_ID, tls, plaintext, keepalive=keepalive, idle_close=idle_close
         )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.port = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop).result(10)
-        credentials = grpc.ssl_channel_credentials(root_certificates=tls.ca_pem)
-        self.channel = grpc.secure_channel(f"localhost:{self.port}", credentials)
+        if plaintext:
+            self.channel = grpc.insecure_channel(f"localhost:{self.port}")
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls.ca_pem)
+            self.channel = grpc.secure_channel(f"localhost:{self.port}", credentials)
         self.stub = pb_grpc.PubSubStub(self.channel)
 
     def close(self) -> None:

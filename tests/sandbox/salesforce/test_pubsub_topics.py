@@ -11,6 +11,7 @@ import pytest
 
 from bridge.sandbox.salesforce.eventbus import EventBus
 from bridge.wire import pubsub_api_pb2 as pb
+from bridge.wire import pubsub_api_pb2_grpc as pb_grpc
 from tests.support.pubsub_client import AUTH, INSTANCE_URL, ORG_ID, RunningPubSub, error_code, running_pubsub
 from tests.support.pubsub_client import shared_objects as objects
 
@@ -151,3 +152,16 @@ def test_managed_subscribe_is_unimplemented(pubsub: RunningPubSub) -> None:
         next(responses)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "ManagedSubscribe" in caught.value.details()
+
+
+def test_plaintext_switch_serves_without_tls() -> None:
+    with running_pubsub(plaintext=True) as plain:
+        assert plain.topic("/data/EventChangeEvent").tenant_guid == ORG_ID
+
+
+def test_tls_server_refuses_a_client_that_does_not_trust_its_ca(pubsub: RunningPubSub) -> None:
+    with grpc.secure_channel(f"localhost:{pubsub.port}", grpc.ssl_channel_credentials()) as channel:
+        stub = pb_grpc.PubSubStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetTopic(pb.TopicRequest(topic_name="/data/EventChangeEvent"), metadata=AUTH, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
