@@ -275,7 +275,8 @@ def parse_custom_field(path: Path) -> FieldDef:
         custom=True,
         picklist_values=values,
         reference_to=(reference,) if reference else (),
-        relationship_name=(_text(root, "relationshipName") + "__r") if _text(root, "relationshipName") else None,
+        # A custom lookup X__c is followed as X__r (<relationshipName> names the child side).
+        relationship_name=name.removesuffix("__c") + "__r" if reference else None,
         default=(default == "true") if boolean else default,
     )
 

@@ -3,7 +3,6 @@ LIMIT/OFFSET, COUNT(), relationship fields, date literals and queryAll."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -431,8 +430,6 @@ def test_where_over_ten_thousand_rows_takes_milliseconds() -> None:
         "SELECT Id, Subject, Owner.Email FROM Event WHERE (DurationInMinutes > 30 AND IsPrivate = false) "
         "OR Subject LIKE '%99' OR Exchange_Item_Id__c IN ('AAMk-1', 'AAMk-2') ORDER BY StartDateTime DESC"
     )
-    started = time.perf_counter()
     result = query(text, org)
-    elapsed = time.perf_counter() - started
+    # Speed is measured by `make bench` (bench/soql.py), never asserted here.
     assert result.total_size > 5_000
-    assert elapsed < 0.5, f"{elapsed:.3f}s for 10,000 rows"
