@@ -60,16 +60,13 @@ class TopicSchema:
     """One generated schema: its JSON text, its id and the sObject fields behind its body fields."""
 
     name: str
+    # The sObject the events are about (the header's entityName for change events).
+    entity: str
     schema_json: str
     schema_id: str
     body_fields: tuple[FieldDef, ...]
-    # Position of each body field in the Avro record (the header, if any, is position 0).
+    # Position of the first body field among the record's fields (1 after a ChangeEventHeader, else 0).
     first_body_position: int
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.schema_json)
-        return parsed
 
 
 def is_long_text(field: FieldDef) -> bool:
@@ -128,7 +125,9 @@ def change_event_fields(sobject: SObjectDef) -> tuple[FieldDef, ...]:
     return tuple(f for f in sobject.fields if f.in_change_events and f.type != "id")
 
 
-def _finish(name: str, schema: dict[str, Any], body: tuple[FieldDef, ...], first: int) -> TopicSchema:
+def _finish(
+    sobject: SObjectDef, name: str, schema: dict[str, Any], body: tuple[FieldDef, ...], first: int
+) -> TopicSchema:
     # The uuid derives from the content: stable, yet opaque like the value real schemas carry.
     content = json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()
     schema["uuid"] = (
@@ -138,7 +137,7 @@ def _finish(name: str, schema: dict[str, Any], body: tuple[FieldDef, ...], first
     schema_id = (
         base64.urlsafe_b64encode(hashlib.sha256(schema_json.encode()).digest()[:16]).decode().rstrip("=")
     )
-    return TopicSchema(name, schema_json, schema_id, body, first)
+    return TopicSchema(name, sobject.name, schema_json, schema_id, body, first)
 
 
 def change_event_schema(sobject: SObjectDef) -> TopicSchema:
@@ -152,7 +151,7 @@ def change_event_schema(sobject: SObjectDef) -> TopicSchema:
     ]
     name = change_event_name(sobject.name)
     schema = {"type": "record", "name": name, "namespace": NAMESPACE, "fields": fields}
-    return _finish(name, schema, body, 1)
+    return _finish(sobject, name, schema, body, 1)
 
 
 def platform_event_schema(sobject: SObjectDef) -> TopicSchema:
@@ -164,15 +163,15 @@ def platform_event_schema(sobject: SObjectDef) -> TopicSchema:
         {"name": f.name, "type": ["null", avro_type(f)], "doc": _doc(f), "default": None} for f in custom
     ]
     schema = {"type": "record", "name": sobject.name, "namespace": NAMESPACE, "fields": fields}
-    return _finish(sobject.name, schema, tuple(created + custom), 0)
+    return _finish(sobject, sobject.name, schema, tuple(created + custom), 0)
 
 
 def all_schemas(objects: Mapping[str, SObjectDef]) -> dict[str, TopicSchema]:
     """Every topic schema of the org keyed by sObject name (lower case): change events and platform events."""
     schemas: dict[str, TopicSchema] = {}
-    for key, sobject in objects.items():
+    for sobject in objects.values():
         if sobject.platform_event:
-            schemas[key] = platform_event_schema(sobject)
+            schemas[sobject.name.lower()] = platform_event_schema(sobject)
         elif sobject.change_events:
-            schemas[key] = change_event_schema(sobject)
+            schemas[sobject.name.lower()] = change_event_schema(sobject)
     return schemas

@@ -129,7 +129,7 @@ def change_datum(
         else:
             datum[field.name] = None
     datum["ChangeEventHeader"] = header_datum(
-        entity=topic_schema_entity(topic_schema),
+        entity=topic_schema.entity,
         record_ids=[change.record_id],
         change_type=change.change_type,
         origin=change.origin,
@@ -158,7 +158,7 @@ def gap_datum(
     """A header-only event (GAP_* or GAP_OVERFLOW): every body field null, no bitmaps."""
     datum: dict[str, Any] = {field.name: None for field in topic_schema.body_fields}
     datum["ChangeEventHeader"] = header_datum(
-        entity=topic_schema_entity(topic_schema),
+        entity=topic_schema.entity,
         record_ids=record_ids,
         change_type=change_type,
         origin="",
@@ -172,12 +172,6 @@ def gap_datum(
         diff=[],
     )
     return datum
-
-
-def topic_schema_entity(topic_schema: TopicSchema) -> str:
-    """`EventChangeEvent` -> `Event`; `Foo__ChangeEvent` -> `Foo__c`."""
-    name = topic_schema.name.removesuffix("ChangeEvent")
-    return name + "c" if name.endswith("__") else name
 
 
 def header_datum(

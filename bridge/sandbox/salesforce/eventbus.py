@@ -93,7 +93,8 @@ class EventBus:
         schemas = all_schemas(objects)
         self._codecs = {key: PayloadCodec(schema) for key, schema in schemas.items()}
         self._codecs_by_id = {codec.topic_schema.schema_id: codec for codec in self._codecs.values()}
-        self._objects = {key: objects[key] for key in schemas}
+        by_name = {sobject.name.lower(): sobject for sobject in objects.values()}
+        self._objects = {key: by_name[key] for key in schemas}
         self.topics: dict[str, Topic] = {}
         first_change: TopicSchema | None = None
         for key, sobject in self._objects.items():
@@ -106,10 +107,11 @@ class EventBus:
                 first_change = first_change or schema
         # The all-entities channel mixes schemas; it reports the first entity's so GetSchema on it resolves.
         self.topics[ALL_CHANGE_EVENTS.lower()] = Topic(ALL_CHANGE_EVENTS, first_change, False)
-        self._topics_by_key = {key: (schema, self._change_topics(key)) for key, schema in schemas.items()}
+        # The topics each object's events are delivered on.
+        self._event_topics = {key: self._topics_of(sobject) for key, sobject in self._objects.items()}
 
-    def _change_topics(self, key: str) -> frozenset[str]:
-        sobject = self._objects[key]
+    @staticmethod
+    def _topics_of(sobject: SObjectDef) -> frozenset[str]:
         if sobject.platform_event:
             return frozenset({f"/event/{sobject.name}"})
         return frozenset({ALL_CHANGE_EVENTS, f"/data/{change_event_name(sobject.name)}"})
@@ -167,7 +169,7 @@ class EventBus:
                 commit_timestamp_ms=change.commit_timestamp_ms or now_ms,
                 commit_number=change.commit_number or commit_number,
             )
-            encoded.append((codec.topic_schema.schema_id, self._topics_by_key[key][1], codec.encode(datum)))
+            encoded.append((codec.topic_schema.schema_id, self._event_topics[key], codec.encode(datum)))
         self._append(encoded)
 
     def publish_platform_event(self, topic: Topic, event_id: str, payload: bytes) -> int:
@@ -193,7 +195,7 @@ class EventBus:
             commit_number=next(self._commit_numbers),
         )
         payload = codec.encode(datum)
-        return self._append([(codec.topic_schema.schema_id, self._topics_by_key[key][1], payload)])[0]
+        return self._append([(codec.topic_schema.schema_id, self._event_topics[key], payload)])[0]
 
     def _is_change_entity(self, entity: str) -> bool:
         return not self._objects[entity.lower()].platform_event
