@@ -58,7 +58,9 @@ def _who_rows(w: Writer, event_id: str) -> list[Record]:
 
 
 def before_create(w: Writer, sobject: SObjectDef, record: Record, given: dict[str, Any]) -> None:
-    if sobject.name == "Event":
+    if sobject.name == "User":
+        _check_username(w, record)
+    elif sobject.name == "Event":
         _event_before_write(w, None, record, given)
     elif sobject.name == "EventRelation":
         _relation_before_create(w, record, given)
@@ -71,7 +73,9 @@ def after_create(w: Writer, sobject: SObjectDef, record: Record) -> None:
         _relation_after_change(w, None, record)
 
 
-def before_update(w: Writer, sobject: SObjectDef, current: Record, record: Record, given: dict[str, Any]) -> None:
+def before_update(
+    w: Writer, sobject: SObjectDef, current: Record, record: Record, given: dict[str, Any]
+) -> None:
     if sobject.name == "Event":
         if current.get("IsChild") and set(given) - CHILD_EDITABLE:
             raise field_integrity(
@@ -96,7 +100,9 @@ def after_update(w: Writer, sobject: SObjectDef, before: Record, record: Record)
 def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
     if sobject.name == "Event":
         if record.get("IsChild"):
-            raise field_integrity("You can't delete an invitee's copy of an event; remove the invitee instead.")
+            raise field_integrity(
+                "You can't delete an invitee's copy of an event; remove the invitee instead."
+            )
         for relation in relations_of(w, record["Id"]):
             _drop_child(w, relation)
             w.delete_internal(relation)
@@ -104,6 +110,17 @@ def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
         _drop_child(w, record)
         if record.get("IsParent") and not record.get("IsWhat"):
             _promote_next_who(w, record["EventId"], removed=record["RelationId"])
+
+
+def _check_username(w: Writer, record: Record) -> None:
+    username = str(record.get("Username") or "")
+    if username and w.org.user_by_username(username) is not None:
+        raise record_error(
+            "DUPLICATE_USERNAME",
+            "Duplicate Username. The username already exists in this or another Salesforce organization. "
+            "Usernames must be unique across all Salesforce organizations.",
+            ["Username"],
+        )
 
 
 # -- Event ---------------------------------------------------------------------------------------------
@@ -150,8 +167,15 @@ def _add_who_row(w: Writer, event: Record, relation_id: str) -> None:
         account = contact.get("AccountId") if contact else None
     w.insert_internal(
         "EventRelation",
-        {"EventId": event["Id"], "RelationId": relation_id, "IsParent": True, "IsWhat": False,
-         "IsInvitee": False, "Status": "New", "AccountId": account},
+        {
+            "EventId": event["Id"],
+            "RelationId": relation_id,
+            "IsParent": True,
+            "IsWhat": False,
+            "IsInvitee": False,
+            "Status": "New",
+            "AccountId": account,
+        },
     )
 
 
@@ -242,12 +266,16 @@ def _check_parent_relation(w: Writer, event: Record, record: Record, kind: str |
         raise _private_error()
     if record.get("IsWhat"):
         if kind in ("User", "Contact", "Lead"):
-            raise field_integrity(f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"])
+            raise field_integrity(
+                f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"]
+            )
         if event.get("WhatId") and event["WhatId"] != record["RelationId"]:
             raise field_integrity("An event can be related to only one record as its What.", ["RelationId"])
         return
     if kind not in ("Contact", "Lead"):
-        raise field_integrity(f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"])
+        raise field_integrity(
+            f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"]
+        )
     _check_who_mix(w, event["Id"], record["RelationId"])
 
 

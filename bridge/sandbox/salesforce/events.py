@@ -126,11 +126,11 @@ def _resolve_timed(current: Mapping[str, Any] | None, given: Mapping[str, Any]) 
 
 def _first_day(current: Mapping[str, Any] | None, given: Mapping[str, Any]) -> date:
     candidates = [
-        given["ActivityDate"] if "ActivityDate" in given else None,
+        given.get("ActivityDate"),
         given["StartDateTime"].date() if "StartDateTime" in given else None,
         given["ActivityDateTime"].date() if "ActivityDateTime" in given else None,
     ]
-    days = {c for c in candidates if c is not None}
+    days: set[date] = {c for c in candidates if c is not None}
     if len(days) > 1:
         raise field_integrity(
             "ActivityDate, StartDateTime and ActivityDateTime must be the same day.", ["ActivityDate"]

@@ -27,7 +27,9 @@ def failure(kind: str) -> SalesforceError:
             "1924147851-60184 (-1473523457)",
         )
     if kind == "503":
-        return SalesforceError(503, "SERVER_UNAVAILABLE", "Server is temporarily unavailable. Try again later.")
+        return SalesforceError(
+            503, "SERVER_UNAVAILABLE", "Server is temporarily unavailable. Try again later."
+        )
     if kind == "REQUEST_LIMIT_EXCEEDED":
         return limit_exceeded()
     raise ValueError(f"unknown failure kind {kind!r}; expected one of {', '.join(FAILURE_KINDS)}")

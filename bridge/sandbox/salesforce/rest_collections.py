@@ -19,7 +19,9 @@ from bridge.sandbox.salesforce.writes import Writer
 MAX_RECORDS = 200
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-    "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    "message": (
+        "Record rolled back because not all records were valid and the request was using AllOrNone header"
+    ),
     "fields": [],
 }
 
@@ -30,7 +32,9 @@ class _RolledBack(Exception):
 
 def _too_many() -> SalesforceError:
     return SalesforceError(
-        400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot submit more than {MAX_RECORDS} records into this call"
+        400,
+        "EXCEEDED_ID_LIMIT",
+        f"record limit reached. cannot submit more than {MAX_RECORDS} records into this call",
     )
 
 
@@ -40,7 +44,11 @@ def _as_bool(value: Any) -> bool:
 
 def _collection_error(error: SalesforceError) -> dict[str, Any]:
     if error.error_code in ("NOT_FOUND",):
-        return {"statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id", "fields": []}
+        return {
+            "statusCode": "INVALID_CROSS_REFERENCE_KEY",
+            "message": "invalid cross reference id",
+            "fields": [],
+        }
     return error.collection_item()
 
 

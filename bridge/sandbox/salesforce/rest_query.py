@@ -68,7 +68,11 @@ def batch_size(call: Call) -> int:
 def _page(call: Call, cursors: QueryCursors, cursor_id: str, cursor: _Cursor, offset: int) -> Reply:
     chunk = cursor.records[offset : offset + cursor.batch]
     end = offset + len(chunk)
-    body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.records), "records": chunk}
+    body: dict[str, Any] = {
+        "totalSize": cursor.total_size,
+        "done": end >= len(cursor.records),
+        "records": chunk,
+    }
     if not body["done"]:
         body["nextRecordsUrl"] = f"/services/data/v{call.version}/query/{cursor_id}-{end}"
     return Reply(200, body)
@@ -77,7 +81,9 @@ def _page(call: Call, cursors: QueryCursors, cursor_id: str, cursor: _Cursor, of
 def handle(call: Call, cursors: QueryCursors) -> Reply:
     """`query[/<cursor>-<offset>]` and `queryAll[...]`, GET only."""
     if call.method != "GET":
-        raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{call.method}' not allowed. Allowed are GET,HEAD")
+        raise SalesforceError(
+            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{call.method}' not allowed. Allowed are GET,HEAD"
+        )
     if len(call.path) >= 2 and call.path[1]:
         cursor_id, _, offset_text = call.path[1].rpartition("-")
         cursor = cursors.get(cursor_id) if offset_text.isdigit() else None

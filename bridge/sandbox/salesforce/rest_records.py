@@ -47,7 +47,8 @@ def field_list(sobject: SObjectDef, text: str | None) -> list[str] | None:
         fdef = sobject.field(raw.strip())
         if fdef is None:
             raise record_error(
-                "INVALID_FIELD", f"No such column '{raw.strip()}' on entity '{sobject.name}'. If you are "
+                "INVALID_FIELD",
+                f"No such column '{raw.strip()}' on entity '{sobject.name}'. If you are "
                 "attempting to use a custom field, be sure to append the '__c' after the custom field name. "
                 "Please reference your WSDL or the describe call for the appropriate names.",
             )
@@ -61,11 +62,14 @@ def handle(call: Call) -> Reply:
     if not parts:
         if call.method != "GET":
             raise method_not_allowed(call.method, "GET,HEAD")
-        return Reply(200, {
-            "encoding": "UTF-8",
-            "maxBatchSize": 200,
-            "sobjects": [describe.basic(o, call.version) for o in call.org.objects.values()],
-        })
+        return Reply(
+            200,
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [describe.basic(o, call.version) for o in call.org.objects.values()],
+            },
+        )
     sobject = _sobject(call, parts[0])
     if len(parts) == 1:
         if call.method == "GET":
@@ -82,7 +86,9 @@ def handle(call: Call) -> Reply:
     record_id = parts[1]
     if call.method == "GET":
         found_def, record = call.org.get_record(sobject, record_id)
-        return Reply(200, record_json(call, found_def, record, field_list(found_def, call.params.get("fields"))))
+        return Reply(
+            200, record_json(call, found_def, record, field_list(found_def, call.params.get("fields")))
+        )
     if call.method == "PATCH":
         data = call.json_object(sobject.name)
         with call.org.transaction(call.user_id, call.client, call.version) as writer:

@@ -67,7 +67,12 @@ class SalesforceSandbox:
         self.client = self._integration_client()
         self.access_token = self.org.issue_token(self.client.run_as_user_id, self.client.client_id)
         self.pubsub = PubSubServer(
-            self.bus, self.org.objects, self._authorize, self.org.org_id, tls, pubsub_plaintext,
+            self.bus,
+            self.org.objects,
+            self._authorize,
+            self.org.org_id,
+            tls,
+            pubsub_plaintext,
             **(pubsub_options or {}),
         )
         self.faults.pubsub = self.pubsub.apply_fault
@@ -86,8 +91,14 @@ class SalesforceSandbox:
         with self.org.transaction(user_id) as writer:
             created = writer.create(
                 "User",
-                {"Username": INTEGRATION_USERNAME, "Email": INTEGRATION_USERNAME, "FirstName": "Calbridge",
-                 "LastName": "Integration", "Alias": "cbint", "TimeZoneSidKey": "America/Los_Angeles"},
+                {
+                    "Username": INTEGRATION_USERNAME,
+                    "Email": INTEGRATION_USERNAME,
+                    "FirstName": "Calbridge",
+                    "LastName": "Integration",
+                    "Alias": "cbint",
+                    "TimeZoneSidKey": "America/Los_Angeles",
+                },
             )
         assert created == user_id
         return self.org.register_client(user_id)
@@ -168,8 +179,9 @@ class SalesforceSandbox:
 class SandboxThread:
     """Runs a SalesforceSandbox on its own event loop in a daemon thread."""
 
-    def __init__(self, sandbox: SalesforceSandbox, host: str = "127.0.0.1", rest_port: int = 0,
-                 pubsub_port: int = 0) -> None:
+    def __init__(
+        self, sandbox: SalesforceSandbox, host: str = "127.0.0.1", rest_port: int = 0, pubsub_port: int = 0
+    ) -> None:
         self.sandbox = sandbox
         self._address = (host, rest_port, pubsub_port)
         self._loop = asyncio.new_event_loop()

@@ -40,7 +40,7 @@ def to_json(value: Any) -> Any:
 
 
 def parse_datetime(text: str) -> datetime | None:
-    """`2026-11-21T10:00:00.000+0000`, `...Z`, `...+01:00`, or a bare date (midnight UTC); None if unparsable."""
+    """`2026-11-21T10:00:00.000+0000`, `...Z`, `...+01:00` or a bare date (midnight UTC); else None."""
     match = _DATETIME.match(text.strip())
     if not match:
         return None
@@ -70,7 +70,7 @@ def coerce(field: FieldDef, raw: Any) -> Any:
         return None
     kind = field.type
     if kind in _TEXT_TYPES:
-        if isinstance(raw, bool) or isinstance(raw, dict | list):
+        if isinstance(raw, bool | dict | list):
             raise _wrong_type(field, raw)
         text = str(raw)
         if text == "":

@@ -58,7 +58,9 @@ class Writer:
                 continue
             fdef = sobject.field(key)
             if fdef is None:
-                raise record_error("INVALID_FIELD", f"No such column '{key}' on sobject of type {sobject.name}")
+                raise record_error(
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {sobject.name}"
+                )
             if fdef.name == "Id":
                 if creating:
                     raise record_error("INVALID_FIELD", "Record ID: cannot specify Id in an insert call")
@@ -73,13 +75,13 @@ class Writer:
 
     def _coerce(self, fdef: FieldDef, raw: Any) -> Any:
         value = values.coerce(fdef, raw)
-        if value is not None and fdef.type == "picklist" and fdef.picklist_values:
-            if value not in fdef.picklist_values:
-                raise record_error(
-                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                    f"{fdef.name}: bad value for restricted picklist field: {value}",
-                    [fdef.name],
-                )
+        restricted = fdef.type == "picklist" and fdef.picklist_values
+        if value is not None and restricted and value not in fdef.picklist_values:
+            raise record_error(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{fdef.name}: bad value for restricted picklist field: {value}",
+                [fdef.name],
+            )
         if value is not None and fdef.type == "reference":
             self._check_reference(fdef, value)
         return value
@@ -93,7 +95,9 @@ class Writer:
         entity = self.org.store.entity_of[record_id]
         if fdef.reference_to and entity not in fdef.reference_to:
             raise record_error(
-                "FIELD_INTEGRITY_EXCEPTION", f"{fdef.name}: id value of incorrect type: {record_id}", [fdef.name]
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"{fdef.name}: id value of incorrect type: {record_id}",
+                [fdef.name],
             )
 
     @staticmethod
@@ -157,7 +161,7 @@ class Writer:
         if start < 0 or end < start:
             return f"{display}{serial}"
         width = end - start - 1
-        return f"{display[:start]}{serial:0{width}d}{display[end + 1:]}"
+        return f"{display[:start]}{serial:0{width}d}{display[end + 1 :]}"
 
     def live(self, sobject: SObjectDef | None, record_id: str) -> tuple[SObjectDef, Record]:
         return self.org.get_record(sobject, record_id)
@@ -223,4 +227,3 @@ class Writer:
 
     def rollback(self, savepoint: Any) -> None:
         self.log.rollback(savepoint)
-

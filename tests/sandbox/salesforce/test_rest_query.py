@@ -1,0 +1,124 @@
+"""`query` and `queryAll` through simple-salesforce: SOQL results, paging with nextRecordsUrl, errors."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from simple_salesforce import Salesforce, SalesforceMalformedRequest
+
+from bridge.sandbox.salesforce.server import SalesforceSandbox
+from tests.sandbox.salesforce.conftest import unique
+
+
+def _accounts(sf: Salesforce, prefix: str, count: int) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, count, 200):
+        batch = [
+            {"attributes": {"type": "Account"}, "Name": f"{prefix} {n:05d}"}
+            for n in range(start, min(count, start + 200))
+        ]
+        results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": batch})
+        ids += [r["id"] for r in results]
+    return ids
+
+
+def test_query_returns_records_with_attributes_and_serialized_values(sf: Salesforce) -> None:
+    subject = unique("Standup")
+    event_id = sf.Event.create(
+        {"Subject": subject, "StartDateTime": "2026-11-21T10:00:00Z", "DurationInMinutes": 15}
+    )["id"]
+    result = sf.query(
+        f"SELECT Id, Subject, StartDateTime, ActivityDate, DurationInMinutes, IsPrivate "
+        f"FROM Event WHERE Subject = '{subject}'"
+    )
+    assert (result["totalSize"], result["done"]) == (1, True)
+    record = result["records"][0]
+    assert record["attributes"] == {"type": "Event", "url": f"/services/data/v62.0/sobjects/Event/{event_id}"}
+    assert record["StartDateTime"] == "2026-11-21T10:00:00.000+0000"
+    assert record["ActivityDate"] == "2026-11-21"
+    assert (record["DurationInMinutes"], record["IsPrivate"]) == (15, False)
+
+
+def test_relationship_fields(sf: Salesforce) -> None:
+    subject = unique("Review")
+    contact = sf.Contact.create({"FirstName": "Ines", "LastName": "Moreau"})["id"]
+    sf.Event.create(
+        {
+            "Subject": subject,
+            "StartDateTime": "2026-11-21T10:00:00Z",
+            "DurationInMinutes": 15,
+            "WhoId": contact,
+        }
+    )
+    record = sf.query(f"SELECT Who.Name, Owner.Name FROM Event WHERE Subject = '{subject}'")["records"][0]
+    assert record["Who"]["Name"] == "Ines Moreau"
+    assert record["Owner"]["Name"] == "Calbridge Integration"
+
+
+def test_paging_across_next_records_url(sf: Salesforce) -> None:
+    prefix = unique("Paged")
+    created = _accounts(sf, prefix, 2300)
+    first = sf.query(f"SELECT Id, Name FROM Account WHERE Name LIKE '{prefix}%' ORDER BY Name")
+    assert (first["totalSize"], first["done"], len(first["records"])) == (2300, False, 2000)
+    assert first["nextRecordsUrl"].startswith("/services/data/v62.0/query/01g")
+    assert first["nextRecordsUrl"].endswith("-2000")
+    second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert (second["done"], len(second["records"])) == (True, 300)
+    everything = sf.query_all(f"SELECT Id FROM Account WHERE Name LIKE '{prefix}%'")
+    assert sorted(r["Id"] for r in everything["records"]) == sorted(created)
+
+
+def test_batch_size_header(sf: Salesforce, sandbox: SalesforceSandbox, http: requests.Session) -> None:
+    prefix = unique("Batched")
+    _accounts(sf, prefix, 450)
+    url = sandbox.endpoints()["instance_url"] + "/services/data/v62.0/query/"
+    headers = {
+        "Authorization": f"Bearer {sandbox.endpoints()['access_token']}",
+        "Sforce-Query-Options": "batchSize=200",
+    }
+    page = http.get(
+        url, params={"q": f"SELECT Id FROM Account WHERE Name LIKE '{prefix}%'"}, headers=headers
+    ).json()
+    sizes = [len(page["records"])]
+    while not page["done"]:
+        page = http.get(sandbox.endpoints()["instance_url"] + page["nextRecordsUrl"], headers=headers).json()
+        sizes.append(len(page["records"]))
+    assert sizes == [200, 200, 50]
+
+
+def test_query_all_includes_deleted_rows(sf: Salesforce) -> None:
+    prefix = unique("Gone")
+    ids = _accounts(sf, prefix, 3)
+    sf.Account.delete(ids[0])
+    soql = f"SELECT Id, IsDeleted FROM Account WHERE Name LIKE '{prefix}%'"
+    assert sf.query(soql)["totalSize"] == 2
+    everything = sf.query_all(soql, include_deleted=True)["records"]
+    assert {r["Id"]: r["IsDeleted"] for r in everything}[ids[0]] is True
+
+
+def test_count_query(sf: Salesforce) -> None:
+    prefix = unique("Counted")
+    _accounts(sf, prefix, 7)
+    result = sf.query(f"SELECT COUNT() FROM Account WHERE Name LIKE '{prefix}%'")
+    assert (result["totalSize"], result["records"]) == (7, [])
+
+
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Id FRM Event", "MALFORMED_QUERY"),
+        ("SELECT Nope__c FROM Event", "INVALID_FIELD"),
+        ("SELECT Id FROM Opportunity", "INVALID_TYPE"),
+    ],
+)
+def test_bad_soql_gets_salesforce_errors(sf: Salesforce, soql: str, code: str) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query(soql)
+    assert caught.value.content[0]["errorCode"] == code
+    assert sf.query("SELECT COUNT() FROM User")["totalSize"] >= 1
+
+
+def test_unknown_cursor_is_invalid_query_locator(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query_more("01g5gDEADBEEF00-2000")
+    assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
