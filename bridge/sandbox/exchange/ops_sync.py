@@ -66,7 +66,9 @@ def sync_folder_items(ctx: RequestContext, request: Element) -> Response:
             raise EWSError("ErrorInvalidArgument", "MaxChangesReturned must be between 1 and 512.")
         ignore = {e.get("Id") for e in request.findall(f"{m('Ignore')}/{t('ItemId')}")}
     except EWSError as exc:
-        response.error(exc.code, exc.text)
+        msg = response.error(exc.code, exc.text)
+        sub(msg, m("SyncState"))  # Exchange includes both even on errors, and exchangelib reads them
+        sub(msg, m("IncludesLastItemInRange"), "true")
         return response
     changes = pending_changes(folder, since)
     page = changes[:limit]

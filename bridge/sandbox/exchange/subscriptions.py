@@ -41,6 +41,8 @@ class Subscription:
     queue: list[QueuedEvent] = field(default_factory=list)
     next_index: int = 0
     expired: bool = False
+    # pull: (watermark index asked for, index to continue from, whether more were left) of the last GetEvents
+    last_pull: tuple[int, int, bool] | None = None
     waker: Callable[[], None] | None = None
 
     def hears(self, event: StoreEvent) -> bool:
@@ -157,7 +159,17 @@ class SubscriptionHub:
         return index
 
     def pull(self, sub: Subscription, watermark_index: int, limit: int) -> tuple[list[QueuedEvent], bool]:
-        """Pull: events after ``watermark_index`` (earlier ones count as acknowledged and are dropped)."""
+        """Pull: events after ``watermark_index`` (earlier ones count as acknowledged and are dropped).
+
+        A client paging through MoreEvents repeats the same watermark (exchangelib does), so a repeat of a
+        request that left more events continues where that answer stopped; any other repeat re-reads.
+        """
+        start = watermark_index
+        if sub.last_pull is not None and sub.last_pull[0] == watermark_index and sub.last_pull[2]:
+            start = sub.last_pull[1]
         sub.queue = [q for q in sub.queue if q.index >= watermark_index]
-        page = sub.queue[:limit]
-        return page, len(sub.queue) > len(page)
+        pending = [q for q in sub.queue if q.index >= start]
+        page = pending[:limit]
+        more = len(pending) > len(page)
+        sub.last_pull = (watermark_index, page[-1].index + 1 if page else start, more)
+        return page, more

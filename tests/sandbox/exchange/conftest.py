@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import itertools
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from exchangelib import (
     UTC,
     Account,
     Build,
+    CalendarItem,
     Configuration,
     Credentials,
+    ExtendedProperty,
     Version,
 )
 from exchangelib.protocol import close_connections
@@ -25,6 +28,22 @@ from bridge.sandbox.tls import SandboxTLS
 
 MAILBOXES = ["alice@sandbox.example", "bob@sandbox.example", "carol@sandbox.example", "dave@sandbox.example"]
 VERSION = Version(build=Build(15, 1, 2507, 6))
+
+
+class SalesforceId(ExtendedProperty):
+    property_set_id = "6a1f0c2e-3b7d-4a59-9c1e-5f0b8d2a7e11"
+    property_name = "SalesforceEventId"
+    property_type = "String"
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sf_id_property() -> Iterator[None]:
+    CalendarItem.register("sf_id", SalesforceId)
+    yield
+    CalendarItem.deregister("sf_id")
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +103,11 @@ def carol_delegate(account_for: Callable[..., Account]) -> Account:
 def _clean_faults(sandbox: ExchangeSandbox) -> Iterator[None]:
     yield
     sandbox.faults.clear()
+
+
+@pytest.fixture
+def fresh(sandbox: ExchangeSandbox, account_for: Callable[..., Account]) -> Account:
+    """A new, empty mailbox of its own (impersonated), so tests do not see each other's items."""
+    address = f"user{next(_counter)}@sandbox.example"
+    sandbox.add_mailbox(address)
+    return account_for(address)
