@@ -158,7 +158,7 @@ class Org:
         return owner, record
 
     def users(self) -> list[Record]:
-        return [r for r in self.rows("User", include_deleted=False)]  # type: ignore[misc]
+        return [r for r in self.store.rows("User") if not r.get("IsDeleted")]
 
     # -- writes -----------------------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ from bridge.sandbox.tls import SandboxTLS
 
 log = logging.getLogger(__name__)
 
-INTEGRATION_USERNAME = "integration@calbridge.test"
+# Not on the seed's domain, so callers that list the seeded users by domain never pick it up.
+INTEGRATION_USERNAME = "integration@sandbox.calbridge.test"
 
 
 class SalesforceSandbox:
