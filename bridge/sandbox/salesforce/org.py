@@ -21,10 +21,11 @@ from xml.etree import ElementTree
 
 from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.changes import ChangeSink, RecordChange
-from bridge.sandbox.salesforce.errors import SalesforceError, entity_is_deleted, not_found
+from bridge.sandbox.salesforce.errors import entity_is_deleted, not_found
 from bridge.sandbox.salesforce.records import Record, RecordStore, TransactionLog
 from bridge.sandbox.salesforce.schema import DEFAULT_METADATA_DIR, METADATA_NS, SObjectDef, load_objects
 from bridge.sandbox.salesforce.values import utc_now
+from bridge.sandbox.salesforce.writes import Writer
 
 DEFAULT_API_VERSION = "62.0"
 # EventRelation fields that exist only while Shared Activities is on.
@@ -165,11 +166,9 @@ class Org:
     @contextmanager
     def transaction(
         self, user_id: str, client: str | None = None, api_version: str = DEFAULT_API_VERSION
-    ) -> Iterator[Any]:
+    ) -> Iterator[Writer]:
         """A Writer for one transaction. Leaving the block normally commits and publishes the changes;
         an exception rolls every write of the block back and propagates."""
-        from bridge.sandbox.salesforce.writes import Writer
-
         with self.lock:
             log = TransactionLog(self.store)
             writer = Writer(self, log, user_id, utc_now())
@@ -239,8 +238,3 @@ class Org:
                 return False
             self.api_usage += 1
             return True
-
-
-def require(condition: bool, error: SalesforceError) -> None:
-    if not condition:
-        raise error

@@ -1,0 +1,75 @@
+"""REST writes reach the Pub/Sub API: a gRPC client on our stubs, authenticated with a REST session,
+receives the change events of a simple-salesforce write, with the writer's `client=` in its header."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from simple_salesforce import Salesforce
+
+from bridge.sandbox.salesforce.server import SalesforceSandbox
+from bridge.wire import pubsub_api_pb2 as pb
+from bridge.wire import pubsub_api_pb2_grpc as pb_grpc
+from tests.support.avro_decode import bitmap_fields, decode
+from tests.support.pubsub_client import Subscription
+
+
+def _metadata(sandbox: SalesforceSandbox, token: str | None = None) -> tuple[tuple[str, str], ...]:
+    endpoints = sandbox.endpoints()
+    return (
+        ("accesstoken", token or endpoints["access_token"]),
+        ("instanceurl", endpoints["instance_url"]),
+        ("tenantid", endpoints["org_id"]),
+    )
+
+
+@pytest.fixture
+def stub(sandbox: SalesforceSandbox) -> Iterator[pb_grpc.PubSubStub]:
+    credentials = grpc.ssl_channel_credentials(root_certificates=sandbox.tls.ca_pem)
+    with grpc.secure_channel(sandbox.endpoints()["pubsub"], credentials) as channel:
+        yield pb_grpc.PubSubStub(channel)
+
+
+def test_rest_session_authorizes_pubsub_and_bad_token_does_not(
+    stub: pb_grpc.PubSubStub, sandbox: SalesforceSandbox
+) -> None:
+    info = stub.GetTopic(pb.TopicRequest(topic_name="/data/EventChangeEvent"), metadata=_metadata(sandbox))
+    assert info.tenant_guid == sandbox.org.org_id
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetTopic(
+            pb.TopicRequest(topic_name="/data/EventChangeEvent"),
+            metadata=_metadata(sandbox, "00D000000000000!bogus"),
+        )
+    assert caught.value.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_r_merge_3_rest_update_arrives_as_change_event_with_client_origin(
+    stub: pb_grpc.PubSubStub, sandbox: SalesforceSandbox, sf: Salesforce
+) -> None:
+    event_id = sf.Event.create(
+        {"Subject": "Wired", "StartDateTime": "2026-11-30T09:00:00Z", "DurationInMinutes": 30}
+    )["id"]
+    first = pb.FetchRequest(topic_name="/data/EventChangeEvent", replay_preset=pb.LATEST, num_requested=10)
+    subscription = Subscription(stub, first, _metadata(sandbox))
+    try:
+        subscription.expect_nothing(0.3)  # LATEST: the create above is not replayed
+        sf.Event.update(
+            event_id, {"Subject": "Wired again"}, headers={"Sforce-Call-Options": "client=calbridge"}
+        )
+        (received,) = subscription.events(1)
+    finally:
+        subscription.close()
+    schema = stub.GetSchema(
+        pb.SchemaRequest(schema_id=received.event.schema_id), metadata=_metadata(sandbox)
+    ).schema_json
+    payload: dict[str, Any] = decode(schema, received.event.payload)
+    header = payload["ChangeEventHeader"]
+    assert header["recordIds"] == [event_id]
+    assert header["changeType"] == "UPDATE"
+    assert header["changeOrigin"] == "com/salesforce/api/rest/62.0;client=calbridge"
+    assert header["commitUser"] == sandbox.client.run_as_user_id
+    assert sorted(bitmap_fields(schema, header["changedFields"])) == ["LastModifiedDate", "Subject"]
+    assert payload["Subject"] == "Wired again"
