@@ -8,7 +8,7 @@ from datetime import datetime
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import DeleteEvent, DeleteItem, Plan, RemoveAttendeeRelation
 from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
-from bridge.core.model import Invitations, PairState, PairStatus, Policy, Tombstone
+from bridge.core.model import Copy, Invitations, PairState, PairStatus, Policy, Tombstone
 
 # The side each action already took away: no command may touch it.
 _EVENT_GONE = frozenset({Action.DELETED_IN_SALESFORCE})
@@ -67,6 +67,24 @@ def apply_action(
         item_deleted=cell is Outcome.DELETE_ITEM,
         event_deleted=cell is Outcome.DELETE_EVENT,
     )
+
+
+def leave_window(
+    builder: PlanBuilder, state: PairState, item: Copy, item_categories: frozenset[str] | None
+) -> bool:
+    """Add R-DEL-4 to a plan whose own merge moves the pair out of the window; True if the item goes."""
+    policy = builder.policy
+    cell = outcome(Action.LEFT_WINDOW, state.kind, policy, state.owns_event)
+    builder.add_categories = [c for c in builder.add_categories if c != policy.sync_category]
+    if cell is Outcome.DELETE_ITEM:
+        builder.item_fields.clear()
+        builder.add_categories.clear()
+        builder.remove_categories.clear()
+        builder.last.append(DeleteItem(item.id, item.version or None, policy.invitations is Invitations.ALL))
+        return True
+    current = item_categories if item_categories is not None else frozenset(_bridge_categories(policy))
+    builder.categories(current, remove=_bridge_categories(policy))
+    return False
 
 
 def _bridge_categories(policy: Policy) -> tuple[str, ...]:

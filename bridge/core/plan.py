@@ -27,7 +27,7 @@ from bridge.core.creation import create_partner, item_issues, my_answer, plan_si
 from bridge.core.deletion import Action, Outcome, outcome
 from bridge.core.fields import exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode
-from bridge.core.lifecycle import apply_action
+from bridge.core.lifecycle import apply_action, leave_window
 from bridge.core.merge import merge_fields
 from bridge.core.model import Copy, Invitations, Kind, PairState, PairStatus, Policy, Side
 from bridge.core.scope import (
@@ -135,16 +135,17 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     ex = seen.ex or _stand_in(state, Side.EXCHANGE)
     if seen.ex is not None:
         if seen.ex.is_cancelled:
-            return apply_action(state, Action.CANCELLED, policy, now, seen.ex.categories)
+            return apply_action(_at_seen(state, seen), Action.CANCELLED, policy, now, seen.ex.categories)
         if unsync_requested(seen.ex, policy):
-            return apply_action(state, Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories)
+            return apply_action(_at_seen(state, seen), Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories)
     if not state.owns_event:
         return _shared(state, seen, policy, now)
     sf = seen.sf or _stand_in(state, Side.SALESFORCE)
     if sf is None or ex is None:
         return Plan((), state)
     if not (in_window(sf.content.when, policy, now) or in_window(ex.content.when, policy, now)):
-        return apply_action(state, Action.LEFT_WINDOW, policy, now, seen.ex.categories if seen.ex else None)
+        categories = seen.ex.categories if seen.ex else None
+        return apply_action(_at_seen(state, seen), Action.LEFT_WINDOW, policy, now, categories)
 
     builder = PlanBuilder(policy)
     if seen.ex is not None and policy.sync_category not in seen.ex.categories:
@@ -173,6 +174,12 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         masked, unresolved = fields.masked, people.unresolved
         wanted = item_issues(ex, unresolved, masked) if policy.direction.allows(Side.EXCHANGE) else {}
     item_categories = seen.ex.categories if seen.ex is not None else None
+    status, ex_id = state.status, state.ex_id
+    if not (in_window(new_sf.when, policy, now) or in_window(new_ex.when, policy, now)):
+        # The change itself moves the pair out of the window: it is synced, then R-DEL-4 applies.
+        wanted, status = {}, PairStatus.OUT_OF_WINDOW
+        if leave_window(builder, state, ex, item_categories):
+            ex_id = None
     builder.issues(state.open_issues, wanted, sf.id, ex.id, item_categories)
     commands, event_written, item_written = builder.build(
         sf.id, sf.version or None, ex.id, ex.version or None, policy.invitations is Invitations.ALL
@@ -184,6 +191,8 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     )
     new_state = replace(
         state,
+        status=status,
+        ex_id=ex_id,
         kind=kind,
         base_sf=new_sf,
         base_ex=new_ex,
@@ -194,6 +203,13 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         open_issues=builder.open_issues,
     )
     return Plan(commands, new_state)
+
+
+def _at_seen(state: PairState, seen: Changed) -> PairState:
+    """The state with the versions just read, for plans that end or pause the pair."""
+    sf_version = seen.sf.version if seen.sf is not None else state.sf_version
+    ex_version = seen.ex.version if seen.ex is not None else state.ex_version
+    return replace(state, sf_version=sf_version, ex_version=ex_version)
 
 
 def _merge_people(
@@ -208,8 +224,9 @@ def _merge_people(
 ) -> AttendeeMerge:
     """Attendees follow R-ATT-1..4 for the life of the pair, or only once when `continuous_attendees` is
     off (R-ATT-7); a masked pair keeps them to the real side (R-PRIV-1)."""
-    sf_base = state.base_sf.attendees if state.base_sf is not None and base_sf is not None else None
-    ex_base = state.base_ex.attendees if state.base_ex is not None and base_ex is not None else None
+    unmasked = state.masked is not None and masked is None  # the former mask gets the real attendees
+    sf_base = state.base_sf.attendees if state.base_sf is not None and not unmasked else None
+    ex_base = state.base_ex.attendees if state.base_ex is not None and not unmasked else None
     first_time = sf_base is None or ex_base is None
     if masked is not None or not (policy.continuous_attendees or first_time):
         return AttendeeMerge(sf.content.attendees, ex.content.attendees, unresolved=state.unresolved)
