@@ -3,18 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="calbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sandbox = sub.add_parser("sandbox", help="run the local Salesforce and Exchange sandboxes until stopped")
-    sandbox.add_argument("--state-dir", required=True, help="where endpoints.json, ca.pem and the org file go")
-    sub.add_parser("demo", help="start the sandbox and show it working")
+    sandbox = sub.add_parser(
+        "sandbox", help="run the local Salesforce and Exchange sandboxes until SIGINT or SIGTERM"
+    )
+    sandbox.add_argument(
+        "--state-dir",
+        type=Path,
+        required=True,
+        help="where endpoints.json, ca.pem and the org's state file go",
+    )
+    sandbox.add_argument("--users", type=int, default=3, help="users to seed in a new org (1-8, default 3)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    demo = sub.add_parser("demo", help="start the sandbox and show it working")
+    demo.add_argument(
+        "--state-dir", type=Path, help="keep endpoints.json and ca.pem here (default: temporary)"
+    )
     return parser
+
+
+async def _serve_sandbox(state_dir: Path, users: int, host: str) -> None:
+    from bridge.sandbox.runner import ENDPOINTS_FILE, Sandbox
+
+    sandbox = Sandbox(state_dir, users=users)
+    endpoints = await sandbox.start(host)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    # Addresses only: credentials stay in endpoints.json, never on the terminal.
+    print(f"Salesforce REST    {endpoints['salesforce']['instance_url']}")
+    print(f"Salesforce Pub/Sub {endpoints['salesforce']['pubsub']}")
+    print(f"Exchange EWS       {endpoints['exchange']['ews_url']}")
+    print(f"users              {', '.join(u['email'] for u in endpoints['users'])}")
+    print(f"credentials and CA {state_dir / ENDPOINTS_FILE}, {endpoints['ca_bundle']}")
+    print("serving; stop with Ctrl-C or SIGTERM", flush=True)
+    await stopped.wait()
+    await sandbox.stop()
+    print("sandbox stopped; org saved", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    raise SystemExit(f"calbridge {args.command}: not wired yet")
+    if args.command == "sandbox":
+        if not 1 <= args.users <= 8:
+            raise SystemExit("calbridge sandbox: --users must be between 1 and 8")
+        asyncio.run(_serve_sandbox(args.state_dir, args.users, args.host))
+        return 0
+    if args.command == "demo":
+        from bridge.demo import run_demo
+
+        return run_demo(args.state_dir)
+    raise AssertionError(f"unhandled command {args.command}")

@@ -1,4 +1,4 @@
-"""The shipped metadata package (salesforce_metadata/) is complete, consistent and least-privilege (R-SEC-5)."""
+"""The shipped metadata package (salesforce_metadata/) is complete, consistent, least-privilege (R-SEC-5)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_every_file_is_metadata_xml(path: Path) -> None:
 
 def test_manifest_lists_exactly_the_source_components() -> None:
     fields = {
-        f"{p.parent.parent.name}.{p.name.split('.')[0]}" for p in SOURCE.glob("objects/*/fields/*.field-meta.xml")
+        f"{p.parent.parent.name}.{p.name.split('.')[0]}"
+        for p in SOURCE.glob("objects/*/fields/*.field-meta.xml")
     }
     objects = {p.name for p in (SOURCE / "objects").iterdir() if p.name.endswith(("__c", "__e"))}
     permission_sets = {p.name.split(".")[0] for p in (SOURCE / "permissionsets").glob("*.xml")}
@@ -52,7 +53,9 @@ def test_pairing_fields_are_on_activity_as_plain_text() -> None:
     fields = {p.name.split(".")[0] for p in (SOURCE / "objects" / "Activity" / "fields").glob("*.xml")}
     assert {"Exchange_Item_Id__c", "Exchange_UID__c"} <= fields  # R-PAIR-1
     for name in ("Exchange_Item_Id__c", "Exchange_UID__c"):
-        root = ElementTree.parse(SOURCE / "objects" / "Activity" / "fields" / f"{name}.field-meta.xml").getroot()
+        root = ElementTree.parse(
+            SOURCE / "objects" / "Activity" / "fields" / f"{name}.field-meta.xml"
+        ).getroot()
         # External ID / unique on Activity fields is unconfirmed; pairing must work through a plain query.
         assert root.findtext(NS + "type") == "Text"
         assert root.findtext(NS + "externalId") == "false"
@@ -80,7 +83,9 @@ def test_r_sec_5_user_set_grants_nothing_the_bridge_alone_needs() -> None:
     assert not user_set.findall(NS + "userPermissions")
     assert all(fp.findtext(NS + "editable") == "false" for fp in user_set.findall(NS + "fieldPermissions"))
     issue = next(
-        op for op in user_set.findall(NS + "objectPermissions") if op.findtext(NS + "object") == "Calbridge_Issue__c"
+        op
+        for op in user_set.findall(NS + "objectPermissions")
+        if op.findtext(NS + "object") == "Calbridge_Issue__c"
     )
     assert issue.findtext(NS + "allowEdit") == "false"
     assert issue.findtext(NS + "viewAllRecords") == "false"

@@ -73,7 +73,7 @@ class PubSubServer:
         """Listen on host:port (0 picks a free port) and return the bound port."""
         self._loop = asyncio.get_running_loop()
         server = grpc.aio.server()
-        pb_grpc.add_PubSubServicer_to_server(_Service(self), server)  # type: ignore[no-untyped-call]
+        pb_grpc.add_PubSubServicer_to_server(_Service(self), server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if self._plaintext:
             bound: int = server.add_insecure_port(address)
