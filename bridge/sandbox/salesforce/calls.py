@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.sandbox.salesforce.errors import SalesforceError
 from bridge.sandbox.salesforce.org import Org
+from bridge.sandbox.salesforce.platform_events import PlatformEventPublisher
 from bridge.sandbox.salesforce.values import to_json
 
 
@@ -25,6 +26,7 @@ class Call:
     headers: Mapping[str, str]
     body: bytes
     user_id: str
+    publisher: PlatformEventPublisher | None = None
 
     @property
     def client(self) -> str | None:
@@ -39,6 +41,10 @@ class Call:
     def json(self) -> Any:
         """The request body as JSON, or JSON_PARSER_ERROR as Salesforce words it."""
         text = self.body.decode("utf-8", errors="replace")
+        if not text.strip():
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "No content to map due to end-of-input at [line:1, column:0]"
+            )
         try:
             return json.loads(text)
         except json.JSONDecodeError as error:

@@ -75,19 +75,19 @@ def _resolve_timed(current: Mapping[str, Any] | None, given: Mapping[str, Any]) 
             "StartDateTime and ActivityDateTime must be the same.", ["StartDateTime", "ActivityDateTime"]
         )
     start: datetime | None = start_given or activity_given
-    moved = start is not None
-    if start is None and current is not None and not current.get("IsAllDayEvent"):
-        start = current.get("StartDateTime")
-    elif start is None and current is not None:
-        # An all-day event turned timed keeps its first day's midnight as its start.
-        start = current.get("StartDateTime")
+    activity_date: date | None = given.get("ActivityDate")
+    if start is not None and activity_date is not None and activity_date != start.date():
+        raise field_integrity("ActivityDate must match the date of StartDateTime.", ["ActivityDate"])
+    if start is None and current is not None and current.get("StartDateTime") is not None:
+        # Keep the stored start (an all-day event turned timed starts at its first day's midnight); a new
+        # ActivityDate alone moves it to that day at the same time.
+        start = current["StartDateTime"]
+        if activity_date is not None:
+            start = datetime.combine(activity_date, start.timetz())
     if start is None:
         raise record_error(
             "REQUIRED_FIELD_MISSING", "Required fields are missing: [ActivityDateTime]", ["ActivityDateTime"]
         )
-    activity_date = given.get("ActivityDate")
-    if activity_date is not None and moved and activity_date != start.date():
-        raise field_integrity("ActivityDate must match the date of StartDateTime.", ["ActivityDate"])
     end_given: datetime | None = given.get("EndDateTime")
     duration_given: int | None = given.get("DurationInMinutes")
     if end_given is not None:

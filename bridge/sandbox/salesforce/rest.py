@@ -22,6 +22,7 @@ from bridge.sandbox.salesforce.calls import Call, Reply
 from bridge.sandbox.salesforce.errors import SalesforceError, invalid_session, limit_exceeded, not_found
 from bridge.sandbox.salesforce.faults import Faults
 from bridge.sandbox.salesforce.org import Org
+from bridge.sandbox.salesforce.platform_events import PlatformEventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class RestApi:
         self.admin_token = admin_token
         self.instance_url = ""
         self.cursors = rest_query.QueryCursors()
+        self.publisher: PlatformEventPublisher | None = None
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -135,6 +137,7 @@ class RestApi:
             headers=request.headers,
             body=body,
             user_id=user_id,
+            publisher=self.publisher,
         )
         return self._route(call)
 

@@ -102,6 +102,8 @@ def handle(call: Call) -> Reply:
 
 
 def _create(call: Call, sobject: SObjectDef) -> Reply:
+    if sobject.platform_event and call.publisher is not None:
+        return _publish(call, sobject)
     if sobject.platform_event or sobject.name == "Organization":
         raise SalesforceError(
             400, "INVALID_TYPE", f"Cannot create records of type {sobject.name} through this resource", []
@@ -110,3 +112,15 @@ def _create(call: Call, sobject: SObjectDef) -> Reply:
     with call.org.transaction(call.user_id, call.client, call.version) as writer:
         record_id = writer.create(sobject.name, data)
     return Reply(201, {"id": record_id, "success": True, "errors": []})
+
+
+def _publish(call: Call, sobject: SObjectDef) -> Reply:
+    """A platform event published through REST: fields checked like a write, nothing stored."""
+    assert call.publisher is not None
+    data = call.json_object(sobject.name)
+    with call.org.transaction(call.user_id, call.client, call.version) as writer:
+        given = writer.checked_fields(sobject, data)
+        record_id = call.org.store.new_id(sobject.key_prefix)
+        event_uuid = call.publisher.publish(sobject, given, call.user_id, writer.now)
+    enqueued = {"statusCode": "OPERATION_ENQUEUED", "message": event_uuid, "fields": []}
+    return Reply(201, {"id": record_id, "success": True, "errors": [enqueued]})

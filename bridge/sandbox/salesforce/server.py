@@ -25,6 +25,7 @@ from bridge.sandbox.salesforce import persistence
 from bridge.sandbox.salesforce.eventbus import EventBus
 from bridge.sandbox.salesforce.faults import Faults
 from bridge.sandbox.salesforce.org import DEFAULT_API_VERSION, ConnectedApp, Org
+from bridge.sandbox.salesforce.platform_events import PlatformEventPublisher
 from bridge.sandbox.salesforce.pubsub import PubSubServer
 from bridge.sandbox.salesforce.rest import RestApi
 from bridge.sandbox.salesforce.schema import DEFAULT_METADATA_DIR, load_objects
@@ -65,6 +66,7 @@ class SalesforceSandbox:
         self.faults = Faults(self.org)
         self.admin_token = secrets.token_urlsafe(32)
         self.api = RestApi(self.org, self.faults, self.admin_token)
+        self.api.publisher = PlatformEventPublisher(self.bus)
         self.client = self._integration_client()
         self.access_token = self.org.issue_token(self.client.run_as_user_id, self.client.client_id)
         self.pubsub = PubSubServer(

@@ -45,9 +45,17 @@ class Writer:
 
     def sobject(self, name: str) -> SObjectDef:
         found = self.org.describe(name)
-        if found is None or found.platform_event:
+        if found is None or found.platform_event or found.name == "Organization":
             raise not_found()
         return found
+
+    def checked_fields(self, sobject: SObjectDef, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """`raw` checked as an insert of `sobject` would check it, required fields included; not stored."""
+        given = self._given(sobject, raw, creating=True)
+        record: Record = {f.name: f.default for f in sobject.fields if f.createable}
+        record.update(given)
+        self._check_required(sobject, record)
+        return given
 
     def _given(self, sobject: SObjectDef, raw: Mapping[str, Any], creating: bool) -> dict[str, Any]:
         """`raw` (JSON body fields) checked and coerced; keys use the schema's spelling."""
@@ -68,7 +76,9 @@ class Writer:
             if not (fdef.createable if creating else fdef.updateable):
                 unwritable.append(fdef.name)
                 continue
-            given[fdef.name] = self._coerce(fdef, value)
+            coerced = self._coerce(fdef, value)
+            # Salesforce stores an explicit null in a checkbox as false.
+            given[fdef.name] = False if coerced is None and fdef.type == "boolean" else coerced
         if unwritable:
             raise _unwritable(unwritable)
         return given

@@ -89,6 +89,20 @@ def test_moving_the_start_keeps_the_duration_and_moving_the_end_changes_it(sf: S
     assert sf.Event.get(event["Id"])["EndDateTime"] == "2026-11-24T15:15:00.000+0000"
 
 
+def test_a_new_activity_date_moves_a_timed_event_to_that_day(sf: Salesforce) -> None:
+    event = _event(sf, StartDateTime=START, DurationInMinutes=45)
+    sf.Event.update(event["Id"], {"ActivityDate": "2026-11-27"})
+    moved = sf.Event.get(event["Id"])
+    assert (moved["StartDateTime"], moved["EndDateTime"]) == (
+        "2026-11-27T09:00:00.000+0000",
+        "2026-11-27T09:45:00.000+0000",
+    )
+
+
+def test_null_checkbox_is_stored_as_false(sf: Salesforce) -> None:
+    assert _event(sf, StartDateTime=START, DurationInMinutes=30, IsPrivate=None)["IsPrivate"] is False
+
+
 def test_r_fld_all_day_event_is_midnight_with_whole_days(sf: Salesforce) -> None:
     one_day = _event(sf, IsAllDayEvent=True, ActivityDate="2026-11-25")
     assert one_day["StartDateTime"] == "2026-11-25T00:00:00.000+0000"

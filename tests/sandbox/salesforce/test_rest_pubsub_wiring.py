@@ -73,3 +73,35 @@ def test_r_merge_3_rest_update_arrives_as_change_event_with_client_origin(
     assert header["commitUser"] == sandbox.client.run_as_user_id
     assert sorted(bitmap_fields(schema, header["changedFields"])) == ["LastModifiedDate", "Subject"]
     assert payload["Subject"] == "Wired again"
+
+
+def test_platform_event_published_through_rest_reaches_subscribers(
+    stub: pb_grpc.PubSubStub, sandbox: SalesforceSandbox, sf: Salesforce
+) -> None:
+    topic = "/event/Calbridge_Command__e"
+    first = pb.FetchRequest(topic_name=topic, replay_preset=pb.LATEST, num_requested=5)
+    subscription = Subscription(stub, first, _metadata(sandbox))
+    try:
+        subscription.expect_nothing(0.3)
+        result = sf.Calbridge_Command__e.create(
+            {"Command__c": "sync_now", "User_Id__c": "0055g0000000001AAA"}
+        )
+        (received,) = subscription.events(1)
+    finally:
+        subscription.close()
+    assert result["success"] is True and result["id"].startswith("e00")
+    assert result["errors"][0]["statusCode"] == "OPERATION_ENQUEUED"
+    schema = stub.GetSchema(
+        pb.SchemaRequest(schema_id=received.event.schema_id), metadata=_metadata(sandbox)
+    ).schema_json
+    payload = decode(schema, received.event.payload)
+    assert (payload["Command__c"], payload["CreatedById"]) == ("sync_now", sandbox.client.run_as_user_id)
+    assert received.event.id == result["errors"][0]["message"]
+
+
+def test_platform_event_fields_are_checked(sf: Salesforce) -> None:
+    from simple_salesforce import SalesforceMalformedRequest
+
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Calbridge_Command__e.create({"Nope__c": "x"})
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"

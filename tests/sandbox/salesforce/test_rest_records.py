@@ -233,6 +233,9 @@ def test_malformed_json_body_is_json_parser_error(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.restful("sobjects/Contact", method="POST", data="{LastName: 'x'")
     assert _error(caught)["errorCode"] == "JSON_PARSER_ERROR"
+    with pytest.raises(SalesforceMalformedRequest) as empty:
+        sf.restful("sobjects/Contact", method="POST", data="")
+    assert _error(empty)["message"] == "No content to map due to end-of-input at [line:1, column:0]"
     assert sf.Contact.create({"LastName": "Still serving"})["success"] is True
 
 
