@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bridge.sandbox.salesforce import describe
@@ -9,6 +10,7 @@ from bridge.sandbox.salesforce.calls import Call, Reply, record_url, serialize
 from bridge.sandbox.salesforce.errors import SalesforceError, not_found, record_error
 from bridge.sandbox.salesforce.records import Record
 from bridge.sandbox.salesforce.schema import SObjectDef
+from bridge.sandbox.salesforce.values import parse_datetime, to_json
 
 ALLOWED = {"record": "GET,PATCH,HEAD,DELETE", "type": "GET,HEAD,POST"}
 
@@ -81,6 +83,10 @@ def handle(call: Call) -> Reply:
         if call.method != "GET":
             raise method_not_allowed(call.method, "GET,HEAD")
         return Reply(200, describe.full(sobject, call.version))
+    if len(parts) == 2 and parts[1] in ("updated", "deleted"):
+        if call.method != "GET":
+            raise method_not_allowed(call.method, "GET,HEAD")
+        return _changed_since(call, sobject, parts[1])
     if len(parts) != 2:
         raise not_found()
     record_id = parts[1]
@@ -124,3 +130,37 @@ def _publish(call: Call, sobject: SObjectDef) -> Reply:
         event_uuid = call.publisher.publish(sobject, given, call.user_id, writer.now)
     enqueued = {"statusCode": "OPERATION_ENQUEUED", "message": event_uuid, "fields": []}
     return Reply(201, {"id": record_id, "success": True, "errors": [enqueued]})
+
+
+def _window(call: Call) -> tuple[datetime, datetime]:
+    bounds: list[datetime] = []
+    for name in ("start", "end"):
+        raw = call.params.get(name)
+        parsed = parse_datetime(raw) if raw else None
+        if parsed is None:
+            raise SalesforceError(
+                400, "INVALID_REPLICATION_DATE", f"{name} must be a dateTime, e.g. 2026-11-21T10:00:00+00:00"
+            )
+        bounds.append(parsed)
+    if bounds[0] > bounds[1]:
+        raise SalesforceError(400, "INVALID_REPLICATION_DATE", "end date is before start date")
+    return bounds[0], bounds[1]
+
+
+def _changed_since(call: Call, sobject: SObjectDef, kind: str) -> Reply:
+    """`sobjects/{Type}/updated` and `/deleted`: ids changed or deleted within [start, end]."""
+    start, end = _window(call)
+    rows = [r for r in call.org.store.rows(sobject.name) if start <= r["SystemModstamp"] <= end]
+    covered = to_json(end.replace(second=0))
+    if kind == "updated":
+        return Reply(
+            200, {"ids": [r["Id"] for r in rows if not r.get("IsDeleted")], "latestDateCovered": covered}
+        )
+    deleted = [
+        {"id": r["Id"], "deletedDate": to_json(r["SystemModstamp"])} for r in rows if r.get("IsDeleted")
+    ]
+    earliest = min((r["CreatedDate"] for r in call.org.store.rows(sobject.name)), default=start)
+    return Reply(
+        200,
+        {"deletedRecords": deleted, "earliestDateAvailable": to_json(earliest), "latestDateCovered": covered},
+    )

@@ -264,3 +264,19 @@ def test_custom_fields_on_event_are_writable_and_queryable(sf: Salesforce) -> No
     )["id"]
     rows = sf.query("SELECT Id FROM Event WHERE Exchange_Item_Id__c = 'AAMkAD=='")["records"]
     assert event_id in {r["Id"] for r in rows}
+
+
+def test_updated_and_deleted_resources(sf: Salesforce) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    kept = sf.Account.create({"Name": unique("Kept")})["id"]
+    gone = sf.Account.create({"Name": unique("Gone")})["id"]
+    sf.Account.delete(gone)
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    updated = sf.Account.updated(start, end)
+    assert kept in updated["ids"] and gone not in updated["ids"]
+    deleted = sf.Account.deleted(start, end)
+    assert gone in {r["id"] for r in deleted["deletedRecords"]}
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Account.updated(end, start)
