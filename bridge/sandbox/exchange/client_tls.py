@@ -1,8 +1,8 @@
 """Make exchangelib (through requests) trust a sandbox CA, with verification left on.
 
-exchangelib mounts ``BaseProtocol.HTTP_ADAPTER_CLS`` (a process-wide class attribute) on every session it makes.
-``trust_ca`` installs an adapter class whose requests verify against a bundle of the CAs trusted so far, so
-several sandboxes (each with its own CA) can be reached from one process.
+exchangelib mounts ``BaseProtocol.HTTP_ADAPTER_CLS`` (a process-wide class attribute) on every session it
+makes. ``trust_ca`` installs an adapter class whose requests verify against a bundle of the CAs trusted so
+far, so several sandboxes (each with its own CA) can be reached from one process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 

@@ -1,8 +1,8 @@
 """Who a request acts for, and which folders and items it may touch.
 
-The service account reaches a mailbox either by impersonation (ExchangeImpersonation header: the request acts as
-that user) or as a delegate (no such header: the mailbox comes from the folder id's Mailbox element, else from
-X-AnchorMailbox). Rights are per mailbox flags set by the sandbox owner.
+The service account reaches a mailbox either by impersonation (ExchangeImpersonation header: the request
+acts as that user) or as a delegate (no such header: the mailbox comes from the folder id's Mailbox element,
+else from X-AnchorMailbox). Rights are per mailbox flags set by the sandbox owner.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .wire import Element, EWSError, t
 
 
 class AccessFault(Exception):
-    """A request-level failure Exchange reports as a SOAP fault (HTTP 500), e.g. ErrorImpersonateUserDenied."""
+    """A request-level failure Exchange reports as a SOAP fault (HTTP 500), e.g. impersonation denied."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code)
@@ -47,8 +47,8 @@ class RequestContext:
         if not address:
             raise EWSError(
                 "ErrorMissingEmailAddress",
-                "When making a request as an account that does not have a "
-                "mailbox, you must specify the mailbox primary SMTP address for any distinguished folder Ids.",
+                "When making a request as an account that does not have a mailbox, you must specify "
+                "the mailbox primary SMTP address for any distinguished folder Ids.",
             )
         mailbox = self.store.mailbox(address)
         if mailbox is None:

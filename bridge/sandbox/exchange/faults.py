@@ -1,4 +1,4 @@
-"""Faults on demand: throttling, unavailability, latency, dropped streams, expired subscriptions, lost sync states.
+"""Faults on demand: throttling, 503s, latency, dropped streams, expired subscriptions, lost sync states.
 
 Usable from Python (``sandbox.faults.server_busy(...)``, safe from any thread) and through the admin endpoint
 (``POST /_sandbox/faults`` with a JSON body naming one ``fault`` and its arguments; see ``apply_json``).

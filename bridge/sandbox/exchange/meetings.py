@@ -1,8 +1,8 @@
 """Meetings between sandbox mailboxes: invitations, responses, cancellations.
 
 Exchange delivers a meeting request to each attendee and places a tentative copy (same UID) in the attendee's
-calendar; the sandbox goes straight to that copy. Addresses that are not sandbox mailboxes are external: nothing
-is delivered to them. Nothing is delivered when the organizer saves without sending.
+calendar; the sandbox goes straight to that copy. Addresses that are not sandbox mailboxes are external:
+nothing is delivered to them. Nothing is delivered when the organizer saves without sending.
 """
 
 from __future__ import annotations

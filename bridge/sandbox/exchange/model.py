@@ -25,7 +25,7 @@ class Attendee:
 @dataclass
 class ExtendedProperty:
     """An extended property. ``uri`` keeps the ExtendedFieldURI attributes exactly as the client sent them
-    (exchangelib matches them verbatim on the way back); ``key`` is the normalised identity used for lookups."""
+    (exchangelib matches them verbatim on the way back); ``key`` is the normalised identity for lookups."""
 
     uri: dict[str, str]
     values: list[str]

@@ -1,8 +1,9 @@
 """FindItem: CalendarView (overlap with a window) and IndexedPageItemView with a Restriction subset.
 
 The Restriction subset: And, Or, Not, Exists, IsEqualTo, IsNotEqualTo, IsGreaterThan(OrEqualTo),
-IsLessThan(OrEqualTo) and Contains, over extended properties, categories, subject, location, UID, start, end and
-LastModifiedTime. Anything else is ErrorUnsupportedPathForQuery, as Exchange says for paths it cannot search.
+IsLessThan(OrEqualTo) and Contains, over extended properties, categories, subject, location, UID, start,
+end and LastModifiedTime. Anything else is ErrorUnsupportedPathForQuery, as Exchange says for paths it
+cannot search.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _unsupported(what: str) -> EWSError:
 
 
 def _values_of(path: Element) -> tuple[Callable[[CalendarItem], list[Any]], bool]:
-    """A function giving the item's values for ``path`` (lists for multi-valued), and whether they are times."""
+    """The item's values for ``path`` (a list: some are multi-valued), and whether they are times."""
     name = local(path)
     if name == "ExtendedFieldURI":
         key = property_key(attrs(path))

@@ -66,8 +66,8 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
     if change_key and change_key != item.change_key and conflict == "NeverOverwrite":
         raise EWSError(
             "ErrorIrresolvableConflict",
-            "The send or update operation could not be performed because the change key passed in the request "
-            "does not match the current change key for the item.",
+            "The send or update operation could not be performed because the change key passed in the "
+            "request does not match the current change key for the item.",
         )
     previous_invitees = meetings.invitees_of(ctx.store, item)
     draft = copy.deepcopy(item)

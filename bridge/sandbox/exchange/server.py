@@ -1,7 +1,8 @@
 """The Exchange sandbox: an aiohttp server speaking EWS at POST /EWS/Exchange.asmx over TLS.
 
-Request path: latency fault -> Basic auth (401 like IIS) -> XML parse (ErrorSchemaValidation fault) -> throttling
-faults -> impersonation (SOAP fault when denied) -> one operation handler (per-message errors, HTTP 200).
+Request path: latency fault -> Basic auth (401 like IIS) -> XML parse (ErrorSchemaValidation fault) ->
+throttling faults -> impersonation (SOAP fault when denied) -> one operation handler (per-message errors,
+HTTP 200).
 Anything unexpected becomes an ErrorInternalServerError fault for that request only.
 """
 

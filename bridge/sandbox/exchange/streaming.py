@@ -1,7 +1,7 @@
 """GetStreamingEvents: one chunked HTTP 200 response carrying several SOAP envelopes over time.
 
-First part at once (with whatever was queued), then a part whenever events arrive, an empty "OK" heartbeat when
-idle, and a final "Closed" part when ConnectionTimeout (minutes) runs out. A subscription read by a newer
+First part at once (with whatever was queued), then a part whenever events arrive, an empty "OK" heartbeat
+when idle, and a final "Closed" part when ConnectionTimeout (minutes) runs out. A subscription read by a newer
 connection, expired or removed closes the older one. The drop fault cuts connections without a final part.
 """
 
@@ -96,7 +96,7 @@ async def serve_stream(
                 break
             waiter = asyncio.ensure_future(wake.wait())
             dropper = asyncio.ensure_future(drop.wait())
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 {waiter, dropper}, timeout=min(heartbeat, remaining), return_when=asyncio.FIRST_COMPLETED
             )
             for task in pending:

@@ -1,9 +1,9 @@
 """Subscriptions (streaming and pull): which store events each one hears, queued until read.
 
-Fan-out is indexed by mailbox, so a change costs one look-up plus the subscriptions of that mailbox. A streaming
-subscription's queue drains into whichever connection is reading it; a pull subscription keeps its events until a
-GetEvents call acknowledges them with a later watermark. Time comes from an injected monotonic clock so idle
-expiry can be tested without sleeping.
+Fan-out is indexed by mailbox, so a change costs one look-up plus the subscriptions of that mailbox. A
+streaming subscription's queue drains into whichever connection reads it; a pull subscription keeps its
+events until a GetEvents call acknowledges them with a later watermark. Time comes from an injected
+monotonic clock so idle expiry can be tested without sleeping.
 """
 
 from __future__ import annotations
@@ -92,9 +92,11 @@ class SubscriptionHub:
     def find(self, subscription_id: str, streaming: bool) -> Subscription:
         """The live subscription, or the error Exchange gives for an unknown or expired one."""
         sub = self.subscriptions.get(subscription_id.strip())
-        if sub is not None and not sub.expired and self.monotonic() - sub.last_used > sub.idle_limit:
-            if not (sub.streaming and sub.waker is not None):  # a connected stream is in use
-                sub.expired = True
+        idle = sub is not None and not sub.expired and self.monotonic() - sub.last_used > sub.idle_limit
+        if (
+            sub is not None and idle and not (sub.streaming and sub.waker is not None)
+        ):  # open streams are in use
+            sub.expired = True
         if sub is None or sub.streaming != streaming:
             code = "ErrorInvalidSubscription" if streaming else "ErrorSubscriptionNotFound"
             raise EWSError(
@@ -117,7 +119,7 @@ class SubscriptionHub:
             sub.waker()
 
     def expire(self, mailbox: str | None = None) -> int:
-        """Expire every subscription (of one mailbox); returns how many. Connected streams are woken to close."""
+        """Expire every subscription (of one mailbox); returns how many. Open streams wake up to close."""
         count = 0
         for sub in list(self.subscriptions.values()):
             if mailbox is None or sub.mailbox == mailbox.lower():

@@ -107,7 +107,7 @@ def test_fault_tolerance_retries_through_busy_and_503(sandbox: ExchangeSandbox) 
 
 def test_503_under_fail_fast(alice: Account, sandbox: ExchangeSandbox) -> None:
     sandbox.faults.unavailable(count=1)
-    # exchangelib turns the 503 into ErrorInternalServerTransientError and, failing fast, re-raises it as busy.
+    # exchangelib turns a 503 into ErrorInternalServerTransientError and, failing fast, re-raises it as busy.
     with pytest.raises(ErrorServerBusy) as caught:
         alice.root.refresh()
     assert isinstance(caught.value.__cause__ or caught.value.__context__, ErrorInternalServerTransientError)

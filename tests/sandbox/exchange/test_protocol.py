@@ -42,7 +42,8 @@ def _post(sandbox: ExchangeSandbox, body: bytes, auth: tuple[str, str] | None = 
 def _envelope(body: str, header: str = "") -> bytes:
     return (
         f'<s:Envelope xmlns:s="{S}" xmlns:m="{M}" xmlns:t="{T}"><s:Header>'
-        f'<t:RequestServerVersion Version="Exchange2016"/>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>'
+        f'<t:RequestServerVersion Version="Exchange2016"/>{header}</s:Header>'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
     ).encode()
 
 
