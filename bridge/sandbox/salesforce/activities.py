@@ -61,6 +61,7 @@ def before_create(w: Writer, sobject: SObjectDef, record: Record, given: dict[st
     if sobject.name == "User":
         _check_username(w, record)
     elif sobject.name == "Event":
+        record["GroupEventType"] = "0"
         _event_before_write(w, None, record, given)
     elif sobject.name == "EventRelation":
         _relation_before_create(w, record, given)
@@ -71,6 +72,7 @@ def after_create(w: Writer, sobject: SObjectDef, record: Record) -> None:
         _add_who_row(w, record, record["WhoId"])
     elif sobject.name == "EventRelation":
         _relation_after_change(w, None, record)
+        _update_group_flag(w, record["EventId"])
 
 
 def before_update(
@@ -95,6 +97,7 @@ def after_update(w: Writer, sobject: SObjectDef, before: Record, record: Record)
             _mirror_to_children(w, record)
     elif sobject.name == "EventRelation":
         _relation_after_change(w, before, record)
+        _update_group_flag(w, record["EventId"])
 
 
 def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
@@ -110,6 +113,11 @@ def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
         _drop_child(w, record)
         if record.get("IsParent") and not record.get("IsWhat"):
             _promote_next_who(w, record["EventId"], removed=record["RelationId"])
+
+
+def after_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
+    if sobject.name == "EventRelation":
+        _update_group_flag(w, record["EventId"])
 
 
 def _check_username(w: Writer, record: Record) -> None:
@@ -320,11 +328,21 @@ def _make_child(w: Writer, relation: Record) -> None:
     if parent is None:
         return
     fields = {name: parent.get(name) for name in MIRRORED}
-    fields.update({"OwnerId": relation["RelationId"], "IsChild": True, "IsGroupEvent": True})
+    fields.update(
+        {"OwnerId": relation["RelationId"], "IsChild": True, "IsGroupEvent": True, "GroupEventType": "1"}
+    )
     child = w.insert_internal("Event", fields)
     w.log.link_child(relation["Id"], child["Id"])
-    if not parent.get("IsGroupEvent"):
-        w.replace_internal(dict(parent, IsGroupEvent=True, GroupEventType="1"))
+
+
+def _update_group_flag(w: Writer, event_id: str) -> None:
+    """An event with invitees of any kind is a group event (GroupEventType 1); without, it is not (0)."""
+    event = w.org.store.get(event_id)
+    if event is None or event.get("IsDeleted") or event.get("IsChild"):
+        return
+    grouped = any(r.get("IsInvitee") for r in relations_of(w, event_id))
+    if bool(event.get("IsGroupEvent")) != grouped:
+        w.replace_internal(dict(event, IsGroupEvent=grouped, GroupEventType="1" if grouped else "0"))
 
 
 def _drop_child(w: Writer, relation: Record) -> None:

@@ -150,7 +150,9 @@ def _window(call: Call) -> tuple[datetime, datetime]:
 def _changed_since(call: Call, sobject: SObjectDef, kind: str) -> Reply:
     """`sobjects/{Type}/updated` and `/deleted`: ids changed or deleted within [start, end]."""
     start, end = _window(call)
-    rows = [r for r in call.org.store.rows(sobject.name) if start <= r["SystemModstamp"] <= end]
+    with call.org.lock:
+        everything = call.org.store.rows(sobject.name)
+    rows = [r for r in everything if start <= r["SystemModstamp"] <= end]
     covered = to_json(end.replace(second=0))
     if kind == "updated":
         return Reply(
@@ -159,7 +161,7 @@ def _changed_since(call: Call, sobject: SObjectDef, kind: str) -> Reply:
     deleted = [
         {"id": r["Id"], "deletedDate": to_json(r["SystemModstamp"])} for r in rows if r.get("IsDeleted")
     ]
-    earliest = min((r["CreatedDate"] for r in call.org.store.rows(sobject.name)), default=start)
+    earliest = min((r["CreatedDate"] for r in everything), default=start)
     return Reply(
         200,
         {"deletedRecords": deleted, "earliestDateAvailable": to_json(earliest), "latestDateCovered": covered},

@@ -213,6 +213,7 @@ class Writer:
         sobject, current = self.live(expected, record_id)
         activities.before_delete(self, sobject, current)
         self.delete_internal(current)
+        activities.after_delete(self, sobject, current)
 
     def delete_internal(self, current: Record) -> None:
         record = dict(current)

@@ -201,8 +201,10 @@ def test_user_invitee_gets_a_child_event_that_follows_the_parent(
     assert sf.Event.update(child["Id"], {"IsReminderSet": True}) == 204
     error = _refused(lambda: sf.EventRelation.create({"EventId": child["Id"], "RelationId": invitee}))
     assert error["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert sf.Event.get(event["Id"])["IsGroupEvent"] is True
     sf.EventRelation.delete(relation)
     assert sf.query(f"SELECT Id FROM Event WHERE OwnerId = '{invitee}'")["totalSize"] == 0
+    assert sf.Event.get(event["Id"])["IsGroupEvent"] is False
 
 
 def test_deleting_a_parent_removes_its_relations_and_children(
