@@ -171,3 +171,40 @@ def test_account_level_subscription_hears_all_folders(fresh: Account) -> None:
     item.move_to_trash()
     events = _events(fresh.calendar.get_streaming_events(subscription_id, connection_timeout=1))
     assert [type(e) for e in events] == [CreatedEvent, MovedEvent]
+
+
+def test_a_newer_connection_takes_the_subscription_over(fresh: Account) -> None:
+    subscription_id = fresh.calendar.subscribe_to_streaming()
+    outcome: list[float] = []
+
+    def older() -> None:
+        started = time.monotonic()
+        list(fresh.calendar.get_streaming_events(subscription_id, connection_timeout=30))
+        outcome.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=older)
+    thread.start()
+    time.sleep(0.3)
+    _save(fresh, "for the newer reader")
+    time.sleep(0.1)
+    events = _events(fresh.calendar.get_streaming_events(subscription_id, connection_timeout=1))
+    thread.join(timeout=10)
+    # The older stream got its Closed part long before its 30 "minutes"; events go to whoever reads.
+    assert outcome and outcome[0] < 5
+    assert len(events) <= 1
+
+
+def test_idle_pull_subscription_expires(sandbox: ExchangeSandbox, fresh: Account) -> None:
+    subscription_id, watermark = fresh.calendar.subscribe_to_pull(timeout=1)  # one (shrunk) minute
+    list(fresh.calendar.get_events(subscription_id, watermark))  # each call resets the idle timer
+    time.sleep(1.2)
+    with pytest.raises(ErrorExpiredSubscription):
+        list(fresh.calendar.get_events(subscription_id, watermark))
+
+
+def test_forged_watermark_is_rejected(fresh: Account) -> None:
+    from exchangelib.errors import ErrorInvalidWatermark
+
+    subscription_id, watermark = fresh.calendar.subscribe_to_pull()
+    with pytest.raises(ErrorInvalidWatermark):
+        list(fresh.calendar.get_events(subscription_id, "AAAA" + watermark[4:]))

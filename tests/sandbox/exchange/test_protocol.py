@@ -191,3 +191,11 @@ def test_unknown_field_uris_in_a_shape_are_ignored(sandbox: ExchangeSandbox) -> 
         _impersonate("alice@sandbox.example"),
     )
     assert _codes(_post(sandbox, body)) == ["NoError"]
+
+
+def test_endpoints_shape(sandbox: ExchangeSandbox) -> None:
+    ends = sandbox.endpoints()
+    assert set(ends) == {"ews_url", "username", "password", "mailboxes"}
+    assert ends["ews_url"].startswith("https://127.0.0.1:") and ends["ews_url"].endswith("/EWS/Exchange.asmx")
+    assert "alice@sandbox.example" in ends["mailboxes"]
+    assert sandbox.admin_url.endswith("/_sandbox/faults") and sandbox.admin_token
