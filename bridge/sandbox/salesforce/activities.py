@@ -78,7 +78,9 @@ def after_create(w: Writer, sobject: SObjectDef, record: Record) -> None:
 def before_update(
     w: Writer, sobject: SObjectDef, current: Record, record: Record, given: dict[str, Any]
 ) -> None:
-    if sobject.name == "Event":
+    if sobject.name == "User" and "Username" in given and given["Username"] != current.get("Username"):
+        _check_username(w, record)
+    elif sobject.name == "Event":
         if current.get("IsChild") and set(given) - CHILD_EDITABLE:
             raise field_integrity(
                 "You can't edit an invitee's copy of an event; only its reminder can be changed.",
@@ -146,7 +148,9 @@ def _event_before_write(w: Writer, current: Record | None, record: Record, given
     elif record.get("WhoId") and _entity(w, record["WhoId"]) == "Contact":
         contact = w.org.store.get(record["WhoId"])
         record["AccountId"] = contact.get("AccountId") if contact else None
-    if record.get("WhoId") and w.org.shared_activities and current is not None:
+    else:
+        record["AccountId"] = None
+    if "WhoId" in given and record.get("WhoId") and w.org.shared_activities and current is not None:
         _check_who_mix(w, record["Id"], record["WhoId"], ignore=current.get("WhoId"))
 
 

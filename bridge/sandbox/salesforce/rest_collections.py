@@ -80,21 +80,24 @@ def _run(
     return results
 
 
-def _type_of(item: Any) -> str:
+def _type_of(writer: Writer, item: Any) -> str:
     attributes = item.get("attributes") if isinstance(item, dict) else None
     name = attributes.get("type") if isinstance(attributes, dict) else None
     if not isinstance(name, str) or not name:
         raise record_error("INVALID_TYPE", "Must send a concrete entity type.")
-    return name
+    sobject = writer.org.describe(name)
+    if sobject is None or sobject.platform_event or sobject.name == "Organization":
+        raise record_error("INVALID_TYPE", f"sObject type '{name}' is not supported.")
+    return sobject.name
 
 
 def _create(writer: Writer, item: Any) -> str:
-    name = _type_of(item)
+    name = _type_of(writer, item)
     return writer.create(name, item)
 
 
 def _update(writer: Writer, item: Any) -> str:
-    name = _type_of(item)
+    name = _type_of(writer, item)
     raw_id = item.get("id") or item.get("Id")
     if not isinstance(raw_id, str) or not raw_id:
         raise record_error("MISSING_ARGUMENT", "Id not specified in an update call")
