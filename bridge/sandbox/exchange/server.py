@@ -30,7 +30,8 @@ from .settings import SandboxTimings
 from .store import Store
 from .streaming import StreamRegistry, serve_stream
 from .subscriptions import SubscriptionHub
-from .wire import SOAP_NS, Element, RequestXMLError, Response, parse_request, soap_fault
+from .timezones import zone_for
+from .wire import REQUEST_ZONE, SOAP_NS, T_NS, Element, RequestXMLError, Response, parse_request, soap_fault
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,8 @@ class ExchangeSandbox:
             )
         except AccessFault as exc:
             return _xml(soap_fault(exc.code, exc.message), 500)
+        zone = envelope.find(f"{{{SOAP_NS}}}Header/{{{T_NS}}}TimeZoneContext/{{{T_NS}}}TimeZoneDefinition")
+        REQUEST_ZONE.set(zone_for(zone.get("Id") if zone is not None else None))
         try:
             if operation == "GetStreamingEvents":
                 return await serve_stream(request, ctx, operation_elem, self.streams)

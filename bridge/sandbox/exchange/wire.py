@@ -7,7 +7,8 @@ silently switch API versions if it changed). Values follow what exchangelib pars
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from contextvars import ContextVar
+from datetime import UTC, datetime, tzinfo
 
 from lxml import etree
 
@@ -31,6 +32,9 @@ _PARSER = etree.XMLParser(
 )
 
 Element = etree._Element
+
+# The zone of the request's TimeZoneContext: how a time written without an offset is read.
+REQUEST_ZONE: ContextVar[tzinfo] = ContextVar("REQUEST_ZONE", default=UTC)
 
 
 class RequestXMLError(ValueError):
@@ -165,14 +169,14 @@ def fmt_time(value: datetime) -> str:
 
 
 def parse_time(text: str | None) -> datetime:
-    """An xs:dateTime; a value without an offset is taken as UTC (the request's TimeZoneContext is UTC)."""
+    """An xs:dateTime, as aware UTC; a value without an offset is in the request's TimeZoneContext zone."""
     raw = (text or "").strip()
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise EWSError("ErrorInvalidValueForProperty", f"'{raw}' is not a valid date and time.") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=REQUEST_ZONE.get())
     return value.astimezone(UTC).replace(microsecond=0)
 
 

@@ -199,3 +199,19 @@ def test_endpoints_shape(sandbox: ExchangeSandbox) -> None:
     assert ends["ews_url"].startswith("https://127.0.0.1:") and ends["ews_url"].endswith("/EWS/Exchange.asmx")
     assert "alice@sandbox.example" in ends["mailboxes"]
     assert sandbox.admin_url.endswith("/_sandbox/faults") and sandbox.admin_token
+
+
+def test_times_without_offset_are_read_in_the_request_time_zone(
+    sandbox: ExchangeSandbox, fresh: Account
+) -> None:
+    address = fresh.primary_smtp_address
+    body = _envelope(
+        '<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem>'
+        "<t:Subject>naive</t:Subject><t:Start>2030-01-15T09:00:00</t:Start><t:End>2030-01-15T10:00:00</t:End></t:CalendarItem></m:Items>"
+        "</m:CreateItem>",
+        _impersonate(address)
+        + '<t:TimeZoneContext><t:TimeZoneDefinition Id="Eastern Standard Time"/></t:TimeZoneContext>',
+    )
+    assert _codes(_post(sandbox, body)) == ["NoError"]
+    (item,) = list(fresh.calendar.all())
+    assert item.start == EWSDateTime(2030, 1, 15, 14, tzinfo=UTC)  # 09:00 in New York in winter
