@@ -137,7 +137,9 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         if seen.ex.is_cancelled:
             return apply_action(_at_seen(state, seen), Action.CANCELLED, policy, now, seen.ex.categories)
         if unsync_requested(seen.ex, policy):
-            return apply_action(_at_seen(state, seen), Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories)
+            return apply_action(
+                _at_seen(state, seen), Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories
+            )
     if not state.owns_event:
         return _shared(state, seen, policy, now)
     sf = seen.sf or _stand_in(state, Side.SALESFORCE)

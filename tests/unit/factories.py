@@ -38,12 +38,16 @@ def at(hours: float) -> datetime:
     return NOW + timedelta(hours=hours)
 
 
-def content(subject: str = "Review", start: datetime | None = None, minutes: int = 60, **fields: Any) -> Content:
+def content(
+    subject: str = "Review", start: datetime | None = None, minutes: int = 60, **fields: Any
+) -> Content:
     begin = start or at(24)
     return Content(subject=subject, when=Timed(begin, begin + timedelta(minutes=minutes)), **fields)
 
 
-def event(id: str = "00U000000000001", body: Content | None = None, version: str = "sf1", **fields: Any) -> Copy:
+def event(
+    id: str = "00U000000000001", body: Content | None = None, version: str = "sf1", **fields: Any
+) -> Copy:
     fields.setdefault("modified", at(-1))
     fields.setdefault("owner_id", USER_ID)
     fields.setdefault("paired_id", "AAMkItem1")
@@ -70,7 +74,9 @@ def new_item(**fields: Any) -> Copy:
     return item(paired_id=None, **fields)
 
 
-def person(email: str, kind: RelationKind = RelationKind.CONTACT, rid: str | None = None, **kw: Any) -> Attendee:
+def person(
+    email: str, kind: RelationKind = RelationKind.CONTACT, rid: str | None = None, **kw: Any
+) -> Attendee:
     relation = Relation(rid or "003" + email.split("@")[0], kind, kw.pop("owned_by_user", False))
     return Attendee(email, relation=relation, **kw)
 
@@ -82,7 +88,9 @@ def directory(*attendees: Attendee) -> Directory:
 def paired(sf: Copy | None = None, ex: Copy | None = None, policy: Policy = POLICY, **seen: Any) -> PairState:
     """The state of a pair created from `sf` (or `ex`) and recorded as in step with both copies."""
     sf = sf or event()
-    ex = ex or item(body=replace(sf.content, attendees=tuple(Attendee(a.email) for a in sf.content.attendees)))
+    ex = ex or item(
+        body=replace(sf.content, attendees=tuple(Attendee(a.email) for a in sf.content.attendees))
+    )
     adopted = plan(None, Changed(sf=sf, ex=ex, **seen), policy, NOW).state
     assert adopted is not None
     return replace(adopted, sf_version=sf.version, ex_version=ex.version)

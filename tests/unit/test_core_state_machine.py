@@ -21,6 +21,7 @@ import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -31,8 +32,8 @@ from bridge.core import (
     Created,
     CreateEvent,
     CreateItem,
-    DeleteEvent,
     Deleted,
+    DeleteEvent,
     DeleteItem,
     Directory,
     PairState,
@@ -62,12 +63,19 @@ from bridge.core.model import Copy
 from bridge.core.scope import opted_in
 
 settings.register_profile(
-    "ci", max_examples=150, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=150,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "bench", max_examples=3000, stateful_step_count=60, deadline=None, suppress_health_check=list(HealthCheck)
+    "bench", max_examples=1500, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+# The long run is bounded by its example count, not by the suite's per-test timeout.
+pytestmark = pytest.mark.timeout(0 if PROFILE == "bench" else 120)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 USER_ID = "005USER"
@@ -79,7 +87,7 @@ PEOPLE = {
     "cat@corp.example": Relation("005CAT", RelationKind.USER),
 }
 STRANGER = "zed@nowhere.example"
-EMAILS = sorted(PEOPLE) + [STRANGER]
+EMAILS = [*sorted(PEOPLE), STRANGER]
 EMAIL_OF = {relation.relation_id: email for email, relation in PEOPLE.items()}
 DIRECTORY = Directory(tuple((email, (relation,)) for email, relation in PEOPLE.items()))
 SUBJECTS = st.sampled_from(["Review", "Lunch", "Call", "x" * 300])
@@ -144,7 +152,9 @@ class BridgeMachine(RuleBasedStateMachine):
         self.sides = Sides()
         self.states: dict[int, PairState] = {}
         self.keys = itertools.count(1)
-        self.policy = Policy(user_id=USER_ID, user_email=USER_EMAIL, internal_domains=frozenset({"corp.example"}))
+        self.policy = Policy(
+            user_id=USER_ID, user_email=USER_EMAIL, internal_domains=frozenset({"corp.example"})
+        )
 
     @initialize(
         private=st.sampled_from([PrivatePolicy.MASK, PrivatePolicy.FULL]),
@@ -190,24 +200,40 @@ class BridgeMachine(RuleBasedStateMachine):
         else:
             observation = Changed(sf=sf, ex=ex, directory=DIRECTORY)
         result = plan(state, observation, self.policy, NOW)
-        if state.status is PairStatus.ENDED and any(isinstance(c, CreateEvent | CreateItem) for c in result.commands):
+        if state.status is PairStatus.ENDED and any(
+            isinstance(c, CreateEvent | CreateItem) for c in result.commands
+        ):
             assert ex is not None and opted_in(ex, self.policy), "a tombstoned pair came back on its own"
         return [(result, key, state)]
 
     def reconcile_unpaired(self) -> list[tuple[Plan, int | None, PairState | None]]:
         """Every unpaired copy at once, as the runtime's reconcile does (R-PAIR-2/3)."""
         known = {(s, state.id_of(s)) for state in self.states.values() for s in Side}
-        events = [c for i in sorted(self.sides.events) if (Side.SALESFORCE, i) not in known
-                  for c in [self.sides.event_copy(i)] if c]  # fmt: skip
-        items = [c for i in sorted(self.sides.items) if (Side.EXCHANGE, i) not in known
-                 for c in [self.sides.item_copy(i, self.policy)] if c]  # fmt: skip
+        events = [
+            c
+            for i in sorted(self.sides.events)
+            if (Side.SALESFORCE, i) not in known
+            for c in [self.sides.event_copy(i)]
+            if c
+        ]
+        items = [
+            c
+            for i in sorted(self.sides.items)
+            if (Side.EXCHANGE, i) not in known
+            for c in [self.sides.item_copy(i, self.policy)]
+            if c
+        ]
         matching = match_unpaired(events, items)
         results: list[tuple[Plan, int | None, PairState | None]] = []
         for sf, ex in matching.pairs:
-            results.append((plan(None, Changed(sf=sf, ex=ex, directory=DIRECTORY), self.policy, NOW), None, None))
+            results.append(
+                (plan(None, Changed(sf=sf, ex=ex, directory=DIRECTORY), self.policy, NOW), None, None)
+            )
         for single in matching.singles:
-            observed = Changed(sf=single, directory=DIRECTORY) if single.side is Side.SALESFORCE else Changed(
-                ex=single, directory=DIRECTORY
+            observed = (
+                Changed(sf=single, directory=DIRECTORY)
+                if single.side is Side.SALESFORCE
+                else Changed(ex=single, directory=DIRECTORY)
             )
             results.append((plan(None, observed, self.policy, NOW), None, None))
         return results
@@ -230,16 +256,22 @@ class BridgeMachine(RuleBasedStateMachine):
                 item_id = self.sides.new_id("AAMk")
                 fields = dict(command.fields)
                 self.sides.items[item_id] = ExchangeItem(
-                    item_id=item_id, change_key="", last_modified_time=NOW, uid="uid-" + item_id,
-                    categories=command.categories, **fields,  # type: ignore[arg-type]
-                )  # fmt: skip
+                    item_id=item_id,
+                    change_key="",
+                    last_modified_time=NOW,
+                    uid="uid-" + item_id,
+                    categories=command.categories,
+                    **fields,  # type: ignore[arg-type]
+                )
                 version = self.sides.stamp_item(item_id)
                 created[Side.EXCHANGE] = item_id
                 state = state.after_write(Side.EXCHANGE, item_id, version) if state else None
                 echoes.append((Side.EXCHANGE, item_id))
             elif isinstance(command, UpdateEvent):
                 event_id = command.event_id or created[Side.SALESFORCE]
-                assert command.if_version in (None, self.sides.events[event_id]["SystemModstamp"]), "stale write"
+                assert command.if_version in (None, self.sides.events[event_id]["SystemModstamp"]), (
+                    "stale write"
+                )
                 self.sides.events[event_id].update(self.fill(command.fields, created))
                 version = self.sides.stamp_event(event_id)
                 state = state.after_write(Side.SALESFORCE, event_id, version) if state else None
@@ -257,15 +289,21 @@ class BridgeMachine(RuleBasedStateMachine):
                 event_id = command.event_id or created[Side.SALESFORCE]
                 status = SF_STATUS[command.status]
                 rows = self.sides.relations[event_id]
-                if command.relation_id in EMAIL_OF and all(r.relation_id != command.relation_id for r in rows):
+                if command.relation_id in EMAIL_OF and all(
+                    r.relation_id != command.relation_id for r in rows
+                ):
                     rows.append(relation_row(command.relation_id, status))
             elif isinstance(command, RemoveAttendeeRelation):
                 rows = self.sides.relations.get(command.event_id, [])
                 rows[:] = [r for r in rows if r.relation_id != command.relation_id]
             elif isinstance(command, UpdateAttendeeStatus):
                 rows = self.sides.relations[command.event_id]
-                rows[:] = [replace(r, status=SF_STATUS[command.status]) if r.relation_id == command.relation_id
-                           else r for r in rows]  # fmt: skip
+                rows[:] = [
+                    replace(r, status=SF_STATUS[command.status])
+                    if r.relation_id == command.relation_id
+                    else r
+                    for r in rows
+                ]
             elif isinstance(command, DeleteEvent):
                 self.sides.events.pop(command.event_id, None)
                 self.sides.relations.pop(command.event_id, None)
@@ -294,16 +332,34 @@ class BridgeMachine(RuleBasedStateMachine):
 
     # -------------------------------------------------------------------------------- the user's edits
 
-    @rule(subject=SUBJECTS, offset=OFFSETS, all_day=st.booleans(), hours=st.integers(0, 10),
-          invitees=st.sets(st.sampled_from(sorted(EMAIL_OF))), private=st.booleans())  # fmt: skip
-    def create_event(self, subject: str, offset: int, all_day: bool, hours: int, invitees: set[str], private: bool) -> None:
+    @rule(
+        subject=SUBJECTS,
+        offset=OFFSETS,
+        all_day=st.booleans(),
+        hours=st.integers(0, 10),
+        invitees=st.sets(st.sampled_from(sorted(EMAIL_OF))),
+        private=st.booleans(),
+    )
+    def create_event(
+        self, subject: str, offset: int, all_day: bool, hours: int, invitees: set[str], private: bool
+    ) -> None:
         start, end = span(offset, all_day, hours)
         event_id = self.sides.new_id("00U")
-        record: dict[str, object] = {"Id": event_id, "OwnerId": USER_ID, "Subject": subject[:255],
-                                     "IsPrivate": private, "Description": "notes", "ShowAs": "Busy"}  # fmt: skip
+        record: dict[str, object] = {
+            "Id": event_id,
+            "OwnerId": USER_ID,
+            "Subject": subject[:255],
+            "IsPrivate": private,
+            "Description": "notes",
+            "ShowAs": "Busy",
+        }
         if all_day:
             assert isinstance(start, date) and isinstance(end, date)
-            record.update(IsAllDayEvent=True, ActivityDate=start.isoformat(), DurationInMinutes=1440 * (end - start).days)
+            record.update(
+                IsAllDayEvent=True,
+                ActivityDate=start.isoformat(),
+                DurationInMinutes=1440 * (end - start).days,
+            )
         else:
             record.update(IsAllDayEvent=False, StartDateTime=start.isoformat(), EndDateTime=end.isoformat())
         self.sides.events[event_id] = record
@@ -311,27 +367,52 @@ class BridgeMachine(RuleBasedStateMachine):
         self.sides.stamp_event(event_id)
         self.notify(Side.SALESFORCE, event_id)
 
-    @rule(subject=SUBJECTS, offset=OFFSETS, all_day=st.booleans(), hours=st.integers(0, 10),
-          invitees=st.sets(st.sampled_from(EMAILS)), categories=st.sets(st.sampled_from(["Salesforce", "Personal"])),
-          private=st.booleans())  # fmt: skip
+    @rule(
+        subject=SUBJECTS,
+        offset=OFFSETS,
+        all_day=st.booleans(),
+        hours=st.integers(0, 10),
+        invitees=st.sets(st.sampled_from(EMAILS)),
+        categories=st.sets(st.sampled_from(["Salesforce", "Personal"])),
+        private=st.booleans(),
+    )
     def create_item(
-        self, subject: str, offset: int, all_day: bool, hours: int, invitees: set[str], categories: set[str],
+        self,
+        subject: str,
+        offset: int,
+        all_day: bool,
+        hours: int,
+        invitees: set[str],
+        categories: set[str],
         private: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         start, end = span(offset, all_day, hours)
         item_id = self.sides.new_id("AAMk")
         self.sides.items[item_id] = ExchangeItem(
-            item_id=item_id, change_key="", subject=subject, start=start, end=end, is_all_day=all_day,
-            last_modified_time=NOW, body="<p>agenda</p>", body_type="HTML", uid="uid-" + item_id,
-            categories=tuple(sorted(categories)), sensitivity="Private" if private else "Normal",
+            item_id=item_id,
+            change_key="",
+            subject=subject,
+            start=start,
+            end=end,
+            is_all_day=all_day,
+            last_modified_time=NOW,
+            body="<p>agenda</p>",
+            body_type="HTML",
+            uid="uid-" + item_id,
+            categories=tuple(sorted(categories)),
+            sensitivity="Private" if private else "Normal",
             required_attendees=tuple(ExchangeAttendee(e) for e in sorted(invitees)),
-        )  # fmt: skip
+        )
         self.sides.stamp_item(item_id)
         self.notify(Side.EXCHANGE, item_id)
 
     @precondition(lambda self: bool(self.sides.events))
-    @rule(data=st.data(), change=st.sampled_from(["subject", "move", "out", "location", "notes", "busy", "private",
-                                                   "invite", "uninvite"]))  # fmt: skip
+    @rule(
+        data=st.data(),
+        change=st.sampled_from(
+            ["subject", "move", "out", "location", "notes", "busy", "private", "invite", "uninvite"]
+        ),
+    )
     def edit_event(self, data: st.DataObject, change: str) -> None:
         event_id = data.draw(st.sampled_from(sorted(self.sides.events)))
         self.edit_event_record(event_id, change, data)
@@ -364,9 +445,26 @@ class BridgeMachine(RuleBasedStateMachine):
             rows.pop(data.draw(st.integers(0, len(rows) - 1)))
 
     @precondition(lambda self: bool(self.sides.items))
-    @rule(data=st.data(), change=st.sampled_from(["subject", "move", "out", "location", "notes", "busy", "private",
-                                                   "invite", "uninvite", "respond", "uncategorise", "unsync",
-                                                   "categorise"]))  # fmt: skip
+    @rule(
+        data=st.data(),
+        change=st.sampled_from(
+            [
+                "subject",
+                "move",
+                "out",
+                "location",
+                "notes",
+                "busy",
+                "private",
+                "invite",
+                "uninvite",
+                "respond",
+                "uncategorise",
+                "unsync",
+                "categorise",
+            ]
+        ),
+    )
     def edit_item(self, data: st.DataObject, change: str) -> None:
         item_id = data.draw(st.sampled_from(sorted(self.sides.items)))
         self.sides.stamp_item(item_id, **self.item_changes(self.sides.items[item_id], change, data))
@@ -386,7 +484,9 @@ class BridgeMachine(RuleBasedStateMachine):
         if change == "notes":
             return {"body": data.draw(st.sampled_from(["<b>draft</b>", "final", ""])), "body_type": "HTML"}
         if change == "busy":
-            return {"legacy_free_busy_status": data.draw(st.sampled_from(["Busy", "Free", "OOF", "Tentative"]))}
+            return {
+                "legacy_free_busy_status": data.draw(st.sampled_from(["Busy", "Free", "OOF", "Tentative"]))
+            }
         if change == "private":
             return {"sensitivity": "Normal" if current.sensitivity == "Private" else "Private"}
         if change == "invite":
@@ -426,8 +526,11 @@ class BridgeMachine(RuleBasedStateMachine):
         self.notify(Side.EXCHANGE, item_id)
 
     @precondition(lambda self: bool(self.states))
-    @rule(data=st.data(), sf_change=st.sampled_from(["subject", "location", "move", "notes"]),
-          ex_change=st.sampled_from(["subject", "location", "move", "notes", "invite"]))  # fmt: skip
+    @rule(
+        data=st.data(),
+        sf_change=st.sampled_from(["subject", "location", "move", "notes"]),
+        ex_change=st.sampled_from(["subject", "location", "move", "notes", "invite"]),
+    )
     def edit_both_sides(self, data: st.DataObject, sf_change: str, ex_change: str) -> None:
         """A conflict: both copies edited before the bridge hears of either (R-MERGE-2)."""
         active = [s for s in self.states.values() if s.status is PairStatus.ACTIVE and s.owns_event]
@@ -438,7 +541,9 @@ class BridgeMachine(RuleBasedStateMachine):
         assert state.sf_id is not None and state.ex_id is not None
         self.edit_event_record(state.sf_id, sf_change, data)
         self.sides.stamp_event(state.sf_id)
-        self.sides.stamp_item(state.ex_id, **self.item_changes(self.sides.items[state.ex_id], ex_change, data))
+        self.sides.stamp_item(
+            state.ex_id, **self.item_changes(self.sides.items[state.ex_id], ex_change, data)
+        )
         self.notify(Side.SALESFORCE, state.sf_id)
         self.notify(Side.EXCHANGE, state.ex_id)
 
@@ -474,13 +579,20 @@ class BridgeMachine(RuleBasedStateMachine):
         for side in Side:
             ids = [s.id_of(side) for s in live if s.id_of(side) is not None]
             assert len(ids) == len(set(ids)), f"a {side} record is in two pairs"
-        partners = [r.get("Exchange_Item_Id__c") for r in self.sides.events.values() if r.get("Exchange_Item_Id__c")]
+        partners = [
+            r.get("Exchange_Item_Id__c") for r in self.sides.events.values() if r.get("Exchange_Item_Id__c")
+        ]
         assert len(partners) == len(set(partners)), "two events name the same item"
 
     @invariant()
     def sides_agree_as_the_policy_says(self) -> None:
         for state in self.states.values():
-            if state.status is not PairStatus.ACTIVE or not state.owns_event or not state.sf_id or not state.ex_id:
+            if (
+                state.status is not PairStatus.ACTIVE
+                or not state.owns_event
+                or not state.sf_id
+                or not state.ex_id
+            ):
                 continue
             sf, ex = self.sides.event_copy(state.sf_id), self.sides.item_copy(state.ex_id, self.policy)
             if sf is None or ex is None:
