@@ -102,7 +102,6 @@ class Org:
         self.clients: dict[str, ConnectedApp] = {}
         self.sessions: dict[str, Session] = {}
         self.lock = threading.RLock()
-        self._prefixes = {o.key_prefix: o for o in self.objects.values() if not o.platform_event}
         self.org_id = org_id or ids.make_id("00D", secrets.randbelow(62**6))
         self.name = name
         self.store.put("Organization", self._organization_record())
@@ -141,9 +140,6 @@ class Org:
         return (sobject, record) if sobject else None
 
     # -- reads ------------------------------------------------------------------------------------------
-
-    def object_for_id(self, record_id: str) -> SObjectDef | None:
-        return self._prefixes.get(record_id[:3])
 
     def get_record(self, sobject: SObjectDef | None, record_id: str) -> tuple[SObjectDef, Record]:
         """The live record with this id (of this object, when given); 404 errors as REST reports them."""

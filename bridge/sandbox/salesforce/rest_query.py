@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.sandbox.salesforce import soql
-from bridge.sandbox.salesforce.calls import Call, Reply, serialize
+from bridge.sandbox.salesforce.calls import Call, Reply, record_url, serialize
 from bridge.sandbox.salesforce.errors import SalesforceError
 
 DEFAULT_BATCH = 2000
@@ -78,6 +78,26 @@ def _page(call: Call, cursors: QueryCursors, cursor_id: str, cursor: _Cursor, of
     return Reply(200, body)
 
 
+def _link_related(call: Call, row: dict[str, Any]) -> None:
+    """Give related records (`Who`, `Owner`, ...) their `attributes.url`, as Salesforce does, when the row's
+    own Id tells which record they hang from (caller holds the org lock)."""
+    stored = call.org.store.get(row["Id"]) if isinstance(row.get("Id"), str) else None
+    sobject = call.org.describe(row["attributes"]["type"]) if stored is not None else None
+    if stored is None or sobject is None:
+        return
+    for key, value in row.items():
+        if not (isinstance(value, dict) and isinstance(value.get("attributes"), dict)):
+            continue
+        reference = next(
+            (f for f in sobject.fields if f.relationship_name and f.relationship_name.lower() == key.lower()),
+            None,
+        )
+        target = stored.get(reference.name) if reference is not None else None
+        if isinstance(target, str):
+            attributes = value["attributes"]
+            value["attributes"] = {**attributes, "url": record_url(call.version, attributes["type"], target)}
+
+
 def handle(call: Call, cursors: QueryCursors) -> Reply:
     """`query[/<cursor>-<offset>]` and `queryAll[...]`, GET only."""
     if call.method != "GET":
@@ -94,11 +114,13 @@ def handle(call: Call, cursors: QueryCursors) -> Reply:
     if not text:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
     include_deleted = call.path[0] == "queryAll"
-    try:
-        with call.org.lock:
+    with call.org.lock:
+        try:
             result = soql.run(text, call.org, include_deleted=include_deleted)
-    except soql.SoqlError as error:
-        raise SalesforceError(400, error.error_code, error.message) from None
+        except soql.SoqlError as error:
+            raise SalesforceError(400, error.error_code, error.message) from None
+        for row in result.records:
+            _link_related(call, row)
     records = serialize(result.records, call.version)
     cursor = _Cursor(records, result.total_size, batch_size(call), time.monotonic())
     if len(records) <= cursor.batch:

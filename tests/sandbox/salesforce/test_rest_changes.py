@@ -113,3 +113,16 @@ def test_collection_call_is_one_transaction(sf: Salesforce, sink: ListSink) -> N
     sink.transactions.clear()
     sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
     assert sink.transactions == []
+
+
+def test_undelete_from_python_restores_the_record_and_reports_undelete(
+    sf: Salesforce, sandbox: SalesforceSandbox, sink: ListSink
+) -> None:
+    event_id = sf.Event.create({"Subject": unique("Back"), **TIMES})["id"]
+    sf.Event.delete(event_id)
+    sink.transactions.clear()
+    with sandbox.org.transaction(sandbox.client.run_as_user_id) as writer:
+        writer.undelete(event_id)
+    (change,) = _only(sink)
+    assert (change.change_type, change.record_id) == ("UNDELETE", event_id)
+    assert sf.Event.get(event_id)["IsDeleted"] is False

@@ -50,8 +50,12 @@ def test_relationship_fields(sf: Salesforce) -> None:
             "WhoId": contact,
         }
     )
-    record = sf.query(f"SELECT Who.Name, Owner.Name FROM Event WHERE Subject = '{subject}'")["records"][0]
+    record = sf.query(f"SELECT Id, Who.Name, Owner.Name FROM Event WHERE Subject = '{subject}'")["records"][0]
     assert record["Who"]["Name"] == "Ines Moreau"
+    assert record["Who"]["attributes"] == {
+        "type": "Contact",
+        "url": f"/services/data/v62.0/sobjects/Contact/{contact}",
+    }
     assert record["Owner"]["Name"] == "Calbridge Integration"
 
 
