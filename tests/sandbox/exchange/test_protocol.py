@@ -215,3 +215,42 @@ def test_times_without_offset_are_read_in_the_request_time_zone(
     assert _codes(_post(sandbox, body)) == ["NoError"]
     (item,) = list(fresh.calendar.all())
     assert item.start == EWSDateTime(2030, 1, 15, 14, tzinfo=UTC)  # 09:00 in New York in winter
+
+
+def test_plaintext_switch_serves_http_for_debugging() -> None:
+    from bridge.sandbox.exchange import running_exchange_sandbox
+    from bridge.sandbox.tls import SandboxTLS
+
+    with running_exchange_sandbox(SandboxTLS.generate(), ["plain@sandbox.example"], plaintext=True) as plain:
+        assert plain.endpoints()["ews_url"].startswith("http://")
+        config = make_config(plain)
+        account = Account("plain@sandbox.example", config=config, autodiscover=False, default_timezone=UTC)
+        assert account.calendar.name == "Calendar"
+        close_connections()
+
+
+def test_extended_field_uri_is_echoed_exactly_as_the_request_spelled_it(
+    sandbox: ExchangeSandbox, fresh: Account
+) -> None:
+    item = CalendarItem(
+        account=fresh,
+        folder=fresh.calendar,
+        subject="echo",
+        start=EWSDateTime(2031, 3, 1, 9, tzinfo=UTC),
+        end=EWSDateTime(2031, 3, 1, 10, tzinfo=UTC),
+        sf_id="00UECHO",
+    )
+    item.save()
+    upper = "6A1F0C2E-3B7D-4A59-9C1E-5F0B8D2A7E11"
+    body = _envelope(
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>"
+        f'<t:ExtendedFieldURI PropertySetId="{upper}" PropertyName="SalesforceEventId" '
+        'PropertyType="String"/>'
+        '<t:FieldURI FieldURI="calendar:NoSuchField"/></t:AdditionalProperties></m:ItemShape>'
+        f'<m:ItemIds><t:ItemId Id="{item.id}"/></m:ItemIds></m:GetItem>',
+        _impersonate(fresh.primary_smtp_address),
+    )
+    root = etree.fromstring(_post(sandbox, body).content)
+    uri = root.find(f".//{{{T}}}ExtendedProperty/{{{T}}}ExtendedFieldURI")
+    assert uri is not None and uri.get("PropertySetId") == upper
+    assert root.findtext(f".//{{{T}}}ExtendedProperty/{{{T}}}Value") == "00UECHO"
