@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def restore(org: Org, state: dict[str, Any]) -> None:
 
 def save(org: Org, path: Path) -> None:
     data = json.dumps(snapshot(org), separators=(",", ":"))
-    temporary = path.with_name(path.name + ".tmp")
+    # One temporary name per thread: a periodic save may still be running when the final one starts.
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(data, encoding="utf-8")
     os.replace(temporary, path)
 
