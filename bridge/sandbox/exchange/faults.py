@@ -41,7 +41,7 @@ class FaultHooks:
         self.loop = loop
         self._loop_thread = threading.get_ident()
 
-    def _in_loop(self, fn: Callable[[], R]) -> R:
+    def run_in_loop(self, fn: Callable[[], R]) -> R:
         """Run ``fn`` on the server's loop (state is only touched there) and wait for its result."""
         if self.loop is None or threading.get_ident() == self._loop_thread or not self.loop.is_running():
             return fn()
@@ -60,7 +60,7 @@ class FaultHooks:
         rule = FaultRule(
             "busy", count, frozenset(operations) if operations else None, back_off_ms=back_off_ms
         )
-        self._in_loop(lambda: self._rules.append(rule))
+        self.run_in_loop(lambda: self._rules.append(rule))
 
     def unavailable(
         self, count: int = 1, retry_after: int | None = None, operations: list[str] | None = None
@@ -69,7 +69,7 @@ class FaultHooks:
         rule = FaultRule(
             "unavailable", count, frozenset(operations) if operations else None, retry_after=retry_after
         )
-        self._in_loop(lambda: self._rules.append(rule))
+        self.run_in_loop(lambda: self._rules.append(rule))
 
     def add_latency(self, seconds: float) -> None:
         """Every request waits this long before it is served (0 turns it off)."""
@@ -89,10 +89,10 @@ class FaultHooks:
 
     def drop_streams(self) -> int:
         """Cut every open GetStreamingEvents connection mid-stream (no final part); returns how many."""
-        return self._in_loop(self._drop_streams)
+        return self.run_in_loop(self._drop_streams)
 
     def expire_subscriptions(self, mailbox: str | None = None) -> int:
-        return self._in_loop(lambda: self._hub.expire(mailbox))
+        return self.run_in_loop(lambda: self._hub.expire(mailbox))
 
     def invalidate_sync_states(self, mailbox: str | None = None) -> int:
         """Every sync state issued so far (for one mailbox) becomes ErrorInvalidSyncStateData."""
@@ -105,11 +105,11 @@ class FaultHooks:
                     count += 1
             return count
 
-        return self._in_loop(bump)
+        return self.run_in_loop(bump)
 
     def clear(self) -> None:
         self.latency = 0.0
-        self._in_loop(self._rules.clear)
+        self.run_in_loop(self._rules.clear)
 
     # ---- admin endpoint ------------------------------------------------------------------------------------
 

@@ -91,7 +91,7 @@ class ExchangeSandbox:
             mailbox.impersonation = impersonation
             mailbox.delegate = delegate
 
-        self.faults._in_loop(add)
+        self.faults.run_in_loop(add)
 
     def endpoints(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ import base64
 import os
 import struct
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -136,7 +136,13 @@ class Store:
         seq = self._record(folder, item, entering=True)
         self._emit(
             StoreEvent(
-                "Created", seq, item.mailbox, item.item_id, item.change_key, folder.folder_id, now_of(item)
+                "Created",
+                seq,
+                item.mailbox,
+                item.item_id,
+                item.change_key,
+                folder.folder_id,
+                item.last_modified,
             )
         )
 
@@ -194,9 +200,6 @@ class Store:
             )
         )
 
-    def items_in(self, folder: Folder) -> Iterable[CalendarItem]:
-        return folder.items.values()
-
     # ---- journal -------------------------------------------------------------------------------------------
 
     def _record(self, folder: Folder, item: CalendarItem, entering: bool = False) -> int:
@@ -229,10 +232,6 @@ class Store:
     def _new_change_key(self) -> str:
         self._version += 1
         return base64.b64encode(_CHANGE_KEY_TAG + struct.pack(">Q", self._version) + os.urandom(2)).decode()
-
-
-def now_of(item: CalendarItem) -> datetime:
-    return item.last_modified
 
 
 def check_id(value: str, tag: bytes) -> None:

@@ -183,8 +183,3 @@ def parse_time(text: str | None) -> datetime:
 def attrs(elem: Element) -> dict[str, str]:
     """An element's attributes as a plain str dict, in document order."""
     return {str(k): str(v) for k, v in elem.attrib.items()}
-
-
-def child_text(elem: Element, tag: str) -> str | None:
-    found = elem.find(tag)
-    return None if found is None else (found.text or "")
