@@ -156,12 +156,14 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class Changed(Observation):
     """The current copies. A side is None when it was not read this time: it is then taken as unchanged.
-    A copy that is gone is reported with `Deleted`, never as None."""
+    A copy that is gone is reported with `Deleted`, never as None. `duplicate` marks an unpaired copy
+    that `match_unpaired` found sharing its key (R-PAIR-3)."""
 
     sf: Copy | None = None
     ex: Copy | None = None
     directory: Directory = field(default_factory=Directory)
     meeting: MeetingContext | None = None
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from bridge.core.model import (
     Response,
     Side,
 )
-from bridge.core.scope import Verdict, admit_event, admit_item, kind_of
+from bridge.core.scope import Admission, Verdict, admit_event, admit_item, kind_of
 
 
 def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Policy, now: datetime) -> Plan:
@@ -39,7 +39,9 @@ def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Poli
     already_open = state.open_issues if state is not None else frozenset()
     if copy.paired_id is not None:
         return Plan((), state)
-    if copy.side is Side.EXCHANGE:
+    if seen.duplicate:
+        admission = Admission(Verdict.WAIT, IssueCode.DUPLICATE_KEY)  # R-PAIR-3: neither adopted nor created
+    elif copy.side is Side.EXCHANGE:
         admission = admit_item(copy, policy, now, seen.directory, seen.meeting)
     else:
         admission = admit_event(copy, policy, now)

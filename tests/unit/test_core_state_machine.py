@@ -189,7 +189,7 @@ class BridgeMachine(RuleBasedStateMachine):
 
     def plans_for(self, side: Side, record_id: str) -> list[tuple[Plan, int | None, PairState | None]]:
         key = self.key_of(side, record_id)
-        if key is None:
+        if key is None or self.states[key].status is PairStatus.WAITING:
             return self.reconcile_unpaired()
         state = self.states[key]
         sf = self.sides.event_copy(state.sf_id) if state.sf_id else None
@@ -200,15 +200,21 @@ class BridgeMachine(RuleBasedStateMachine):
         else:
             observation = Changed(sf=sf, ex=ex, directory=DIRECTORY)
         result = plan(state, observation, self.policy, NOW)
-        if state.status is PairStatus.ENDED and any(
-            isinstance(c, CreateEvent | CreateItem) for c in result.commands
-        ):
+        creating = any(isinstance(c, CreateEvent | CreateItem) for c in result.commands)
+        if state.status is PairStatus.ENDED and creating:
             assert ex is not None and opted_in(ex, self.policy), "a tombstoned pair came back on its own"
         return [(result, key, state)]
 
     def reconcile_unpaired(self) -> list[tuple[Plan, int | None, PairState | None]]:
-        """Every unpaired copy at once, as the runtime's reconcile does (R-PAIR-2/3)."""
-        known = {(s, state.id_of(s)) for state in self.states.values() for s in Side}
+        """Every unpaired copy at once, as the runtime's reconcile does (R-PAIR-2/3). Copies waiting
+        with an issue are unpaired too, planned with their waiting state."""
+        waiting = {
+            (s, state.id_of(s)): key
+            for key, state in self.states.items()
+            if state.status is PairStatus.WAITING
+            for s in Side
+        }
+        known = {(s, state.id_of(s)) for state in self.states.values() for s in Side} - waiting.keys()
         events = [
             c
             for i in sorted(self.sides.events)
@@ -225,17 +231,23 @@ class BridgeMachine(RuleBasedStateMachine):
         ]
         matching = match_unpaired(events, items)
         results: list[tuple[Plan, int | None, PairState | None]] = []
+
+        def planned(observed: Changed, *copies: Copy) -> None:
+            keys = [waiting[(c.side, c.id)] for c in copies if (c.side, c.id) in waiting]
+            for extra in keys[1:]:  # an adopted pair replaces both copies' waiting rows
+                results.append((Plan((), None), extra, self.states[extra]))
+            key = keys[0] if keys else None
+            state = self.states[key] if key is not None else None
+            results.append((plan(state, observed, self.policy, NOW), key, state))
+
         for sf, ex in matching.pairs:
-            results.append(
-                (plan(None, Changed(sf=sf, ex=ex, directory=DIRECTORY), self.policy, NOW), None, None)
-            )
-        for single in matching.singles:
-            observed = (
-                Changed(sf=single, directory=DIRECTORY)
-                if single.side is Side.SALESFORCE
-                else Changed(ex=single, directory=DIRECTORY)
-            )
-            results.append((plan(None, observed, self.policy, NOW), None, None))
+            planned(Changed(sf=sf, ex=ex, directory=DIRECTORY), sf, ex)
+        for copy in matching.duplicates + matching.singles:
+            duplicate = copy in matching.duplicates
+            if copy.side is Side.SALESFORCE:
+                planned(Changed(sf=copy, directory=DIRECTORY, duplicate=duplicate), copy)
+            else:
+                planned(Changed(ex=copy, directory=DIRECTORY, duplicate=duplicate), copy)
         return results
 
     def execute(self, result: Plan, key: int | None, before: PairState | None) -> list[tuple[Side, str]]:

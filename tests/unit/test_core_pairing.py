@@ -1,0 +1,100 @@
+"""SPEC §3 (R-PAIR): pairing, recovery and adoption."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+from bridge.core import (
+    AllDay,
+    Changed,
+    CloseIssue,
+    CreateEvent,
+    CreateItem,
+    IssueCode,
+    PairStatus,
+    RaiseIssue,
+    UpdateEvent,
+    UpdateItem,
+    match_unpaired,
+    plan,
+)
+from bridge.core.pairing import adoption_key
+
+from .factories import NOW, POLICY, at, content, event, item, new_event, new_item, of_type, paired
+
+
+def test_r_pair_1_pairing_fields_are_written_on_both_sides_at_creation() -> None:
+    from_event = plan(None, Changed(sf=new_event()), POLICY, NOW)
+    (created,) = of_type(from_event, CreateItem)
+    assert created.fields["salesforce_event_id"] == "00U000000000001"
+    (update,) = of_type(from_event, UpdateEvent)
+    assert set(update.fields) == {"Exchange_Item_Id__c", "Exchange_UID__c"}
+    from_item = plan(None, Changed(ex=new_item()), POLICY, NOW)
+    (create_event,) = of_type(from_item, CreateEvent)
+    assert create_event.fields["Exchange_Item_Id__c"] == "AAMkItem1"
+    (item_update,) = of_type(from_item, UpdateItem)
+    assert "salesforce_event_id" in item_update.fields
+
+
+def test_r_pair_1_stored_ids_recover_the_pair_without_the_store() -> None:
+    sf = event(id="00UA", paired_id="AAMkB", body=content(subject="Renamed in Salesforce"))
+    ex = item(id="AAMkB", paired_id="00UA")
+    other = new_item(id="AAMkC", body=content(subject="Renamed in Salesforce"))
+    matching = match_unpaired([sf], [ex, other])
+    assert matching.pairs == ((sf, ex),)
+    assert matching.singles == (other,)
+    # Recovery from either side's field alone.
+    assert match_unpaired([replace(sf, paired_id=None)], [ex]).pairs == ((replace(sf, paired_id=None), ex),)
+
+
+def test_r_pair_1_a_copy_naming_an_unseen_partner_gets_no_second_one() -> None:
+    orphan = event(paired_id="AAMkGone")
+    assert match_unpaired([orphan], []).singles == (orphan,)
+    assert plan(None, Changed(sf=orphan), POLICY, NOW).commands == ()
+
+
+def test_r_pair_2_adoption_by_subject_and_time_creates_nothing() -> None:
+    sf = new_event(body=content(subject=" Review ", start=at(24) + timedelta(seconds=20)))
+    ex = new_item(body=content(subject="Review"))
+    matching = match_unpaired([sf], [ex])
+    assert matching.pairs == ((sf, ex),)
+    result = plan(None, Changed(sf=sf, ex=ex), POLICY, NOW)
+    assert not of_type(result, CreateEvent) and not of_type(result, CreateItem)
+    assert result.state is not None and result.state.status is PairStatus.ACTIVE
+    assert {"Exchange_Item_Id__c", "Exchange_UID__c"} <= set(of_type(result, UpdateEvent)[0].fields)
+
+
+def test_r_pair_2_all_day_key_uses_dates() -> None:
+    body = replace(content(), when=AllDay(date(2026, 12, 1), date(2026, 12, 2)))
+    assert adoption_key(new_event(body=body)) == ("Review", date(2026, 12, 1), date(2026, 12, 2))
+
+
+def test_r_pair_3_shared_keys_are_duplicates_and_neither_adopted_nor_created() -> None:
+    a, b = new_item(id="AAMkA"), new_item(id="AAMkB")
+    sf = new_event()
+    matching = match_unpaired([sf], [a, b])
+    assert matching.pairs == () and set(matching.duplicates) == {sf, a, b}
+    result = plan(None, Changed(ex=a, duplicate=True), POLICY, NOW)
+    assert not of_type(result, CreateEvent)
+    assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.DUPLICATE_KEY]
+    (marked,) = of_type(result, UpdateItem)
+    assert marked.add_categories == (POLICY.error_category,)  # R-LIM-1: the item shows Sync Error
+    # Once the other copy is renamed, the next look creates it and closes the issue.
+    resolved = plan(result.state, Changed(ex=a), POLICY, NOW)
+    assert of_type(resolved, CreateEvent)
+    assert [c.code for c in of_type(resolved, CloseIssue)] == [IssueCode.DUPLICATE_KEY]
+
+
+def test_r_pair_4_subject_and_time_changes_stay_in_the_pair() -> None:
+    state = paired()
+    moved = event(version="sf2", modified=at(0), body=content(subject="New title", start=at(50)))
+    result = plan(state, Changed(sf=moved), POLICY, NOW)
+    assert not of_type(result, CreateItem)
+    (update,) = of_type(result, UpdateItem)
+    assert update.fields["subject"] == "New title" and update.fields["start"] == at(50)
+
+
+def test_r_pair_5_uid_recorded_in_the_pair() -> None:
+    state = paired()
+    assert state.uid == "uid-AAMkItem1"
