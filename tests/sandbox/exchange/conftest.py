@@ -30,7 +30,7 @@ MAILBOXES = ["alice@sandbox.example", "bob@sandbox.example", "carol@sandbox.exam
 VERSION = Version(build=Build(15, 1, 2507, 6))
 
 
-class SalesforceId(ExtendedProperty):
+class SalesforceId(ExtendedProperty):  # type: ignore[misc]
     property_set_id = "6a1f0c2e-3b7d-4a59-9c1e-5f0b8d2a7e11"
     property_name = "SalesforceEventId"
     property_type = "String"

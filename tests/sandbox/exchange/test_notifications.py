@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -31,7 +32,7 @@ def _save(account: Account, subject: str) -> CalendarItem:
     return item
 
 
-def _events(notifications: Iterator[Notification]) -> list[object]:
+def _events(notifications: Iterator[Notification]) -> list[Any]:
     return [event for n in notifications for event in n.events]
 
 
