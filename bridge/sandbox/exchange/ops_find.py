@@ -116,6 +116,24 @@ def compile_restriction(elem: Element) -> Predicate:
     raise _unsupported(name)
 
 
+def apply_sort_order(items: list[CalendarItem], sort_order: Element | None) -> list[CalendarItem]:
+    """``m:SortOrder``: FieldOrders, most significant first; empty values sort before any value."""
+    if sort_order is None:
+        return items
+    for order in reversed(list(sort_order)):
+        path = next(iter(order), None)
+        if path is None:
+            continue
+        values, _ = _values_of(path)
+
+        def key(item: CalendarItem, values: Callable[[CalendarItem], list[Any]] = values) -> tuple[bool, Any]:
+            found = values(item)
+            return (bool(found), found[0] if found else "")
+
+        items = sorted(items, key=key, reverse=order.get("Order") == "Descending")
+    return items
+
+
 def _overlaps(item: CalendarItem, start: datetime, end: datetime) -> bool:
     # Exchange includes items ending exactly at the window start (exchangelib's own tests rely on it).
     return item.start is not None and item.end is not None and item.start < end and item.end >= start
@@ -140,6 +158,8 @@ def find_item(ctx: RequestContext, request: Element) -> Response:
             if restriction is not None and len(restriction):
                 predicate = compile_restriction(restriction[0])
                 items = [i for i in items if predicate(i)]
+            if view is None:
+                items = apply_sort_order(items, request.find(m("SortOrder")))
             attrs: dict[str, str]
             if view is not None:
                 start = parse_time(view.get("StartDate"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -27,15 +28,10 @@ from bridge.sandbox.exchange.client_tls import ca_bundle
 from .conftest import make_config
 
 
-def _save(account: Account, subject: str, **fields: object) -> CalendarItem:
-    item = CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject=subject,
-        start=EWSDateTime(2030, 10, 1, 9, tzinfo=UTC),
-        end=EWSDateTime(2030, 10, 1, 10, tzinfo=UTC),
-        **fields,
-    )
+def _save(account: Account, subject: str, **fields: Any) -> CalendarItem:
+    fields.setdefault("start", EWSDateTime(2030, 10, 1, 9, tzinfo=UTC))
+    fields.setdefault("end", EWSDateTime(2030, 10, 1, 10, tzinfo=UTC))
+    item = CalendarItem(account=account, folder=account.calendar, subject=subject, **fields)
     item.save()
     return item
 
@@ -143,3 +139,15 @@ def test_admin_endpoint_needs_the_token_and_applies_faults(alice: Account, sandb
     sandbox.faults.add_latency(0)
     with pytest.raises(ErrorServerBusy):
         alice.root.refresh()
+
+
+def test_server_side_sort_order(fresh: Account) -> None:
+    for hour, subject in ((11, "b"), (9, "c"), (10, "a")):
+        _save(
+            fresh,
+            subject,
+            start=EWSDateTime(2030, 10, 2, hour, tzinfo=UTC),
+            end=EWSDateTime(2030, 10, 2, 12, tzinfo=UTC),
+        )
+    assert [i.subject for i in fresh.calendar.all().order_by("subject")] == ["a", "b", "c"]
+    assert [i.subject for i in fresh.calendar.all().order_by("-start")] == ["b", "a", "c"]
