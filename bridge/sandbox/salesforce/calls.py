@@ -6,6 +6,7 @@ Handlers are plain functions of a `Call`, so the HTTP layer (`rest.py`) stays th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,16 @@ class Call:
                 f"Cannot deserialize instance of {type_name} from {kind} value at [line:1, column:1]",
             )
         return data
+
+
+def locate_value(body: bytes, key: str) -> tuple[int, int]:
+    """Line and column (1-based) where the value of the first `"key":` in a JSON body starts."""
+    text = body.decode("utf-8", errors="replace")
+    match = re.search(r'"' + re.escape(key) + r'"\s*:\s*', text, re.IGNORECASE)
+    position = match.end() if match else 0
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return line, column
 
 
 @dataclass

@@ -18,11 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from bridge.sandbox.salesforce import auth, rest_collections, rest_query, rest_records
-from bridge.sandbox.salesforce.calls import Call, Reply
+from bridge.sandbox.salesforce.calls import Call, Reply, locate_value
 from bridge.sandbox.salesforce.errors import SalesforceError, invalid_session, limit_exceeded, not_found
 from bridge.sandbox.salesforce.faults import Faults
 from bridge.sandbox.salesforce.org import Org
 from bridge.sandbox.salesforce.platform_events import PlatformEventPublisher
+from bridge.sandbox.salesforce.values import DeserializeError
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,15 @@ class RestApi:
     async def data(self, request: web.Request) -> web.Response:
         if self.faults.latency_s:
             await asyncio.sleep(self.faults.latency_s)
+        body = await request.read()
         try:
-            reply = self._data(request, await request.read())
+            reply = self._data(request, body)
+        except DeserializeError as error:
+            line, column = locate_value(body, error.field_name)
+            located = SalesforceError(
+                error.status, error.error_code, f"{error.message} at [line:{line}, column:{column}]"
+            )
+            return _json_response(located.status, located.body(), self.org)
         except SalesforceError as error:
             return _json_response(error.status, error.body(), self.org)
         except Exception:

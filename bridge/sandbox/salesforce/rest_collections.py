@@ -14,6 +14,7 @@ from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.calls import Call, Reply
 from bridge.sandbox.salesforce.errors import SalesforceError, record_error
 from bridge.sandbox.salesforce.rest_records import field_list, method_not_allowed, record_json
+from bridge.sandbox.salesforce.values import DeserializeError
 from bridge.sandbox.salesforce.writes import Writer
 
 MAX_RECORDS = 200
@@ -64,6 +65,8 @@ def _run(
                 try:
                     record_id = apply(writer, item)
                     results.append({"id": record_id, "success": True, "errors": []})
+                except DeserializeError:
+                    raise  # the body itself does not parse: the whole call fails with 400
                 except SalesforceError as error:
                     writer.rollback(savepoint)
                     failed = True

@@ -15,7 +15,7 @@ from bridge.sandbox.salesforce.errors import SalesforceError, record_error
 from bridge.sandbox.salesforce.schema import FieldDef
 
 _DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
 _TEXT_TYPES = {"string", "textarea", "email", "phone", "combobox", "picklist", "url"}
@@ -57,82 +57,113 @@ def parse_datetime(text: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC)
 
 
-def _wrong_type(field: FieldDef, raw: Any) -> SalesforceError:
-    shown = "true" if raw is True else "false" if raw is False else raw
-    return record_error(
-        "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{field.name}: value not of required type: {shown}", [field.name]
-    )
+_JSON_TOKENS: tuple[tuple[type, str], ...] = (
+    (bool, "VALUE_BOOLEAN"),
+    (int, "VALUE_NUMBER_INT"),
+    (float, "VALUE_NUMBER_FLOAT"),
+    (str, "VALUE_STRING"),
+    (list, "START_ARRAY"),
+    (dict, "START_OBJECT"),
+)
+
+
+class DeserializeError(SalesforceError):
+    """A JSON value that cannot become a value of the field's type. Salesforce reports it while parsing
+    the body (JSON_PARSER_ERROR, no `fields`); the REST layer appends where in the body it sits."""
+
+    def __init__(self, field: FieldDef, raw: Any) -> None:
+        token = next((name for kind, name in _JSON_TOKENS if isinstance(raw, kind)), "VALUE_EMBEDDED_OBJECT")
+        if token == "VALUE_BOOLEAN":
+            token = "VALUE_TRUE" if raw else "VALUE_FALSE"
+        if token in ("START_ARRAY", "START_OBJECT"):
+            message = f"Cannot deserialize instance of {field.type} from {token} value"
+        else:
+            shown = str(raw).lower() if isinstance(raw, bool) else raw
+            message = (
+                f"Cannot deserialize instance of {field.type} from {token} value {shown} "
+                "or request may be missing a required field"
+            )
+        super().__init__(400, "JSON_PARSER_ERROR", message)
+        self.field_name = field.name
+
+
+def _number(field: FieldDef, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise DeserializeError(field, raw)
+    try:
+        return float(raw)
+    except ValueError:
+        raise DeserializeError(field, raw) from None
+
+
+def _text_value(field: FieldDef, raw: Any) -> str | None:
+    if isinstance(raw, bool | dict | list):
+        raise DeserializeError(field, raw)
+    text = str(raw)
+    if text == "":
+        return None
+    if field.length is not None and len(text) > field.length:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise record_error(
+            "STRING_TOO_LONG",
+            f"{field.name}: data value too large: {shown} (max length={field.length})",
+            [field.name],
+        )
+    return text
+
+
+def _moment(field: FieldDef, raw: Any) -> datetime:
+    if isinstance(raw, datetime):
+        aware = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).replace(microsecond=0)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
+    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    if parsed is None:
+        raise DeserializeError(field, raw)
+    return parsed
 
 
 def coerce(field: FieldDef, raw: Any) -> Any:
-    """The stored value for `raw` (JSON or already-Python) written to `field`, or a SalesforceError."""
-    if raw is None or (raw == "" and field.type not in _TEXT_TYPES):
-        return None
+    """The stored value for `raw` (JSON or already-Python) written to `field`, or a SalesforceError:
+    DeserializeError for a JSON value of the wrong kind, record errors (STRING_TOO_LONG, MALFORMED_ID,
+    INVALID_TYPE_ON_FIELD_IN_RECORD for a null checkbox) otherwise."""
     kind = field.type
+    if raw is None and kind == "boolean":
+        raise record_error(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{field.name}: value not of required type: ", [field.name]
+        )
+    if raw is None or (raw == "" and kind not in _TEXT_TYPES and kind != "boolean"):
+        return None
     if kind in _TEXT_TYPES:
-        if isinstance(raw, bool | dict | list):
-            raise _wrong_type(field, raw)
-        text = str(raw)
-        if text == "":
-            return None
-        if field.length is not None and len(text) > field.length:
-            shown = text if len(text) <= 40 else text[:37] + "..."
-            raise record_error(
-                "STRING_TOO_LONG",
-                f"{field.name}: data value too large: {shown} (max length={field.length})",
-                [field.name],
-            )
-        return text
+        return _text_value(field, raw)
     if kind == "boolean":
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, str) and raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        raise _wrong_type(field, raw)
+        raise DeserializeError(field, raw)
     if kind == "int":
-        if isinstance(raw, bool):
-            raise _wrong_type(field, raw)
-        if isinstance(raw, int):
-            return raw
-        if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-        if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
-            return int(raw)
-        raise _wrong_type(field, raw)
+        number = _number(field, raw)
+        if not number.is_integer():
+            raise DeserializeError(field, raw)
+        return int(number)
     if kind in ("double", "currency", "percent"):
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise _wrong_type(field, raw)
-        try:
-            return float(raw)
-        except ValueError:
-            raise _wrong_type(field, raw) from None
+        return _number(field, raw)
     if kind == "datetime":
-        if isinstance(raw, datetime):
-            aware = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-            return aware.astimezone(UTC).replace(microsecond=0)
-        parsed = parse_datetime(raw) if isinstance(raw, str) else None
-        if parsed is None:
-            raise _wrong_type(field, raw)
-        return parsed
+        return _moment(field, raw)
     if kind == "date":
-        if isinstance(raw, datetime):
-            return raw.date()
-        if isinstance(raw, date):
+        if isinstance(raw, date) and not isinstance(raw, datetime):
             return raw
-        parsed = parse_datetime(raw) if isinstance(raw, str) else None
-        if parsed is None:
-            raise _wrong_type(field, raw)
-        return parsed.date()
+        return _moment(field, raw).date()
     if kind in ("reference", "id"):
         if not isinstance(raw, str):
-            raise _wrong_type(field, raw)
+            raise DeserializeError(field, raw)
         normal = ids.normalize(raw)
         if normal is None:
             raise record_error(
                 "MALFORMED_ID", f"{field.name}: id value of incorrect type: {raw}", [field.name]
             )
         return normal
-    raise _wrong_type(field, raw)
+    raise DeserializeError(field, raw)
 
 
 def from_json(field: FieldDef, value: Any) -> Any:

@@ -76,9 +76,7 @@ class Writer:
             if not (fdef.createable if creating else fdef.updateable):
                 unwritable.append(fdef.name)
                 continue
-            coerced = self._coerce(fdef, value)
-            # Salesforce stores an explicit null in a checkbox as false.
-            given[fdef.name] = False if coerced is None and fdef.type == "boolean" else coerced
+            given[fdef.name] = self._coerce(fdef, value)
         if unwritable:
             raise _unwritable(unwritable)
         return given

@@ -101,6 +101,18 @@ def test_read_by_ids_with_fields(sf: Salesforce) -> None:
     assert rows[1] is None
 
 
+def test_a_value_that_does_not_parse_fails_the_whole_call(sf: Salesforce) -> None:
+    name = unique("Unparsed")
+    records = [
+        *_contacts(name),
+        {"attributes": {"type": "Event"}, "StartDateTime": "soon", "DurationInMinutes": 5},
+    ]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        _collection(sf, "POST", json={"records": records})
+    assert caught.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert sf.query(f"SELECT COUNT() FROM Contact WHERE LastName = '{name}'")["totalSize"] == 0
+
+
 def test_more_than_200_records_is_refused(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         _collection(sf, "POST", json={"records": _contacts(*["x"] * 201)})

@@ -99,10 +99,6 @@ def test_a_new_activity_date_moves_a_timed_event_to_that_day(sf: Salesforce) -> 
     )
 
 
-def test_null_checkbox_is_stored_as_false(sf: Salesforce) -> None:
-    assert _event(sf, StartDateTime=START, DurationInMinutes=30, IsPrivate=None)["IsPrivate"] is False
-
-
 def test_r_fld_all_day_event_is_midnight_with_whole_days(sf: Salesforce) -> None:
     one_day = _event(sf, IsAllDayEvent=True, ActivityDate="2026-11-25")
     assert one_day["StartDateTime"] == "2026-11-25T00:00:00.000+0000"

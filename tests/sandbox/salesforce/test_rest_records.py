@@ -17,6 +17,8 @@ from simple_salesforce import (
 from bridge.sandbox.salesforce.server import SalesforceSandbox
 from tests.sandbox.salesforce.conftest import unique
 
+START_TIME = "2026-11-21T10:00:00.000+0000"
+
 
 def test_versions_list_and_resources(
     sf: Salesforce, sandbox: SalesforceSandbox, http: requests.Session
@@ -166,24 +168,41 @@ def test_read_only_field_is_invalid_field_for_insert_update(sf: Salesforce) -> N
     assert str(error["message"]).startswith("Unable to create/update fields: CreatedDate.")
 
 
-def test_wrong_type_is_invalid_type_on_field(sf: Salesforce) -> None:
+def test_wrong_json_type_is_json_parser_error_with_position(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
-        sf.Event.create({"Subject": "x", "StartDateTime": "tomorrow", "DurationInMinutes": 30})
+        sf.restful(
+            "sobjects/Event",
+            method="POST",
+            data='{"Subject": "x", "DurationInMinutes": 30, "StartDateTime": "tomorrow"}',
+        )
     assert _error(caught) == {
-        "errorCode": "INVALID_TYPE_ON_FIELD_IN_RECORD",
-        "message": "StartDateTime: value not of required type: tomorrow",
-        "fields": ["StartDateTime"],
+        "errorCode": "JSON_PARSER_ERROR",
+        "message": "Cannot deserialize instance of datetime from VALUE_STRING value tomorrow "
+        "or request may be missing a required field at [line:1, column:60]",
     }
     with pytest.raises(SalesforceMalformedRequest) as caught:
-        sf.Event.create(
-            {
-                "Subject": "x",
-                "StartDateTime": "2026-11-21T10:00:00Z",
-                "DurationInMinutes": 30,
-                "IsPrivate": "maybe",
-            }
-        )
-    assert _error(caught)["fields"] == ["IsPrivate"]
+        sf.Event.create({"StartDateTime": "2026-11-21 10:00:00", "DurationInMinutes": 30})
+    assert _error(caught)["errorCode"] == "JSON_PARSER_ERROR"  # Salesforce wants the T separator
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Event.create({"StartDateTime": START_TIME, "DurationInMinutes": 30, "IsPrivate": "false"})
+    assert str(_error(caught)["message"]).startswith(
+        "Cannot deserialize instance of boolean from VALUE_STRING"
+    )
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Event.create({"StartDateTime": START_TIME, "DurationInMinutes": [30]})
+    assert str(_error(caught)["message"]).startswith(
+        "Cannot deserialize instance of int from START_ARRAY value"
+    )
+
+
+def test_null_checkbox_is_invalid_type_on_field(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Event.create({"StartDateTime": START_TIME, "DurationInMinutes": 30, "IsPrivate": None})
+    assert _error(caught) == {
+        "errorCode": "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        "message": "IsPrivate: value not of required type: ",
+        "fields": ["IsPrivate"],
+    }
 
 
 def test_oversized_text_is_string_too_long(sf: Salesforce) -> None:
