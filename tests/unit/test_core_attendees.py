@@ -1,0 +1,210 @@
+"""SPEC §5 (R-ATT): attendees, deliberately asymmetric."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bridge.core import (
+    AddAttendeeRelation,
+    Attendee,
+    Changed,
+    CreateEvent,
+    CreateItem,
+    Directory,
+    Invitations,
+    IssueCode,
+    RaiseIssue,
+    Relation,
+    RelationKind,
+    RemoveAttendeeRelation,
+    Response,
+    UpdateAttendeeStatus,
+    UpdateEvent,
+    UpdateItem,
+    plan,
+)
+from bridge.core.attendees import choose_who, resolve
+from bridge.core.fields import SF_STATUS, ExchangeAttendee, ExchangeItem, item_from_exchange
+from bridge.core.model import Copy, PairState
+
+from .factories import (
+    NOW,
+    POLICY,
+    content,
+    directory,
+    event,
+    item,
+    new_event,
+    new_item,
+    of_type,
+    paired,
+    person,
+)
+
+ANN = person("ann@client.example", RelationKind.CONTACT, "003ANN")
+BOB = person("bob@client.example", RelationKind.LEAD, "00QBOB")
+KNOWN = directory(ANN, BOB)
+
+
+def meeting_pair(*sf_people: Attendee) -> tuple[PairState, Copy, Copy]:
+    sf = event(body=content(attendees=sf_people))
+    ex = item(body=content(attendees=tuple(Attendee(a.email) for a in sf_people)))
+    return paired(sf, ex), sf, ex
+
+
+def test_r_att_1_added_in_salesforce_reaches_exchange_as_unknown() -> None:
+    state, sf, _ = meeting_pair()
+    added = replace(sf, version="sf2", content=content(attendees=(replace(ANN, response=Response.ACCEPTED),)))
+    (update,) = of_type(plan(state, Changed(sf=added), POLICY, NOW), UpdateItem)
+    assert update.fields["required_attendees"] == (ExchangeAttendee("ann@client.example", "Unknown"),)
+
+
+def test_r_att_2_removed_in_salesforce_leaves_the_item_alone() -> None:
+    state, sf, _ = meeting_pair(ANN)
+    removed = replace(sf, version="sf2", content=content())
+    assert plan(state, Changed(sf=removed), POLICY, NOW).writes == ()
+
+
+def test_r_att_3_added_in_exchange_reaches_salesforce_when_it_resolves() -> None:
+    state, _, ex = meeting_pair()
+    added = replace(ex, version="ck2", content=content(attendees=(Attendee(ANN.email, Response.ACCEPTED),)))
+    result = plan(state, Changed(ex=added, directory=KNOWN), POLICY, NOW)
+    assert of_type(result, AddAttendeeRelation) == [
+        AddAttendeeRelation("00U000000000001", "003ANN", Response.ACCEPTED)
+    ]
+
+
+def test_r_att_4_removed_in_exchange_is_removed_from_the_event_whatever_its_status() -> None:
+    state, _, ex = meeting_pair(replace(ANN, response=Response.ACCEPTED))
+    removed = replace(ex, version="ck2", content=content())
+    result = plan(state, Changed(ex=removed), POLICY, NOW)
+    assert of_type(result, RemoveAttendeeRelation) == [RemoveAttendeeRelation("00U000000000001", "003ANN")]
+
+
+ANSWERS = [
+    ("Accept", Response.ACCEPTED),
+    ("Decline", Response.DECLINED),
+    ("Tentative", Response.UNDECIDED),
+    ("NoResponseReceived", Response.UNDECIDED),
+    ("Organizer", Response.UNDECIDED),
+    ("Unknown", Response.UNDECIDED),
+]
+
+
+@pytest.mark.parametrize(("answer", "status"), ANSWERS)
+def test_r_att_5_status_mapping_exchange_to_salesforce(answer: str, status: Response) -> None:
+    read = ExchangeItem(
+        "AAMk1", "ck1", "Review", NOW, NOW, NOW, required_attendees=(ExchangeAttendee("a@x.example", answer),)
+    )
+    (attendee,) = item_from_exchange(read, POLICY).content.attendees
+    assert attendee.response is status
+    assert SF_STATUS[status] == {"Accept": "Accepted", "Decline": "Declined"}.get(answer, "New")
+
+
+def test_r_att_6_statuses_never_go_to_exchange_and_new_items_have_unknown() -> None:
+    declined = replace(ANN, response=Response.DECLINED)
+    (created,) = of_type(
+        plan(None, Changed(sf=new_event(body=content(attendees=(declined,)))), POLICY, NOW), CreateItem
+    )
+    assert created.fields["required_attendees"] == (ExchangeAttendee(ANN.email, "Unknown"),)
+    state, sf, _ = meeting_pair(ANN)
+    answered = replace(sf, version="sf2", content=content(attendees=(declined,)))
+    assert plan(state, Changed(sf=answered), POLICY, NOW).writes == ()
+
+
+def test_r_att_7_continuous_off_syncs_attendees_only_at_creation() -> None:
+    policy = replace(POLICY, continuous_attendees=False)
+    created = plan(
+        None,
+        Changed(ex=new_item(body=content(attendees=(Attendee(ANN.email),))), directory=KNOWN),
+        policy,
+        NOW,
+    )
+    assert of_type(created, AddAttendeeRelation)
+    state = paired(policy=policy)
+    added = item(version="ck2", body=content(attendees=(Attendee(BOB.email),)))
+    assert plan(state, Changed(ex=added, directory=KNOWN), policy, NOW).writes == ()
+
+
+def test_r_att_8_resolution_order_and_retry_of_unresolved_addresses() -> None:
+    user = Relation("005X", RelationKind.USER)
+    contact = Relation("003X", RelationKind.CONTACT)
+    lead = Relation("00QX", RelationKind.LEAD)
+    assert resolve("X@Example.com", Directory((("x@example.com", (lead, contact, user)),))) == user
+    assert resolve("x@example.com", Directory((("x@example.com", (lead, contact)),))) == contact
+    assert resolve("x@example.com", Directory()) is None
+    state, _, ex = meeting_pair()
+    stranger = replace(ex, version="ck2", content=content(attendees=(Attendee("new@client.example"),)))
+    first = plan(state, Changed(ex=stranger), POLICY, NOW)
+    assert not of_type(first, AddAttendeeRelation)
+    (info,) = of_type(first, RaiseIssue)
+    assert info.issue.code is IssueCode.UNRESOLVED_ATTENDEE and "new@client.example" in info.issue.message
+    assert first.state is not None and first.state.unresolved == {"new@client.example"}
+    found = directory(person("new@client.example", RelationKind.LEAD, "00QNEW"))
+    retry = plan(first.state, Changed(ex=replace(stranger, version="ck3"), directory=found), POLICY, NOW)
+    assert [a.relation_id for a in of_type(retry, AddAttendeeRelation)] == ["00QNEW"]
+    assert retry.state is not None and retry.state.unresolved == frozenset()
+
+
+def test_r_att_9_every_person_with_an_address_becomes_an_attendee() -> None:
+    cat = person("cat@corp.example", RelationKind.USER, "005CAT")
+    result = plan(None, Changed(sf=new_event(body=content(attendees=(ANN, BOB, cat)))), POLICY, NOW)
+    (created,) = of_type(result, CreateItem)
+    assert [a.email for a in created.fields["required_attendees"]] == [ANN.email, BOB.email, cat.email]  # type: ignore[attr-defined]
+
+
+def test_r_att_10_who_without_shared_activities_is_one_lead_first() -> None:
+    owned = person("zed@client.example", RelationKind.CONTACT, "003ZED", owned_by_user=True)
+    other = person("amy@client.example", RelationKind.CONTACT, "003AMY")
+    assert choose_who((other, owned, BOB), shared_activities=False) == ("00QBOB",)
+    assert choose_who((other, owned), shared_activities=False) == ("003ZED",)
+    assert choose_who((other, person("bea@client.example", rid="003BEA")), False) == ("003AMY",)
+    assert choose_who((person("u@corp.example", RelationKind.USER),), False) == ()
+
+
+def test_r_att_10_who_with_shared_activities_is_up_to_fifty_contacts_or_one_lead() -> None:
+    contacts = tuple(
+        person(f"c{i:02}@client.example", RelationKind.CONTACT, f"003C{i:02}") for i in range(60)
+    )
+    assert len(choose_who((*contacts, BOB), shared_activities=True)) == 50
+    # One lead, by address when there are several.
+    assert choose_who((BOB, person("b2@client.example", RelationKind.LEAD, "00QB2")), True) == ("00QB2",)
+
+
+def test_r_att_10_who_is_set_on_create_and_when_the_event_has_none() -> None:
+    policy = replace(POLICY, shared_activities=False)
+    new = new_item(body=content(attendees=(Attendee(ANN.email), Attendee(BOB.email))))
+    (created,) = of_type(plan(None, Changed(ex=new, directory=KNOWN), policy, NOW), CreateEvent)
+    assert created.who_ids == ("00QBOB",)
+    state, _, ex = meeting_pair()
+    added = replace(ex, version="ck2", content=content(attendees=(Attendee(ANN.email),)))
+    (update,) = of_type(plan(state, Changed(ex=added, directory=KNOWN), policy, NOW), UpdateEvent)
+    assert update.fields["WhoId"] == "003ANN"
+
+
+def test_r_att_11_answers_update_in_salesforce_from_the_organizers_copy() -> None:
+    state, _, ex = meeting_pair(ANN)
+    answered = replace(
+        ex, version="ck2", content=content(attendees=(Attendee(ANN.email, Response.ACCEPTED),))
+    )
+    result = plan(state, Changed(ex=answered), POLICY, NOW)
+    assert of_type(result, UpdateAttendeeStatus) == [
+        UpdateAttendeeStatus("00U000000000001", "003ANN", Response.ACCEPTED)
+    ]
+    inbound = replace(answered, organizer="boss@partner.example")
+    assert not of_type(plan(state, Changed(ex=inbound), POLICY, NOW), UpdateAttendeeStatus)
+
+
+@pytest.mark.parametrize(("invitations", "sent"), [(Invitations.NONE, False), (Invitations.ALL, True)])
+def test_r_att_12_no_invitations_unless_configured(invitations: Invitations, sent: bool) -> None:
+    policy = replace(POLICY, invitations=invitations)
+    (created,) = of_type(
+        plan(None, Changed(sf=new_event(body=content(attendees=(ANN,)))), policy, NOW), CreateItem
+    )
+    assert created.send_invitations is sent
+    state, sf, _ = meeting_pair()
+    added = replace(sf, version="sf2", content=content(attendees=(ANN,)))
+    (update,) = of_type(plan(state, Changed(sf=added), policy, NOW), UpdateItem)
+    assert update.send_invitations is sent
