@@ -161,4 +161,27 @@ def remove(ctx: RequestContext, item: CalendarItem, delete_type: str, cancellati
         store.move(item, mailbox.folder("deleteditems"))
 
 
-HANDLERS = {"CreateItem": create_item, "GetItem": get_item, "DeleteItem": delete_item}
+def move_item(ctx: RequestContext, request: Element) -> Response:
+    """MoveItem: the item gets a new id in the destination (a move out of the calendar reads as a delete)."""
+    response = Response("MoveItem")
+    destination = request.find(m("ToFolderId"))
+    ids = request.find(m("ItemIds"))
+    for id_elem in [] if ids is None else list(ids):
+        try:
+            if destination is None or not len(destination):
+                raise EWSError("ErrorMissingArgument", "ToFolderId is required.")
+            folder = ctx.folder(destination[0])
+            item = ctx.item(id_elem)
+            if item.mailbox.lower() != folder.mailbox.lower():
+                raise EWSError("ErrorInvalidOperation", "Items can only be moved within one mailbox here.")
+            if folder.folder_id != item.folder_id:
+                ctx.store.move(item, folder)
+        except EWSError as exc:
+            response.error(exc.code, exc.text)
+            continue
+        out = sub(sub(response.success(), m("Items")), t("CalendarItem"))
+        sub(out, t("ItemId"), Id=item.item_id, ChangeKey=item.change_key)
+    return response
+
+
+HANDLERS = {"CreateItem": create_item, "GetItem": get_item, "DeleteItem": delete_item, "MoveItem": move_item}

@@ -75,6 +75,7 @@ class ExchangeSandbox:
         self.streams = StreamRegistry()
         self.faults = FaultHooks(self.store, self.hub, self.streams.drop_all)
         self.admin_token = secrets.token_urlsafe(24)
+        self._backend_cookie = f"SANDBOX-MBX01~{secrets.token_hex(8)}"
         self.admin_url = ""
         self.ews_url = ""
         self._runner: web.AppRunner | None = None
@@ -192,7 +193,14 @@ class ExchangeSandbox:
                     "ErrorInvalidOperation", f"The operation {operation} is not supported by this server."
                 )
                 return _xml(response.to_bytes())
-            return _xml(handler(ctx, operation_elem).to_bytes())
+            answer = _xml(handler(ctx, operation_elem).to_bytes())
+            if (
+                operation == "Subscribe"
+                and request.headers.get("X-PreferServerAffinity", "").lower() == "true"
+            ):
+                # Exchange pins notification traffic to one mailbox server with this cookie; clients echo it.
+                answer.set_cookie("X-BackEndOverrideCookie", self._backend_cookie, path="/", httponly=True)
+            return answer
         except Exception:
             log.exception("EWS %s failed", operation)
             return _xml(soap_fault("ErrorInternalServerError", "An internal server error occurred."), 500)

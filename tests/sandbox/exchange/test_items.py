@@ -199,3 +199,21 @@ def test_bulk_operations_answer_each_item_in_order(fresh: Account) -> None:
     assert type(fetched[5]).__name__ == "ErrorInvalidIdMalformed"
     results = fresh.bulk_delete(ids=ids, delete_type=HARD_DELETE)
     assert results == [True] * 5
+
+
+def test_move_out_of_the_calendar_gives_a_new_id(fresh: Account) -> None:
+    from exchangelib.folders import Inbox
+
+    item = _item(fresh, subject="wander")
+    item.save()
+    old_id = item.id
+    inbox = fresh.root.get_default_folder(Inbox)
+    item.move(inbox)
+    assert item.id != old_id
+    assert list(fresh.calendar.all()) == []
+    assert [i.subject for i in inbox.all()] == ["wander"]
+
+
+def test_subscribe_sets_the_affinity_cookie_exchangelib_echoes(fresh: Account) -> None:
+    fresh.calendar.subscribe_to_streaming()
+    assert fresh.affinity_cookie and fresh.affinity_cookie.startswith("SANDBOX-MBX01~")
