@@ -1,0 +1,157 @@
+"""SPEC §10 (R-MULTI) and §11 (R-LIM)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bridge.core import (
+    AddAttendeeRelation,
+    Attendee,
+    Changed,
+    CloseIssue,
+    CreateEvent,
+    CreateItem,
+    IssueCode,
+    Kind,
+    MeetingContext,
+    RaiseIssue,
+    Response,
+    Severity,
+    Side,
+    UpdateAttendeeStatus,
+    UpdateEvent,
+    UpdateItem,
+    WriteFailed,
+    meeting_owner,
+    plan,
+)
+from bridge.core.issues import make_issue
+
+from .factories import NOW, POLICY, USER_ID, content, item, new_event, new_item, of_type, paired
+
+GUEST = Attendee("guest@client.example")
+ENROLLED = {"me@corp.example": USER_ID, "cat@corp.example": "005CAT", "dan@corp.example": "005DAN"}
+
+
+def test_r_multi_1_owner_is_the_enrolled_organizer_else_the_first_enrolled_attendee() -> None:
+    assert meeting_owner("Cat@corp.example", ENROLLED, ["dan@corp.example"]) == "005CAT"
+    assert (
+        meeting_owner("ext@partner.example", ENROLLED, ["x@y.example", "dan@corp.example", "me@corp.example"])
+        == "005DAN"
+    )
+    assert meeting_owner(None, ENROLLED, ["x@y.example"]) is None
+
+
+def test_r_multi_1_later_enrolled_attendee_joins_the_existing_event() -> None:
+    inbound = new_item(
+        body=content(attendees=(GUEST,)), organizer="ext@partner.example", my_response="Accept"
+    )
+    context = MeetingContext(event_id="00UFIRST", event_owner_id="005DAN")
+    result = plan(None, Changed(ex=inbound, meeting=context), POLICY, NOW)
+    assert not of_type(result, CreateEvent)
+    assert of_type(result, AddAttendeeRelation) == [
+        AddAttendeeRelation("00UFIRST", USER_ID, Response.ACCEPTED)
+    ]
+    assert result.state is not None and result.state.kind is Kind.D and not result.state.owns_event
+
+
+def test_r_multi_1_first_enrolled_attendee_creates_the_event() -> None:
+    inbound = new_item(
+        body=content(attendees=(GUEST,)), organizer="ext@partner.example", my_response="Accept"
+    )
+    result = plan(None, Changed(ex=inbound, meeting=MeetingContext()), POLICY, NOW)
+    assert of_type(result, CreateEvent) and result.state is not None and result.state.owns_event
+
+
+def test_r_multi_2_events_of_other_owners_are_not_created_in_this_mailbox() -> None:
+    assert not of_type(plan(None, Changed(sf=new_event(owner_id="005CAT")), POLICY, NOW), CreateItem)
+
+
+def test_r_multi_3_attendee_edits_change_only_their_answer() -> None:
+    inbound = new_item(
+        body=content(attendees=(GUEST,)), organizer="cat@corp.example", my_response="Tentative"
+    )
+    context = MeetingContext(organizer_user_id="005CAT", event_id="00UORG", event_owner_id="005CAT")
+    joined = plan(None, Changed(ex=inbound, meeting=context), POLICY, NOW).state
+    assert joined is not None and joined.kind is Kind.E
+    joined = replace(joined, ex_version="ck1")
+    edited = replace(inbound, version="ck2", my_response="Accept", content=content(subject="My title", attendees=(GUEST,)),
+                     categories=frozenset({POLICY.sync_category}))  # fmt: skip
+    result = plan(joined, Changed(ex=edited), POLICY, NOW)
+    assert not of_type(result, UpdateEvent)
+    assert of_type(result, UpdateAttendeeStatus) == [
+        UpdateAttendeeStatus("00UORG", USER_ID, Response.ACCEPTED)
+    ]
+    assert result.state is not None
+    again = plan(result.state, Changed(ex=replace(edited, version="ck3")), POLICY, NOW)
+    assert not again.writes
+
+
+def test_r_lim_e_too_long_is_not_synced_to_salesforce() -> None:
+    long = new_item(body=content(minutes=60 * 24 * 15))
+    result = plan(None, Changed(ex=long), POLICY, NOW)
+    assert not of_type(result, CreateEvent)
+    (raised,) = of_type(result, RaiseIssue)
+    assert raised.issue.code is IssueCode.TOO_LONG and raised.issue.ex_id == long.id
+    (marked,) = of_type(result, UpdateItem)
+    assert marked.add_categories == (POLICY.error_category,)
+
+
+def test_r_lim_e_too_long_on_a_pair_holds_it_until_fixed_then_closes() -> None:
+    state = paired()
+    stretched = item(version="ck2", body=content(subject="Renamed", minutes=60 * 24 * 15))
+    held = plan(state, Changed(ex=stretched), POLICY, NOW)
+    assert not of_type(held, UpdateEvent)
+    assert [c.issue.code for c in of_type(held, RaiseIssue)] == [IssueCode.TOO_LONG]
+    assert held.state is not None and held.state.base_ex == state.base_ex
+    fixed = item(
+        version="ck3", body=content(subject="Renamed"), categories=frozenset({"Salesforce", "Sync Error"})
+    )
+    result = plan(replace(held.state, ex_version="ck2"), Changed(ex=fixed), POLICY, NOW)
+    assert of_type(result, UpdateEvent)[0].fields["Subject"] == "Renamed"
+    assert [c.code for c in of_type(result, CloseIssue)] == [IssueCode.TOO_LONG]
+    assert of_type(result, UpdateItem)[0].remove_categories == (POLICY.error_category,)
+
+
+def test_r_lim_e_timezone_is_not_synced() -> None:
+    result = plan(None, Changed(ex=new_item(problem=IssueCode.TIMEZONE)), POLICY, NOW)
+    assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.TIMEZONE]
+
+
+def test_r_lim_e_sf_validation_keeps_salesforces_message() -> None:
+    state = paired()
+    result = plan(
+        state, WriteFailed(Side.SALESFORCE, "FIELD_CUSTOM_VALIDATION_EXCEPTION: Region required"), POLICY, NOW
+    )
+    (raised,) = of_type(result, RaiseIssue)
+    assert raised.issue.code is IssueCode.SF_VALIDATION and "Region required" in raised.issue.message
+    assert of_type(result, UpdateItem)[0].add_categories == (POLICY.error_category,)
+    exchange = plan(state, WriteFailed(Side.EXCHANGE, "ErrorIrresolvableConflict"), POLICY, NOW)
+    assert of_type(exchange, RaiseIssue)[0].issue.code is IssueCode.EXCHANGE_REFUSED
+
+
+def test_r_lim_w_truncated_is_reported_and_synced_truncated() -> None:
+    result = plan(None, Changed(ex=new_item(body=content(subject="s" * 300))), POLICY, NOW)
+    (created,) = of_type(result, CreateEvent)
+    assert len(created.fields["Subject"]) == 255  # type: ignore[arg-type]
+    assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.TRUNCATED]
+    assert not of_type(result, UpdateItem)[0].add_categories.count(POLICY.error_category)
+
+
+def test_r_lim_1_issues_name_user_records_code_and_message() -> None:
+    issue = make_issue(IssueCode.DUPLICATE_KEY, USER_ID, "00U1", "AAMk1", "Two items named Review.")
+    assert (issue.user_id, issue.sf_id, issue.ex_id, issue.severity) == (
+        USER_ID,
+        "00U1",
+        "AAMk1",
+        Severity.ERROR,
+    )
+    assert issue.message.endswith("Two items named Review.") and "rename" in issue.message
+    assert {code.severity for code in IssueCode} == set(Severity)
+
+
+def test_r_lim_1_issue_closes_itself_when_the_cause_is_gone() -> None:
+    waiting = plan(None, Changed(ex=new_item(body=content(minutes=60 * 24 * 15))), POLICY, NOW).state
+    fixed = plan(waiting, Changed(ex=new_item(version="ck2")), POLICY, NOW)
+    assert [c.code for c in of_type(fixed, CloseIssue)] == [IssueCode.TOO_LONG]
+    assert of_type(fixed, CreateEvent)

@@ -1,0 +1,151 @@
+"""SPEC §6 (R-PRIV) and §7 (R-DESC)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bridge.core import (
+    AddAttendeeRelation,
+    Attendee,
+    Changed,
+    CreateEvent,
+    CreateItem,
+    PrivatePolicy,
+    Side,
+    UpdateEvent,
+    UpdateItem,
+    plan,
+)
+
+from .factories import (
+    NOW,
+    POLICY,
+    at,
+    content,
+    directory,
+    event,
+    item,
+    new_event,
+    new_item,
+    of_type,
+    paired,
+    person,
+)
+
+SECRET = content(
+    subject="Layoffs",
+    description="names",
+    location="HR room",
+    attendees=(Attendee("a@x.example"),),
+    private=True,
+)
+
+
+def test_r_priv_1_mask_sends_a_private_busy_block() -> None:
+    result = plan(
+        None, Changed(ex=new_item(body=SECRET), directory=directory(person("a@x.example"))), POLICY, NOW
+    )
+    (created,) = of_type(result, CreateEvent)
+    assert (created.fields["Subject"], created.fields["Description"], created.fields["Location"]) == (
+        "Private",
+        "",
+        "",
+    )
+    assert created.fields["IsPrivate"] is True and created.fields["ShowAs"] == "Busy"
+    assert not of_type(result, AddAttendeeRelation)
+    assert result.state is not None and result.state.masked is Side.SALESFORCE
+
+
+def test_r_priv_1_mask_applies_towards_exchange_too() -> None:
+    (created,) = of_type(
+        plan(None, Changed(sf=new_event(body=replace(SECRET, attendees=()))), POLICY, NOW), CreateItem
+    )
+    assert created.fields["subject"] == "Private" and created.fields["sensitivity"] == "Private"
+
+
+def test_r_priv_1_the_mask_never_flows_back_over_the_real_values() -> None:
+    created = plan(None, Changed(ex=new_item(body=SECRET)), POLICY, NOW).state
+    assert created is not None
+    state = replace(created, sf_id="00U1", sf_version="sf1", ex_version="ck1")
+    masked_event = event(
+        id="00U1",
+        paired_id="AAMkItem1",
+        version="sf2",
+        body=replace(SECRET, subject="Private edited", description="", location="", attendees=()),
+    )
+    assert not of_type(plan(state, Changed(sf=masked_event), POLICY, NOW), UpdateItem)
+    moved = replace(
+        masked_event, version="sf3", content=replace(masked_event.content, when=content(start=at(30)).when)
+    )
+    (update,) = of_type(plan(state, Changed(sf=moved), POLICY, NOW), UpdateItem)
+    assert set(update.fields) == {"start", "end", "is_all_day"}  # time still syncs
+
+
+def test_r_priv_1_an_item_made_private_later_masks_the_other_side() -> None:
+    state = paired()
+    made_private = item(version="ck2", body=content(subject="Layoffs", private=True))
+    (update,) = of_type(plan(state, Changed(ex=made_private), POLICY, NOW), UpdateEvent)
+    assert update.fields["Subject"] == "Private" and update.fields["IsPrivate"] is True
+
+
+def test_r_priv_1_no_longer_private_unmasks() -> None:
+    state = paired()
+    masked = plan(
+        state, Changed(ex=item(version="ck2", body=content(subject="Layoffs", private=True))), POLICY, NOW
+    ).state
+    assert masked is not None
+    masked = replace(masked, sf_version="sf2")
+    public = item(version="ck3", body=content(subject="Reorg"))
+    (update,) = of_type(plan(masked, Changed(ex=public), POLICY, NOW), UpdateEvent)
+    assert update.fields["Subject"] == "Reorg" and update.fields["IsPrivate"] is False
+
+
+def test_r_priv_2_skip_syncs_opted_in_items_in_full_without_the_flag() -> None:
+    policy = replace(POLICY, private=PrivatePolicy.SKIP)
+    opted = new_item(body=SECRET, categories=frozenset({POLICY.sync_category}))
+    (created,) = of_type(plan(None, Changed(ex=opted), policy, NOW), CreateEvent)
+    assert created.fields["Subject"] == "Layoffs" and created.fields["IsPrivate"] is False
+
+
+def test_r_priv_3_full_syncs_with_the_flag() -> None:
+    policy = replace(POLICY, private=PrivatePolicy.FULL)
+    (created,) = of_type(plan(None, Changed(ex=new_item(body=SECRET)), policy, NOW), CreateEvent)
+    assert created.fields["Subject"] == "Layoffs" and created.fields["IsPrivate"] is True
+
+
+def test_r_desc_1_safe_description_is_copied_once_at_creation() -> None:
+    (created,) = of_type(
+        plan(None, Changed(sf=new_event(body=content(description="agenda"))), POLICY, NOW), CreateItem
+    )
+    assert created.fields["body"] == "agenda"
+    state = paired()
+    edited = event(version="sf2", body=content(description="private notes"))
+    assert plan(state, Changed(sf=edited), POLICY, NOW).writes == ()
+    edited_item = item(version="ck2", body=content(description="minutes"))
+    assert plan(state, Changed(ex=edited_item), POLICY, NOW).writes == ()
+
+
+def test_r_desc_1_adoption_only_fills_an_empty_description() -> None:
+    sf = new_event(body=content(description="sf notes"))
+    ex = new_item(body=content(description=""))
+    (update,) = of_type(plan(None, Changed(sf=sf, ex=ex), POLICY, NOW), UpdateItem)
+    assert update.fields["body"] == "sf notes"
+    both = plan(None, Changed(sf=sf, ex=replace(ex, content=content(description="ex notes"))), POLICY, NOW)
+    assert all("body" not in u.fields for u in of_type(both, UpdateItem))
+    assert all("Description" not in u.fields for u in of_type(both, UpdateEvent))
+    reverse = plan(
+        None,
+        Changed(sf=replace(sf, content=content()), ex=replace(ex, content=content(description="x"))),
+        POLICY,
+        NOW,
+    )
+    assert of_type(reverse, UpdateEvent)[0].fields["Description"] == "x"
+
+
+def test_r_desc_2_off_syncs_the_description_like_any_field() -> None:
+    policy = replace(POLICY, safe_description=False)
+    state = paired(policy=policy)
+    (update,) = of_type(
+        plan(state, Changed(sf=event(version="sf2", body=content(description="v2"))), policy, NOW), UpdateItem
+    )
+    assert update.fields == {"body": "v2", "body_type": "Text"}
