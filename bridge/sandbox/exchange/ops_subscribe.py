@@ -85,10 +85,17 @@ def subscribe(ctx: RequestContext, request: Element) -> Response:
     return response
 
 
+def _check_owner(ctx: RequestContext, subscription: Subscription) -> None:
+    mailbox = ctx.store.mailbox(subscription.mailbox)
+    if mailbox is None or not ctx.can_access(mailbox):
+        raise EWSError("ErrorSubscriptionAccessDenied", "The subscription belongs to another account.")
+
+
 def get_events(ctx: RequestContext, request: Element) -> Response:
     response = Response("GetEvents")
     try:
         subscription = ctx.hub.find(request.findtext(m("SubscriptionId")) or "", streaming=False)
+        _check_owner(ctx, subscription)
         previous = request.findtext(m("Watermark")) or ""
         index = ctx.hub.read_watermark(subscription, previous)
     except EWSError as exc:
@@ -112,7 +119,11 @@ def get_events(ctx: RequestContext, request: Element) -> Response:
 def unsubscribe(ctx: RequestContext, request: Element) -> Response:
     response = Response("Unsubscribe")
     try:
-        ctx.hub.remove(request.findtext(m("SubscriptionId")) or "")
+        subscription_id = (request.findtext(m("SubscriptionId")) or "").strip()
+        subscription = ctx.hub.subscriptions.get(subscription_id)
+        if subscription is not None:
+            _check_owner(ctx, subscription)
+        ctx.hub.remove(subscription_id)
         response.success()
     except EWSError as exc:
         response.error(exc.code, exc.text)

@@ -209,3 +209,14 @@ def test_forged_watermark_is_rejected(fresh: Account) -> None:
     subscription_id, watermark = fresh.calendar.subscribe_to_pull()
     with pytest.raises(ErrorInvalidWatermark):
         list(fresh.calendar.get_events(subscription_id, "AAAA" + watermark[4:]))
+
+
+def test_another_mailbox_cannot_read_or_remove_a_subscription(fresh: Account, bob: Account) -> None:
+    from exchangelib.errors import ErrorSubscriptionAccessDenied
+
+    subscription_id, watermark = fresh.calendar.subscribe_to_pull()
+    with pytest.raises(ErrorSubscriptionAccessDenied):
+        list(bob.calendar.get_events(subscription_id, watermark))
+    with pytest.raises(ErrorSubscriptionAccessDenied):
+        bob.calendar.unsubscribe(subscription_id)
+    fresh.calendar.unsubscribe(subscription_id)
