@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import email.utils
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.sandbox.salesforce import describe
@@ -92,12 +93,24 @@ def handle(call: Call) -> Reply:
     record_id = parts[1]
     if call.method == "GET":
         found_def, record = call.org.get_record(sobject, record_id)
+        since = _header_date(call, "If-Modified-Since")
+        if since is not None and record["LastModifiedDate"] <= since:
+            return Reply(304)
         return Reply(
             200, record_json(call, found_def, record, field_list(found_def, call.params.get("fields")))
         )
     if call.method == "PATCH":
         data = call.json_object(sobject.name)
+        unmodified_since = _header_date(call, "If-Unmodified-Since")
         with call.org.transaction(call.user_id, call.client, call.version) as writer:
+            if unmodified_since is not None:
+                _, current = call.org.get_record(sobject, record_id)
+                if current["LastModifiedDate"] > unmodified_since:
+                    raise SalesforceError(
+                        412,
+                        "PRECONDITION_FAILED",
+                        "The record was modified after the date in the If-Unmodified-Since header.",
+                    )
             writer.update(sobject.name, record_id, data)
         return Reply(204)
     if call.method == "DELETE":
@@ -130,6 +143,20 @@ def _publish(call: Call, sobject: SObjectDef) -> Reply:
         event_uuid = call.publisher.publish(sobject, given, call.user_id, writer.now)
     enqueued = {"statusCode": "OPERATION_ENQUEUED", "message": event_uuid, "fields": []}
     return Reply(201, {"id": record_id, "success": True, "errors": [enqueued]})
+
+
+def _header_date(call: Call, name: str) -> datetime | None:
+    """A conditional request's HTTP date (`Tue, 24 Nov 2026 09:00:00 GMT`); 400 when it is not one."""
+    raw = call.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise SalesforceError(400, "INVALID_HEADER_TYPE", f"{name} is not a valid HTTP date: {raw}")
+    return parsed.astimezone(UTC)
 
 
 def _window(call: Call) -> tuple[datetime, datetime]:

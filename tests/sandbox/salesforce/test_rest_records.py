@@ -299,3 +299,25 @@ def test_updated_and_deleted_resources(sf: Salesforce) -> None:
     assert gone in {r["id"] for r in deleted["deletedRecords"]}
     with pytest.raises(SalesforceMalformedRequest):
         sf.Account.updated(end, start)
+
+
+def test_r_merge_5_conditional_update_with_if_unmodified_since(sf: Salesforce) -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    event_id = sf.Event.create(
+        {"Subject": unique("Guarded"), "StartDateTime": START_TIME, "DurationInMinutes": 30}
+    )["id"]
+    before = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    after = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    with pytest.raises(SalesforceGeneralError) as caught:
+        sf.Event.update(event_id, {"Subject": "Lost race"}, headers={"If-Unmodified-Since": before})
+    assert caught.value.status == 412
+    assert caught.value.content[0]["errorCode"] == "PRECONDITION_FAILED"
+    assert sf.Event.update(event_id, {"Subject": "Won race"}, headers={"If-Unmodified-Since": after}) == 204
+    assert sf.Event.get(event_id)["Subject"] == "Won race"
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Event.update(event_id, {"Subject": "x"}, headers={"If-Unmodified-Since": "yesterday"})
+    with pytest.raises(SalesforceGeneralError) as unchanged:
+        sf.Event.get(event_id, headers={"If-Modified-Since": after})
+    assert unchanged.value.status == 304
