@@ -277,6 +277,13 @@ def _salesforce_when_fields(when: When) -> dict[str, object]:
 
 def fit_salesforce(content: Content) -> tuple[Content, bool]:
     """`content` within Salesforce's limits, and whether anything was cut (W-TRUNCATED)."""
+    if (
+        len(content.subject) <= SUBJECT_LIMIT
+        and len(content.location) <= LOCATION_LIMIT
+        and len(content.description) <= DESCRIPTION_LIMIT
+        and len(content.attendees) <= ATTENDEE_LIMIT
+    ):
+        return content, False  # the common case, without building a copy
     fitted = replace(
         content,
         subject=content.subject[:SUBJECT_LIMIT],

@@ -132,11 +132,11 @@ def merge_fields(
         if winner is not None:
             write(winner.other, name, getattr(contents[winner], name))
 
-    new_sf = _with(sf.content, values[Side.SALESFORCE])
+    new_sf = _with(sf.content, values[Side.SALESFORCE]) if writes[Side.SALESFORCE] else sf.content
     fitted, truncated = fit_salesforce(new_sf)
     return FieldMerge(
         sf=fitted,
-        ex=_with(ex.content, values[Side.EXCHANGE]),
+        ex=_with(ex.content, values[Side.EXCHANGE]) if writes[Side.EXCHANGE] else ex.content,
         write_sf=tuple(writes[Side.SALESFORCE]),
         write_ex=tuple(writes[Side.EXCHANGE]),
         masked=masked_side,

@@ -29,7 +29,7 @@ from bridge.core.fields import exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode
 from bridge.core.lifecycle import apply_action, leave_window
 from bridge.core.merge import merge_fields
-from bridge.core.model import Copy, Invitations, Kind, PairState, PairStatus, Policy, Side
+from bridge.core.model import Attendee, Content, Copy, Invitations, Kind, PairState, PairStatus, Policy, Side
 from bridge.core.scope import (
     Verdict,
     admit_event,
@@ -167,8 +167,8 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     else:
         fields = merge_fields(sf, ex, base_sf, base_ex, policy, state.masked)
         people = _merge_people(state, sf, ex, base_sf, base_ex, seen, policy, fields.masked)
-        new_sf = replace(fields.sf, attendees=people.sf_attendees)
-        new_ex = replace(fields.ex, attendees=people.ex_attendees)
+        new_sf = _with_attendees(fields.sf, people.sf_attendees)
+        new_ex = _with_attendees(fields.ex, people.ex_attendees)
         builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
         _relations(builder, people, sf, new_sf, policy)
         ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
@@ -205,6 +205,10 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         open_issues=builder.open_issues,
     )
     return Plan(commands, new_state)
+
+
+def _with_attendees(content: Content, attendees: tuple[Attendee, ...]) -> Content:
+    return content if content.attendees == attendees else replace(content, attendees=attendees)
 
 
 def _at_seen(state: PairState, seen: Changed) -> PairState:
