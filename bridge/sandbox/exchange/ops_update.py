@@ -76,13 +76,15 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
         _apply_change(draft, change)
     validate_times(draft)
     item.__dict__.update(draft.__dict__)
-    is_organizer_meeting = item.my_response_type == "Organizer" and bool(
-        item.all_attendees() or previous_invitees
+    notify = (
+        sending in meetings.SENDING
+        and item.my_response_type == "Organizer"
+        and bool(item.all_attendees() or previous_invitees)
     )
-    if sending in meetings.SENDING and is_organizer_meeting:
+    if notify:
         item.sequence += 1
     ctx.store.touch(item)
-    if sending in meetings.SENDING and is_organizer_meeting:
+    if notify:
         meetings.send_invitations(ctx.store, item, previous_invitees)
     return item
 

@@ -131,38 +131,13 @@ class Store:
 
     def insert(self, item: CalendarItem) -> None:
         folder = self.folders[item.folder_id]
-        self.items[item.item_id] = item
-        folder.items[item.item_id] = item
-        seq = self._record(folder, item, entering=True)
-        self._emit(
-            StoreEvent(
-                "Created",
-                seq,
-                item.mailbox,
-                item.item_id,
-                item.change_key,
-                folder.folder_id,
-                item.last_modified,
-            )
-        )
+        self._emit("Created", self._place(item, folder), item)
 
     def touch(self, item: CalendarItem) -> None:
         """Call after changing an item: new change key, new LastModifiedTime, journal and notification."""
         item.change_key = self._new_change_key()
         item.last_modified = max(self.clock(), item.last_modified)
-        folder = self.folders[item.folder_id]
-        seq = self._record(folder, item)
-        self._emit(
-            StoreEvent(
-                "Modified",
-                seq,
-                item.mailbox,
-                item.item_id,
-                item.change_key,
-                folder.folder_id,
-                item.last_modified,
-            )
-        )
+        self._emit("Modified", self._record(self.folders[item.folder_id], item), item)
 
     def move(self, item: CalendarItem, destination: Folder) -> CalendarItem:
         """Move keeps the item (new id, as Exchange gives moved items); returns the moved item."""
@@ -173,32 +148,13 @@ class Store:
         item.change_key = self._new_change_key()
         item.folder_id = destination.folder_id
         item.last_modified = max(self.clock(), item.last_modified)
-        self.items[item.item_id] = item
-        destination.items[item.item_id] = item
-        seq = self._record(destination, item, entering=True)
-        self._emit(
-            StoreEvent(
-                "Moved",
-                seq,
-                item.mailbox,
-                item.item_id,
-                item.change_key,
-                destination.folder_id,
-                item.last_modified,
-                old_item_id=old_id,
-                old_folder_id=source.folder_id,
-            )
-        )
+        seq = self._place(item, destination)
+        self._emit("Moved", seq, item, old_item_id=old_id, old_folder_id=source.folder_id)
         return item
 
     def hard_delete(self, item: CalendarItem) -> None:
-        folder = self.folders[item.folder_id]
-        seq = self._leave(folder, item)
-        self._emit(
-            StoreEvent(
-                "Deleted", seq, item.mailbox, item.item_id, item.change_key, folder.folder_id, self.clock()
-            )
-        )
+        seq = self._leave(self.folders[item.folder_id], item)
+        self._emit("Deleted", seq, item, timestamp=self.clock())
 
     # ---- journal -------------------------------------------------------------------------------------------
 
@@ -212,6 +168,11 @@ class Store:
             folder.present[item.item_id] = (added, self.sequence)
         return self.sequence
 
+    def _place(self, item: CalendarItem, folder: Folder) -> int:
+        self.items[item.item_id] = item
+        folder.items[item.item_id] = item
+        return self._record(folder, item, entering=True)
+
     def _leave(self, folder: Folder, item: CalendarItem) -> int:
         self.sequence += 1
         added, _ = folder.present.pop(item.item_id, (0, 0))
@@ -220,7 +181,26 @@ class Store:
         self.items.pop(item.item_id, None)
         return self.sequence
 
-    def _emit(self, event: StoreEvent) -> None:
+    def _emit(
+        self,
+        kind: str,
+        sequence: int,
+        item: CalendarItem,
+        timestamp: datetime | None = None,
+        old_item_id: str | None = None,
+        old_folder_id: str | None = None,
+    ) -> None:
+        event = StoreEvent(
+            kind,
+            sequence,
+            item.mailbox,
+            item.item_id,
+            item.change_key,
+            item.folder_id,
+            timestamp or item.last_modified,
+            old_item_id=old_item_id,
+            old_folder_id=old_folder_id,
+        )
         for listener in self._listeners:
             listener(event)
 
