@@ -11,12 +11,14 @@ Readers learn about new events through listeners (`add_listener`), which are cal
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 from bridge.sandbox.salesforce.avro_schemas import TopicSchema, all_schemas
 from bridge.sandbox.salesforce.change_encoding import PayloadCodec, change_datum, epoch_ms, gap_datum
@@ -244,6 +246,50 @@ class EventBus:
             self._log.clear()
             self._expired_through = self._latest
             return dropped
+
+    # -- persistence ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The retained log and replay counters as JSON-ready data, so replay ids survive a restart."""
+        with self._lock:
+            return {
+                "latest": self._latest,
+                "expired_through": self._expired_through,
+                "events": [
+                    {
+                        "replay": e.replay,
+                        "topics": sorted(e.topics),
+                        "event_id": e.event_id,
+                        "schema_id": e.schema_id,
+                        "payload": base64.b64encode(e.payload).decode("ascii"),
+                        "published_at": e.published_at.isoformat(),
+                    }
+                    for e in self._log
+                ],
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load a snapshot. Events whose schema the current metadata no longer has cannot be delivered, so
+        then the whole saved log counts as expired (its replay ids get the documented error, never a gap)."""
+        events = [
+            StoredEvent(
+                int(e["replay"]),
+                frozenset(e["topics"]),
+                e["event_id"],
+                e["schema_id"],
+                base64.b64decode(e["payload"]),
+                datetime.fromisoformat(e["published_at"]),
+            )
+            for e in state.get("events", [])
+        ]
+        with self._lock:
+            self._latest = int(state["latest"])
+            self._expired_through = int(state["expired_through"])
+            if all(e.schema_id in self._codecs_by_id for e in events):
+                self._log = events
+            else:
+                self._log = []
+                self._expired_through = self._latest
 
     # -- reading ----------------------------------------------------------------------------------------
 

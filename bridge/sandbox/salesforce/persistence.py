@@ -1,4 +1,5 @@
-"""Saving the org to a JSON file and loading it back, so a restarted sandbox keeps its data and sessions.
+"""Saving the org to a JSON file and loading it back, so a restarted sandbox keeps its data, sessions and
+retained change events (a subscriber's stored replay id stays valid across the restart, as on Salesforce).
 
 Values are written as REST writes them and read back through the field's describe type. The file is written
 to a temporary name and renamed, so a crash mid-save leaves the previous file intact.
@@ -13,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bridge.sandbox.salesforce.eventbus import EventBus
 from bridge.sandbox.salesforce.org import ConnectedApp, Org, Session
 from bridge.sandbox.salesforce.values import from_json, to_json
 
@@ -72,17 +74,24 @@ def restore(org: Org, state: dict[str, Any]) -> None:
         org.sessions = {token: Session(**s) for token, s in state["sessions"].items()}
 
 
-def save(org: Org, path: Path) -> None:
-    data = json.dumps(snapshot(org), separators=(",", ":"))
+def save(org: Org, path: Path, bus: EventBus | None = None) -> None:
+    """Write the org (and the event bus's retained log, when given) to `path`."""
+    state = snapshot(org)
+    if bus is not None:
+        state["event_bus"] = bus.snapshot()
+    data = json.dumps(state, separators=(",", ":"))
     # One temporary name per thread: a periodic save may still be running when the final one starts.
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(data, encoding="utf-8")
     os.replace(temporary, path)
 
 
-def load(org: Org, path: Path) -> bool:
-    """Restore `org` from `path`; False when there is no file yet."""
+def load(org: Org, path: Path, bus: EventBus | None = None) -> bool:
+    """Restore `org` (and `bus`, when given and saved) from `path`; False when there is no file yet."""
     if not path.exists():
         return False
-    restore(org, json.loads(path.read_text(encoding="utf-8")))
+    state = json.loads(path.read_text(encoding="utf-8"))
+    restore(org, state)
+    if bus is not None and "event_bus" in state:
+        bus.restore(state["event_bus"])
     return True

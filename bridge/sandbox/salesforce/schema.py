@@ -42,7 +42,7 @@ class SObjectDef:
     fields: tuple[FieldDef, ...]
     custom: bool = False
     platform_event: bool = False
-    # Change Data Capture enabled (a PlatformEventChannelMember in the package, or always for Event/EventRelation).
+    # Change Data Capture on: a PlatformEventChannelMember in the package, or always for Event/EventRelation.
     change_events: bool = False
     queryable: bool = True
     field_index: dict[str, FieldDef] = field(default_factory=dict, compare=False, repr=False)
@@ -71,8 +71,13 @@ _AUDIT = (
     _ro("CreatedDate", "datetime", nillable=False),
     _ro("CreatedById", "reference", reference_to=("User",), relationship_name="CreatedBy", nillable=False),
     _ro("LastModifiedDate", "datetime", nillable=False),
-    _ro("LastModifiedById", "reference", reference_to=("User",), relationship_name="LastModifiedBy",
-        nillable=False),
+    _ro(
+        "LastModifiedById",
+        "reference",
+        reference_to=("User",),
+        relationship_name="LastModifiedBy",
+        nillable=False,
+    ),
     _ro("SystemModstamp", "datetime", nillable=False, in_change_events=False),
     _ro("IsDeleted", "boolean", nillable=False, default=False, in_change_events=False),
 )
@@ -123,9 +128,19 @@ LEAD = SObjectDef(
         _ro("Name", "string", length=121),
         _f("Email", "email", length=80),
         _f("Company", "string", length=255, nillable=False),
-        _f("Status", "picklist", length=40, nillable=False, default="Open - Not Contacted",
-           picklist_values=("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
-                            "Closed - Not Converted")),
+        _f(
+            "Status",
+            "picklist",
+            length=40,
+            nillable=False,
+            default="Open - Not Contacted",
+            picklist_values=(
+                "Open - Not Contacted",
+                "Working - Contacted",
+                "Closed - Converted",
+                "Closed - Not Converted",
+            ),
+        ),
         _ro("IsConverted", "boolean", nillable=False, default=False),
         _OWNER,
         *_AUDIT,
@@ -163,10 +178,17 @@ EVENT = SObjectDef(
         _ro("IsGroupEvent", "boolean", nillable=False, default=False),
         _ro("GroupEventType", "picklist", length=40, picklist_values=("0", "1", "2", "3")),
         _ro("CreatedDate", "datetime", nillable=False),
-        _ro("CreatedById", "reference", reference_to=("User",), relationship_name="CreatedBy", nillable=False),
+        _ro(
+            "CreatedById", "reference", reference_to=("User",), relationship_name="CreatedBy", nillable=False
+        ),
         _ro("LastModifiedDate", "datetime", nillable=False),
-        _ro("LastModifiedById", "reference", reference_to=("User",), relationship_name="LastModifiedBy",
-            nillable=False),
+        _ro(
+            "LastModifiedById",
+            "reference",
+            reference_to=("User",),
+            relationship_name="LastModifiedBy",
+            nillable=False,
+        ),
         _ro("RecurrenceActivityId", "reference", reference_to=("Event",)),
         _f("IsRecurrence", "boolean", nillable=False, default=False, updateable=False),
         _f("RecurrenceStartDateTime", "datetime"),
@@ -199,10 +221,22 @@ EVENT_RELATION = SObjectDef(
     "0RE",
     (
         _ID,
-        _f("RelationId", "reference", reference_to=("User", "Contact", "Lead"), relationship_name="Relation",
-           nillable=False, updateable=False),
-        _f("EventId", "reference", reference_to=("Event",), relationship_name="Event", nillable=False,
-           updateable=False),
+        _f(
+            "RelationId",
+            "reference",
+            reference_to=("User", "Contact", "Lead"),
+            relationship_name="Relation",
+            nillable=False,
+            updateable=False,
+        ),
+        _f(
+            "EventId",
+            "reference",
+            reference_to=("Event",),
+            relationship_name="Event",
+            nillable=False,
+            updateable=False,
+        ),
         _f("IsWhat", "boolean", nillable=False, default=False, updateable=False),
         _f("IsParent", "boolean", nillable=False, default=False),
         _f("IsInvitee", "boolean", nillable=False, default=True),
@@ -262,7 +296,9 @@ def parse_custom_field(path: Path) -> FieldDef:
         raise ValueError(f"{path}: field type {meta_type!r} is not supported by the sandbox")
     length = _text(root, "length")
     values = tuple(
-        v.text or "" for v in root.iter(METADATA_NS + "fullName") if v is not root.find(METADATA_NS + "fullName")
+        v.text or ""
+        for v in root.iter(METADATA_NS + "fullName")
+        if v is not root.find(METADATA_NS + "fullName")
     )
     reference = _text(root, "referenceTo")
     default = _text(root, "defaultValue")
@@ -292,8 +328,14 @@ def _custom_object(name: str, fields: list[FieldDef], platform_event: bool) -> S
     else:
         base = (_ID, _ro("Name", "string", length=80), _OWNER, *_AUDIT)
     prefix = "e00" if platform_event else "a0" + "0123456789ABCDEF"[zlib.crc32(name.encode()) % 16]
-    return SObjectDef(name, prefix, base + tuple(fields), custom=True, platform_event=platform_event,
-                      queryable=not platform_event)
+    return SObjectDef(
+        name,
+        prefix,
+        base + tuple(fields),
+        custom=True,
+        platform_event=platform_event,
+        queryable=not platform_event,
+    )
 
 
 def load_objects(metadata_dir: Path = DEFAULT_METADATA_DIR) -> dict[str, SObjectDef]:
@@ -319,8 +361,9 @@ def load_objects(metadata_dir: Path = DEFAULT_METADATA_DIR) -> dict[str, SObject
             base_name = entity.removesuffix("ChangeEvent")
             base_name = base_name[:-2] + "__c" if base_name.endswith("__") else base_name
             if base_name.lower() in objects:
-                objects[base_name.lower()] = replace(objects[base_name.lower()], change_events=True,
-                                                     field_index={})
+                objects[base_name.lower()] = replace(
+                    objects[base_name.lower()], change_events=True, field_index={}
+                )
     return objects
 
 

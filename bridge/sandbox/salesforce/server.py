@@ -61,7 +61,7 @@ class SalesforceSandbox:
         )
         self.bus = EventBus(self.org.objects)
         self.org.change_sink = self.bus
-        if state_file is not None and persistence.load(self.org, state_file):
+        if state_file is not None and persistence.load(self.org, state_file, self.bus):
             self.org.api_limit = api_limit
         self.faults = Faults(self.org)
         self.admin_token = secrets.token_urlsafe(32)
@@ -145,13 +145,13 @@ class SalesforceSandbox:
 
     def save(self) -> None:
         if self.state_file is not None:
-            persistence.save(self.org, self.state_file)
+            persistence.save(self.org, self.state_file, self.bus)
 
     async def _save_periodically(self) -> None:
-        last = (-1, -1)
+        last = (-1, -1, -1)
         while True:
             await asyncio.sleep(self.save_interval_s)
-            marker = (self.org.commit_number, self.org.api_usage)
+            marker = (self.org.commit_number, self.org.api_usage, self.bus.latest_replay)
             if marker != last:
                 await asyncio.to_thread(self.save)
                 last = marker
