@@ -48,8 +48,17 @@ def main() -> int:
         started = time.monotonic()
         if name == "properties":
             # The core's property tests, run long: the same state machine CI runs with a small example count.
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit", "-k",
-                       "state_machine"]
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/unit",
+                "-k",
+                "state_machine",
+            ]
         else:
             command = [sys.executable, "-m", f"bench.{name}"]
         print(f"== {name}", flush=True)
@@ -57,7 +66,10 @@ def main() -> int:
         elapsed = round(time.monotonic() - started, 1)
         if run.returncode != 0:
             failed = True
-            results[name] = {"error": (run.stderr or run.stdout).strip().splitlines()[-1:], "seconds": elapsed}
+            results[name] = {
+                "error": (run.stderr or run.stdout).strip().splitlines()[-1:],
+                "seconds": elapsed,
+            }
         elif name == "properties":
             results[name] = {"summary": run.stdout.strip().splitlines()[-1], "seconds": elapsed}
         else:
