@@ -44,25 +44,12 @@ def main() -> int:
     env = dict(os.environ, HYPOTHESIS_PROFILE="bench")
     results: dict[str, dict[str, Any]] = {}
     failed = False
-    for name in [*_scripts(), "properties"]:
+    for name in _scripts():
         started = time.monotonic()
-        if name == "properties":
-            # The core's property tests, run long: the same state machine CI runs with a small example count.
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "tests/unit",
-                "-k",
-                "state_machine",
-            ]
-        else:
-            command = [sys.executable, "-m", f"bench.{name}"]
         print(f"== {name}", flush=True)
-        run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=HERE.parent)
+        run = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True, env=env, cwd=HERE.parent
+        )
         elapsed = round(time.monotonic() - started, 1)
         if run.returncode != 0:
             failed = True
@@ -70,8 +57,6 @@ def main() -> int:
                 "error": (run.stderr or run.stdout).strip().splitlines()[-1:],
                 "seconds": elapsed,
             }
-        elif name == "properties":
-            results[name] = {"summary": run.stdout.strip().splitlines()[-1], "seconds": elapsed}
         else:
             results[name] = {**_last_json(run.stdout), "seconds": elapsed}
         print(json.dumps(results[name]), flush=True)
