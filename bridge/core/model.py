@@ -145,9 +145,6 @@ class Content:
     private: bool = False
     attendees: tuple[Attendee, ...] = ()
 
-    def attendee_map(self) -> dict[str, Attendee]:
-        return {attendee.email: attendee for attendee in self.attendees}
-
 
 SCALAR_FIELDS: tuple[str, ...] = ("subject", "when", "description", "location", "show_as", "private")
 

@@ -107,9 +107,15 @@ def test_r_fld_1_writes_carry_only_the_named_fields() -> None:
 
 @pytest.mark.parametrize(
     ("status", "show_as"),
-    [("Busy", ShowAs.BUSY), ("OOF", ShowAs.OUT_OF_OFFICE), ("Free", ShowAs.FREE), ("Tentative", ShowAs.BUSY),
-     ("NoData", ShowAs.BUSY), ("WorkingElsewhere", ShowAs.FREE)],
-)  # fmt: skip
+    [
+        ("Busy", ShowAs.BUSY),
+        ("OOF", ShowAs.OUT_OF_OFFICE),
+        ("Free", ShowAs.FREE),
+        ("Tentative", ShowAs.BUSY),
+        ("NoData", ShowAs.BUSY),
+        ("WorkingElsewhere", ShowAs.FREE),
+    ],
+)
 def test_r_fld_show_as_mapping(status: str, show_as: ShowAs) -> None:
     assert item_from_exchange(ex_item(legacy_free_busy_status=status), POLICY).content.show_as is show_as
 

@@ -75,8 +75,13 @@ def test_r_multi_3_attendee_edits_change_only_their_answer() -> None:
     joined = plan(None, Changed(ex=inbound, meeting=context), POLICY, NOW).state
     assert joined is not None and joined.kind is Kind.E
     joined = replace(joined, ex_version="ck1")
-    edited = replace(inbound, version="ck2", my_response="Accept", content=content(subject="My title", attendees=(GUEST,)),
-                     categories=frozenset({POLICY.sync_category}))  # fmt: skip
+    edited = replace(
+        inbound,
+        version="ck2",
+        my_response="Accept",
+        content=content(subject="My title", attendees=(GUEST,)),
+        categories=frozenset({POLICY.sync_category}),
+    )
     result = plan(joined, Changed(ex=edited), POLICY, NOW)
     assert not of_type(result, UpdateEvent)
     assert of_type(result, UpdateAttendeeStatus) == [

@@ -99,9 +99,13 @@ def test_r_scope_3_filter_towards_salesforce(
 
 @pytest.mark.parametrize(
     ("chosen", "attendees", "created"),
-    [(Filter.MEETINGS, (), False), (Filter.LINKED, ("lead",), True), (Filter.LINKED, ("user",), False),
-     (Filter.EXISTING, (), False)],
-)  # fmt: skip
+    [
+        (Filter.MEETINGS, (), False),
+        (Filter.LINKED, ("lead",), True),
+        (Filter.LINKED, ("user",), False),
+        (Filter.EXISTING, (), False),
+    ],
+)
 def test_r_scope_3_filter_towards_exchange(chosen: Filter, attendees: tuple[str, ...], created: bool) -> None:
     policy = replace(POLICY, filter_to_exchange=chosen)
     kinds = {"lead": RelationKind.LEAD, "user": RelationKind.USER}
