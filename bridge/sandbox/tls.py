@@ -1,7 +1,7 @@
 """TLS material for the sandboxes: one CA per sandbox run, and a server certificate for loopback.
 
-The real clients (simple-salesforce forces https; gRPC verifies its peer) must verify the sandbox as they would
-verify Salesforce or Exchange, so the sandbox hands out its CA bundle instead of asking anyone to turn
+The real clients (simple-salesforce forces https; gRPC verifies its peer) must verify the sandbox as they
+would verify Salesforce or Exchange, so the sandbox hands out its CA bundle instead of asking anyone to turn
 verification off.
 """
 
