@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -181,6 +181,8 @@ class BridgeMachine(RuleBasedStateMachine):
                 return
             side, record_id = queue.pop(0)
             for plan_result, key, before in self.plans_for(side, record_id):
+                for command in plan_result.commands:
+                    event(f"command {type(command).__name__}")
                 if not first:
                     assert not plan_result.writes, f"echo planned writes: {plan_result.commands}"
                 queue += self.execute(plan_result, key, before)
@@ -413,6 +415,32 @@ class BridgeMachine(RuleBasedStateMachine):
             uid="uid-" + item_id,
             categories=tuple(sorted(categories)),
             sensitivity="Private" if private else "Normal",
+            required_attendees=tuple(ExchangeAttendee(e) for e in sorted(invitees)),
+        )
+        self.sides.stamp_item(item_id)
+        self.notify(Side.EXCHANGE, item_id)
+
+    @rule(
+        subject=SUBJECTS,
+        offset=OFFSETS,
+        invitees=st.sets(st.sampled_from(EMAILS), min_size=1),
+        answer=st.sampled_from(["Accept", "Tentative", "Decline", "NoResponseReceived"]),
+    )
+    def receive_invitation(self, subject: str, offset: int, invitees: set[str], answer: str) -> None:
+        """A meeting organized outside the org lands in the mailbox (kind D, R-SCOPE-6)."""
+        start, end = span(offset, False, 3)
+        item_id = self.sides.new_id("AAMk")
+        self.sides.items[item_id] = ExchangeItem(
+            item_id=item_id,
+            change_key="",
+            subject=subject,
+            start=start,
+            end=end,
+            last_modified_time=NOW,
+            uid="uid-" + item_id,
+            organizer="host@partner.example",
+            is_meeting=True,
+            my_response_type=answer,
             required_attendees=tuple(ExchangeAttendee(e) for e in sorted(invitees)),
         )
         self.sides.stamp_item(item_id)
