@@ -8,6 +8,7 @@ nothing is delivered to them. Nothing is delivered when the organizer saves with
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 from .model import ATTENDEE_LISTS, Attendee, CalendarItem, Mailbox
 from .store import Store
@@ -65,26 +66,29 @@ def send_invitations(
             _fill_copy(existing, item)
             existing.is_cancelled = False
             store.touch(existing)
-    for mailbox in previous_invitees or []:
-        if mailbox not in invitees:
-            _cancel_copy(store, mailbox, item.uid)
+    cancel_copies(store, [mb for mb in previous_invitees or [] if mb not in invitees], item.uid)
 
 
-def _cancel_copy(store: Store, mailbox: Mailbox, uid: str) -> None:
+def cancel_copies(store: Store, mailboxes: Iterable[Mailbox], uid: str) -> int:
+    """Mark the copies of meeting ``uid`` in ``mailboxes`` cancelled; returns how many changed."""
+    return sum(_cancel_copy(store, mailbox, uid) for mailbox in mailboxes)
+
+
+def _cancel_copy(store: Store, mailbox: Mailbox, uid: str) -> bool:
     existing = find_by_uid(store, mailbox, uid)
     if existing is None or existing.is_cancelled:
-        return
+        return False
     existing.is_cancelled = True
     existing.free_busy = "Free"
     if not (existing.subject or "").startswith(CANCELLED_PREFIX):
         existing.subject = CANCELLED_PREFIX + (existing.subject or "")
     store.touch(existing)
+    return True
 
 
 def cancel_meeting(store: Store, item: CalendarItem) -> None:
     """Mark every attendee copy cancelled (the organizer's own item is the caller's business)."""
-    for mailbox in _invitees(store, item):
-        _cancel_copy(store, mailbox, item.uid)
+    cancel_copies(store, _invitees(store, item), item.uid)
 
 
 def invitees_of(store: Store, item: CalendarItem) -> list[Mailbox]:

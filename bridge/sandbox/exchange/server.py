@@ -17,12 +17,13 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from ..tls import SandboxTLS
-from . import ops_find, ops_folders, ops_items, ops_subscribe, ops_sync, ops_update
+from . import external, ops_find, ops_folders, ops_items, ops_subscribe, ops_sync, ops_update
 from .context import AccessFault, RequestContext, build_context
 from .faults import FaultHooks
 from .items_xml import local
@@ -93,6 +94,30 @@ class ExchangeSandbox:
             mailbox.delegate = delegate
 
         self.faults.run_in_loop(add)
+
+    def deliver_external_meeting(
+        self,
+        recipients: Iterable[str],
+        organizer: str,
+        subject: str,
+        start: datetime,
+        end: datetime,
+        **fields: Any,
+    ) -> str:
+        """An organizer outside the sandbox sends (or, with ``uid=``, updates) a meeting; returns its UID.
+
+        ``fields``: uid, body, location, is_all_day, time_zone (a Windows zone id), as in ``external``.
+        """
+        recipients = list(recipients)
+        return self.faults.run_in_loop(
+            lambda: external.deliver_external_meeting(
+                self.store, recipients, organizer, subject, start, end, **fields
+            )
+        )
+
+    def cancel_external_meeting(self, uid: str) -> int:
+        """The outside organizer cancels meeting ``uid``; returns how many sandbox copies were cancelled."""
+        return self.faults.run_in_loop(lambda: external.cancel_external_meeting(self.store, uid))
 
     def endpoints(self) -> dict[str, Any]:
         return {

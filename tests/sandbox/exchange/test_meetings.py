@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from exchangelib import UTC, Account, Attendee, CalendarItem, EWSDateTime, Mailbox
@@ -123,3 +124,28 @@ def test_deleting_with_cancellations_cancels_attendee_copies(
     meeting.save(send_meeting_invitations=SEND_ONLY_TO_ALL)
     meeting.delete(send_meeting_cancellations=SEND_ONLY_TO_ALL)
     assert next(iter(first.calendar.all())).is_cancelled is True
+
+
+def test_external_organizer_meeting_arrives_changes_and_is_cancelled(
+    sandbox: ExchangeSandbox, account_for: Callable[..., Account]
+) -> None:
+    _, first, second = _pair(sandbox, account_for, "external")
+    start = EWSDateTime(2030, 11, 5, 14, tzinfo=UTC)
+    uid = sandbox.deliver_external_meeting(
+        [first.primary_smtp_address, second.primary_smtp_address, "someone@partner.example"],
+        organizer="boss@partner.example",
+        subject="Partner sync",
+        start=start,
+        end=start + dt.timedelta(hours=1),
+    )
+    copy = next(iter(first.calendar.all()))
+    assert copy.uid == uid and copy.organizer.email_address == "boss@partner.example"
+    assert copy.my_response_type == "NoResponseReceived" and copy.is_meeting is True
+    copy.accept()  # the organizer is outside: only the attendee's copy records the answer
+    assert next(iter(first.calendar.all())).my_response_type == "Accept"
+    sandbox.deliver_external_meeting(
+        [first.primary_smtp_address], "boss@partner.example", "Partner sync (new time)", start, start, uid=uid
+    )
+    assert next(iter(first.calendar.all())).subject == "Partner sync (new time)"
+    assert sandbox.cancel_external_meeting(uid) == 2
+    assert all(next(iter(a.calendar.all())).is_cancelled for a in (first, second))
