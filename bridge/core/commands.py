@@ -206,7 +206,8 @@ class Cancelled(Observation):
 
 @dataclass(frozen=True, slots=True)
 class WriteFailed(Observation):
-    """A planned write was refused (for Salesforce: a validation rule or required field)."""
+    """A planned write was refused (for Salesforce: a validation rule or required field). The runtime
+    keeps the state from before the refused plan, so the next change plans the same writes again."""
 
     side: Side
     message: str

@@ -89,11 +89,10 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
     """R-PAIR-2 (or recovery by R-PAIR-1): two existing copies become a pair; nothing is created. With no
     base, every field counts as changed on both sides (bridge.core.merge)."""
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
+    # The origin is unknown; Exchange gives the kind whose deletions remove least (A rather than B).
     adopted = PairState(
         status=PairStatus.ACTIVE,
-        kind=kind_of(
-            Side.EXCHANGE, ex, organizer_user, policy
-        ),  # unknown origin: the kind that deletes least
+        kind=kind_of(Side.EXCHANGE, ex, organizer_user, policy),
         origin=Side.EXCHANGE,
         sf_id=sf.id,
         ex_id=ex.id,
@@ -130,6 +129,7 @@ def _stand_in(state: PairState, side: Side) -> Copy | None:
 
 
 def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
+    """An active pair: replays, lifecycle actions and shared events first, then the merge."""
     if not isinstance(seen, SyncNow) and _is_replay(state, seen):
         return Plan((), state)
     ex = seen.ex or _stand_in(state, Side.EXCHANGE)
@@ -148,7 +148,11 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     if not (in_window(sf.content.when, policy, now) or in_window(ex.content.when, policy, now)):
         categories = seen.ex.categories if seen.ex else None
         return apply_action(_at_seen(state, seen), Action.LEFT_WINDOW, policy, now, categories)
+    return _sync(state, seen, sf, ex, policy, now)
 
+
+def _sync(state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, now: datetime) -> Plan:
+    """Merge the two copies of an active pair and build the writes (steps 3-6 of the package theory)."""
     builder = PlanBuilder(policy)
     if seen.ex is not None and policy.sync_category not in seen.ex.categories:
         cell = outcome(Action.CATEGORY_REMOVED, state.kind, policy, state.owns_event)
@@ -170,7 +174,7 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         new_sf = _with_attendees(fields.sf, people.sf_attendees)
         new_ex = _with_attendees(fields.ex, people.ex_attendees)
         builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
-        _relations(builder, people, sf, new_sf, policy)
+        _relations(builder, people, sf, policy)
         ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
         builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
         masked, unresolved = fields.masked, people.unresolved
@@ -222,8 +226,8 @@ def _merge_people(
     state: PairState,
     sf: Copy,
     ex: Copy,
-    base_sf: object,
-    base_ex: object,
+    base_sf: Content | None,
+    base_ex: Content | None,
     seen: Changed,
     policy: Policy,
     masked: Side | None,
@@ -231,8 +235,8 @@ def _merge_people(
     """Attendees follow R-ATT-1..4 for the life of the pair, or only once when `continuous_attendees` is
     off (R-ATT-7); a masked pair keeps them to the real side (R-PRIV-1)."""
     unmasked = state.masked is not None and masked is None  # the former mask gets the real attendees
-    sf_base = state.base_sf.attendees if state.base_sf is not None and not unmasked else None
-    ex_base = state.base_ex.attendees if state.base_ex is not None and not unmasked else None
+    sf_base = base_sf.attendees if base_sf is not None and not unmasked else None
+    ex_base = base_ex.attendees if base_ex is not None and not unmasked else None
     first_time = sf_base is None or ex_base is None
     if masked is not None or not (policy.continuous_attendees or first_time):
         return AttendeeMerge(sf.content.attendees, ex.content.attendees, unresolved=state.unresolved)
@@ -249,7 +253,8 @@ def _merge_people(
     )
 
 
-def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, new_sf: object, policy: Policy) -> None:
+def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, policy: Policy) -> None:
+    """The relation commands of an attendee merge, and a Who for an event that has none (R-ATT-10)."""
     for added in people.add_relations:
         assert added.relation is not None
         builder.relations.append(AddAttendeeRelation(sf.id, added.relation.relation_id, added.response))
