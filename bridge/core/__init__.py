@@ -29,8 +29,12 @@ A plan for a changed pair runs in this order, each step a table or a small pure 
    (R-MERGE-5), with category changes folded into the item's write (`builder`).
 
 An unpaired copy is first offered to `match_unpaired` with every other unpaired copy of the user
-(recovery by the stored ids, then adoption by subject and time, duplicates refused), then planned alone:
-created on the other side if `scope` admits it, or held with the issue that says why. A tombstoned pair
+(recovery by the stored ids, then adoption by subject and time, duplicates refused). Pairs found are
+planned as `Changed(sf=..., ex=...)` with no state; duplicates as `Changed(..., duplicate=True)`; the rest
+alone: created on the other side if `scope` admits it, or kept `WAITING` with the issue that says why.
+Ids and the UID of records a plan creates are unknown when it is made: commands name them `None` or
+`Created.ID`/`Created.UID`, and the runtime fills them in and records new versions with
+`PairState.after_write`, so that its own writes are recognised when they come back. A tombstoned pair
 (`PairStatus.ENDED`) comes back only through the `Salesforce` category. Deletions of a whole pass go
 through `guard_deletions` before anything runs.
 
