@@ -19,7 +19,8 @@ def _write_folder(parent: Element, folder: Folder, ctx: RequestContext) -> None:
     sub(out, t("DisplayName"), folder.display_name)
     if tag == "Folder":
         sub(out, t("TotalCount"), str(len(folder.items)))
-        children = sum(1 for f in ctx.store.folders.values() if f.parent_id == folder.folder_id)
+        siblings = ctx.store.mailboxes[folder.mailbox.lower()].folders.values()
+        children = sum(1 for f in siblings if f.parent_id == folder.folder_id)
         sub(out, t("ChildFolderCount"), str(children))
         sub(out, t("UnreadCount"), "0")
     else:
