@@ -220,3 +220,11 @@ def test_another_mailbox_cannot_read_or_remove_a_subscription(fresh: Account, bo
     with pytest.raises(ErrorSubscriptionAccessDenied):
         bob.calendar.unsubscribe(subscription_id)
     fresh.calendar.unsubscribe(subscription_id)
+
+
+def test_connection_timeout_outside_1_to_30_minutes_is_refused(fresh: Account) -> None:
+    from exchangelib.errors import ErrorInvalidArgument
+
+    subscription_id = fresh.calendar.subscribe_to_streaming()
+    with pytest.raises(ErrorInvalidArgument):
+        list(fresh.calendar.get_streaming_events(subscription_id, connection_timeout=31))
