@@ -4,9 +4,7 @@
 - Each User invitee (EventRelation, IsInvitee, RelationId a User) has a child Event: IsChild = true, owned by
   the invitee, with the parent's subject, times, location and description, kept in step with the parent.
   Deleting the relation (or the parent) deletes it. A child can only have its reminder changed.
-- Who relations. Shared Activities on: each Who is an EventRelation with IsParent = true and IsWhat = false;
-  an event has up to 50 Contacts or one Lead, never both; WhoId is the primary one (the first, until it is
-  removed, when the next one takes its place). Shared Activities off: WhoId alone, one Contact or Lead.
+- Who relations (WhoId, EventWhoIds and their EventRelation rows): see `who_relations.py`.
 - A private event has no Who or What.
 """
 
@@ -18,11 +16,21 @@ from bridge.sandbox.salesforce import events
 from bridge.sandbox.salesforce.errors import field_integrity, record_error
 from bridge.sandbox.salesforce.records import Record
 from bridge.sandbox.salesforce.schema import SObjectDef
+from bridge.sandbox.salesforce.who_relations import (
+    add_who_row,
+    check_who_mix,
+    entity_of,
+    promote_next_who,
+    relations_of,
+    replace_primary_who,
+    set_who_list,
+    take_who_ids,
+    who_rows,
+)
 
 if TYPE_CHECKING:
     from bridge.sandbox.salesforce.writes import Writer
 
-MAX_WHO_CONTACTS = 50
 CHILD_EDITABLE = frozenset({"IsReminderSet", "ReminderDateTime"})
 # Parent fields a child event mirrors.
 MIRRORED = (
@@ -42,18 +50,6 @@ def _private_error() -> Exception:
     )
 
 
-def _entity(w: Writer, record_id: str | None) -> str | None:
-    return w.org.store.entity_of.get(record_id) if record_id else None
-
-
-def relations_of(w: Writer, event_id: str) -> list[Record]:
-    return [r for r in w.org.store.relations(event_id) if not r.get("IsDeleted")]
-
-
-def _who_rows(w: Writer, event_id: str) -> list[Record]:
-    return [r for r in relations_of(w, event_id) if r.get("IsParent") and not r.get("IsWhat")]
-
-
 # -- dispatch ------------------------------------------------------------------------------------------
 
 
@@ -68,8 +64,11 @@ def before_create(w: Writer, sobject: SObjectDef, record: Record, given: dict[st
 
 
 def after_create(w: Writer, sobject: SObjectDef, record: Record) -> None:
-    if sobject.name == "Event" and w.org.shared_activities and record.get("WhoId"):
-        _add_who_row(w, record, record["WhoId"])
+    if sobject.name == "Event" and w.org.shared_activities:
+        if record.get("WhoId"):
+            add_who_row(w, record, record["WhoId"])
+        if record["Id"] in w.who_lists:
+            set_who_list(w, record, w.who_lists.pop(record["Id"]))
     elif sobject.name == "EventRelation":
         _relation_after_change(w, None, record)
         _update_group_flag(w, record["EventId"])
@@ -94,7 +93,9 @@ def before_update(
 def after_update(w: Writer, sobject: SObjectDef, before: Record, record: Record) -> None:
     if sobject.name == "Event":
         if w.org.shared_activities and before.get("WhoId") != record.get("WhoId"):
-            _replace_primary_who(w, record, before.get("WhoId"), record.get("WhoId"))
+            replace_primary_who(w, record, before.get("WhoId"), record.get("WhoId"))
+        if record["Id"] in w.who_lists:
+            set_who_list(w, record, w.who_lists.pop(record["Id"]))
         if any(before.get(name) != record.get(name) for name in MIRRORED):
             _mirror_to_children(w, record)
     elif sobject.name == "EventRelation":
@@ -114,7 +115,7 @@ def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
     elif sobject.name == "EventRelation":
         _drop_child(w, record)
         if record.get("IsParent") and not record.get("IsWhat"):
-            _promote_next_who(w, record["EventId"], removed=record["RelationId"])
+            promote_next_who(w, record["EventId"], removed=record["RelationId"])
 
 
 def after_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
@@ -137,90 +138,24 @@ def _check_username(w: Writer, record: Record) -> None:
 
 
 def _event_before_write(w: Writer, current: Record | None, record: Record, given: dict[str, Any]) -> None:
+    who_list = take_who_ids(w, record, given)
+    if who_list is not None:
+        w.who_lists[record["Id"]] = who_list
     if current is None or events.touches_times(given):
         record.update(events.resolve(current, given))
     if record.get("IsPrivate") and (record.get("WhoId") or record.get("WhatId")):
         raise _private_error()
-    if current is not None and record.get("IsPrivate") and _who_rows(w, record["Id"]):
+    if current is not None and record.get("IsPrivate") and who_rows(w, record["Id"]):
         raise _private_error()
-    if record.get("WhatId") and _entity(w, record["WhatId"]) == "Account":
+    if record.get("WhatId") and entity_of(w, record["WhatId"]) == "Account":
         record["AccountId"] = record["WhatId"]
-    elif record.get("WhoId") and _entity(w, record["WhoId"]) == "Contact":
+    elif record.get("WhoId") and entity_of(w, record["WhoId"]) == "Contact":
         contact = w.org.store.get(record["WhoId"])
         record["AccountId"] = contact.get("AccountId") if contact else None
     else:
         record["AccountId"] = None
-    if "WhoId" in given and record.get("WhoId") and w.org.shared_activities and current is not None:
-        _check_who_mix(w, record["Id"], record["WhoId"], ignore=current.get("WhoId"))
-
-
-def _check_who_mix(w: Writer, event_id: str, new_who: str, ignore: str | None = None) -> None:
-    """One Lead or up to 50 Contacts, never both, counting the Who rows the event will have."""
-    others = [r["RelationId"] for r in _who_rows(w, event_id) if r["RelationId"] not in (new_who, ignore)]
-    kinds = {_entity(w, rid) for rid in [*others, new_who]}
-    if "Lead" in kinds and len(others) >= 1:
-        raise field_integrity(
-            "An event can be related to one lead or up to 50 contacts, not both.", ["WhoId"]
-        )
-    if len(others) + 1 > MAX_WHO_CONTACTS:
-        raise field_integrity("An event can be related to up to 50 contacts.", ["WhoId"])
-
-
-def _add_who_row(w: Writer, event: Record, relation_id: str) -> None:
-    existing = next((r for r in relations_of(w, event["Id"]) if r["RelationId"] == relation_id), None)
-    if existing is not None:
-        if not existing.get("IsParent"):
-            updated = dict(existing, IsParent=True)
-            w.replace_internal(updated)
-        return
-    account = None
-    if _entity(w, relation_id) == "Contact":
-        contact = w.org.store.get(relation_id)
-        account = contact.get("AccountId") if contact else None
-    w.insert_internal(
-        "EventRelation",
-        {
-            "EventId": event["Id"],
-            "RelationId": relation_id,
-            "IsParent": True,
-            "IsWhat": False,
-            "IsInvitee": False,
-            "Status": "New",
-            "AccountId": account,
-        },
-    )
-
-
-def _remove_who_row(w: Writer, event_id: str, relation_id: str) -> None:
-    for row in _who_rows(w, event_id):
-        if row["RelationId"] != relation_id:
-            continue
-        if row.get("IsInvitee"):
-            w.replace_internal(dict(row, IsParent=False))
-        else:
-            w.delete_internal(row)
-
-
-def _replace_primary_who(w: Writer, event: Record, old: str | None, new: str | None) -> None:
-    if old:
-        _remove_who_row(w, event["Id"], old)
-    if new:
-        _add_who_row(w, event, new)
-    else:
-        _promote_next_who(w, event["Id"], removed=old)
-
-
-def _promote_next_who(w: Writer, event_id: str, removed: str | None) -> None:
-    """After the primary Who is removed, the next remaining Who row (oldest first) becomes WhoId."""
-    event = w.org.store.get(event_id)
-    if event is None or event.get("IsDeleted") or (event.get("WhoId") and event["WhoId"] != removed):
-        return
-    remaining = sorted(
-        (r for r in _who_rows(w, event_id) if r["RelationId"] != removed), key=lambda r: r["CreatedDate"]
-    )
-    next_who = remaining[0]["RelationId"] if remaining else None
-    if event.get("WhoId") != next_who:
-        w.replace_internal(dict(event, WhoId=next_who))
+    if "WhoId" in given and who_list is None and record.get("WhoId") and w.org.shared_activities and current:
+        check_who_mix(w, record["Id"], record["WhoId"], ignore=current.get("WhoId"))
 
 
 def _mirror_to_children(w: Writer, parent: Record) -> None:
@@ -257,7 +192,7 @@ def _relation_before_create(w: Writer, record: Record, given: dict[str, Any]) ->
             f"duplicate value found: RelationId duplicates value on record with id: {duplicate['Id']}",
             ["RelationId"],
         )
-    kind = _entity(w, relation_id)
+    kind = entity_of(w, relation_id)
     if record.get("IsWhat") and not record.get("IsParent"):
         raise field_integrity("IsWhat can be true only when IsParent is true.", ["IsWhat"])
     if shared and record.get("IsParent"):
@@ -288,12 +223,12 @@ def _check_parent_relation(w: Writer, event: Record, record: Record, kind: str |
         raise field_integrity(
             f"RelationId: id value of incorrect type: {record['RelationId']}", ["RelationId"]
         )
-    _check_who_mix(w, event["Id"], record["RelationId"])
+    check_who_mix(w, event["Id"], record["RelationId"])
 
 
 def _relation_before_update(w: Writer, current: Record, record: Record, given: dict[str, Any]) -> None:
     event = w.org.store.get(record["EventId"])
-    kind = _entity(w, record["RelationId"])
+    kind = entity_of(w, record["RelationId"])
     if record.get("IsParent") and not current.get("IsParent") and event is not None:
         _check_parent_relation(w, event, record, kind)
     if not (record.get("IsInvitee") or record.get("IsParent")):
@@ -309,7 +244,7 @@ def _relation_before_update(w: Writer, current: Record, record: Record, given: d
 
 def _relation_after_change(w: Writer, before: Record | None, record: Record) -> None:
     was_invitee = bool(before and before.get("IsInvitee"))
-    is_user = _entity(w, record["RelationId"]) == "User"
+    is_user = entity_of(w, record["RelationId"]) == "User"
     if is_user and record.get("IsInvitee") and not was_invitee:
         _make_child(w, record)
     elif is_user and was_invitee and not record.get("IsInvitee"):
@@ -322,7 +257,7 @@ def _relation_after_change(w: Writer, before: Record | None, record: Record) -> 
     if is_who and not was_who and not event.get("WhoId"):
         w.replace_internal(dict(event, WhoId=record["RelationId"]))
     elif was_who and not is_who:
-        _promote_next_who(w, event["Id"], removed=record["RelationId"])
+        promote_next_who(w, event["Id"], removed=record["RelationId"])
     if record.get("IsWhat") and record.get("IsParent") and not event.get("WhatId"):
         w.replace_internal(dict(event, WhatId=record["RelationId"]))
 

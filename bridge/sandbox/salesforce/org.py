@@ -30,6 +30,7 @@ from bridge.sandbox.salesforce.writes import Writer
 DEFAULT_API_VERSION = "62.0"
 # EventRelation fields that exist only while Shared Activities is on.
 SHARED_ACTIVITY_FIELDS = frozenset({"isparent", "iswhat", "accountid"})
+SHARED_ACTIVITY_EVENT_FIELDS = frozenset({"eventwhoids"})
 
 
 @dataclass
@@ -55,11 +56,15 @@ class _NullSink:
 
 
 def _effective_objects(objects: Mapping[str, SObjectDef], shared_activities: bool) -> dict[str, SObjectDef]:
+    """The objects as this org describes them: without Shared Activities, the fields that need it are gone
+    (so describe is where a client sees the setting, as on Salesforce)."""
     result = dict(objects)
-    if not shared_activities and "eventrelation" in result:
-        relation = result["eventrelation"]
-        kept = tuple(f for f in relation.fields if f.name.lower() not in SHARED_ACTIVITY_FIELDS)
-        result["eventrelation"] = replace(relation, fields=kept, field_index={})
+    if shared_activities:
+        return result
+    for name, absent in (("eventrelation", SHARED_ACTIVITY_FIELDS), ("event", SHARED_ACTIVITY_EVENT_FIELDS)):
+        if name in result:
+            kept = tuple(f for f in result[name].fields if f.name.lower() not in absent)
+            result[name] = replace(result[name], fields=kept, field_index={})
     return result
 
 

@@ -2,8 +2,9 @@
 shipped metadata package (salesforce_metadata/) adds, so the org always has the fields our package ships.
 
 Field types are Salesforce describe types ('id', 'reference', 'string', 'textarea', 'boolean', 'datetime',
-'date', 'int', 'double', 'picklist', 'email', 'phone', 'combobox'). The REST layer validates against these,
-describe returns them, and the change-event schemas are generated from them in declaration order.
+'date', 'int', 'double', 'picklist', 'email', 'phone', 'combobox', 'junctionidlist'). The REST layer
+validates against these, describe returns them, and the change-event schemas are generated from them in
+declaration order.
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ EVENT = SObjectDef(
         _f("StartDateTime", "datetime", in_change_events=False),
         _f("EndDateTime", "datetime", in_change_events=False),
         _ro("EndDate", "date", in_change_events=False),
+        # Shared Activities only; a write-only list of the event's Who ids (see who_relations.py).
+        _f("EventWhoIds", "junctionidlist", reference_to=("Contact", "Lead"), in_change_events=False),
         _ro("SystemModstamp", "datetime", nillable=False, in_change_events=False),
         _ro("IsDeleted", "boolean", nillable=False, default=False, in_change_events=False),
     ),

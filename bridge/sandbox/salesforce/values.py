@@ -124,6 +124,21 @@ def _moment(field: FieldDef, raw: Any) -> datetime:
     return parsed
 
 
+def _id_list(field: FieldDef, raw: Any) -> list[str]:
+    """A JunctionIdList: a JSON array of ids, each in its 18-character form."""
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise DeserializeError(field, raw)
+    normal: list[str] = []
+    for item in raw:
+        record_id = ids.normalize(item)
+        if record_id is None:
+            raise record_error(
+                "MALFORMED_ID", f"{field.name}: id value of incorrect type: {item}", [field.name]
+            )
+        normal.append(record_id)
+    return normal
+
+
 def coerce(field: FieldDef, raw: Any) -> Any:
     """The stored value for `raw` (JSON or already-Python) written to `field`, or a SalesforceError:
     DeserializeError for a JSON value of the wrong kind, record errors (STRING_TOO_LONG, MALFORMED_ID,
@@ -154,6 +169,8 @@ def coerce(field: FieldDef, raw: Any) -> Any:
         if isinstance(raw, date) and not isinstance(raw, datetime):
             return raw
         return _moment(field, raw).date()
+    if kind == "junctionidlist":
+        return _id_list(field, raw)
     if kind in ("reference", "id"):
         if not isinstance(raw, str):
             raise DeserializeError(field, raw)

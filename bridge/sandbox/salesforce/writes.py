@@ -40,6 +40,8 @@ class Writer:
         self.log = log
         self.user_id = user_id
         self.now = now
+        # Event id -> the Who list an EventWhoIds write sets, from the rule before the write to the one after.
+        self.who_lists: dict[str, list[str]] = {}
 
     # -- field checks ------------------------------------------------------------------------------------
 

@@ -346,5 +346,8 @@ def test_r_att_10_without_shared_activities_who_is_only_who_id(
     )
     assert error["errorCode"] == "INVALID_FIELD"
     assert "IsParent" not in {f["name"] for f in sf.EventRelation.describe()["fields"]}
+    assert "EventWhoIds" not in {f["name"] for f in sf.Event.describe()["fields"]}
+    error = _refused(lambda: sf.Event.update(event["Id"], {"EventWhoIds": [contact]}))
+    assert error["errorCode"] == "INVALID_FIELD"
     invitee = sf.EventRelation.create({"EventId": event["Id"], "RelationId": contact})["id"]
     assert sf.EventRelation.get(invitee)["IsInvitee"] is True
