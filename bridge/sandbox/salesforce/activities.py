@@ -110,10 +110,10 @@ def before_delete(w: Writer, sobject: SObjectDef, record: Record) -> None:
                 "You can't delete an invitee's copy of an event; remove the invitee instead."
             )
         for relation in relations_of(w, record["Id"]):
-            _drop_child(w, relation)
-            w.delete_internal(relation)
+            _drop_child(w, relation, deleting=True)
+            w.delete_internal(relation, deleted_with=record["Id"])
     elif sobject.name == "EventRelation":
-        _drop_child(w, record)
+        _drop_child(w, record, deleting=True)
         if record.get("IsParent") and not record.get("IsWhat"):
             promote_next_who(w, record["EventId"], removed=record["RelationId"])
 
@@ -284,10 +284,23 @@ def _update_group_flag(w: Writer, event_id: str) -> None:
         w.replace_internal(dict(event, IsGroupEvent=grouped, GroupEventType="1" if grouped else "0"))
 
 
-def _drop_child(w: Writer, relation: Record) -> None:
+def _drop_child(w: Writer, relation: Record, deleting: bool = False) -> None:
+    """Delete the relation's child event. When the relation itself is being deleted, the child stays
+    linked to it, so undeleting the relation restores the same child."""
     child_id = w.org.store.child_events.get(relation["Id"])
     child = w.org.store.get(child_id) if child_id else None
     if child is not None and not child.get("IsDeleted"):
-        w.delete_internal(child)
-    if child_id:
+        w.delete_internal(child, deleted_with=relation["Id"] if deleting else None)
+    if child_id and not deleting:
         w.log.link_child(relation["Id"], None)
+
+
+def after_undelete(w: Writer, sobject: SObjectDef, record: Record) -> None:
+    """A relation restored on its own: its event's group flag and primary Who follow."""
+    if sobject.name != "EventRelation":
+        return
+    event = w.org.store.get(record["EventId"])
+    is_who = record.get("IsParent") and not record.get("IsWhat")
+    if is_who and event is not None and not event.get("WhoId"):
+        w.replace_internal(dict(event, WhoId=record["RelationId"]))
+    _update_group_flag(w, record["EventId"])

@@ -36,6 +36,7 @@ def snapshot(org: Org) -> dict[str, Any]:
             "commit_number": org.commit_number,
             "serials": dict(org.store.serials),
             "child_events": dict(org.store.child_events),
+            "deleted_with": dict(org.store.deleted_with),
             "records": records,
             "clients": [asdict(app) for app in org.clients.values()],
             "sessions": {token: asdict(s) for token, s in org.sessions.items()},
@@ -58,6 +59,7 @@ def restore(org: Org, state: dict[str, Any]) -> None:
         store.relations_by_event.clear()
         store.serials = {k: int(v) for k, v in state["serials"].items()}
         store.child_events = dict(state["child_events"])
+        store.deleted_with = dict(state.get("deleted_with", {}))
         for item in state["records"]:
             sobject = org.describe(item["entity"])
             if sobject is None:

@@ -31,6 +31,9 @@ class RecordStore:
         self.serials: dict[str, int] = {}
         # EventRelation id -> the child Event created for that User invitee.
         self.child_events: dict[str, str] = {}
+        # A record deleted because another was (relation with its event, child event with its relation) ->
+        # that other record's id, so undeleting it brings the record back too.
+        self.deleted_with: dict[str, str] = {}
         # Event id -> ids of its EventRelations (EventId never changes after create).
         self.relations_by_event: dict[str, set[str]] = {}
 
@@ -109,11 +112,22 @@ class TransactionLog:
                 self.pending[record_id] = _Pending(entity, "DELETE", seen.before)
 
     def link_child(self, relation_id: str, child_id: str | None) -> None:
-        self.undo.append(("child", relation_id, self.store.child_events.get(relation_id)))
-        if child_id is None:
-            self.store.child_events.pop(relation_id, None)
+        self._link("child", relation_id, child_id)
+
+    def mark_deleted_with(self, record_id: str, cause_id: str | None) -> None:
+        """Note (or, with None, forget) that `record_id` was deleted because `cause_id` was."""
+        self._link("deleted_with", record_id, cause_id)
+
+    def _mapping(self, kind: str) -> dict[str, str]:
+        return self.store.child_events if kind == "child" else self.store.deleted_with
+
+    def _link(self, kind: str, key: str, value: str | None) -> None:
+        mapping = self._mapping(kind)
+        self.undo.append((kind, key, mapping.get(key)))
+        if value is None:
+            mapping.pop(key, None)
         else:
-            self.store.child_events[relation_id] = child_id
+            mapping[key] = value
 
     def savepoint(self) -> _Savepoint:
         return _Savepoint(len(self.undo), dict(self.pending))
@@ -128,9 +142,9 @@ class TransactionLog:
                 else:
                     self.store.put(self.store.entity_of[key], previous)
             elif previous is None:
-                self.store.child_events.pop(key, None)
+                self._mapping(kind).pop(key, None)
             else:
-                self.store.child_events[key] = previous
+                self._mapping(kind)[key] = previous
         self.pending = dict(savepoint.pending) if savepoint else {}
 
     def changes(

@@ -215,23 +215,45 @@ class Writer:
         self.delete_internal(current)
         activities.after_delete(self, sobject, current)
 
-    def delete_internal(self, current: Record) -> None:
+    def delete_internal(self, current: Record, deleted_with: str | None = None) -> None:
+        """Mark a record deleted; `deleted_with` names the record whose deletion takes this one along."""
         record = dict(current)
         record["IsDeleted"] = True
         record["SystemModstamp"] = self.now
         self.log.replace(record, "DELETE")
+        if deleted_with is not None:
+            self.log.mark_deleted_with(record["Id"], deleted_with)
 
     def undelete(self, record_id: str) -> None:
-        """Restore a deleted record from the recycle bin (not reachable through REST)."""
+        """Restore a deleted record from the recycle bin (not reachable through REST), with every record
+        its deletion took along: an event's relations and their child events, a relation's child event."""
         record = self.org.store.get(record_id)
         if record is None:
             raise not_found()
         if not record.get("IsDeleted"):
             raise record_error("UNDELETE_FAILED", "Entity is not in the recycle bin")
+        entity = self.org.store.entity_of[record_id]
+        if entity == "Event" and record.get("IsChild"):
+            raise record_error(
+                "UNDELETE_FAILED", "An invitee's copy of an event is restored with its invitee"
+            )
+        event = self.org.store.get(record.get("EventId") or "") if entity == "EventRelation" else None
+        if event is not None and event.get("IsDeleted"):
+            raise record_error("UNDELETE_FAILED", "The event of this relation is in the recycle bin")
+        self._restore(record)
+        activities.after_undelete(self, self.sobject(entity), self.org.store.records[record_id])
+
+    def _restore(self, record: Record) -> None:
         restored = dict(record)
         restored["IsDeleted"] = False
         self._stamp(restored)
         self.log.replace(restored, "UNDELETE")
+        store = self.org.store
+        for dependent_id in [rid for rid, cause in store.deleted_with.items() if cause == record["Id"]]:
+            self.log.mark_deleted_with(dependent_id, None)
+            dependent = store.get(dependent_id)
+            if dependent is not None and dependent.get("IsDeleted"):
+                self._restore(dependent)
 
     def savepoint(self) -> Any:
         return self.log.savepoint()

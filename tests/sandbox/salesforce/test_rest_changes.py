@@ -9,6 +9,7 @@ import pytest
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
 from bridge.sandbox.salesforce.changes import RecordChange
+from bridge.sandbox.salesforce.errors import SalesforceError
 from bridge.sandbox.salesforce.server import SalesforceSandbox
 from tests.sandbox.salesforce.conftest import ListSink, unique
 
@@ -126,3 +127,59 @@ def test_undelete_from_python_restores_the_record_and_reports_undelete(
     (change,) = _only(sink)
     assert (change.change_type, change.record_id) == ("UNDELETE", event_id)
     assert sf.Event.get(event_id)["IsDeleted"] is False
+
+
+def test_undelete_restores_the_relations_and_child_events_deleted_with_the_event(
+    sf: Salesforce,
+    sandbox: SalesforceSandbox,
+    sink: ListSink,
+    make_user: Callable[[], str],
+    make_contact: Callable[..., str],
+) -> None:
+    invitee, who, dropped = make_user(), make_contact(), make_user()
+    event_id = sf.Event.create({"Subject": unique("Restored"), "WhoId": who, **TIMES})["id"]
+    sf.EventRelation.create({"EventId": event_id, "RelationId": invitee})
+    earlier = sf.EventRelation.create({"EventId": event_id, "RelationId": dropped})["id"]
+    sf.EventRelation.delete(earlier)  # removed on its own before the event: stays removed
+    sf.Event.delete(event_id)
+    sink.transactions.clear()
+    with sandbox.org.transaction(sandbox.client.run_as_user_id) as writer:
+        writer.undelete(event_id)
+    relations = sf.query(f"SELECT RelationId, IsParent FROM EventRelation WHERE EventId = '{event_id}'")
+    assert {r["RelationId"]: r["IsParent"] for r in relations["records"]} == {who: True, invitee: False}
+    children = sf.query(
+        f"SELECT Id, OwnerId, Subject FROM Event WHERE IsChild = true AND OwnerId = '{invitee}'"
+    )
+    assert [c["OwnerId"] for c in children["records"]] == [invitee]
+    assert sf.query(f"SELECT COUNT() FROM Event WHERE OwnerId = '{dropped}'")["totalSize"] == 0
+    changes = _only(sink)
+    assert {(c.entity, c.change_type) for c in changes} == {
+        ("Event", "UNDELETE"),
+        ("EventRelation", "UNDELETE"),
+    }
+    assert len(changes) == 4 and changes[0].record_id == event_id
+    sf.Event.update(event_id, {"Subject": "Mirrored again"})
+    assert sf.Event.get(children["records"][0]["Id"])["Subject"] == "Mirrored again"
+
+
+def test_undelete_of_an_invitee_brings_back_its_child_event_and_group_flag(
+    sf: Salesforce, sandbox: SalesforceSandbox, make_user: Callable[[], str]
+) -> None:
+    invitee = make_user()
+    event_id = sf.Event.create({"Subject": unique("Regroup"), **TIMES})["id"]
+    relation = sf.EventRelation.create({"EventId": event_id, "RelationId": invitee})["id"]
+    child = sf.query(f"SELECT Id FROM Event WHERE IsChild = true AND OwnerId = '{invitee}'")["records"][0][
+        "Id"
+    ]
+    sf.EventRelation.delete(relation)
+    assert sf.Event.get(event_id)["IsGroupEvent"] is False
+    with sandbox.org.transaction(sandbox.client.run_as_user_id) as writer:
+        writer.undelete(relation)
+    assert sf.Event.get(child)["IsChild"] is True
+    assert sf.Event.get(event_id)["IsGroupEvent"] is True
+    with (
+        pytest.raises(SalesforceError) as caught,
+        sandbox.org.transaction(sandbox.client.run_as_user_id) as w,
+    ):
+        w.undelete(relation)
+    assert caught.value.error_code == "UNDELETE_FAILED"
