@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -18,12 +19,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ..tls import SandboxTLS
-from . import external, ops_find, ops_folders, ops_items, ops_subscribe, ops_sync, ops_update
+from . import external, ops_find, ops_folders, ops_items, ops_subscribe, ops_sync, ops_update, persistence
 from .context import AccessFault, RequestContext, build_context
 from .faults import FaultHooks
 from .items_xml import local
@@ -65,13 +67,20 @@ class ExchangeSandbox:
         password: str | None = None,
         plaintext: bool = False,
         timings: SandboxTimings | None = None,
+        state_file: Path | None = None,
     ) -> None:
+        """``state_file``: when given, the store is loaded from it (if it exists) and saved to it on ``stop``
+        and every ``timings.autosave`` seconds while running; ``mailboxes`` missing from it are added."""
         self.tls = tls
         self.username = username or "svc-calbridge@sandbox.example"
         self.password = password or secrets.token_urlsafe(18)
         self.plaintext = plaintext
         self.timings = timings or SandboxTimings()
         self.store = Store()
+        self.state_file = state_file
+        if state_file is not None:
+            persistence.load(self.store, state_file)
+        self._saver: asyncio.Task[None] | None = None
         self.hub = SubscriptionHub(self.store)
         self.streams = StreamRegistry()
         self.faults = FaultHooks(self.store, self.hub, self.streams.drop_all)
@@ -144,8 +153,16 @@ class ExchangeSandbox:
         self.ews_url = f"{scheme}://{shown_host}:{bound_port}{EWS_PATH}"
         self.admin_url = f"{scheme}://{shown_host}:{bound_port}{ADMIN_PATH}"
         self.faults.bind(asyncio.get_running_loop())
+        if self.state_file is not None:
+            self._saver = asyncio.create_task(self._save_periodically())
 
     async def stop(self) -> None:
+        """Close open streams, stop serving, and save the store (when it has a state file)."""
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+            self._saver = None
         self.streams.closing = True
         for subscription in self.hub.subscriptions.values():
             if subscription.waker is not None:
@@ -153,6 +170,25 @@ class ExchangeSandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.save()
+
+    def save(self) -> None:
+        """Write the store to the state file now (no-op without one). Safe from any thread."""
+        if self.state_file is not None:
+            persistence.write(
+                self.state_file, self.faults.run_in_loop(lambda: persistence.snapshot(self.store))
+            )
+
+    async def _save_periodically(self) -> None:
+        assert self.state_file is not None
+        last = persistence.fingerprint(self.store)
+        while True:
+            await asyncio.sleep(self.timings.autosave)
+            marker = persistence.fingerprint(self.store)
+            if marker != last:
+                state = persistence.snapshot(self.store)  # on the loop: the store is single-threaded
+                await asyncio.to_thread(persistence.write, self.state_file, state)
+                last = marker
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ class Store:
         self.folders: dict[str, Folder] = {}
         self.items: dict[str, CalendarItem] = {}
         self.sequence = 0
-        self._version = 0
+        self.change_key_version = 0  # numbers ChangeKeys; saved, so keys never repeat
         self._listeners: list[Listener] = []
         self.secret = os.urandom(16)  # signs opaque tokens (sync states, watermarks)
 
@@ -210,8 +210,10 @@ class Store:
         return base64.b64encode(tag + uuid.uuid4().bytes + os.urandom(5)).decode()
 
     def _new_change_key(self) -> str:
-        self._version += 1
-        return base64.b64encode(_CHANGE_KEY_TAG + struct.pack(">Q", self._version) + os.urandom(2)).decode()
+        self.change_key_version += 1
+        return base64.b64encode(
+            _CHANGE_KEY_TAG + struct.pack(">Q", self.change_key_version) + os.urandom(2)
+        ).decode()
 
 
 def check_id(value: str, tag: bytes) -> None:
