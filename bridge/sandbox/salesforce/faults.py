@@ -48,6 +48,8 @@ class Faults:
     def fail_next(self, count: int, kind: str = "503") -> None:
         """The next `count` API calls answer with `kind` (500, 503 or REQUEST_LIMIT_EXCEEDED)."""
         failure(kind)
+        if count < 0:
+            raise ValueError(f"count must be 0 or more, not {count}")
         with self._lock:
             self._failures.extend([kind] * count)
 
@@ -90,6 +92,8 @@ class Faults:
         elif name == "latency":
             self.set_latency(float(params.get("seconds", 0)))
         elif name == "api_usage":
+            if "used" not in params:
+                raise ValueError("api_usage needs 'used' (and optionally 'limit')")
             limit = params.get("limit")
             self.set_api_usage(int(params["used"]), int(limit) if limit is not None else None)
         elif name == "clear":

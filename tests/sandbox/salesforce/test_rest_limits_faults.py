@@ -132,3 +132,50 @@ def test_admin_state_counts_records(
     assert state["org_id"] == sandbox.org.org_id
     assert state["records"]["Account"] >= 1
     assert http.get(admin["admin_url"] + "/state").status_code == 401
+
+
+def test_admin_endpoint_refuses_missing_or_wrong_tokens_without_echoing_secrets(
+    sandbox: SalesforceSandbox, http: requests.Session
+) -> None:
+    admin = sandbox.admin()
+    attempts = [
+        http.post(admin["admin_url"] + "/faults", json={"fault": "fail_next", "count": 3}),
+        http.post(
+            admin["admin_url"] + "/faults",
+            json={"fault": "fail_next", "count": 3},
+            headers={"Authorization": "Bearer guessed-admin-token"},
+        ),
+        http.post(  # a REST session is not an admin token
+            admin["admin_url"] + "/faults",
+            json={"fault": "fail_next", "count": 3},
+            headers={"Authorization": f"Bearer {sandbox.endpoints()['access_token']}"},
+        ),
+        http.get(admin["admin_url"] + "/state", headers={"Authorization": "Bearer guessed-admin-token"}),
+    ]
+    for reply in attempts:
+        assert reply.status_code == 401
+        for secret in (admin["admin_token"], "guessed-admin-token", sandbox.endpoints()["access_token"]):
+            assert secret not in reply.text
+    assert sandbox.faults.pending_failures() == 0
+    state = http.get(
+        admin["admin_url"] + "/state", headers={"Authorization": f"Bearer {admin['admin_token']}"}
+    )
+    assert admin["admin_token"] not in state.text and sandbox.client.client_secret not in state.text
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"fault": "fail_next", "count": -1},
+        {"fault": "fail_next", "count": "many"},
+        {"fault": "fail_next", "kind": "418"},
+        {"fault": "api_usage"},
+        {"fault": "latency", "seconds": "slow"},
+    ],
+)
+def test_admin_endpoint_rejects_bad_parameters_with_400(
+    sandbox: SalesforceSandbox, http: requests.Session, payload: dict[str, Any]
+) -> None:
+    reply = _admin(sandbox, http, payload)
+    assert reply.status_code == 400 and reply.json()["error"]
+    assert sandbox.faults.pending_failures() == 0
