@@ -38,11 +38,15 @@ def stub(sandbox: SalesforceSandbox) -> Iterator[pb_grpc.PubSubStub]:
 
 
 def _changes_after(
-    sandbox: SalesforceSandbox, stub: pb_grpc.PubSubStub, tip: int, count: int
+    sandbox: SalesforceSandbox,
+    stub: pb_grpc.PubSubStub,
+    tip: int,
+    count: int,
+    topic: str = "/data/ChangeEvents",
 ) -> list[tuple[dict[str, Any], str]]:
-    """Exactly `count` change events after replay id `tip`, decoded, each with its schema."""
+    """Exactly `count` change events of `topic` after replay id `tip`, decoded, each with its schema."""
     first = pb.FetchRequest(
-        topic_name="/data/ChangeEvents",
+        topic_name=topic,
         replay_preset=pb.CUSTOM,
         replay_id=tip.to_bytes(8, "big"),
         num_requested=count + 1,
@@ -154,3 +158,19 @@ def test_undelete_raises_undelete_events_with_every_field(
     ]
     assert (changes[0][0]["Subject"], changes[0][0]["DurationInMinutes"]) == (subject, 45)
     assert changes[1][0]["EventId"] == event_id and changes[2][0]["IsChild"] is True
+
+
+def test_custom_object_enabled_by_the_package_raises_change_events(
+    sf: Salesforce, sandbox: SalesforceSandbox, stub: pb_grpc.PubSubStub
+) -> None:
+    tip = sandbox.bus.latest_replay
+    issue = sf.Calbridge_Issue__c.create({"Code__c": "E-DUPLICATE-KEY", "Is_Open__c": True})["id"]
+    sf.Calbridge_Issue__c.update(issue, {"Is_Open__c": False, "Message__c": "resolved"})
+    changes = _changes_after(sandbox, stub, tip, 2, "/data/Calbridge_Issue__ChangeEvent")
+    assert [(_header(c)["entityName"], _header(c)["changeType"]) for c in changes] == [
+        ("Calbridge_Issue__c", "CREATE"),
+        ("Calbridge_Issue__c", "UPDATE"),
+    ]
+    assert changes[0][0]["Code__c"] == "E-DUPLICATE-KEY" and changes[0][0]["Name"].startswith("CBI-")
+    assert _changed(changes[1]) == {"Is_Open__c", "Message__c", "LastModifiedDate"}
+    assert (changes[1][0]["Is_Open__c"], changes[1][0]["Code__c"]) == (False, None)
