@@ -47,10 +47,23 @@ def _fill_copy(target: CalendarItem, source: CalendarItem) -> None:
     target.sequence = source.sequence
 
 
+def reset_responses(item: CalendarItem) -> None:
+    """The organizer's copy after a time change was sent: every attendee is waiting to answer again."""
+    for attendee in item.all_attendees():
+        attendee.response_type = "NoResponseReceived"
+        attendee.last_response_time = None
+
+
 def send_invitations(
-    store: Store, item: CalendarItem, previous_invitees: list[Mailbox] | None = None
+    store: Store,
+    item: CalendarItem,
+    previous_invitees: list[Mailbox] | None = None,
+    time_changed: bool = False,
 ) -> None:
-    """Deliver or refresh the attendee copies of an organizer's meeting; cancel copies of removed invitees."""
+    """Deliver or refresh the attendee copies of an organizer's meeting; cancel copies of removed invitees.
+
+    When ``time_changed``, refreshed copies go back to tentative and unanswered.
+    """
     item.meeting_request_was_sent = True
     invitees = _invitees(store, item)
     for mailbox in invitees:
@@ -65,6 +78,9 @@ def send_invitations(
         else:
             _fill_copy(existing, item)
             existing.is_cancelled = False
+            if time_changed:
+                existing.my_response_type = "NoResponseReceived"
+                existing.free_busy = "Tentative"
             store.touch(existing)
     cancel_copies(store, [mb for mb in previous_invitees or [] if mb not in invitees], item.uid)
 

@@ -16,6 +16,23 @@ from .store import check_change_key
 from .wire import Element, EWSError, Response, attrs, m, sub, t
 
 CONFLICT_MODES = ("NeverOverwrite", "AutoResolve", "AlwaysOverwrite")
+# Properties the server computes or that are fixed once an item exists: setting one is ErrorInvalidPropertySet
+READ_ONLY = frozenset(
+    {f"item:{name}" for name in (
+        "ItemId", "ParentFolderId", "ItemClass", "TextBody", "DateTimeReceived", "Size", "IsSubmitted",
+        "IsDraft", "IsFromMe", "IsResend", "IsUnmodified", "InternetMessageHeaders", "DateTimeSent",
+        "DateTimeCreated", "ResponseObjects", "DisplayCc", "DisplayTo", "HasAttachments", "EffectiveRights",
+        "LastModifiedName", "LastModifiedTime", "IsAssociated", "WebClientReadFormQueryString",
+        "WebClientEditFormQueryString", "ConversationId", "UniqueBody", "MimeContent",
+    )}
+    | {f"calendar:{name}" for name in (
+        "RecurrenceId", "OriginalStart", "IsMeeting", "IsCancelled", "IsRecurring", "MeetingRequestWasSent",
+        "CalendarItemType", "MyResponseType", "Organizer", "ConflictingMeetingCount", "AdjacentMeetingCount",
+        "ConflictingMeetings", "AdjacentMeetings", "Duration", "AppointmentReplyTime",
+        "AppointmentSequenceNumber", "AppointmentState", "FirstOccurrence", "LastOccurrence",
+        "ModifiedOccurrences", "DeletedOccurrences", "IsOnlineMeeting",
+    )}
+)  # fmt: skip
 
 
 def _path_and_value(change: Element) -> tuple[Element, Element | None]:
@@ -45,6 +62,8 @@ def _apply_change(item: CalendarItem, change: Element) -> None:
         return
     if value is None:
         raise EWSError("ErrorInvalidPropertySet", "The update carries no item element with the new value.")
+    if kind == "SetItemField" and (path.get("FieldURI") or "") in READ_ONLY:
+        raise EWSError("ErrorInvalidPropertySet", "Set action is invalid for property.")
     if kind == "SetItemField":
         apply_item_element(item, value)
     elif kind == "AppendToItemField":
@@ -75,6 +94,7 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
     for change in [] if updates is None else list(updates):
         _apply_change(draft, change)
     validate_times(draft)
+    moved = (draft.start, draft.end) != (item.start, item.end)
     item.__dict__.update(draft.__dict__)
     notify = (
         sending in meetings.SENDING
@@ -83,9 +103,12 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
     )
     if notify:
         item.sequence += 1
+        if moved:
+            # A new time sent to attendees asks them again: earlier answers no longer hold.
+            meetings.reset_responses(item)
     ctx.store.touch(item)
     if notify:
-        meetings.send_invitations(ctx.store, item, previous_invitees)
+        meetings.send_invitations(ctx.store, item, previous_invitees, time_changed=moved)
     return item
 
 

@@ -217,3 +217,30 @@ def test_move_out_of_the_calendar_gives_a_new_id(fresh: Account) -> None:
 def test_subscribe_sets_the_affinity_cookie_exchangelib_echoes(fresh: Account) -> None:
     fresh.calendar.subscribe_to_streaming()
     assert fresh.affinity_cookie and fresh.affinity_cookie.startswith("SANDBOX-MBX01~")
+
+
+def test_setting_a_read_only_field_is_invalid_property_set_and_changes_nothing(fresh: Account) -> None:
+    from exchangelib.errors import ErrorInvalidPropertySet
+    from exchangelib.services import UpdateItem
+
+    item = _item(fresh, subject="guarded")
+    item.save()
+    item.subject = "also changed"
+    svc = UpdateItem(account=fresh)
+    payload = svc.get_payload(
+        items=[(item, ["subject"])],
+        conflict_resolution="AutoResolve",
+        message_disposition="SaveOnly",
+        send_meeting_invitations_or_cancellations="SendToNone",
+        suppress_read_receipts=True,
+    )
+    types = "{http://schemas.microsoft.com/exchange/services/2006/types}"
+    # Ask to set MyResponseType (computed by the server) alongside the subject.
+    for uri in payload.iter(f"{types}FieldURI"):
+        uri.set("FieldURI", "calendar:MyResponseType")
+    for subject in payload.iter(f"{types}Subject"):
+        subject.tag, subject.text = f"{types}MyResponseType", "Accept"
+    with pytest.raises(ErrorInvalidPropertySet):
+        list(svc._get_elements(payload=payload))
+    got = fresh.calendar.get(id=item.id)
+    assert (got.subject, got.my_response_type, got.changekey) == ("guarded", "Organizer", item.changekey)

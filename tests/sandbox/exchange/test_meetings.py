@@ -149,3 +149,28 @@ def test_external_organizer_meeting_arrives_changes_and_is_cancelled(
     assert next(iter(first.calendar.all())).subject == "Partner sync (new time)"
     assert sandbox.cancel_external_meeting(uid) == 2
     assert all(next(iter(a.calendar.all())).is_cancelled for a in (first, second))
+
+
+def test_a_new_time_sent_to_attendees_resets_their_answers(
+    sandbox: ExchangeSandbox, account_for: Callable[..., Account]
+) -> None:
+    organizer, first, second = _pair(sandbox, account_for, "retime")
+    meeting = _meeting(organizer, [first, second])
+    meeting.save(send_meeting_invitations=SEND_ONLY_TO_ALL)
+    next(iter(first.calendar.all())).accept()
+    next(iter(second.calendar.all())).tentatively_accept()
+    meeting.refresh()
+    meeting.subject = "Quarterly review (agenda)"
+    meeting.save(update_fields=["subject"], send_meeting_invitations=SEND_ONLY_TO_ALL)
+    assert _responses(meeting)[first.primary_smtp_address] == "Accept"  # no new time: answers stand
+    meeting.start += dt.timedelta(hours=2)
+    meeting.end += dt.timedelta(hours=2)
+    meeting.save(update_fields=["start", "end"], send_meeting_invitations=SEND_ONLY_TO_ALL)
+    responses = _responses(meeting)
+    assert responses[first.primary_smtp_address] == "NoResponseReceived"
+    assert responses[second.primary_smtp_address] == "NoResponseReceived"
+    copy = next(iter(first.calendar.all()))
+    assert copy.my_response_type == "NoResponseReceived" and copy.legacy_free_busy_status == "Tentative"
+    assert copy.start == EWSDateTime(2030, 9, 1, 11, tzinfo=UTC)
+    copy.accept()  # and they can answer the new time
+    assert _responses(meeting)[first.primary_smtp_address] == "Accept"
