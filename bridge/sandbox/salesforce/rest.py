@@ -20,7 +20,7 @@ from aiohttp import web
 from bridge.sandbox.salesforce import auth, rest_collections, rest_query, rest_records
 from bridge.sandbox.salesforce.calls import Call, Reply, locate_value
 from bridge.sandbox.salesforce.errors import SalesforceError, invalid_session, limit_exceeded, not_found
-from bridge.sandbox.salesforce.faults import Faults
+from bridge.sandbox.salesforce.faults import Faults, failure
 from bridge.sandbox.salesforce.org import Org
 from bridge.sandbox.salesforce.platform_events import PlatformEventPublisher
 from bridge.sandbox.salesforce.values import DeserializeError
@@ -117,8 +117,8 @@ class RestApi:
             return _json_response(error.status, error.body(), self.org)
         except Exception:
             log.exception("sandbox REST handler failed for %s %s", request.method, request.path)
-            failure = SalesforceError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
-            return _json_response(500, failure.body(), self.org)
+            unexpected = failure("500")  # the same body as an injected 500
+            return _json_response(500, unexpected.body(), self.org)
         return _json_response(reply.status, reply.body, self.org)
 
     def _data(self, request: web.Request, body: bytes) -> Reply:

@@ -1,14 +1,17 @@
 """EventWhoIds (Shared Activities, a JunctionIdList) through simple-salesforce: the whole Who list of an
-event set on create and update, WhoId as its primary, null keeping only the WhoId, and the Who limits."""
+event set on create and update, WhoId as its primary, null keeping only the WhoId, and the Who limits;
+the Organization row and where the org shows its settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
+from bridge.sandbox.salesforce.server import SalesforceSandbox
 from tests.sandbox.salesforce.conftest import unique
 
 TIMES = {"StartDateTime": "2026-11-24T09:00:00.000+0000", "DurationInMinutes": 30}
@@ -124,3 +127,18 @@ def test_r_att_10_at_most_50_contacts_in_the_list(sf: Salesforce, make_contact: 
     assert len(_whos(sf, event_id)) == 50
     assert _refused(lambda: sf.Event.update(event_id, {"EventWhoIds": contacts}))["fields"] == ["EventWhoIds"]
     assert len(_whos(sf, event_id)) == 50
+
+
+def test_organization_is_queryable_with_its_name(sf: Salesforce, sandbox: SalesforceSandbox) -> None:
+    [org] = sf.query("SELECT Id, Name FROM Organization")["records"]
+    assert (org["Id"], org["Name"]) == (sandbox.org.org_id, sandbox.org.name)
+    assert org["attributes"]["type"] == "Organization"
+    # Shared Activities shows where Salesforce shows it: in describe (see also the org without it).
+    relation_fields = {f["name"] for f in sf.EventRelation.describe()["fields"]}
+    assert {"IsParent", "IsWhat"} <= relation_fields
+
+
+def test_pubsub_default_timings_are_the_documented_ones(sandbox: SalesforceSandbox) -> None:
+    assert sandbox.pubsub.keepalive == timedelta(seconds=270)
+    assert sandbox.pubsub.idle_close == timedelta(seconds=60)
+    assert sandbox.bus.retention == timedelta(hours=72)
