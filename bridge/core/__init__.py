@@ -41,7 +41,7 @@ through `guard_deletions` before anything runs.
 Where SPEC.md lives
 ===================
 
-    §1  fields    R-FLD   fields (both directions), html
+    §1  fields    R-FLD   fields (both directions), html, zones
     §2  scope     R-SCOPE scope (window, direction, filters, exclusions, opt-in, unanswered, child)
     §3  pairing   R-PAIR  pairing (recovery, adoption key, duplicates), plan._heal_pairing
     §4  merge     R-MERGE merge (three-way, tie), plan (replay, echo), commands (if_version)

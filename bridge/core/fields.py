@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bridge.core.html import html_to_text
 from bridge.core.issues import IssueCode
@@ -29,6 +29,7 @@ from bridge.core.model import (
     Timed,
     When,
 )
+from bridge.core.zones import zone
 
 SUBJECT_LIMIT = 255
 LOCATION_LIMIT = 255
@@ -56,47 +57,6 @@ SF_STATUS_IN = {value: response for response, value in SF_STATUS.items()}
 # R-ATT-5: Tentative, NoResponseReceived, Organizer and Unknown are all "undecided" to Salesforce.
 EX_RESPONSE_IN = {"Accept": Response.ACCEPTED, "Decline": Response.DECLINED}
 EX_RESPONSE_OUT = {Response.ACCEPTED: "Accept", Response.DECLINED: "Decline", Response.UNDECIDED: "Unknown"}
-# Windows zone names Exchange uses most, to their IANA names; IANA names are accepted as they are.
-WINDOWS_ZONES = {
-    "UTC": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kiev",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Russian Standard Time": "Europe/Moscow",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "US Mountain Standard Time": "America/Phoenix",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "Atlantic Standard Time": "America/Halifax",
-    "E. South America Standard Time": "America/Sao_Paulo",
-    "India Standard Time": "Asia/Kolkata",
-    "China Standard Time": "Asia/Shanghai",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Singapore Standard Time": "Asia/Singapore",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "New Zealand Standard Time": "Pacific/Auckland",
-    "South Africa Standard Time": "Africa/Johannesburg",
-    "Arabian Standard Time": "Asia/Dubai",
-}
-
-
-def zone(name: str | None) -> ZoneInfo | None:
-    """The zone for a Windows or IANA name; None when it cannot be mapped (E-TIMEZONE)."""
-    if not name:
-        return ZoneInfo("UTC")
-    try:
-        return ZoneInfo(WINDOWS_ZONES.get(name, name))
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 # ------------------------------------------------------------------------------------------ primitives
