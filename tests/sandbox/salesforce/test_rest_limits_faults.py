@@ -3,6 +3,7 @@ and from the admin endpoint."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,22 @@ def test_r_api_1_every_response_reports_usage(sf: Salesforce, sandbox: Salesforc
     assert total == 100_000
     event.describe()
     assert event.api_usage["api-usage"].used == used + 1
+
+
+def test_r_api_1_error_responses_report_usage_too(sandbox: SalesforceSandbox, http: requests.Session) -> None:
+    endpoints = sandbox.endpoints()
+    base = endpoints["instance_url"] + "/services/data/v62.0"
+    good = {"Authorization": f"Bearer {endpoints['access_token']}"}
+    sandbox.faults.fail_next(1, "500")
+    replies = [
+        http.get(base + "/limits", headers=good),  # the injected 500
+        http.get(base + "/query", params={"q": "SELECT Id FRM Event"}, headers=good),
+        http.get(base + "/sobjects/Event/00U000000000000AAA", headers=good),
+        http.get(base + "/limits", headers={"Authorization": "Bearer expired"}),
+    ]
+    assert [r.status_code for r in replies] == [500, 400, 404, 401]
+    for reply in replies:
+        assert re.fullmatch(r"api-usage=\d+/100000", reply.headers["Sforce-Limit-Info"])
 
 
 def test_limits_resource(sf: Salesforce, sandbox: SalesforceSandbox) -> None:
