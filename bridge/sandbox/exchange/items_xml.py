@@ -210,15 +210,23 @@ def normalise_all_day(item: CalendarItem) -> None:
 
 @dataclass
 class Shape:
-    """What the client asked to see: field URIs, extended property URIs (as sent), the body type."""
+    """What the client asked to see: field URIs, extended property URIs (as sent), the body type.
+
+    ``text_limit``: FindItem answers with at most this many characters of each text value (Exchange: 255);
+    GetItem and SyncFolderItems return them whole.
+    """
 
     all_fields: bool = False
     field_uris: set[str] = field(default_factory=set)
     extended: list[dict[str, str]] = field(default_factory=list)
     body_type: str = "Best"
+    text_limit: int | None = None
 
     def wants(self, uri: str) -> bool:
         return self.all_fields or uri in self.field_uris
+
+    def clip(self, text: str) -> str:
+        return text if self.text_limit is None else text[: self.text_limit]
 
 
 def read_shape(shape_elem: Element | None) -> Shape:
@@ -266,12 +274,12 @@ def write_item(parent: Element, item: CalendarItem, shape: Shape, parent_folder_
     if w("item:ItemClass"):
         sub(out, t("ItemClass"), "IPM.Appointment")
     if w("item:Subject") and item.subject is not None:
-        sub(out, t("Subject"), item.subject)
+        sub(out, t("Subject"), shape.clip(item.subject))
     if w("item:Sensitivity"):
         sub(out, t("Sensitivity"), item.sensitivity)
     if w("item:Body") and item.body is not None:
         body_type, text = _body_as(item, shape.body_type)
-        sub(out, t("Body"), text, BodyType=body_type)
+        sub(out, t("Body"), shape.clip(text), BodyType=body_type)
     if w("item:Categories") and item.categories:
         cats = sub(out, t("Categories"))
         for name in item.categories:
@@ -292,18 +300,19 @@ def write_item(parent: Element, item: CalendarItem, shape: Shape, parent_folder_
             if prop.is_array:
                 values = sub(ext, t("Values"))
                 for value in prop.values:
-                    sub(values, t("Value"), value)
+                    sub(values, t("Value"), shape.clip(value))
             else:
-                sub(ext, t("Value"), prop.values[0] if prop.values else "")
+                sub(ext, t("Value"), shape.clip(prop.values[0] if prop.values else ""))
     if w("item:LastModifiedTime"):
         sub(out, t("LastModifiedTime"), fmt_time(item.last_modified))
     if w("item:TextBody") and item.body is not None:
-        sub(out, t("TextBody"), _body_as(item, "Text")[1], BodyType="Text")
-    _write_calendar_fields(out, item, w)
+        sub(out, t("TextBody"), shape.clip(_body_as(item, "Text")[1]), BodyType="Text")
+    _write_calendar_fields(out, item, shape)
     return out
 
 
-def _write_calendar_fields(out: Element, item: CalendarItem, w: Callable[[str], bool]) -> None:
+def _write_calendar_fields(out: Element, item: CalendarItem, shape: Shape) -> None:
+    w = shape.wants
     if w("calendar:UID"):
         sub(out, t("UID"), item.uid)
     if w("calendar:Start") and item.start:
@@ -315,7 +324,7 @@ def _write_calendar_fields(out: Element, item: CalendarItem, w: Callable[[str], 
     if w("calendar:LegacyFreeBusyStatus"):
         sub(out, t("LegacyFreeBusyStatus"), item.free_busy)
     if w("calendar:Location") and item.location is not None:
-        sub(out, t("Location"), item.location)
+        sub(out, t("Location"), shape.clip(item.location))
     if w("calendar:IsMeeting"):
         sub(out, t("IsMeeting"), fmt_bool(item.is_meeting))
     if w("calendar:IsCancelled"):

@@ -16,9 +16,10 @@ from typing import Any
 from .context import RequestContext
 from .items_xml import local, read_shape, write_item
 from .model import CalendarItem, property_key
-from .wire import Element, EWSError, Response, attrs, fmt_bool, m, parse_time, sub, t
+from .wire import Element, EWSError, Response, attrs, fmt_bool, m, parse_bool, parse_time, sub, t
 
 Predicate = Callable[[CalendarItem], bool]
+FIND_TEXT_LIMIT = 255  # FindItem returns the start of long text values; GetItem returns them whole
 
 _TEXT_FIELDS: dict[str, Callable[[CalendarItem], Any]] = {
     "item:Subject": lambda i: i.subject,
@@ -48,27 +49,58 @@ def _unsupported(what: str) -> EWSError:
     )
 
 
-def _values_of(path: Element) -> tuple[Callable[[CalendarItem], list[Any]], bool]:
-    """The item's values for ``path`` (a list: some are multi-valued), and whether they are times."""
+Values = Callable[[CalendarItem], list[Any]]
+Convert = Callable[[str], Any]
+
+
+def _numeric(kind: type[int] | type[float]) -> Convert:
+    def convert(raw: str) -> Any:
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            raise EWSError("ErrorInvalidValueForProperty", f"'{raw}' is not a valid number.") from None
+
+    return convert
+
+
+# Extended property types compared as what they hold, not as text (so 9 < 10).
+_TYPED: dict[str, Convert] = {
+    **dict.fromkeys(("Integer", "Long", "Short"), _numeric(int)),
+    **dict.fromkeys(("Double", "Float", "Currency"), _numeric(float)),
+    "SystemTime": parse_time,
+    "Boolean": parse_bool,
+}
+
+
+def _values_of(path: Element) -> tuple[Values, Convert]:
+    """The item's values for ``path`` (a list: some are multi-valued), and how to read a constant for it."""
     name = local(path)
     if name == "ExtendedFieldURI":
-        key = property_key(attrs(path))
+        uri = attrs(path)
+        key = property_key(uri)
+        convert = _TYPED.get((uri.get("PropertyType") or "String").removesuffix("Array"), str)
 
         def extended(item: CalendarItem) -> list[Any]:
             prop = item.extended.get(key)
-            return [] if prop is None else list(prop.values)
+            values: list[Any] = []
+            for raw in [] if prop is None else prop.values:
+                try:
+                    values.append(convert(raw))
+                except EWSError:
+                    continue  # a stored value of another type matches nothing
+            return values
 
-        return extended, False
-    uri = path.get("FieldURI") or ""
-    if name == "FieldURI" and uri == "item:Categories":
-        return (lambda item: list(item.categories)), False
-    if name == "FieldURI" and uri in _TEXT_FIELDS:
-        getter = _TEXT_FIELDS[uri]
-        return (lambda item: [] if getter(item) is None else [getter(item)]), False
-    if name == "FieldURI" and uri in _TIME_FIELDS:
-        tgetter = _TIME_FIELDS[uri]
-        return (lambda item: [] if tgetter(item) is None else [tgetter(item)]), True
-    raise _unsupported(uri or name)
+        return extended, convert
+    uri_name = path.get("FieldURI") or ""
+    if name == "FieldURI" and uri_name == "item:Categories":
+        return (lambda item: list(item.categories)), str
+    if name == "FieldURI" and uri_name in _TEXT_FIELDS:
+        getter = _TEXT_FIELDS[uri_name]
+        return (lambda item: [] if getter(item) is None else [getter(item)]), str
+    if name == "FieldURI" and uri_name in _TIME_FIELDS:
+        tgetter = _TIME_FIELDS[uri_name]
+        return (lambda item: [] if tgetter(item) is None else [tgetter(item)]), parse_time
+    raise _unsupported(uri_name or name)
 
 
 def compile_restriction(elem: Element) -> Predicate:
@@ -84,12 +116,11 @@ def compile_restriction(elem: Element) -> Predicate:
         values, _ = _values_of(elem[0])
         return lambda item: bool(values(item))
     if name in _COMPARISONS:
-        values, is_time = _values_of(elem[0])
+        values, convert = _values_of(elem[0])
         constant = elem.find(f"{t('FieldURIOrConstant')}/{t('Constant')}")
         if constant is None:
             raise _unsupported("FieldURIOrConstant without a constant")
-        raw = constant.get("Value") or ""
-        wanted: Any = parse_time(raw) if is_time else raw
+        wanted = convert(constant.get("Value") or "")
         compare = _COMPARISONS[name]
         if name == "IsNotEqualTo":
             return lambda item: all(compare(v, wanted) for v in values(item))
@@ -126,7 +157,7 @@ def apply_sort_order(items: list[CalendarItem], sort_order: Element | None) -> l
             continue
         values, _ = _values_of(path)
 
-        def key(item: CalendarItem, values: Callable[[CalendarItem], list[Any]] = values) -> tuple[bool, Any]:
+        def key(item: CalendarItem, values: Values = values) -> tuple[bool, Any]:
             found = values(item)
             return (bool(found), found[0] if found else "")
 
@@ -142,6 +173,7 @@ def _overlaps(item: CalendarItem, start: datetime, end: datetime) -> bool:
 def find_item(ctx: RequestContext, request: Element) -> Response:
     response = Response("FindItem")
     shape = read_shape(request.find(m("ItemShape")))
+    shape.text_limit = FIND_TEXT_LIMIT
     view = request.find(m("CalendarView"))
     paged = request.find(m("IndexedPageItemView"))
     restriction = request.find(m("Restriction"))

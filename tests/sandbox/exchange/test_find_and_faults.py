@@ -14,6 +14,7 @@ from exchangelib import (
     CalendarItem,
     Configuration,
     EWSDateTime,
+    ExtendedProperty,
     FaultTolerance,
     Mailbox,
     Q,
@@ -151,3 +152,36 @@ def test_server_side_sort_order(fresh: Account) -> None:
         )
     assert [i.subject for i in fresh.calendar.all().order_by("subject")] == ["a", "b", "c"]
     assert [i.subject for i in fresh.calendar.all().order_by("-start")] == ["b", "a", "c"]
+
+
+class _Rank(ExtendedProperty):  # type: ignore[misc]
+    property_set_id = "0b7c2a51-6f1e-4c3d-8a9b-2e4f6d8c0a13"
+    property_name = "Rank"
+    property_type = "Integer"
+
+
+def test_integer_extended_properties_compare_as_numbers(fresh: Account) -> None:
+    CalendarItem.register("rank", _Rank)
+    try:
+        for rank in (9, 10, 100):
+            _save(fresh, f"rank {rank}", rank=rank)
+        assert sorted(i.rank for i in fresh.calendar.filter(rank__gt=9)) == [10, 100]  # as text, "10" < "9"
+        assert [i.rank for i in fresh.calendar.filter(rank__lte=10).order_by("rank")] == [9, 10]
+        assert [i.subject for i in fresh.calendar.filter(rank=100)] == ["rank 100"]
+    finally:
+        CalendarItem.deregister("rank")
+
+
+def test_find_item_returns_the_first_255_characters_of_long_text(fresh: Account) -> None:
+    long_place = "L" * 200 + "M" * 100
+    item = _save(fresh, "long text", location=long_place, categories=["Long"])
+    # exchangelib asks GetItem for "complex" fields; unmarking location makes it read it from FindItem, as
+    # exchangelib's own test_text_field_settings does to see what FindItem returns.
+    location = CalendarItem.get_field_by_fieldname("location")
+    location.is_complex = False
+    try:
+        (short,) = fresh.calendar.filter(categories__contains=["Long"]).only("location")
+    finally:
+        location.is_complex = True
+    assert short.location == long_place[:255]
+    assert fresh.calendar.get(id=item.id).location == long_place  # GetItem: the whole value
