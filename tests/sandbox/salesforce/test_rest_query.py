@@ -126,3 +126,39 @@ def test_unknown_cursor_is_invalid_query_locator(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.query_more("01g5gDEADBEEF00-2000")
     assert caught.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_where_operators_order_limit_and_offset_through_rest(sf: Salesforce) -> None:
+    tag = unique("Ops").replace(" ", "")
+    rows = [
+        ("Alpha", "2026-12-01T09:00:00Z", 30, "Busy", "Room 1"),
+        ("Bravo", "2026-12-02T09:00:00Z", 60, "Free", None),
+        ("Charlie", "2026-12-03T15:30:00Z", 90, "OutOfOffice", "Room 2"),
+        ("Delta", "2026-12-04T09:00:00Z", 30, "Busy", None),
+    ]
+    for name, start, minutes, show_as, location in rows:
+        sf.Event.create(
+            {
+                "Subject": f"{tag} {name}",
+                "StartDateTime": start,
+                "DurationInMinutes": minutes,
+                "ShowAs": show_as,
+                "Location": location,
+            }
+        )
+
+    def subjects(where: str, tail: str = "ORDER BY Subject") -> list[str]:
+        soql = f"SELECT Subject FROM Event WHERE Subject LIKE '{tag}%' AND ({where}) {tail}"
+        return [r["Subject"].split()[-1] for r in sf.query(soql)["records"]]
+
+    assert subjects("DurationInMinutes >= 60 OR ShowAs = 'Busy'") == ["Alpha", "Bravo", "Charlie", "Delta"]
+    assert subjects("NOT (ShowAs IN ('Busy', 'Free'))") == ["Charlie"]
+    assert subjects("ShowAs NOT IN ('Busy') AND Location != null") == ["Charlie"]
+    assert subjects("Location = null AND DurationInMinutes < 60") == ["Delta"]
+    assert subjects("ActivityDate > 2026-12-01 AND ActivityDate <= 2026-12-03") == ["Bravo", "Charlie"]
+    assert subjects("StartDateTime >= 2026-12-03T15:30:00Z") == ["Charlie", "Delta"]
+    assert subjects("(ShowAs = 'Busy' OR ShowAs = 'Free') AND DurationInMinutes > 30") == ["Bravo"]
+    assert subjects("Id != null", "ORDER BY DurationInMinutes DESC, Subject LIMIT 2 OFFSET 1") == [
+        "Bravo",
+        "Alpha",
+    ]
