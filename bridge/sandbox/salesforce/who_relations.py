@@ -76,7 +76,7 @@ def take_who_ids(w: Writer, record: Record, given: dict[str, Any]) -> list[str] 
     if not listed:
         target = [primary] if primary else []
     else:
-        if "WhoId" not in given and primary not in listed:
+        if primary is None or ("WhoId" not in given and primary not in listed):
             primary = listed[0]
         target = listed if primary is None or primary in listed else [primary, *listed]
         record["WhoId"] = primary

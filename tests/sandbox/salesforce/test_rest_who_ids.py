@@ -71,6 +71,8 @@ def test_r_att_10_update_with_a_list_replaces_the_whos(
     sf.Event.update(event_id, {"EventWhoIds": [third]})  # the primary left the list: the next one leads
     assert _whos(sf, event_id) == {third}
     assert sf.Event.get(event_id)["WhoId"] == third
+    sf.Event.update(event_id, {"WhoId": None, "EventWhoIds": [second, first]})
+    assert (_whos(sf, event_id), sf.Event.get(event_id)["WhoId"]) == ({first, second}, second)
 
 
 def test_r_att_10_setting_it_to_null_removes_all_but_the_who_id(
