@@ -78,13 +78,14 @@ def _page(call: Call, cursors: QueryCursors, cursor_id: str, cursor: _Cursor, of
     return Reply(200, body)
 
 
-def _link_related(call: Call, row: dict[str, Any]) -> None:
-    """Give related records (`Who`, `Owner`, ...) their `attributes.url`, as Salesforce does, when the row's
-    own Id tells which record they hang from (caller holds the org lock)."""
-    stored = call.org.store.get(row["Id"]) if isinstance(row.get("Id"), str) else None
+def _link(call: Call, row: dict[str, Any], row_id: str | None) -> None:
+    """Give the record and its related records (`Who`, `Owner`, ...) their `attributes.url`, as Salesforce
+    does whether or not Id was selected (caller holds the org lock)."""
+    stored = call.org.store.get(row_id) if row_id else None
     sobject = call.org.describe(row["attributes"]["type"]) if stored is not None else None
-    if stored is None or sobject is None:
+    if row_id is None or stored is None or sobject is None:
         return
+    row["attributes"] = {**row["attributes"], "url": record_url(call.version, sobject.name, row_id)}
     for key, value in row.items():
         if not (isinstance(value, dict) and isinstance(value.get("attributes"), dict)):
             continue
@@ -119,8 +120,8 @@ def handle(call: Call, cursors: QueryCursors) -> Reply:
             result = soql.run(text, call.org, include_deleted=include_deleted)
         except soql.SoqlError as error:
             raise SalesforceError(400, error.error_code, error.message) from None
-        for row in result.records:
-            _link_related(call, row)
+        for row, row_id in zip(result.records, result.ids, strict=True):
+            _link(call, row, row_id)
     records = serialize(result.records, call.version)
     cursor = _Cursor(records, result.total_size, batch_size(call), time.monotonic())
     if len(records) <= cursor.batch:

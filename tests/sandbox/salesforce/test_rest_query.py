@@ -162,3 +162,16 @@ def test_where_operators_order_limit_and_offset_through_rest(sf: Salesforce) -> 
         "Bravo",
         "Alpha",
     ]
+
+
+def test_records_carry_their_url_even_when_id_is_not_selected(sf: Salesforce) -> None:
+    contact = sf.Contact.create({"LastName": unique("Linked").replace(" ", "")})["id"]
+    event = sf.Event.create(
+        {"Subject": unique("Unselected"), "WhoId": contact, "StartDateTime": "2026-12-01T09:00:00Z",
+         "DurationInMinutes": 30}
+    )["id"]  # fmt: skip
+    [record] = sf.query(f"SELECT Subject, Who.Name FROM Event WHERE Id = '{event}'")["records"]
+    assert record["attributes"]["url"] == f"/services/data/v62.0/sobjects/Event/{event}"
+    assert record["Who"]["attributes"]["url"] == f"/services/data/v62.0/sobjects/Contact/{contact}"
+    [relation] = sf.query(f"SELECT RelationId FROM EventRelation WHERE EventId = '{event}'")["records"]
+    assert relation["attributes"]["url"].startswith("/services/data/v62.0/sobjects/EventRelation/0RE")

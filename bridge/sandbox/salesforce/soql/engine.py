@@ -18,11 +18,12 @@ from .predicates import ConditionCompiler, order_key
 @dataclass
 class QueryResult:
     """Every matching record after OFFSET and LIMIT; `records` is empty for `SELECT COUNT()`, whose count
-    is `total_size`."""
+    is `total_size`. `ids` holds each record's Id, selected or not (REST builds `attributes.url` from it)."""
 
     sobject: SObjectDef = field(repr=False)
     records: list[dict[str, Any]]
     total_size: int
+    ids: list[str | None] = field(default_factory=list, repr=False)
 
 
 def run(
@@ -55,7 +56,9 @@ def run(
     if query.count_only:
         return QueryResult(sobject, [], len(rows))
     shape = _Shape(sobject, selected, resolver)
-    return QueryResult(sobject, [shape.record(row) for row in rows], len(rows))
+    return QueryResult(
+        sobject, [shape.record(row) for row in rows], len(rows), [row.get("Id") for row in rows]
+    )
 
 
 def _resolve_selection(text: str, resolver: FieldResolver, paths: tuple[Any, ...]) -> list[ResolvedField]:
