@@ -175,3 +175,27 @@ def test_records_carry_their_url_even_when_id_is_not_selected(sf: Salesforce) ->
     assert record["Who"]["attributes"]["url"] == f"/services/data/v62.0/sobjects/Contact/{contact}"
     [relation] = sf.query(f"SELECT RelationId FROM EventRelation WHERE EventId = '{event}'")["records"]
     assert relation["attributes"]["url"].startswith("/services/data/v62.0/sobjects/EventRelation/0RE")
+
+
+def test_query_all_pages_keep_deleted_rows_and_the_locator_works_under_both_resources(
+    sf: Salesforce, sandbox: SalesforceSandbox, http: requests.Session
+) -> None:
+    prefix = unique("Archive")
+    ids = _accounts(sf, prefix, 260)
+    sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(ids[-5:])})
+    base = sandbox.endpoints()["instance_url"]
+    headers = {
+        "Authorization": f"Bearer {sandbox.endpoints()['access_token']}",
+        "Sforce-Query-Options": "batchSize=200",
+    }
+    soql = f"SELECT Id, IsDeleted FROM Account WHERE Name LIKE '{prefix}%' ORDER BY Name"
+    first = http.get(base + "/services/data/v62.0/queryAll/", params={"q": soql}, headers=headers).json()
+    assert (first["totalSize"], len(first["records"])) == (260, 200)
+    # Salesforce hands out a `query` locator for queryAll too; both resources accept it.
+    assert first["nextRecordsUrl"].startswith("/services/data/v62.0/query/01g")
+    via_query = http.get(base + first["nextRecordsUrl"], headers=headers).json()
+    via_query_all = http.get(
+        base + first["nextRecordsUrl"].replace("/query/", "/queryAll/"), headers=headers
+    ).json()
+    assert via_query == via_query_all and via_query["done"] is True
+    assert [r["IsDeleted"] for r in via_query["records"]][-5:] == [True] * 5
