@@ -3,7 +3,8 @@
 - Time fields stay consistent (`events.resolve`).
 - Each User invitee (EventRelation, IsInvitee, RelationId a User) has a child Event: IsChild = true, owned by
   the invitee, with the parent's subject, times, location and description, kept in step with the parent.
-  Deleting the relation (or the parent) deletes it. A child can only have its reminder changed.
+  Deleting the relation (or the parent) deletes it; undeleting brings the same child back (see
+  `Writer.undelete`). A child can only have its reminder changed.
 - Who relations (WhoId, EventWhoIds and their EventRelation rows): see `who_relations.py`.
 - A private event has no Who or What.
 """
