@@ -24,7 +24,9 @@ def apply_action(
 ) -> Plan:
     """The plan for one row of the R-DEL table. `item_categories` are the item's current categories when
     known; otherwise the bridge's own categories are removed unconditionally."""
-    if state.status is PairStatus.OUT_OF_WINDOW and action is not Action.USER_SWITCHED_OFF:
+    if action is Action.USER_SWITCHED_OFF and state.status is not PairStatus.ACTIVE:
+        return Plan((), None)  # nothing on either side carries the pair any more: forget it
+    if state.status is PairStatus.OUT_OF_WINDOW:
         if action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE):
             return _end(state, PlanBuilder(policy), action, now)  # nothing left to write: just remember
         return Plan((), state)
@@ -56,6 +58,8 @@ def apply_action(
     if cell is Outcome.DELETE_ITEM and item_exists and state.ex_id is not None:
         send = policy.invitations is Invitations.ALL
         builder.last.append(DeleteItem(state.ex_id, state.ex_version, send_cancellations=send))
+        if event_exists:
+            forget_item(builder)
     elif item_exists:
         # The item stays but is no longer synced (R-CAT-1): take the bridge's categories off it.
         builder.categories(categories, remove=_bridge_categories(policy))
@@ -81,10 +85,18 @@ def leave_window(
         builder.add_categories.clear()
         builder.remove_categories.clear()
         builder.last.append(DeleteItem(item.id, item.version or None, policy.invitations is Invitations.ALL))
+        forget_item(builder)
         return True
     current = item_categories if item_categories is not None else frozenset(_bridge_categories(policy))
     builder.categories(current, remove=_bridge_categories(policy))
     return False
+
+
+def forget_item(builder: PlanBuilder) -> None:
+    """Clear the event's pairing fields once its item is deleted, so that a later sync (the pair back in
+    the window, the user enrolled again, the store lost) sees a plain event instead of one whose partner
+    is missing, which R-PAIR-1 would leave alone for good."""
+    builder.event_fields.update({"Exchange_Item_Id__c": "", "Exchange_UID__c": ""})
 
 
 def _bridge_categories(policy: Policy) -> tuple[str, ...]:
@@ -100,9 +112,11 @@ def _end(
     event_deleted: bool = False,
 ) -> Plan:
     builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
-    commands, _, _ = builder.build(state.sf_id, state.sf_version, state.ex_id, state.ex_version)
+    commands, event_written, _ = builder.build(state.sf_id, state.sf_version, state.ex_id, state.ex_version)
     if action is Action.USER_SWITCHED_OFF:
         return Plan(commands, None)
+    if event_written:
+        state = replace(state, sf_version=None)
     gone_item = item_deleted or action is Action.DELETED_IN_EXCHANGE
     ex_id = None if gone_item else state.ex_id
     if action is Action.LEFT_WINDOW:

@@ -48,6 +48,7 @@ from bridge.core import (
     UpdateAttendeeStatus,
     UpdateEvent,
     UpdateItem,
+    UserSwitchedOff,
     match_unpaired,
     plan,
 )
@@ -174,20 +175,29 @@ class BridgeMachine(RuleBasedStateMachine):
 
     def notify(self, side: Side, record_id: str) -> None:
         """A change notice for one record, followed through to quiescence."""
-        queue: list[tuple[Side, str]] = [(side, record_id)]
-        first = True
+        self.settle(self.plans_for(side, record_id))
+
+    def settle(self, plans: list[tuple[Plan, int | None, PairState | None]]) -> None:
+        """Execute `plans`, then follow the echoes of their writes until nothing more happens; an echo
+        may plan no write at all (R-MERGE-3)."""
+        queue: list[tuple[Side, str]] = []
+        for plan_result, key, before in plans:
+            self.count(plan_result)
+            queue += self.execute(plan_result, key, before)
         for _ in range(40):
             if not queue:
                 return
             side, record_id = queue.pop(0)
             for plan_result, key, before in self.plans_for(side, record_id):
-                for command in plan_result.commands:
-                    event(f"command {type(command).__name__}")
-                if not first:
-                    assert not plan_result.writes, f"echo planned writes: {plan_result.commands}"
+                self.count(plan_result)
+                assert not plan_result.writes, f"echo planned writes: {plan_result.commands}"
                 queue += self.execute(plan_result, key, before)
-            first = False
         raise AssertionError("plans did not settle")
+
+    @staticmethod
+    def count(result: Plan) -> None:
+        for command in result.commands:
+            event(f"command {type(command).__name__}")
 
     def plans_for(self, side: Side, record_id: str) -> list[tuple[Plan, int | None, PairState | None]]:
         key = self.key_of(side, record_id)
@@ -586,6 +596,18 @@ class BridgeMachine(RuleBasedStateMachine):
         )
         self.notify(Side.SALESFORCE, state.sf_id)
         self.notify(Side.EXCHANGE, state.ex_id)
+
+    @precondition(lambda self: bool(self.states))
+    @rule()
+    def switch_user_off_and_on(self) -> None:
+        """R-DEL-6, then enrolled again with no store: the stored ids recover every pair (R-PAIR-1)."""
+        for key in sorted(self.states):
+            state = self.states[key]
+            self.execute(
+                plan(state, UserSwitchedOff(), self.policy, NOW), key, state
+            )  # switched off: no echo
+        assert not self.states
+        self.settle(self.reconcile_unpaired())
 
     @precondition(lambda self: bool(self.sides.events) or bool(self.sides.items))
     @rule(data=st.data())
