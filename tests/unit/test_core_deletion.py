@@ -23,6 +23,7 @@ from bridge.core import (
     RemoveAttendeeRelation,
     Side,
     UnsyncRequested,
+    UpdateEvent,
     UpdateItem,
     UserSwitchedOff,
     guard_deletions,
@@ -215,8 +216,12 @@ def test_r_del_4_left_window_pauses_and_resumes_the_pair() -> None:
 
 def test_r_del_4_kind_b_item_deleted_on_leaving_comes_back_with_the_event() -> None:
     state, _ = pair_of_kind(Kind.B)
-    paused = plan(state, LeftWindow(), POLICY, NOW).state
+    leaving = plan(state, LeftWindow(), POLICY, NOW)
+    paused = leaving.state
     assert paused is not None and paused.ex_id is None
+    # The event forgets the deleted item, so it is never mistaken for one whose partner is missing.
+    (cleared,) = of_type(leaving, UpdateEvent)
+    assert dict(cleared.fields) == {"Exchange_Item_Id__c": "", "Exchange_UID__c": ""}
     result = plan(paused, Changed(sf=event(version="sf7", body=content(start=at(30)))), POLICY, NOW)
     assert any(type(c).__name__ == "CreateItem" for c in result.commands)
 
@@ -231,9 +236,12 @@ def test_r_del_4_an_edit_that_moves_the_pair_out_syncs_then_pauses() -> None:
     assert result.state is not None and result.state.status is PairStatus.OUT_OF_WINDOW
 
 
-def test_r_del_6_switched_off_forgets_the_pair() -> None:
+def test_r_del_6_switched_off_forgets_the_pair_in_any_status() -> None:
     state, _ = pair_of_kind(Kind.C)
     assert plan(state, UserSwitchedOff(), POLICY, NOW).state is None
+    paused = plan(state, LeftWindow(), POLICY, NOW).state
+    assert paused is not None
+    assert plan(paused, UserSwitchedOff(), POLICY, NOW) == Plan((), None)
 
 
 def test_r_cat_1_only_the_bridge_categories_are_touched() -> None:
