@@ -125,7 +125,10 @@ def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: froze
     fields.update({"Exchange_Item_Id__c": item.id, "Exchange_UID__c": item.uid or ""})
     builder = PlanBuilder(policy)
     builder.first.append(
-        CreateEvent(frozen_fields(fields), choose_who(content.attendees, policy.shared_activities))
+        CreateEvent(
+            frozen_fields(fields),
+            () if content.private else choose_who(content.attendees, policy.shared_activities),
+        )
     )
     for added in attendees.add_relations:
         assert added.relation is not None

@@ -174,7 +174,7 @@ def _sync(state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, n
         new_sf = _with_attendees(fields.sf, people.sf_attendees)
         new_ex = _with_attendees(fields.ex, people.ex_attendees)
         builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
-        _relations(builder, people, sf, policy)
+        _relations(builder, people, sf, new_sf.private, policy)
         ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
         builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
         masked, unresolved = fields.masked, people.unresolved
@@ -253,7 +253,7 @@ def _merge_people(
     )
 
 
-def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, policy: Policy) -> None:
+def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, private: bool, policy: Policy) -> None:
     """The relation commands of an attendee merge, and a Who for an event that has none (R-ATT-10)."""
     for added in people.add_relations:
         assert added.relation is not None
@@ -262,7 +262,8 @@ def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, policy: Po
         builder.relations.append(RemoveAttendeeRelation(sf.id, relation_id))
     for relation_id, status in people.status_updates:
         builder.relations.append(UpdateAttendeeStatus(sf.id, relation_id, status))
-    if people.add_relations and not sf.who_ids:  # R-ATT-10: a Who only where the user set none
+    # R-ATT-10: a Who only where the user set none; Salesforce links no Contact or Lead to a private event.
+    if people.add_relations and not sf.who_ids and not private:
         who = choose_who(people.sf_attendees, policy.shared_activities)
         if who:
             builder.event_fields["WhoId"] = who[0]

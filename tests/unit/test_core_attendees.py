@@ -15,6 +15,7 @@ from bridge.core import (
     Directory,
     Invitations,
     IssueCode,
+    PrivatePolicy,
     RaiseIssue,
     Relation,
     RelationKind,
@@ -208,3 +209,14 @@ def test_r_att_12_no_invitations_unless_configured(invitations: Invitations, sen
     added = replace(sf, version="sf2", content=content(attendees=(ANN,)))
     (update,) = of_type(plan(state, Changed(sf=added), policy, NOW), UpdateItem)
     assert update.send_invitations is sent
+
+
+def test_r_att_10_no_who_on_a_private_event() -> None:
+    policy = replace(POLICY, private=PrivatePolicy.FULL)
+    secret = new_item(body=content(private=True, attendees=(Attendee(ANN.email),)))
+    (created,) = of_type(plan(None, Changed(ex=secret, directory=KNOWN), policy, NOW), CreateEvent)
+    assert created.who_ids == ()
+    state = paired(event(body=content(private=True)), item(body=content(private=True)), policy=policy)
+    added = item(version="ck2", body=content(private=True, attendees=(Attendee(ANN.email),)))
+    result = plan(state, Changed(ex=added, directory=KNOWN), policy, NOW)
+    assert of_type(result, AddAttendeeRelation) and not of_type(result, UpdateEvent)
