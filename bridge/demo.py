@@ -199,8 +199,11 @@ def _exchange_part(endpoints: dict[str, Any], ca_pem: bytes) -> None:
         default_timezone=EWS_UTC,
     )
     _say("EWS: mailbox opened (impersonation)", account.primary_smtp_address)
+    now = EWSDateTime.now(tz=EWS_UTC)
+    week = account.calendar.view(start=now - timedelta(days=1), end=now + timedelta(days=8))
+    _say("EWS: CalendarView of the coming week", "; ".join(str(i.subject) for i in week))
     subscription = account.calendar.subscribe_to_streaming()
-    start = EWSDateTime.now(tz=EWS_UTC).replace(microsecond=0, second=0) + timedelta(days=2)
+    start = now.replace(microsecond=0, second=0) + timedelta(days=2)
     item = CalendarItem(
         account=account,
         folder=account.calendar,
@@ -210,7 +213,7 @@ def _exchange_part(endpoints: dict[str, Any], ca_pem: bytes) -> None:
         categories=["Salesforce"],
     )
     item.save()
-    _say("EWS: calendar item created", f"{item.subject} ({len(item.changekey)}-char ChangeKey)")
+    _say("EWS: calendar item created", str(item.subject))
     seen: list[str] = []
     for notification in account.calendar.get_streaming_events(
         subscription, connection_timeout=1, max_notifications_returned=1
@@ -218,8 +221,9 @@ def _exchange_part(endpoints: dict[str, Any], ca_pem: bytes) -> None:
         seen.extend(type(e).__name__ for e in notification.events)
     _say("EWS streaming notification", ", ".join(seen) or "none")
     account.calendar.unsubscribe(subscription)
-    items = account.calendar.view(start=start - timedelta(hours=1), end=start + timedelta(hours=2))
-    _say("EWS: CalendarView", ", ".join(i.subject for i in items))
+    item.location = "Room 2"
+    item.save(update_fields=["location"])
+    _say("EWS: item updated", f"ChangeKey changed, location {item.location}")
 
 
 def run_demo(state_dir: Path | None = None) -> int:

@@ -10,7 +10,21 @@ import time
 from pathlib import Path
 
 import requests
+from exchangelib import (
+    BASIC,
+    IMPERSONATION,
+    UTC,
+    Account,
+    Build,
+    CalendarItem,
+    Configuration,
+    Credentials,
+    EWSDateTime,
+    Version,
+)
 from simple_salesforce import Salesforce
+
+from bridge.sandbox.exchange.client_tls import trust_ca
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +55,20 @@ def _stop(process: subprocess.Popen[str]) -> str:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     return output
+
+
+def _mailbox(endpoints: dict, address: str) -> Account:
+    trust_ca(Path(endpoints["ca_bundle"]).read_bytes())
+    ex_conf = endpoints["exchange"]
+    config = Configuration(
+        service_endpoint=ex_conf["ews_url"],
+        credentials=Credentials(ex_conf["username"], ex_conf["password"]),
+        auth_type=BASIC,
+        version=Version(build=Build(15, 1, 2507, 6)),
+    )
+    return Account(
+        address, config=config, autodiscover=False, access_type=IMPERSONATION, default_timezone=UTC
+    )
 
 
 def _salesforce(endpoints: dict) -> Salesforce:
@@ -79,6 +107,17 @@ def test_sandbox_command_writes_endpoints_serves_and_keeps_the_org_across_restar
         # Every seeded Salesforce user has a mailbox with the same address.
         assert [u["email"] for u in users] == endpoints["exchange"]["mailboxes"]
         sf = _salesforce(endpoints)
+        mailbox = _mailbox(endpoints, users[0]["email"])
+        seeded = {i.subject for i in mailbox.calendar.all()}
+        assert len(seeded) >= 3, "each mailbox is seeded with a few items"
+        item = CalendarItem(
+            account=mailbox,
+            folder=mailbox.calendar,
+            subject="also kept across restarts",
+            start=EWSDateTime(2026, 12, 1, 14, tzinfo=UTC),
+            end=EWSDateTime(2026, 12, 1, 15, tzinfo=UTC),
+        )
+        item.save()
         created = sf.Event.create(
             {
                 "Subject": "kept across restarts",
@@ -98,7 +137,7 @@ def test_sandbox_command_writes_endpoints_serves_and_keeps_the_org_across_restar
         assert secret not in output
     assert endpoints["salesforce"]["instance_url"] in output
 
-    assert (tmp_path / "org.json").exists()
+    assert (tmp_path / "org.json").exists() and (tmp_path / "exchange.json").exists()
     (tmp_path / "endpoints.json").unlink()
     process = _start(tmp_path)
     try:
@@ -106,6 +145,11 @@ def test_sandbox_command_writes_endpoints_serves_and_keeps_the_org_across_restar
         assert again["users"] == users
         record = _salesforce(again).Event.get(created["id"])
         assert record["Subject"] == "kept across restarts"
+        mailbox = _mailbox(again, users[0]["email"])
+        kept = mailbox.calendar.get(id=item.id)
+        assert (kept.subject, kept.changekey) == ("also kept across restarts", item.changekey)
+        # Seeding does not run again over a mailbox that already has items.
+        assert {i.subject for i in mailbox.calendar.all()} == seeded | {"also kept across restarts"}
     finally:
         _stop(process)
 

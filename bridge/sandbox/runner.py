@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bridge.sandbox.exchange.seed import seed_mailboxes
 from bridge.sandbox.exchange.server import ExchangeSandbox
 from bridge.sandbox.salesforce.seed import DOMAIN, seed_org
 from bridge.sandbox.salesforce.server import INTEGRATION_USERNAME, SalesforceSandbox
 from bridge.sandbox.tls import SandboxTLS
 
 ORG_FILE = "org.json"
+EXCHANGE_FILE = "exchange.json"
 ENDPOINTS_FILE = "endpoints.json"
 CA_FILE = "ca.pem"
 
@@ -46,7 +48,11 @@ class Sandbox:
                 if str(u.get("Email", "")).endswith("@" + DOMAIN)
                 and u.get("Username") != INTEGRATION_USERNAME
             ]
-        self.exchange = ExchangeSandbox(self.tls, [u["email"] for u in self.users])
+        addresses = [u["email"] for u in self.users]
+        exchange_file = state_dir / EXCHANGE_FILE if persist else None
+        self.exchange = ExchangeSandbox(self.tls, addresses, state_file=exchange_file)
+        # A reloaded store keeps its items; seeding adds nothing to a mailbox that already has some.
+        seed_mailboxes(self.exchange, addresses)
 
     async def start(self, host: str = "127.0.0.1") -> dict[str, Any]:
         await self.salesforce.start(host)
@@ -81,6 +87,14 @@ class Sandbox:
         return path
 
 
+async def _cancel_leftover_tasks() -> None:
+    """Finish what the servers left running (gRPC stream handlers mid-cancel) before the loop closes."""
+    leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+
+
 @contextlib.contextmanager
 def running_sandbox(state_dir: Path, **options: Any) -> Iterator[Sandbox]:
     """A started Sandbox on a background thread's event loop, for synchronous callers; stopped on exit."""
@@ -94,6 +108,8 @@ def running_sandbox(state_dir: Path, **options: Any) -> Iterator[Sandbox]:
     finally:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=30)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_cancel_leftover_tasks(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
