@@ -1,7 +1,7 @@
 """Windows time zone ids (as EWS carries them in StartTimeZone/EndTimeZone) to IANA zones.
 
-Only used to snap all-day items to local midnight, as Exchange does. The table covers the zones exchangelib
-maps the common IANA zones to; an unknown id falls back to UTC rather than failing the request.
+Only used to snap all-day items to local midnight, as Exchange does. An unknown id falls back to UTC rather
+than failing the request.
 """
 
 from __future__ import annotations
@@ -9,48 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-WINDOWS_TO_IANA: dict[str, str] = {
-    "UTC": "UTC",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "GMT Standard Time": "Europe/London",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kiev",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Russian Standard Time": "Europe/Moscow",
-    "Turkey Standard Time": "Europe/Istanbul",
-    "Israel Standard Time": "Asia/Jerusalem",
-    "South Africa Standard Time": "Africa/Johannesburg",
-    "Arabian Standard Time": "Asia/Dubai",
-    "India Standard Time": "Asia/Calcutta",
-    "SE Asia Standard Time": "Asia/Bangkok",
-    "China Standard Time": "Asia/Shanghai",
-    "Singapore Standard Time": "Asia/Singapore",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Korea Standard Time": "Asia/Seoul",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "E. Australia Standard Time": "Australia/Brisbane",
-    "Cen. Australia Standard Time": "Australia/Adelaide",
-    "W. Australia Standard Time": "Australia/Perth",
-    "New Zealand Standard Time": "Pacific/Auckland",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Mountain Standard Time": "America/Denver",
-    "US Mountain Standard Time": "America/Phoenix",
-    "Central Standard Time": "America/Chicago",
-    "Eastern Standard Time": "America/New_York",
-    "Atlantic Standard Time": "America/Halifax",
-    "Newfoundland Standard Time": "America/St_Johns",
-    "SA Pacific Standard Time": "America/Bogota",
-    "Pacific SA Standard Time": "America/Santiago",
-    "E. South America Standard Time": "America/Sao_Paulo",
-    "Argentina Standard Time": "America/Buenos_Aires",
-    "Central Standard Time (Mexico)": "America/Mexico_City",
-}
+from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
+
+# The CLDR windowsZones table, as exchangelib ships it: every Windows id Exchange knows, to its IANA zone.
+WINDOWS_TO_IANA: dict[str, str] = {"UTC": "UTC", **MS_TIMEZONE_TO_IANA_MAP}
 
 
 def zone_for(windows_id: str | None) -> tzinfo:
