@@ -13,17 +13,19 @@
     restore: category restored      del-ev: event deleted        rm-rel: the user's attendee relation removed
     rm-cat:  category removed       del-it: item deleted
 
-Two rules adjust a cell: R-DEL-7 (`delete_in_exchange`) turns every R-DEL-5 cell into "item deleted", and a
+Three rules adjust a cell: R-DEL-7 (`delete_in_exchange`) turns every R-DEL-5 cell into "item deleted"; a
 user who shares another enrolled user's event (R-MULTI-1) never deletes it: "event deleted" becomes
-"relation removed". Kinds A and B cannot be cancelled (they have no organizer but the user); E's event
-belongs to the organizer's pair, which sees the cancellation itself.
+"relation removed"; and in a one-way setting (R-SCOPE-2) nothing done in the mirror deletes the source:
+a cell that would delete or unlink the source becomes "category removed". Kinds A and B cannot be
+cancelled (they have no organizer but the user); E's event belongs to the organizer's pair, which sees the
+cancellation itself.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from bridge.core.model import Kind, Policy
+from bridge.core.model import Direction, Kind, Policy
 
 
 class Action(StrEnum):
@@ -65,6 +67,8 @@ DELETION_TABLE: dict[tuple[Action, Kind], Outcome | None] = {
     for kind, outcome in zip(_KINDS, row, strict=True)
 }
 
+_TOUCHES_EVENT = frozenset({Outcome.DELETE_EVENT, Outcome.REMOVE_RELATION})
+
 # Which actions end the pair for good (R-DEL-9); leaving the window only pauses it.
 ENDS_WITH_TOMBSTONE = frozenset(
     {Action.DELETED_IN_EXCHANGE, Action.UNSYNC_CATEGORY, Action.DELETED_IN_SALESFORCE, Action.CANCELLED}
@@ -72,10 +76,15 @@ ENDS_WITH_TOMBSTONE = frozenset(
 
 
 def outcome(action: Action, kind: Kind, policy: Policy, owns_event: bool = True) -> Outcome | None:
-    """The cell of the table for `action` and `kind`, after R-DEL-7 and the shared-event rule."""
+    """The cell of the table for `action` and `kind`, after R-DEL-7, the shared-event and one-way rules."""
     if action is Action.DELETED_IN_SALESFORCE and policy.delete_in_exchange:
-        return Outcome.DELETE_ITEM
-    cell = DELETION_TABLE[(action, kind)]
+        cell: Outcome | None = Outcome.DELETE_ITEM
+    else:
+        cell = DELETION_TABLE[(action, kind)]
     if cell is Outcome.DELETE_EVENT and not owns_event:
-        return Outcome.REMOVE_RELATION
+        cell = Outcome.REMOVE_RELATION
+    if cell in _TOUCHES_EVENT and policy.direction is Direction.TO_EXCHANGE:
+        return Outcome.REMOVE_CATEGORY
+    if cell is Outcome.DELETE_ITEM and policy.direction is Direction.TO_SALESFORCE:
+        return Outcome.REMOVE_CATEGORY
     return cell

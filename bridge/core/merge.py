@@ -123,9 +123,9 @@ def merge_fields(
         if name == "description" and policy.safe_description:
             # R-DESC-1: copied once. An adopted pair only fills an empty side.
             if base_sf is None or base_ex is None:
-                if not sf_value and ex_value:
+                if not sf_value and ex_value and policy.direction.allows(Side.EXCHANGE):
                     write(Side.SALESFORCE, name, ex_value)
-                elif sf_value and not ex_value:
+                elif sf_value and not ex_value and policy.direction.allows(Side.SALESFORCE):
                     write(Side.EXCHANGE, name, sf_value)
             continue
         winner = _winner(sf, ex, policy, sf_changed, ex_changed, same_value(name, sf_value, ex_value))

@@ -13,6 +13,7 @@ from bridge.core import (
     Deleted,
     DeleteEvent,
     DeleteItem,
+    Direction,
     Kind,
     LeftWindow,
     Observation,
@@ -265,3 +266,18 @@ def test_deleting_an_unpaired_waiting_copy_closes_its_issue() -> None:
     assert waiting is not None and waiting.status is PairStatus.WAITING
     result = plan(waiting, Deleted(Side.EXCHANGE), POLICY, NOW)
     assert result.state is None and [type(c).__name__ for c in result.commands] == ["CloseIssue"]
+
+
+def test_r_del_one_way_mirror_actions_never_delete_the_source() -> None:
+    to_exchange = replace(POLICY, direction=Direction.TO_EXCHANGE)
+    state, ex = pair_of_kind(Kind.A)
+    for observation in (Deleted(Side.EXCHANGE), observe(Action.UNSYNC_CATEGORY, ex)):
+        result = plan(state, observation, to_exchange, NOW)
+        assert not of_type(result, DeleteEvent) and not of_type(result, RemoveAttendeeRelation)
+        assert result.state is not None and result.state.status is PairStatus.ENDED
+    to_salesforce = replace(POLICY, direction=Direction.TO_SALESFORCE, delete_in_exchange=True)
+    b_state, _ = pair_of_kind(Kind.B)
+    for observation in (Deleted(Side.SALESFORCE), LeftWindow()):
+        result = plan(b_state, observation, to_salesforce, NOW)
+        assert not of_type(result, DeleteItem)
+        assert any(SYNC in u.remove_categories for u in of_type(result, UpdateItem))

@@ -35,6 +35,7 @@ from bridge.core import (
     Deleted,
     DeleteEvent,
     DeleteItem,
+    Direction,
     Directory,
     PairState,
     PairStatus,
@@ -161,9 +162,14 @@ class BridgeMachine(RuleBasedStateMachine):
         private=st.sampled_from([PrivatePolicy.MASK, PrivatePolicy.FULL]),
         safe=st.booleans(),
         tie=st.sampled_from(list(Side)),
+        direction=st.sampled_from(
+            [Direction.BOTH, Direction.BOTH, Direction.TO_EXCHANGE, Direction.TO_SALESFORCE]
+        ),
     )
-    def choose_policy(self, private: PrivatePolicy, safe: bool, tie: Side) -> None:
-        self.policy = replace(self.policy, private=private, safe_description=safe, tie_winner=tie)
+    def choose_policy(self, private: PrivatePolicy, safe: bool, tie: Side, direction: Direction) -> None:
+        self.policy = replace(
+            self.policy, private=private, safe_description=safe, tie_winner=tie, direction=direction
+        )
 
     # ------------------------------------------------------------------------------------ the runtime
 
@@ -194,10 +200,30 @@ class BridgeMachine(RuleBasedStateMachine):
                 queue += self.execute(plan_result, key, before)
         raise AssertionError("plans did not settle")
 
-    @staticmethod
-    def count(result: Plan) -> None:
+    def count(self, result: Plan) -> None:
         for command in result.commands:
             event(f"command {type(command).__name__}")
+            self.assert_source_untouched(command)
+
+    def assert_source_untouched(self, command: object) -> None:
+        """R-SCOPE-2: in a one-way setting the source side gets nothing but its pairing fields."""
+        if self.policy.direction is Direction.TO_EXCHANGE:
+            forbidden: tuple[type, ...] = (
+                CreateEvent,
+                DeleteEvent,
+                AddAttendeeRelation,
+                RemoveAttendeeRelation,
+                UpdateAttendeeStatus,
+            )
+            assert not isinstance(command, forbidden), f"the Salesforce source was written: {command}"
+            if isinstance(command, UpdateEvent):
+                assert set(command.fields) <= {"Exchange_Item_Id__c", "Exchange_UID__c"}, command
+        elif self.policy.direction is Direction.TO_SALESFORCE:
+            assert not isinstance(command, CreateItem | DeleteItem), (
+                f"the Exchange source was written: {command}"
+            )
+            if isinstance(command, UpdateItem):
+                assert set(command.fields) <= {"salesforce_event_id"}, command
 
     def plans_for(self, side: Side, record_id: str) -> list[tuple[Plan, int | None, PairState | None]]:
         key = self.key_of(side, record_id)
@@ -648,6 +674,8 @@ class BridgeMachine(RuleBasedStateMachine):
 
     @invariant()
     def sides_agree_as_the_policy_says(self) -> None:
+        if self.policy.direction is not Direction.BOTH:
+            return  # a mirror may keep edits of its own; what it may receive is checked per command
         for state in self.states.values():
             if (
                 state.status is not PairStatus.ACTIVE
