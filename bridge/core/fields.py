@@ -294,6 +294,8 @@ class ExchangeItem:
     is_recurring: bool = False
     my_response_type: str | None = None
     organizer: str | None = None
+    # IANA name of the item's start zone, as the adapter mapped it from the Windows id; unmappable ids make
+    # E-TIMEZONE, so the adapter passes them through as they are.
     time_zone: str | None = None
 
 

@@ -208,7 +208,8 @@ def test_w_truncated_fit_salesforce() -> None:
 
 def test_e_timezone_unknown_zone_is_a_problem_of_the_copy() -> None:
     assert item_from_exchange(ex_item(time_zone="Mars Standard Time"), POLICY).problem is IssueCode.TIMEZONE
-    assert item_from_exchange(ex_item(time_zone="W. Europe Standard Time"), POLICY).problem is None
+    assert item_from_exchange(ex_item(time_zone="Europe/Berlin"), POLICY).problem is None
+    assert item_from_exchange(ex_item(time_zone="Not/AZone"), POLICY).problem is IssueCode.TIMEZONE
     assert item_from_exchange(ex_item(time_zone="Europe/Oslo"), POLICY).problem is None
 
 
