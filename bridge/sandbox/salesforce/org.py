@@ -106,6 +106,9 @@ class Org:
         self.change_sink: ChangeSink = change_sink or _NullSink()
         self.clients: dict[str, ConnectedApp] = {}
         self.sessions: dict[str, Session] = {}
+        # Salesforce documents Sforce-Call-Options for single-record calls, not for sObject Collections;
+        # whether `client=` reaches changeOrigin there is unverified, so tests can switch it off.
+        self.collections_carry_client = True
         self.lock = threading.RLock()
         self.org_id = org_id or ids.make_id("00D", secrets.randbelow(62**6))
         self.name = name

@@ -59,7 +59,8 @@ def _run(
     results: list[dict[str, Any]] = []
     failed = False
     try:
-        with call.org.transaction(call.user_id, call.client, call.version) as writer:
+        client = call.client if call.org.collections_carry_client else None
+        with call.org.transaction(call.user_id, client, call.version) as writer:
             for item in items:
                 savepoint = writer.savepoint()
                 try:

@@ -183,3 +183,21 @@ def test_undelete_of_an_invitee_brings_back_its_child_event_and_group_flag(
     ):
         w.undelete(relation)
     assert caught.value.error_code == "UNDELETE_FAILED"
+
+
+@pytest.mark.parametrize("carry", [True, False], ids=["collections-carry-client", "collections-drop-client"])
+def test_r_merge_3_collections_client_origin_is_switchable(
+    sf: Salesforce, sandbox: SalesforceSandbox, sink: ListSink, carry: bool
+) -> None:
+    """Whether Salesforce puts `client=` into changeOrigin for sObject Collections is unverified; the sandbox
+    can play either answer, so the bridge's second echo guard can be tested without it."""
+    sandbox.org.collections_carry_client = carry
+    try:
+        records = [{"attributes": {"type": "Event"}, "Subject": unique("Batch"), **TIMES}]
+        sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": True, "records": records}, headers=BRIDGE
+        )
+    finally:
+        sandbox.org.collections_carry_client = True
+    expected = "com/salesforce/api/rest/62.0" + (";client=calbridge-test" if carry else "")
+    assert _only(sink)[0].origin == expected
