@@ -7,15 +7,14 @@ the CA in `<state dir>/ca.pem`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bridge.sandbox.background import in_background
 from bridge.sandbox.exchange.seed import seed_mailboxes
 from bridge.sandbox.exchange.server import ExchangeSandbox
 from bridge.sandbox.salesforce.seed import DOMAIN, seed_org
@@ -87,29 +86,9 @@ class Sandbox:
         return path
 
 
-async def _cancel_leftover_tasks() -> None:
-    """Finish what the servers left running (gRPC stream handlers mid-cancel) before the loop closes."""
-    leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in leftovers:
-        task.cancel()
-    await asyncio.gather(*leftovers, return_exceptions=True)
-
-
 @contextlib.contextmanager
 def running_sandbox(state_dir: Path, **options: Any) -> Iterator[Sandbox]:
     """A started Sandbox on a background thread's event loop, for synchronous callers; stopped on exit."""
     sandbox = Sandbox(state_dir, **options)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="sandbox", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(sandbox.start(), loop).result(timeout=60)
+    with in_background(sandbox.start, sandbox.stop, "sandbox"):
         yield sandbox
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=30)
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_cancel_leftover_tasks(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()

@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..background import in_background
 from ..tls import SandboxTLS
 from . import external, ops_find, ops_folders, ops_items, ops_subscribe, ops_sync, ops_update, persistence
 from .context import AccessFault, RequestContext, build_context
@@ -290,30 +290,5 @@ def running_exchange_sandbox(
 ) -> Iterator[ExchangeSandbox]:
     """Run a sandbox on its own event loop in a background thread (for synchronous tests and scripts)."""
     sandbox = ExchangeSandbox(tls or SandboxTLS.generate(), mailboxes, **options)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(sandbox.start(host, port))
-        except BaseException as exc:
-            failure.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="exchange-sandbox", daemon=True)
-    thread.start()
-    started.wait()
-    if failure:
-        raise failure[0]
-    try:
+    with in_background(lambda: sandbox.start(host, port), sandbox.stop, "exchange-sandbox"):
         yield sandbox
-    finally:
-        asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=15)
-        loop.close()

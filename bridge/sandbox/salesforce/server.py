@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bridge.sandbox.background import in_background
 from bridge.sandbox.salesforce import persistence
 from bridge.sandbox.salesforce.eventbus import EventBus
 from bridge.sandbox.salesforce.faults import Faults
@@ -179,39 +179,11 @@ class SalesforceSandbox:
         return {"admin_url": f"{self.instance_url}/_sandbox", "admin_token": self.admin_token}
 
 
-class SandboxThread:
-    """Runs a SalesforceSandbox on its own event loop in a daemon thread."""
-
-    def __init__(
-        self, sandbox: SalesforceSandbox, host: str = "127.0.0.1", rest_port: int = 0, pubsub_port: int = 0
-    ) -> None:
-        self.sandbox = sandbox
-        self._address = (host, rest_port, pubsub_port)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="salesforce-sandbox", daemon=True)
-
-    def start(self) -> SalesforceSandbox:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sandbox.start(*self._address), self._loop).result(timeout=30)
-        return self.sandbox
-
-    def stop(self) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(self.sandbox.stop(), self._loop).result(timeout=30)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
-
-
 @contextlib.contextmanager
 def running_salesforce_sandbox(tls: SandboxTLS | None = None, **options: Any) -> Iterator[SalesforceSandbox]:
     """A started sandbox on a background thread; stopped (and saved) on exit. `options` go to
     SalesforceSandbox, plus `host`, `rest_port`, `pubsub_port`."""
     address = {k: options.pop(k) for k in ("host", "rest_port", "pubsub_port") if k in options}
-    runner = SandboxThread(SalesforceSandbox(tls or SandboxTLS.generate(), **options), **address)
-    sandbox = runner.start()
-    try:
+    sandbox = SalesforceSandbox(tls or SandboxTLS.generate(), **options)
+    with in_background(lambda: sandbox.start(**address), sandbox.stop, "salesforce-sandbox"):
         yield sandbox
-    finally:
-        runner.stop()
