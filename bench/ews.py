@@ -160,35 +160,11 @@ async def _writes(client: Client, mailboxes: list[str], seconds: float, workers:
 
 def _exchangelib_bulk(endpoints: dict[str, Any], ca_pem: bytes, seconds: float) -> float:
     """Items per second through the real client's bulk_create (chunks of 100), one thread."""
-    from exchangelib import (
-        BASIC,
-        IMPERSONATION,
-        UTC,
-        Account,
-        Build,
-        CalendarItem,
-        Configuration,
-        Credentials,
-        EWSDateTime,
-        Version,
-    )
+    from exchangelib import UTC, CalendarItem, EWSDateTime
 
-    from bridge.sandbox.exchange.client_tls import trust_ca
+    from bridge.sandbox.exchange.client_tls import sandbox_account
 
-    trust_ca(ca_pem)
-    config = Configuration(
-        service_endpoint=endpoints["ews_url"],
-        credentials=Credentials(endpoints["username"], endpoints["password"]),
-        auth_type=BASIC,
-        version=Version(build=Build(15, 1, 2507, 6)),
-    )
-    account = Account(
-        endpoints["mailboxes"][-1],
-        config=config,
-        autodiscover=False,
-        access_type=IMPERSONATION,
-        default_timezone=UTC,
-    )
+    account = sandbox_account(endpoints, ca_pem, endpoints["mailboxes"][-1])
     start = EWSDateTime(2030, 5, 1, 8, tzinfo=UTC)
     total = 0
     stop = time.monotonic() + seconds

@@ -24,7 +24,7 @@ import requests
 from simple_salesforce.api import Salesforce, SFType
 from simple_salesforce.format import format_soql
 
-from bridge.sandbox.exchange.client_tls import trust_ca
+from bridge.sandbox.exchange.client_tls import sandbox_account
 from bridge.sandbox.runner import running_sandbox
 from bridge.wire import pubsub_api_pb2 as pb
 from bridge.wire import pubsub_api_pb2_grpc as pb_grpc
@@ -170,34 +170,10 @@ def _salesforce_part(endpoints: dict[str, Any], ca_bundle: str, ca_pem: bytes) -
 
 
 def _exchange_part(endpoints: dict[str, Any], ca_pem: bytes) -> None:
-    from exchangelib import (
-        BASIC,
-        IMPERSONATION,
-        Account,
-        Build,
-        CalendarItem,
-        Configuration,
-        Credentials,
-        EWSDateTime,
-        Version,
-    )
     from exchangelib import UTC as EWS_UTC
+    from exchangelib import CalendarItem, EWSDateTime
 
-    trust_ca(ca_pem)
-    ex_conf = endpoints["exchange"]
-    config = Configuration(
-        service_endpoint=ex_conf["ews_url"],
-        credentials=Credentials(ex_conf["username"], ex_conf["password"]),
-        auth_type=BASIC,
-        version=Version(build=Build(15, 1, 2507, 6)),
-    )
-    account = Account(
-        ex_conf["mailboxes"][0],
-        config=config,
-        autodiscover=False,
-        access_type=IMPERSONATION,
-        default_timezone=EWS_UTC,
-    )
+    account = sandbox_account(endpoints["exchange"], ca_pem, endpoints["exchange"]["mailboxes"][0])
     _say("EWS: mailbox opened (impersonation)", account.primary_smtp_address)
     now = EWSDateTime.now(tz=EWS_UTC)
     week = account.calendar.view(start=now - timedelta(days=1), end=now + timedelta(days=8))

@@ -10,21 +10,10 @@ import time
 from pathlib import Path
 
 import requests
-from exchangelib import (
-    BASIC,
-    IMPERSONATION,
-    UTC,
-    Account,
-    Build,
-    CalendarItem,
-    Configuration,
-    Credentials,
-    EWSDateTime,
-    Version,
-)
+from exchangelib import UTC, Account, CalendarItem, EWSDateTime
 from simple_salesforce import Salesforce
 
-from bridge.sandbox.exchange.client_tls import trust_ca
+from bridge.sandbox.exchange.client_tls import sandbox_account
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,17 +47,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
 
 
 def _mailbox(endpoints: dict, address: str) -> Account:
-    trust_ca(Path(endpoints["ca_bundle"]).read_bytes())
-    ex_conf = endpoints["exchange"]
-    config = Configuration(
-        service_endpoint=ex_conf["ews_url"],
-        credentials=Credentials(ex_conf["username"], ex_conf["password"]),
-        auth_type=BASIC,
-        version=Version(build=Build(15, 1, 2507, 6)),
-    )
-    return Account(
-        address, config=config, autodiscover=False, access_type=IMPERSONATION, default_timezone=UTC
-    )
+    return sandbox_account(endpoints["exchange"], Path(endpoints["ca_bundle"]).read_bytes(), address)
 
 
 def _salesforce(endpoints: dict) -> Salesforce:

@@ -11,12 +11,16 @@ import atexit
 import os
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import certifi
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    from exchangelib import Account
 
 _lock = threading.Lock()
 _trusted: list[bytes] = []
@@ -71,3 +75,42 @@ def trust_ca(ca_pem: bytes) -> None:
     from exchangelib.protocol import BaseProtocol
 
     BaseProtocol.HTTP_ADAPTER_CLS = adapter_class(ca_pem)
+
+
+# The build the sandbox reports; giving it to exchangelib skips its version probe.
+SANDBOX_BUILD = (15, 1, 2507, 6)
+
+
+def sandbox_account(
+    endpoints: Mapping[str, Any], ca_pem: bytes, address: str, *, delegate: bool = False, **config: Any
+) -> Account:
+    """An exchangelib Account on one sandbox mailbox, connected as a deployment would: Basic auth to the
+    service account, impersonation (or delegate access), no autodiscover, TLS verified against `ca_pem`,
+    UTC. `endpoints` is the sandbox's `exchange` section; `config` goes to exchangelib's Configuration."""
+    from exchangelib import (
+        BASIC,
+        DELEGATE,
+        IMPERSONATION,
+        UTC,
+        Account,
+        Build,
+        Configuration,
+        Credentials,
+        Version,
+    )
+
+    trust_ca(ca_pem)
+    config.setdefault("version", Version(build=Build(*SANDBOX_BUILD)))
+    configuration = Configuration(
+        service_endpoint=endpoints["ews_url"],
+        credentials=Credentials(endpoints["username"], endpoints["password"]),
+        auth_type=BASIC,
+        **config,
+    )
+    return Account(
+        address,
+        config=configuration,
+        autodiscover=False,
+        access_type=DELEGATE if delegate else IMPERSONATION,
+        default_timezone=UTC,
+    )
