@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from bridge.core.fields import ATTENDEE_LIMIT
 from bridge.core.model import Attendee, Directory, Relation, RelationKind, Response
 
 WHO_CONTACT_LIMIT = 50  # Shared Activities: up to 50 contacts, or one lead
@@ -98,6 +99,8 @@ def merge_attendees(
         # R-ATT-3, with R-ATT-8's retry of addresses that did not resolve before.
         candidates = (ex_now.keys() - ex_base.keys()) | (unresolved & ex_now.keys())
         for email in sorted(candidates - sf_now.keys()):
+            if len(new_sf) >= ATTENDEE_LIMIT:
+                break  # R-LIM: synced cut to what Salesforce holds; the plan reports W-TRUNCATED
             relation = resolve(email, directory)
             if relation is None:
                 still_unresolved.add(email)

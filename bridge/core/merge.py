@@ -175,7 +175,8 @@ def _mask_transition(
     masked_side: Side | None,
     write: Callable[[Side, str, object], None],
 ) -> Side | None:
-    """Start masking when one side became private, stop when the private side no longer is."""
+    """Start masking when one side became private, stop when the private side no longer is. The mask
+    never overwrites values the user wrote (R-PRIV-1): adopting a private copy only sets the flag."""
     if policy.private is not PrivatePolicy.MASK:
         return None
     if masked_side is not None:
@@ -190,8 +191,10 @@ def _mask_transition(
         base = bases[side]
         became_private = contents[side].private and (base is None or not base.private)
         if became_private and not contents[side.other].private and policy.direction.allows(side):
+            # An adopted pair (no base) finds real values on the other side too: they are kept, only
+            # the private flag is set, and from now on neither side's masked fields reach the other.
             mask = masked(contents[side])
-            for name in MASKED_FIELDS:
+            for name in MASKED_FIELDS if base is not None else ("private",):
                 write(side.other, name, getattr(mask, name))
             return side.other
     return None

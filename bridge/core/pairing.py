@@ -42,11 +42,13 @@ def match_unpaired(events: Sequence[Copy], items: Sequence[Copy]) -> Matching:
     neither adopted nor created (R-PAIR-3); a key both sides have once is a pair.
 
     A copy that names a partner which is not among the copies given is left single; the planner
-    creates nothing for it (its partner may be out of sight, not gone)."""
+    creates nothing for it (its partner may be out of sight, not gone). Salesforce's child events (an
+    invitee's copy of another event) are never synced (R-SCOPE-7): they are left single, to be skipped."""
     items_by_id = {item.id: item for item in items}
     pairs: list[tuple[Copy, Copy]] = []
     taken: set[str] = set()
-    for event in events:
+    candidates = [event for event in events if not event.is_child]
+    for event in candidates:
         item = items_by_id.get(event.paired_id or "")
         if item is None:
             item = next((i for i in items if i.paired_id == event.id), None)
@@ -57,7 +59,7 @@ def match_unpaired(events: Sequence[Copy], items: Sequence[Copy]) -> Matching:
     def free(copies: Iterable[Copy]) -> list[Copy]:
         return [c for c in copies if c.id not in taken and c.paired_id is None]
 
-    event_keys = _by_key(free(events))
+    event_keys = _by_key(free(candidates))
     item_keys = _by_key(free(items))
     duplicates: list[Copy] = []
     for key in sorted(event_keys.keys() | item_keys.keys(), key=repr):

@@ -74,6 +74,8 @@ def plan(state: PairState | None, observation: Observation, policy: Policy, now:
 
 def _changed(state: PairState | None, seen: Changed, policy: Policy, now: datetime) -> Plan:
     if state is None or state.status is PairStatus.WAITING:
+        if seen.sf is not None and seen.sf.is_child:  # R-SCOPE-7: never synced, so never adopted
+            seen = replace(seen, sf=None)
         if seen.sf is not None and seen.ex is not None:
             return _adopt(state, seen.sf, seen.ex, seen, policy, now)
         copy = seen.ex or seen.sf

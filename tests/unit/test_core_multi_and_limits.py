@@ -11,10 +11,13 @@ from bridge.core import (
     CloseIssue,
     CreateEvent,
     CreateItem,
+    Directory,
     IssueCode,
     Kind,
     MeetingContext,
     RaiseIssue,
+    Relation,
+    RelationKind,
     Response,
     Severity,
     Side,
@@ -160,3 +163,28 @@ def test_r_lim_1_issue_closes_itself_when_the_cause_is_gone() -> None:
     fixed = plan(waiting, Changed(ex=new_item(version="ck2")), POLICY, NOW)
     assert [c.code for c in of_type(fixed, CloseIssue)] == [IssueCode.TOO_LONG]
     assert of_type(fixed, CreateEvent)
+
+
+def _crowd(count: int) -> tuple[tuple[Attendee, ...], Directory]:
+    people = tuple(Attendee(f"p{i:04}@client.example") for i in range(count))
+    found = tuple((a.email, (Relation(f"003P{i:04}", RelationKind.CONTACT),)) for i, a in enumerate(people))
+    return people, Directory(found)
+
+
+def test_r_lim_w_truncated_more_than_1000_attendees_reach_salesforce_cut_to_1000() -> None:
+    people, known = _crowd(1_100)
+    created = plan(None, Changed(ex=new_item(body=content(attendees=people)), directory=known), POLICY, NOW)
+    assert len(of_type(created, AddAttendeeRelation)) == 1_000
+    assert [c.issue.code for c in of_type(created, RaiseIssue)] == [IssueCode.TRUNCATED]
+    assert created.state is not None and len(created.state.base_sf.attendees) == 1_000  # type: ignore[union-attr]
+    # An existing meeting that grows past the limit is cut the same way, and says so.
+    state = paired()
+    grown = item(version="ck2", body=content(attendees=people))
+    result = plan(state, Changed(ex=grown, directory=known), POLICY, NOW)
+    assert len(of_type(result, AddAttendeeRelation)) == 1_000
+    assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.TRUNCATED]
+    # Once full, nothing more is added, and nothing is re-added on the next change.
+    assert result.state is not None
+    again = replace(grown, version="ck3", content=replace(grown.content, location="Hall"))
+    full = replace(result.state, ex_version="ck2", sf_version="sf1")
+    assert not of_type(plan(full, Changed(ex=again, directory=known), POLICY, NOW), AddAttendeeRelation)

@@ -149,3 +149,23 @@ def test_r_desc_2_off_syncs_the_description_like_any_field() -> None:
         plan(state, Changed(sf=event(version="sf2", body=content(description="v2"))), policy, NOW), UpdateItem
     )
     assert update.fields == {"body": "v2", "body_type": "Text"}
+
+
+def test_r_priv_1_adopting_a_private_event_never_masks_over_the_items_real_values() -> None:
+    # Both copies existed before the pair: the item's own description, location and attendees are real
+    # values the user wrote in Exchange; the mask must not overwrite them, and they must not reach the
+    # private event either. The item only gets the private flag.
+    sf = new_event(body=content(private=True, description="notes", location="HR room"))
+    ex = new_item(body=content(description="agenda", location="Room 2"), modified=at(-5))
+    adopted = plan(None, Changed(sf=sf, ex=ex), POLICY, NOW)
+    (update,) = of_type(adopted, UpdateItem)
+    assert {k: v for k, v in update.fields.items() if k != "salesforce_event_id"} == {
+        "sensitivity": "Private"
+    }
+    (event_update,) = of_type(adopted, UpdateEvent)
+    assert set(event_update.fields) == {"Exchange_Item_Id__c", "Exchange_UID__c"}
+    assert adopted.state is not None and adopted.state.masked is Side.EXCHANGE
+    # From then on the mask holds: an edit of the private event's subject stays in Salesforce.
+    state = replace(adopted.state, sf_version="sf1", ex_version="ck1")
+    renamed = replace(sf, version="sf2", paired_id=ex.id, content=replace(sf.content, subject="Layoffs"))
+    assert not of_type(plan(state, Changed(sf=renamed), POLICY, NOW), UpdateItem)

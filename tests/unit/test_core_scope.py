@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from bridge.core import (
+    AllDay,
     Attendee,
     Changed,
     CreateEvent,
@@ -20,6 +22,7 @@ from bridge.core import (
     PrivatePolicy,
     RaiseIssue,
     RelationKind,
+    match_unpaired,
     plan,
 )
 from bridge.core.scope import Verdict, admit_event, admit_item, in_window
@@ -194,3 +197,41 @@ def test_unsync_category_and_cancelled_items_are_not_created() -> None:
         plan(None, Changed(ex=new_item(categories=frozenset({POLICY.unsync_category}))), POLICY, NOW)
     )
     assert not creates(plan(None, Changed(ex=new_item(is_cancelled=True)), POLICY, NOW))
+
+
+def test_r_scope_7_child_events_are_never_adopted_either() -> None:
+    # A child event is Salesforce's copy for an invitee: adopting it by subject and time would sync it.
+    child, own = new_event(is_child=True), new_item()
+    found = match_unpaired([child], [own])
+    assert found.pairs == () and found.duplicates == ()
+    assert set(found.singles) == {child, own}
+    # Shown together to the planner, the item is planned alone, as if the child event were not there.
+    assert plan(None, Changed(sf=child, ex=own), POLICY, NOW) == plan(None, Changed(ex=own), POLICY, NOW)
+    assert plan(None, Changed(sf=child), POLICY, NOW).commands == ()
+    # Nor does it make a real event's key a duplicate.
+    real = new_event(id="00U000000000002")
+    assert match_unpaired([child, real], [own]).pairs == ((real, own),)
+
+
+def test_r_scope_1_window_ends_exactly_at_now_minus_past_is_out() -> None:
+    assert not in_window(content(start=at(-30 * 24 - 1), minutes=60).when, POLICY, NOW)
+    assert in_window(content(start=at(-30 * 24 - 1), minutes=61).when, POLICY, NOW)
+
+
+def test_r_scope_1_all_day_items_are_in_the_window_by_their_dates_in_the_mailbox_zone() -> None:
+    # Mailbox in Berlin (UTC+1 in November): a day starts at 23:00 UTC the evening before.
+    last_day_out = (NOW - timedelta(days=31)).date()  # ends at local midnight before now - 30 days
+    assert not in_window(AllDay(last_day_out, last_day_out + timedelta(days=1)), POLICY, NOW)
+    today_minus_30 = (NOW - timedelta(days=30)).date()  # still running at now - 30 days
+    assert in_window(AllDay(today_minus_30, today_minus_30 + timedelta(days=1)), POLICY, NOW)
+    day_60 = (NOW + timedelta(days=60)).date()  # starts at local midnight, before now + 60 days
+    assert in_window(AllDay(day_60, day_60 + timedelta(days=1)), POLICY, NOW)
+    day_61 = day_60 + timedelta(days=1)
+    assert not in_window(AllDay(day_61, day_61 + timedelta(days=1)), POLICY, NOW)
+    # Near midnight the zone decides: Berlin's 1 January starts at 23:00 UTC on 31 December.
+    eve = datetime(2026, 12, 31, 23, 30, tzinfo=UTC) - timedelta(days=60)
+    new_year = date(2027, 1, 1)
+    assert in_window(AllDay(new_year, new_year + timedelta(days=1)), POLICY, eve)
+    assert not in_window(
+        AllDay(new_year, new_year + timedelta(days=1)), replace(POLICY, mailbox_time_zone="UTC"), eve
+    )
