@@ -15,6 +15,7 @@ from bridge.core import (
     Directory,
     Invitations,
     IssueCode,
+    Plan,
     PrivatePolicy,
     RaiseIssue,
     Relation,
@@ -82,6 +83,7 @@ def test_r_att_4_removed_in_exchange_is_removed_from_the_event_whatever_its_stat
     removed = replace(ex, version="ck2", content=content())
     result = plan(state, Changed(ex=removed), POLICY, NOW)
     assert of_type(result, RemoveAttendeeRelation) == [RemoveAttendeeRelation("00U000000000001", "003ANN")]
+    assert not of_type(result, UpdateItem)  # the removal does not bounce back to the item (R-ATT-1)
 
 
 ANSWERS = [
@@ -153,7 +155,7 @@ def test_r_att_9_every_person_with_an_address_becomes_an_attendee() -> None:
     cat = person("cat@corp.example", RelationKind.USER, "005CAT")
     result = plan(None, Changed(sf=new_event(body=content(attendees=(ANN, BOB, cat)))), POLICY, NOW)
     (created,) = of_type(result, CreateItem)
-    assert [a.email for a in created.fields["required_attendees"]] == [ANN.email, BOB.email, cat.email]  # type: ignore[attr-defined]
+    assert [a.email for a in created.fields["required_attendees"]] == [ANN.email, BOB.email, cat.email]
 
 
 def test_r_att_10_who_without_shared_activities_is_one_lead_first() -> None:
@@ -220,3 +222,66 @@ def test_r_att_10_no_who_on_a_private_event() -> None:
     added = item(version="ck2", body=content(private=True, attendees=(Attendee(ANN.email),)))
     result = plan(state, Changed(ex=added, directory=KNOWN), policy, NOW)
     assert of_type(result, AddAttendeeRelation) and not of_type(result, UpdateEvent)
+
+
+def test_r_att_1_to_4_over_several_rounds() -> None:
+    """The asymmetry holds as the pair lives on: each round starts from the state the last one stored."""
+    state, sf, ex = meeting_pair(ANN, BOB)
+
+    def step(state: PairState, seen: Changed) -> tuple[PairState, Plan]:
+        result = plan(state, seen, POLICY, NOW)
+        assert result.state is not None
+        sf_version = seen.sf.version if seen.sf else state.sf_version
+        ex_version = seen.ex.version if seen.ex else state.ex_version
+        return replace(result.state, sf_version=sf_version, ex_version=ex_version), result
+
+    # 1. Salesforce drops Bob (R-ATT-2): the item keeps him.
+    sf = replace(sf, version="sf2", content=content(attendees=(ANN,)))
+    state, result = step(state, Changed(sf=sf))
+    assert not of_type(result, UpdateItem)
+    # 2. Bob accepts in Exchange: Salesforce no longer has him, so nothing is added back or updated.
+    ex = replace(
+        ex,
+        version="ck2",
+        content=content(attendees=(Attendee(ANN.email), Attendee(BOB.email, Response.ACCEPTED))),
+    )
+    state, result = step(state, Changed(ex=ex, directory=KNOWN))
+    assert result.commands == ()
+    # 3. Exchange drops Ann (R-ATT-4): she leaves the event and is not sent back to the item.
+    ex = replace(ex, version="ck3", content=content(attendees=(Attendee(BOB.email, Response.ACCEPTED),)))
+    state, result = step(state, Changed(ex=ex, directory=KNOWN))
+    assert of_type(result, RemoveAttendeeRelation) == [RemoveAttendeeRelation(sf.id, "003ANN")]
+    assert not of_type(result, UpdateItem)
+    # 4. Salesforce adds Ann again (R-ATT-1): she reaches the item as Unknown, though she had accepted.
+    sf = replace(sf, version="sf3", content=content(attendees=(replace(ANN, response=Response.ACCEPTED),)))
+    state, result = step(state, Changed(sf=sf))
+    (update,) = of_type(result, UpdateItem)
+    assert update.fields["required_attendees"] == (
+        ExchangeAttendee(ANN.email, "Unknown"),
+        ExchangeAttendee(BOB.email, "Accept"),
+    )
+    # 5. Ann declines in Exchange (R-ATT-5, R-ATT-11): Salesforce gets Declined; nothing goes back.
+    ex = replace(
+        ex,
+        version="ck4",
+        content=content(
+            attendees=(Attendee(ANN.email, Response.DECLINED), Attendee(BOB.email, Response.ACCEPTED))
+        ),
+    )
+    state, result = step(state, Changed(ex=ex, directory=KNOWN))
+    assert of_type(result, UpdateAttendeeStatus) == [UpdateAttendeeStatus(sf.id, "003ANN", Response.DECLINED)]
+    assert not of_type(result, UpdateItem) and not of_type(result, AddAttendeeRelation)
+    # 6. Salesforce marks Ann accepted (R-ATT-6): statuses never reach Exchange.
+    sf = replace(sf, version="sf4", content=content(attendees=(replace(ANN, response=Response.ACCEPTED),)))
+    state, result = step(state, Changed(sf=sf))
+    assert result.writes == ()
+
+
+def test_r_att_10_a_who_the_user_set_is_kept() -> None:
+    state, sf, ex = meeting_pair()
+    state = replace(state, sf_version="sf2")
+    chosen = replace(sf, version="sf2", who_ids=("003MINE",))
+    added = replace(ex, version="ck2", content=content(attendees=(Attendee(ANN.email),)))
+    result = plan(state, Changed(sf=chosen, ex=added, directory=KNOWN), POLICY, NOW)
+    assert of_type(result, AddAttendeeRelation)
+    assert all("WhoId" not in update.fields for update in of_type(result, UpdateEvent))

@@ -126,3 +126,17 @@ def test_r_merge_unseen_side_is_taken_as_unchanged() -> None:
     free = event(version="sf2", body=content(show_as=ShowAs.FREE))
     result = plan(state, Changed(sf=free), POLICY, NOW)
     assert of_type(result, UpdateItem)[0].fields == {"legacy_free_busy_status": "Free"}
+
+
+def test_r_merge_3_salesforce_echo_at_the_recorded_version_is_not_a_change() -> None:
+    # The bridge wrote the event and recorded its new version; Salesforce rewrote the value it was given
+    # (a trigger, a trimmed space). The event at that version is the bridge's own write, not an edit.
+    state = paired()
+    result = plan(state, Changed(ex=item(version="ck2", body=content(location="Hall "))), POLICY, NOW)
+    assert result.state is not None
+    recorded = result.state.after_write(Side.SALESFORCE, "00U000000000001", "sf2").after_write(
+        Side.EXCHANGE, "AAMkItem1", "ck2"
+    )
+    rewritten = event(version="sf2", body=content(location="Hall"))
+    categorised = item(version="ck3", body=content(location="Hall "))  # something else moved the item on
+    assert plan(recorded, Changed(sf=rewritten, ex=categorised), POLICY, NOW).writes == ()
