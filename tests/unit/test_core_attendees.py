@@ -196,6 +196,9 @@ def test_r_att_11_answers_update_in_salesforce_from_the_organizers_copy() -> Non
     assert of_type(result, UpdateAttendeeStatus) == [
         UpdateAttendeeStatus("00U000000000001", "003ANN", Response.ACCEPTED)
     ]
+    # The stored base holds the answer written, so Salesforce's copy of it is not an edit next time.
+    assert result.state is not None and result.state.base_sf is not None
+    assert [a.response for a in result.state.base_sf.attendees] == [Response.ACCEPTED]
     inbound = replace(answered, organizer="boss@partner.example")
     assert not of_type(plan(state, Changed(ex=inbound), POLICY, NOW), UpdateAttendeeStatus)
 

@@ -30,7 +30,7 @@ from bridge.core import (
 )
 from bridge.core.issues import make_issue
 
-from .factories import NOW, POLICY, USER_ID, content, item, new_event, new_item, of_type, paired
+from .factories import NOW, POLICY, USER_ID, at, content, event, item, new_event, new_item, of_type, paired
 
 GUEST = Attendee("guest@client.example")
 ENROLLED = {"me@corp.example": USER_ID, "cat@corp.example": "005CAT", "dan@corp.example": "005DAN"}
@@ -96,6 +96,8 @@ def test_r_multi_3_attendee_edits_change_only_their_answer() -> None:
 
 
 def test_r_lim_e_too_long_is_not_synced_to_salesforce() -> None:
+    fourteen_days = new_item(body=content(minutes=60 * 24 * 14))  # not longer than 14 days: synced
+    assert of_type(plan(None, Changed(ex=fourteen_days), POLICY, NOW), CreateEvent)
     long = new_item(body=content(minutes=60 * 24 * 15))
     result = plan(None, Changed(ex=long), POLICY, NOW)
     assert not of_type(result, CreateEvent)
@@ -188,3 +190,20 @@ def test_r_lim_w_truncated_more_than_1000_attendees_reach_salesforce_cut_to_1000
     again = replace(grown, version="ck3", content=replace(grown.content, location="Hall"))
     full = replace(result.state, ex_version="ck2", sf_version="sf1")
     assert not of_type(plan(full, Changed(ex=again, directory=known), POLICY, NOW), AddAttendeeRelation)
+
+
+def test_r_lim_w_truncated_a_cut_subject_is_in_step_and_never_cuts_the_item() -> None:
+    # A pair recovered without its store (no base): the event holds the first 255 characters of the
+    # item's subject. The newer event must not cut the item's subject down to its own.
+    long = "s" * 300
+    recovered = plan(
+        None,
+        Changed(
+            sf=event(body=content(subject=long[:255]), modified=at(-1)), ex=item(body=content(subject=long))
+        ),
+        POLICY,
+        NOW,
+    )
+    assert all("subject" not in update.fields for update in of_type(recovered, UpdateItem))
+    assert not any("Subject" in update.fields for update in of_type(recovered, UpdateEvent))
+    assert [c.issue.code for c in of_type(recovered, RaiseIssue)] == [IssueCode.TRUNCATED]

@@ -169,3 +169,15 @@ def test_r_priv_1_adopting_a_private_event_never_masks_over_the_items_real_value
     state = replace(adopted.state, sf_version="sf1", ex_version="ck1")
     renamed = replace(sf, version="sf2", paired_id=ex.id, content=replace(sf.content, subject="Layoffs"))
     assert not of_type(plan(state, Changed(sf=renamed), POLICY, NOW), UpdateItem)
+
+
+def test_r_priv_1_attendees_of_a_masked_pair_stay_on_the_real_side() -> None:
+    state = paired()
+    ann = person("ann@client.example")
+    made_private = item(version="ck2", body=content(private=True))
+    masked = plan(state, Changed(ex=made_private), POLICY, NOW).state
+    assert masked is not None and masked.masked is Side.SALESFORCE
+    masked = replace(masked, sf_version="sf2", ex_version="ck2")
+    invited = item(version="ck3", body=content(private=True, attendees=(Attendee(ann.email),)))
+    result = plan(masked, Changed(ex=invited, directory=directory(ann)), POLICY, NOW)
+    assert not of_type(result, AddAttendeeRelation) and not of_type(result, UpdateEvent)

@@ -122,6 +122,9 @@ def test_r_scope_4_internal_meetings_are_excluded_unless_sync_internal() -> None
     assert creates(plan(None, Changed(ex=internal), replace(POLICY, sync_internal=True), NOW))
     mixed = new_item(body=content(attendees=(Attendee("cat@corp.example"), Attendee(EXTERNAL))))
     assert creates(plan(None, Changed(ex=mixed), POLICY, NOW))
+    # Internal attendees but an external organizer: not an internal meeting.
+    invited = replace(internal, organizer=EXTERNAL, my_response="Accept")
+    assert creates(plan(None, Changed(ex=invited), POLICY, NOW))
 
 
 def test_r_scope_4_blocked_categories_are_excluded() -> None:
@@ -133,6 +136,10 @@ def test_r_scope_4_private_items_follow_the_private_policy() -> None:
     private = new_item(body=content(private=True))
     assert creates(plan(None, Changed(ex=private), POLICY, NOW))  # mask: synced, masked
     assert not creates(plan(None, Changed(ex=private), replace(POLICY, private=PrivatePolicy.SKIP), NOW))
+    # Towards Exchange too: a private event is not created as an item under `skip`.
+    secret = new_event(body=content(private=True))
+    assert creates(plan(None, Changed(sf=secret), POLICY, NOW))
+    assert not creates(plan(None, Changed(sf=secret), replace(POLICY, private=PrivatePolicy.SKIP), NOW))
 
 
 def test_r_scope_5_salesforce_category_opts_in_whatever_filters_say() -> None:
