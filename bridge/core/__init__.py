@@ -29,9 +29,11 @@ A plan for a changed pair runs in this order, each step a table or a small pure 
    (R-MERGE-5), with category changes folded into the item's write (`builder`).
 
 An unpaired copy is first offered to `match_unpaired` with every other unpaired copy of the user
-(recovery by the stored ids, then adoption by subject and time, duplicates refused). Pairs found are
-planned as `Changed(sf=..., ex=...)` with no state; duplicates as `Changed(..., duplicate=True)`; the rest
-alone: created on the other side if `scope` admits it, or kept `WAITING` with the issue that says why.
+(recovery by the stored ids, then adoption by subject and time, duplicates refused; child events never
+take part). Pairs found are planned as `Changed(sf=..., ex=...)` with no state, and adopted unless one
+copy is never synced (`scope.never_synced`: a series, a cancelled or unsynced item, another user's
+event), in which case nothing is written for either; duplicates as `Changed(..., duplicate=True)`; the
+rest alone: created on the other side if `scope` admits it, or kept `WAITING` with the issue that says why.
 Ids and the UID of records a plan creates are unknown when it is made: commands name them `None` or
 `Created.ID`/`Created.UID`, and the runtime fills them in and records new versions with
 `PairState.after_write`, so that its own writes are recognised when they come back. A tombstoned pair

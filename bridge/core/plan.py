@@ -37,6 +37,7 @@ from bridge.core.scope import (
     in_window,
     kind_of,
     limit_issue,
+    never_synced,
     opted_in,
     unsync_requested,
 )
@@ -77,6 +78,12 @@ def _changed(state: PairState | None, seen: Changed, policy: Policy, now: dateti
         if seen.sf is not None and seen.sf.is_child:  # R-SCOPE-7: never synced, so never adopted
             seen = replace(seen, sf=None)
         if seen.sf is not None and seen.ex is not None:
+            # R-PAIR-2 adopts copies in scope only; an excluded twin still keeps the other from being
+            # created. An excluded item is planned alone, so that it reports why (a series, say).
+            if never_synced(seen.ex, policy):
+                return plan_single(state, seen.ex, replace(seen, sf=None), policy, now)
+            if never_synced(seen.sf, policy):
+                return Plan((), state)
             return _adopt(state, seen.sf, seen.ex, seen, policy, now)
         copy = seen.ex or seen.sf
         return plan_single(state, copy, seen, policy, now) if copy is not None else Plan((), state)

@@ -71,6 +71,17 @@ def unsync_requested(item: Copy, policy: Policy) -> bool:
     return policy.unsync_category in item.categories
 
 
+def never_synced(copy: Copy, policy: Policy) -> bool:
+    """A copy no setting brings into scope on its own: a series (SPEC §15), a cancelled meeting, an item
+    marked `Salesforce Unsync`, or another user's event (R-MULTI-2). Adoption leaves these alone
+    (R-PAIR-2 pairs copies in scope), so their twin by subject and time is neither synced nor ended."""
+    if copy.is_recurring:
+        return True
+    if copy.side is Side.EXCHANGE:
+        return copy.is_cancelled or unsync_requested(copy, policy)
+    return copy.owner_id is not None and bool(policy.user_id) and copy.owner_id != policy.user_id
+
+
 def is_internal_meeting(item: Copy, policy: Policy) -> bool:
     """Every attendee and the organizer are in the internal domains (R-SCOPE-4)."""
     addresses = [a.email for a in item.content.attendees]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pytest
+
 from bridge.core import (
     AllDay,
     Changed,
@@ -98,3 +100,29 @@ def test_r_pair_4_subject_and_time_changes_stay_in_the_pair() -> None:
 def test_r_pair_5_uid_recorded_in_the_pair() -> None:
     state = paired()
     assert state.uid == "uid-AAMkItem1"
+
+
+@pytest.mark.parametrize(
+    ("sf_fields", "ex_fields"),
+    [
+        ({}, {"categories": frozenset({POLICY.unsync_category})}),  # the user asked for it not to sync
+        ({}, {"is_cancelled": True, "organizer": "boss@partner.example"}),
+        ({}, {"is_recurring": True}),  # series are not synced yet (SPEC §15)
+        ({"is_recurring": True}, {}),
+        ({"owner_id": "005OTHER"}, {}),  # another user's event (R-MULTI-2)
+    ],
+    ids=["unsync", "cancelled", "recurring-item", "recurring-event", "other-owner"],
+)
+def test_r_pair_2_copies_out_of_scope_are_never_adopted(
+    sf_fields: dict[str, object], ex_fields: dict[str, object]
+) -> None:
+    # Same subject and time, but one copy is never synced: adopting it would sync it, or run its
+    # lifecycle (R-DEL-3, R-DEL-8) on an event the bridge never paired. Nothing is written, deleted or
+    # created for the pair; the excluded item still reports why it is not synced.
+    sf, ex = new_event(body=content(location="Hall"), **sf_fields), new_item(**ex_fields)
+    result = plan(None, Changed(sf=sf, ex=ex), POLICY, NOW)
+    assert result.writes == ()
+    assert not of_type(result, CreateEvent) and not of_type(result, CreateItem)
+    assert result.state is None or result.state.status is PairStatus.WAITING
+    if ex_fields.get("is_recurring"):
+        assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.RECURRING]
