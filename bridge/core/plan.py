@@ -78,12 +78,6 @@ def _changed(state: PairState | None, seen: Changed, policy: Policy, now: dateti
         if seen.sf is not None and seen.sf.is_child:  # R-SCOPE-7: never synced, so never adopted
             seen = replace(seen, sf=None)
         if seen.sf is not None and seen.ex is not None:
-            # R-PAIR-2 adopts copies in scope only; an excluded twin still keeps the other from being
-            # created. An excluded item is planned alone, so that it reports why (a series, say).
-            if never_synced(seen.ex, policy):
-                return plan_single(state, seen.ex, replace(seen, sf=None), policy, now)
-            if never_synced(seen.sf, policy):
-                return Plan((), state)
             return _adopt(state, seen.sf, seen.ex, seen, policy, now)
         copy = seen.ex or seen.sf
         return plan_single(state, copy, seen, policy, now) if copy is not None else Plan((), state)
@@ -94,9 +88,23 @@ def _changed(state: PairState | None, seen: Changed, policy: Policy, now: dateti
     return _active(state, seen, policy, now)
 
 
+def _name_each_other(sf: Copy, ex: Copy) -> bool:
+    """R-PAIR-1: the pairing fields say these copies are a pair already (the store lost it)."""
+    return sf.paired_id == ex.id or ex.paired_id == sf.id
+
+
 def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: Policy, now: datetime) -> Plan:
     """R-PAIR-2 (or recovery by R-PAIR-1): two existing copies become a pair; nothing is created. With no
-    base, every field counts as changed on both sides (bridge.core.merge)."""
+    base, every field counts as changed on both sides (bridge.core.merge).
+
+    Adoption by key takes copies in scope only: when one is never synced, neither is adopted, and the
+    twin still keeps the other from being created. An excluded item is planned alone, so that it
+    reports why (a series, say)."""
+    if not _name_each_other(sf, ex):
+        if never_synced(ex, policy):
+            return plan_single(state, ex, replace(seen, sf=None), policy, now)
+        if never_synced(sf, policy):
+            return Plan((), state)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     # The origin is unknown; Exchange gives the kind whose deletions remove least (A rather than B).
     adopted = PairState(

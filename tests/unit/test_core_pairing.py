@@ -13,6 +13,7 @@ from bridge.core import (
     CloseIssue,
     CreateEvent,
     CreateItem,
+    DeleteEvent,
     IssueCode,
     PairStatus,
     RaiseIssue,
@@ -126,3 +127,11 @@ def test_r_pair_2_copies_out_of_scope_are_never_adopted(
     assert result.state is None or result.state.status is PairStatus.WAITING
     if ex_fields.get("is_recurring"):
         assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.RECURRING]
+
+
+def test_r_pair_1_a_recovered_pair_still_ends_as_the_table_says() -> None:
+    # The stored ids name each other, so this is a pair (store lost), not an adoption: R-DEL-3 applies.
+    unsynced = item(categories=frozenset({POLICY.sync_category, POLICY.unsync_category}))
+    result = plan(None, Changed(sf=event(), ex=unsynced), POLICY, NOW)
+    assert [c.event_id for c in of_type(result, DeleteEvent)] == ["00U000000000001"]
+    assert result.state is not None and result.state.status is PairStatus.ENDED
