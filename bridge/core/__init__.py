@@ -45,7 +45,8 @@ Where SPEC.md lives
 
     §1  fields    R-FLD   fields (both directions), html, zones
     §2  scope     R-SCOPE scope (window, direction, filters, exclusions, opt-in, unanswered, child)
-    §3  pairing   R-PAIR  pairing (recovery, adoption key, duplicates), plan._heal_pairing
+    §3  pairing   R-PAIR  pairing (recovery, adoption key, duplicates), plan._adopt (copies in scope,
+                          scope.never_synced), plan._heal_pairing
     §4  merge     R-MERGE merge (three-way, tie), plan (replay, echo), commands (if_version)
     §5  attendees R-ATT   attendees (asymmetry, answers, resolution, Who), fields (status maps)
     §6  private   R-PRIV  merge (mask, skip, full)

@@ -140,3 +140,15 @@ def test_r_merge_3_salesforce_echo_at_the_recorded_version_is_not_a_change() -> 
     rewritten = event(version="sf2", body=content(location="Hall"))
     categorised = item(version="ck3", body=content(location="Hall "))  # something else moved the item on
     assert plan(recorded, Changed(sf=rewritten, ex=categorised), POLICY, NOW).writes == ()
+
+
+def test_r_merge_4_a_write_retried_after_a_crash_makes_no_second_write() -> None:
+    # The bridge wrote the event, then crashed before storing the new state. Re-planned from the old
+    # state, the event already holds the change and the item is as it was: nothing is written again.
+    state = paired()
+    edited = item(version="ck2", body=content(subject="Once"), modified=at(0))
+    assert of_type(plan(state, Changed(ex=edited), POLICY, NOW), UpdateEvent)
+    written = event(version="sf2", body=content(subject="Once"), modified=at(0.1))
+    again = plan(state, Changed(sf=written, ex=edited), POLICY, NOW)
+    assert again.writes == ()
+    assert again.state is not None and again.state.base_sf == again.state.base_ex == edited.content
