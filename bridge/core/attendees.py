@@ -96,6 +96,13 @@ def merge_attendees(
     statuses: list[tuple[str, Response]] = []
     still_unresolved: set[str] = set()
     if to_salesforce:
+        # Removals first, so that the room they free counts towards the attendee limit.
+        if base_ex is not None:  # R-ATT-4: removed in Exchange, removed from the event
+            for email in sorted((ex_base.keys() - ex_now.keys()) & sf_now.keys()):
+                relation = sf_now[email].relation
+                del new_sf[email]
+                if relation is not None:
+                    removes.append(relation.relation_id)
         # R-ATT-3, with R-ATT-8's retry of addresses that did not resolve before.
         candidates = (ex_now.keys() - ex_base.keys()) | (unresolved & ex_now.keys())
         for email in sorted(candidates - sf_now.keys()):
@@ -108,12 +115,6 @@ def merge_attendees(
             added = Attendee(email, ex_now[email].response, relation)
             new_sf[email] = added
             adds.append(added)
-        if base_ex is not None:  # R-ATT-4: removed in Exchange, removed from the event
-            for email in sorted((ex_base.keys() - ex_now.keys()) & sf_now.keys()):
-                relation = sf_now[email].relation
-                del new_sf[email]
-                if relation is not None:
-                    removes.append(relation.relation_id)
         if answers_from_exchange:  # R-ATT-5, R-ATT-11
             for email in sorted(ex_now.keys() & sf_now.keys()):
                 answer = ex_now[email].response

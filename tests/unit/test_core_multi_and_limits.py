@@ -18,6 +18,7 @@ from bridge.core import (
     RaiseIssue,
     Relation,
     RelationKind,
+    RemoveAttendeeRelation,
     Response,
     Severity,
     Side,
@@ -207,3 +208,17 @@ def test_r_lim_w_truncated_a_cut_subject_is_in_step_and_never_cuts_the_item() ->
     assert all("subject" not in update.fields for update in of_type(recovered, UpdateItem))
     assert not any("Subject" in update.fields for update in of_type(recovered, UpdateEvent))
     assert [c.issue.code for c in of_type(recovered, RaiseIssue)] == [IssueCode.TRUNCATED]
+
+
+def test_r_lim_w_truncated_room_freed_by_a_removal_is_used_in_the_same_pass() -> None:
+    people, known = _crowd(1_000)
+    full_sf = event(
+        body=content(attendees=tuple(replace(a, relation=known.lookup(a.email)[0]) for a in people))
+    )
+    state = paired(full_sf, item(body=content(attendees=people)))
+    newcomer = Attendee("new@client.example")
+    swapped = item(version="ck2", body=content(attendees=(*people[1:], newcomer)))
+    directory = Directory((*known.entries, (newcomer.email, (Relation("003NEW", RelationKind.CONTACT),))))
+    result = plan(state, Changed(ex=swapped, directory=directory), POLICY, NOW)
+    assert [c.relation_id for c in of_type(result, RemoveAttendeeRelation)] == ["003P0000"]
+    assert [c.relation_id for c in of_type(result, AddAttendeeRelation)] == ["003NEW"]
