@@ -79,7 +79,8 @@ def merge_attendees(
 ) -> AttendeeMerge:
     """Three-way attendee merge. A base of None (a pair just adopted) counts everything as added and
     nothing as removed. `answers_from_exchange` is true for the organizer's copy, the one holding the
-    attendees' answers (R-ATT-11)."""
+    attendees' answers (R-ATT-11). Additions stop at Salesforce's 1,000 attendees; the caller reports
+    the cut as W-TRUNCATED (R-LIM)."""
     sf_now = {a.email: a for a in sf}
     ex_now = {a.email: a for a in ex}
     sf_base = {a.email: a for a in base_sf or ()}
