@@ -4,7 +4,8 @@ A field changed on one side since that side's base is copied to the other; chang
 differ, the later-modified record wins and a tie goes to `tie_winner` (R-MERGE-2). Fields merge one by one,
 so an edit to the subject in Salesforce and to the location in Exchange both survive. A base of None (a
 pair just adopted, or recovered without the store) counts every field as changed on both sides, so the
-newer copy wins where they differ.
+newer copy wins where they differ; but an empty description or location is taken as not set, so adoption
+fills it from the other side instead of clearing the other side's value.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bridge.core.model import (
 MASK_SUBJECT = "Private"
 MASKED_FIELDS = ("subject", "description", "location", "show_as", "private")
 _LIMITS = {"subject": SUBJECT_LIMIT, "location": LOCATION_LIMIT, "description": DESCRIPTION_LIMIT}
+_FILLED_ON_ADOPTION = ("description", "location")  # texts where empty means "not set", not "cleared"
 
 
 def masked(content: Content) -> Content:
@@ -120,14 +122,15 @@ def merge_fields(
             continue
         sf_value, ex_value = getattr(sf.content, name), getattr(ex.content, name)
         sf_changed, ex_changed = _changed(base_sf, sf.content, name), _changed(base_ex, ex.content, name)
-        if name == "description" and policy.safe_description:
-            # R-DESC-1: copied once. An adopted pair only fills an empty side.
-            if base_sf is None or base_ex is None:
-                if not sf_value and ex_value and policy.direction.allows(Side.EXCHANGE):
-                    write(Side.SALESFORCE, name, ex_value)
-                elif sf_value and not ex_value and policy.direction.allows(Side.SALESFORCE):
-                    write(Side.EXCHANGE, name, sf_value)
+        adopting = base_sf is None or base_ex is None
+        if adopting and name in _FILLED_ON_ADOPTION and bool(sf_value) != bool(ex_value):
+            # An empty text on the newer copy is no edit: adoption fills the empty side (R-DESC-1 too).
+            filled = Side.SALESFORCE if sf_value else Side.EXCHANGE
+            if policy.direction.allows(filled):
+                write(filled.other, name, getattr(contents[filled], name))
             continue
+        if name == "description" and policy.safe_description:
+            continue  # R-DESC-1: copied once, when the pair is created
         winner = _winner(sf, ex, policy, sf_changed, ex_changed, same_value(name, sf_value, ex_value))
         if winner is not None:
             write(winner.other, name, getattr(contents[winner], name))

@@ -135,3 +135,19 @@ def test_r_pair_1_a_recovered_pair_still_ends_as_the_table_says() -> None:
     result = plan(None, Changed(sf=event(), ex=unsynced), POLICY, NOW)
     assert [c.event_id for c in of_type(result, DeleteEvent)] == ["00U000000000001"]
     assert result.state is not None and result.state.status is PairStatus.ENDED
+
+
+@pytest.mark.parametrize("safe_description", [True, False])
+def test_r_pair_2_adoption_never_overwrites_a_value_with_an_empty_one(safe_description: bool) -> None:
+    # With no base every field counts as changed on both sides (R-MERGE-2), but an empty location or
+    # description on the newer copy is not an edit: adoption fills the empty side instead.
+    policy = replace(POLICY, safe_description=safe_description)
+    sf = new_event(modified=at(-1))  # newer, and empty
+    ex = new_item(body=content(location="Room 2", description="agenda"), modified=at(-5))
+    result = plan(None, Changed(sf=sf, ex=ex), policy, NOW)
+    assert all({"location", "body"}.isdisjoint(u.fields) for u in of_type(result, UpdateItem))
+    (update,) = of_type(result, UpdateEvent)
+    assert update.fields["Location"] == "Room 2" and update.fields["Description"] == "agenda"
+    # Two different values still go to the newer copy.
+    both = plan(None, Changed(sf=replace(sf, content=content(location="Hall")), ex=ex), policy, NOW)
+    assert [u.fields["location"] for u in of_type(both, UpdateItem)] == ["Hall"]
