@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -64,18 +64,8 @@ from bridge.core.fields import (
 from bridge.core.model import Copy
 from bridge.core.scope import opted_in
 
-settings.register_profile(
-    "ci",
-    max_examples=150,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "bench", max_examples=1500, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
-)
+# The Hypothesis profile (ci or bench) is chosen suite-wide in tests/conftest.py.
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-settings.load_profile(PROFILE)
 # The long run is bounded by its example count, not by the suite's per-test timeout.
 pytestmark = pytest.mark.timeout(0 if PROFILE == "bench" else 120)
 
