@@ -9,10 +9,12 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "setting up: creating $(VENV)/ and installing calbridge with its test tools (about a minute, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "setup done"
 
 demo: setup
 	$(PY) -m bridge demo
