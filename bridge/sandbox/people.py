@@ -73,6 +73,10 @@ class SalesforceDesk:
             version=conf["api_version"],
         )
 
+    def sobject(self, name: str) -> Any:
+        """simple-salesforce's handle on one object type (`sf.Event`, typed loosely by the library)."""
+        return getattr(self.sf, name)
+
     def query(self, soql: str, *values: Any) -> list[dict[str, Any]]:
         """SOQL with each value escaped by simple-salesforce's `format_soql`."""
         return list(self.sf.query_all(format_soql(soql, *values))["records"])
@@ -85,16 +89,16 @@ class SalesforceDesk:
             "EndDateTime": iso(end),
             **fields,
         }
-        return str(self.sf.Event.create(record)["id"])
+        return str(self.sobject("Event").create(record)["id"])
 
     def update_event(self, event_id: str, **fields: Any) -> None:
-        self.sf.Event.update(event_id, fields)
+        self.sobject("Event").update(event_id, fields)
 
     def move_event(self, event_id: str, start: datetime, end: datetime) -> None:
         self.update_event(event_id, StartDateTime=iso(start), EndDateTime=iso(end))
 
     def delete_event(self, event_id: str) -> None:
-        self.sf.Event.delete(event_id)
+        self.sobject("Event").delete(event_id)
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         rows = self.query(
@@ -122,14 +126,14 @@ class SalesforceDesk:
 
     def invite(self, event_id: str, relation_id: str) -> str:
         row = {"EventId": event_id, "RelationId": relation_id, "IsInvitee": True}
-        return str(self.sf.EventRelation.create(row)["id"])
+        return str(self.sobject("EventRelation").create(row)["id"])
 
     def uninvite(self, event_id: str, relation_id: str) -> None:
         rows = self.query(
             "SELECT Id FROM EventRelation WHERE EventId = {} AND RelationId = {}", event_id, relation_id
         )
         for row in rows:
-            self.sf.EventRelation.delete(row["Id"])
+            self.sobject("EventRelation").delete(row["Id"])
 
     def contact(self, email: str) -> str:
         return str(self.query("SELECT Id FROM Contact WHERE Email = {}", email)[0]["Id"])
