@@ -5,13 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("calbridge")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="calbridge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"calbridge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-config", help="check a config file: print ok and a summary, or every error")
+    check.add_argument("file", type=Path, help="the TOML file (CALBRIDGE_* environment variables apply too)")
     sandbox = sub.add_parser(
         "sandbox", help="run the local Salesforce and Exchange sandboxes until SIGINT or SIGTERM"
     )
@@ -51,8 +64,29 @@ async def _serve_sandbox(state_dir: Path, users: int, host: str) -> None:
     print("sandbox stopped; org saved", flush=True)
 
 
+def _check_config(path: Path) -> int:
+    from bridge.config import load_config
+    from bridge.errors import ConfigError
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: configuration errors:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print("ok")
+    for line in config.summary():
+        print(f"  {line}")
+    for warning in config.warnings():
+        print(f"  warning: {warning}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.file)
     if args.command == "sandbox":
         if not 1 <= args.users <= 8:
             raise SystemExit("calbridge sandbox: --users must be between 1 and 8")
