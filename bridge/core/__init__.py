@@ -34,11 +34,24 @@ take part). Pairs found are planned as `Changed(sf=..., ex=...)` with no state, 
 copy is never synced (`scope.never_synced`: a series, a cancelled or unsynced item, another user's
 event), in which case nothing is written for either; duplicates as `Changed(..., duplicate=True)`; the
 rest alone: created on the other side if `scope` admits it, or kept `WAITING` with the issue that says why.
-Ids and the UID of records a plan creates are unknown when it is made: commands name them `None` or
-`Created.ID`/`Created.UID`, and the runtime fills them in and records new versions with
-`PairState.after_write`, so that its own writes are recognised when they come back. A tombstoned pair
+Ids and the UID of records a plan creates are unknown when it is made: commands name them
+`Created.EVENT_ID`, `Created.ITEM_ID` and `Created.ITEM_UID` (as an id or as a field value), and the
+runtime fills them in and records new versions with `PairState.after_write`, so that its own writes are
+recognised when they come back. A tombstoned pair
 (`PairStatus.ENDED`) comes back only through the `Salesforce` category. Deletions of a whole pass go
 through `guard_deletions` before anything runs.
+
+The invariant
+=============
+
+A recorded version means the base equals that copy: when `PairState.sf_version` (`ex_version`) is set,
+`base_sf` (`base_ex`) is the content of the event (item) at that version. Everything above leans on it:
+a copy read at a recorded version is no change (replay, echo), and a side not read this time stands in
+as its base. So a plan records a version only together with the content it read or wrote at that
+version; a plan that does not merge (a limit holds, the pair pauses or ends) keeps the versions that
+match its bases and checks its own writes against the versions it just read. `PairState` refuses a
+version without a base, and the state-machine test checks the invariant against both sides' records
+after every step.
 
 Where SPEC.md lives
 ===================
@@ -55,6 +68,7 @@ Where SPEC.md lives
     §9  categories R-CAT  builder (only the bridge's categories move), lifecycle
     §10 several   R-MULTI pairing.meeting_owner, scope (join or wait), plan._shared
     §11 limits    R-LIM   issues, scope.limit_issue, fields.fit_salesforce
+    storage       R-TIME-2 serial (a PairState as versioned JSON-safe data, keyed by PairState.key)
 
 The core imports nothing but the standard library and itself.
 """
@@ -76,6 +90,7 @@ from bridge.core.commands import (
     Observation,
     Plan,
     RaiseIssue,
+    RecordId,
     RemoveAttendeeRelation,
     SyncNow,
     UnsyncRequested,
@@ -112,6 +127,7 @@ from bridge.core.model import (
 )
 from bridge.core.pairing import Matching, match_unpaired, meeting_owner
 from bridge.core.plan import plan
+from bridge.core.serial import state_from_dict, state_to_dict
 
 __all__ = [
     "AddAttendeeRelation",
@@ -148,6 +164,7 @@ __all__ = [
     "Policy",
     "PrivatePolicy",
     "RaiseIssue",
+    "RecordId",
     "Relation",
     "RelationKind",
     "RemoveAttendeeRelation",
@@ -168,4 +185,6 @@ __all__ = [
     "match_unpaired",
     "meeting_owner",
     "plan",
+    "state_from_dict",
+    "state_to_dict",
 ]

@@ -13,6 +13,7 @@ from bridge.core.commands import (
     CloseIssue,
     Command,
     RaiseIssue,
+    RecordId,
     UpdateEvent,
     UpdateItem,
     frozen_fields,
@@ -69,16 +70,18 @@ class PlanBuilder:
 
     def build(
         self,
-        event_id: str | None,
+        event_id: RecordId | None,
         event_version: str | None,
-        item_id: str | None,
+        item_id: RecordId | None,
         item_version: str | None,
         send_invitations: bool = False,
     ) -> tuple[tuple[Command, ...], bool, bool]:
-        """The commands in running order, and whether the event and the item get written."""
+        """The commands in running order, and whether the event and the item get written. An id is None
+        only where the plan has no such record: then nothing may be written to it."""
         commands: list[Command] = list(self.first)
         event_written = bool(self.event_fields)
         if event_written:
+            assert event_id is not None, "event fields planned for a pair without an event"
             commands.append(UpdateEvent(event_id, event_version, frozen_fields(self.event_fields)))
         commands += self.relations
         item_written = bool(self.item_fields or self.add_categories or self.remove_categories)

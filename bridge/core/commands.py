@@ -3,16 +3,19 @@
 Commands carry field values already mapped to the side they are written to (bridge.core.fields), so the
 runtime executes them without deciding anything. Every write to an existing record carries the version it
 was planned from (R-MERGE-5): the runtime makes the write conditional on it and re-plans on a lost race.
-An id of None in a command, or a field value `Created.ID`/`Created.UID`, means the id (or the UID) of the
-record created earlier in the same plan; the runtime fills it in. That is how the pairing fields of R-PAIR-1
-are written: the item's SalesforceEventId, the event's Exchange_Item_Id__c and Exchange_UID__c.
+A record created earlier in the same plan is named by a `Created` member, never by None and never by
+guessing from a field's name: as a command's id (`UpdateEvent.event_id`, `AddAttendeeRelation.event_id`,
+`UpdateItem.item_id`, ...) or as a field value (the pairing fields of R-PAIR-1: the item's
+`salesforce_event_id`, the event's `Exchange_Item_Id__c` and `Exchange_UID__c`). The runtime replaces each
+member with the id or UID the create returned before it runs the command. `Created` is a plain Enum, not a
+str, so a placeholder can never be written to a service by mistake.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 from types import MappingProxyType
 
 from bridge.core.issues import Issue, IssueCode
@@ -21,11 +24,16 @@ from bridge.core.model import Copy, Directory, MeetingContext, PairState, Respon
 FieldValues = Mapping[str, object]
 
 
-class Created(StrEnum):
-    """Placeholders for values known only once this plan's create command has run."""
+class Created(Enum):
+    """Placeholders for values known only once this plan's create command has run. A plan creates at most
+    one event and one item."""
 
-    ID = "<id of the record this plan created>"
-    UID = "<UID of the item this plan created>"
+    EVENT_ID = "id of the event this plan creates"
+    ITEM_ID = "id of the item this plan creates"
+    ITEM_UID = "UID of the item this plan creates"
+
+
+RecordId = str | Created  # an existing record's id, or the record this plan creates
 
 
 def frozen_fields(values: Mapping[str, object]) -> FieldValues:
@@ -50,14 +58,14 @@ class CreateEvent(Command):
 
 @dataclass(frozen=True, slots=True)
 class UpdateEvent(Command):
-    event_id: str | None
+    event_id: RecordId
     if_version: str | None
     fields: FieldValues
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteEvent(Command):
-    event_id: str
+    event_id: RecordId
     if_version: str | None
 
 
@@ -73,7 +81,7 @@ class UpdateItem(Command):
     """Field changes and category changes of one item in one conditional write (R-CAT-1: only the
     named categories are added or removed; the user's others stay)."""
 
-    item_id: str
+    item_id: RecordId
     if_version: str | None
     fields: FieldValues = field(default_factory=lambda: frozen_fields({}))
     add_categories: tuple[str, ...] = ()
@@ -83,28 +91,28 @@ class UpdateItem(Command):
 
 @dataclass(frozen=True, slots=True)
 class DeleteItem(Command):
-    item_id: str
+    item_id: RecordId
     if_version: str | None
     send_cancellations: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class AddAttendeeRelation(Command):
-    event_id: str | None
+    event_id: RecordId
     relation_id: str
     status: Response
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateAttendeeStatus(Command):
-    event_id: str
+    event_id: RecordId
     relation_id: str
     status: Response
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveAttendeeRelation(Command):
-    event_id: str
+    event_id: RecordId
     relation_id: str
 
 

@@ -16,7 +16,15 @@ from bridge.core.commands import (
     Plan,
     frozen_fields,
 )
-from bridge.core.fields import EX_RESPONSE_IN, exchange_fields, fit_salesforce, salesforce_fields
+from bridge.core.fields import (
+    EX_EVENT_ID_FIELD,
+    EX_RESPONSE_IN,
+    SF_ITEM_ID_FIELD,
+    SF_UID_FIELD,
+    exchange_fields,
+    fit_salesforce,
+    salesforce_fields,
+)
 from bridge.core.issues import IssueCode
 from bridge.core.merge import mask_target, project
 from bridge.core.model import (
@@ -82,7 +90,7 @@ def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode]
     mask = mask_target(event.content, policy, Side.EXCHANGE)
     content = project(event.content, Side.EXCHANGE, policy, mask is not None)
     fields = exchange_fields(content, (*SCALAR_FIELDS, "attendees"), policy)
-    fields["salesforce_event_id"] = event.id
+    fields[EX_EVENT_ID_FIELD] = event.id
     builder = PlanBuilder(policy)
     builder.first.append(
         CreateItem(
@@ -91,7 +99,7 @@ def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode]
             send_invitations=policy.invitations is Invitations.ALL,
         )
     )
-    builder.event_fields.update({"Exchange_Item_Id__c": Created.ID, "Exchange_UID__c": Created.UID})
+    builder.event_fields.update({SF_ITEM_ID_FIELD: Created.ITEM_ID, SF_UID_FIELD: Created.ITEM_UID})
     builder.issues(already_open, {}, event.id, None, None)
     commands, _, _ = builder.build(event.id, event.version, None, None)
     state = PairState(
@@ -122,7 +130,7 @@ def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: froze
     )
     content = replace(content, attendees=attendees.sf_attendees)
     fields = salesforce_fields(content, SCALAR_FIELDS)
-    fields.update({"Exchange_Item_Id__c": item.id, "Exchange_UID__c": item.uid or ""})
+    fields.update({SF_ITEM_ID_FIELD: item.id, SF_UID_FIELD: item.uid or ""})
     builder = PlanBuilder(policy)
     builder.first.append(
         CreateEvent(
@@ -132,8 +140,10 @@ def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: froze
     )
     for added in attendees.add_relations:
         assert added.relation is not None
-        builder.relations.append(AddAttendeeRelation(None, added.relation.relation_id, added.response))
-    builder.item_fields["salesforce_event_id"] = Created.ID
+        builder.relations.append(
+            AddAttendeeRelation(Created.EVENT_ID, added.relation.relation_id, added.response)
+        )
+    builder.item_fields[EX_EVENT_ID_FIELD] = Created.EVENT_ID
     builder.categories(item.categories, add=(policy.sync_category,))
     builder.issues(
         already_open, item_issues(item, attendees.unresolved, mask), None, item.id, item.categories
@@ -175,7 +185,7 @@ def join_event(
     answer = my_answer(item)
     builder = PlanBuilder(policy)
     builder.relations.append(AddAttendeeRelation(event_id, policy.user_id, answer))
-    builder.item_fields["salesforce_event_id"] = event_id
+    builder.item_fields[EX_EVENT_ID_FIELD] = event_id
     builder.categories(item.categories, add=(policy.sync_category,))
     builder.issues(already_open, {}, event_id, item.id, item.categories)
     commands, _, _ = builder.build(event_id, None, item.id, item.version)

@@ -1,16 +1,27 @@
-"""Mapping between the canonical model and each side's fields (SPEC §1, R-FLD).
+"""Mapping between the canonical model and each side's fields (SPEC §1, R-FLD): the adapters' mapping API.
 
 Salesforce fields are the Event REST/CDC field names. Exchange fields are plain values named like
 exchangelib's CalendarItem attributes; the Exchange adapter copies them from and to exchangelib objects.
-Reading turns a record into a canonical `Copy`; writing turns canonical values into the field values a
-command carries. `fit_salesforce` applies Salesforce's length limits (W-TRUNCATED).
+
+What the adapters call:
+
+- reading: `event_from_salesforce(record, relations)` (an Event record and its `SalesforceRelation` rows)
+  and `item_from_exchange(item, policy)` (an `ExchangeItem`) give the canonical `Copy` a `Changed`
+  observation carries;
+- writing: commands already carry mapped field values (`salesforce_fields`, `exchange_fields`), except
+  the `Created` placeholders the runtime fills in;
+- the pairing fields of R-PAIR-1 by name: `SF_ITEM_ID_FIELD`, `SF_UID_FIELD` (on the event),
+  `EX_EVENT_ID_FIELD` (the item's SalesforceEventId property), and `SF_SYNC_HASH_FIELD`;
+- the value tables (`SF_SHOW_AS`, `EX_SHOW_AS_IN`, `SF_STATUS`, `EX_RESPONSE_IN`, ...), Salesforce's limits
+  (`SUBJECT_LIMIT`, ..., `fit_salesforce` for W-TRUNCATED) and the time helpers (`parse_datetime`,
+  `parse_date`, `format_datetime`, `utc_span`, `duration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.core.html import html_to_text
@@ -29,7 +40,49 @@ from bridge.core.model import (
     Timed,
     When,
 )
+from bridge.core.spans import as_utc, duration, format_datetime, parse_date, parse_datetime, utc_span
 from bridge.core.zones import zone
+
+__all__ = [
+    "ATTENDEE_LIMIT",
+    "DESCRIPTION_LIMIT",
+    "EX_EVENT_ID_FIELD",
+    "EX_RESPONSE_IN",
+    "EX_RESPONSE_OUT",
+    "EX_SHOW_AS",
+    "EX_SHOW_AS_IN",
+    "LOCATION_LIMIT",
+    "MINUTES_PER_DAY",
+    "PRIVATE_SENSITIVITIES",
+    "SF_ITEM_ID_FIELD",
+    "SF_SHOW_AS",
+    "SF_SHOW_AS_IN",
+    "SF_STATUS",
+    "SF_STATUS_IN",
+    "SF_SYNC_HASH_FIELD",
+    "SF_UID_FIELD",
+    "SUBJECT_LIMIT",
+    "ExchangeAttendee",
+    "ExchangeItem",
+    "SalesforceRelation",
+    "duration",
+    "event_from_salesforce",
+    "exchange_fields",
+    "fit_salesforce",
+    "format_datetime",
+    "item_from_exchange",
+    "parse_date",
+    "parse_datetime",
+    "salesforce_fields",
+    "salesforce_when",
+    "utc_span",
+]
+
+# The pairing fields of R-PAIR-1, and the event's hash of what the bridge last wrote.
+SF_ITEM_ID_FIELD = "Exchange_Item_Id__c"
+SF_UID_FIELD = "Exchange_UID__c"
+SF_SYNC_HASH_FIELD = "Calbridge_Sync_Hash__c"
+EX_EVENT_ID_FIELD = "salesforce_event_id"  # the item's extended property SalesforceEventId
 
 SUBJECT_LIMIT = 255
 LOCATION_LIMIT = 255
@@ -57,68 +110,6 @@ SF_STATUS_IN = {value: response for response, value in SF_STATUS.items()}
 # R-ATT-5: Tentative, NoResponseReceived, Organizer and Unknown are all "undecided" to Salesforce.
 EX_RESPONSE_IN = {"Accept": Response.ACCEPTED, "Decline": Response.DECLINED}
 EX_RESPONSE_OUT = {Response.ACCEPTED: "Accept", Response.DECLINED: "Decline", Response.UNDECIDED: "Unknown"}
-
-
-# ------------------------------------------------------------------------------------------ primitives
-
-
-def _utc(value: datetime) -> datetime:
-    """UTC, exact to the second (R-FLD-2); naive values are taken as UTC."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).replace(microsecond=0)
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """A Salesforce dateTime: ISO text (REST), epoch milliseconds (CDC) or a datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC).replace(microsecond=0)
-    if isinstance(value, str):
-        return _utc(datetime.fromisoformat(value))
-    raise TypeError(f"not a Salesforce dateTime: {value!r}")
-
-
-# CDC sends dates as a number; values this small are days since 1970, larger ones milliseconds.
-_DAY_NUMBER_LIMIT = 1_000_000
-
-
-def parse_date(value: object) -> date | None:
-    """A Salesforce date: 'YYYY-MM-DD' (REST), a number of days or milliseconds since 1970 (CDC), a date."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return _utc(value).date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int):
-        if abs(value) < _DAY_NUMBER_LIMIT:
-            return date(1970, 1, 1) + timedelta(days=value)
-        return datetime.fromtimestamp(value / 1000, UTC).date()
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    raise TypeError(f"not a Salesforce date: {value!r}")
-
-
-def format_datetime(value: datetime) -> str:
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_span(when: When, mailbox_zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC interval of a span; all-day dates start at midnight in the mailbox time zone."""
-    if isinstance(when, Timed):
-        return when.start, when.end
-    start = datetime.combine(when.first, time(), mailbox_zone).astimezone(UTC)
-    end = datetime.combine(when.end, time(), mailbox_zone).astimezone(UTC)
-    return start, end
-
-
-def duration(when: When) -> timedelta:
-    if isinstance(when, Timed):
-        return when.end - when.start
-    return timedelta(days=when.days)
 
 
 def _attendees(found: Iterable[Attendee]) -> tuple[Attendee, ...]:
@@ -193,8 +184,8 @@ def event_from_salesforce(record: Mapping[str, object], relations: Sequence[Sale
         version=str(version),
         modified=modified,
         content=content,
-        paired_id=_text_or_none(record.get("Exchange_Item_Id__c")),
-        uid=_text_or_none(record.get("Exchange_UID__c")),
+        paired_id=_text_or_none(record.get(SF_ITEM_ID_FIELD)),
+        uid=_text_or_none(record.get(SF_UID_FIELD)),
         owner_id=_text_or_none(owner),
         who_ids=(str(who),) if who else (),
         is_child=bool(record.get("IsChild")),
@@ -304,12 +295,12 @@ def _exchange_when(item: ExchangeItem, mailbox_zone: ZoneInfo) -> When:
         return AllDay(_local_date(item.start, mailbox_zone), _local_date(item.end, mailbox_zone))
     if not isinstance(item.start, datetime) or not isinstance(item.end, datetime):
         raise ValueError("timed item with date-only start or end")
-    return Timed(_utc(item.start), _utc(item.end))
+    return Timed(as_utc(item.start), as_utc(item.end))
 
 
 def _local_date(value: datetime | date, mailbox_zone: ZoneInfo) -> date:
     if isinstance(value, datetime):
-        return _utc(value).astimezone(mailbox_zone).date()
+        return as_utc(value).astimezone(mailbox_zone).date()
     return value
 
 
@@ -344,7 +335,7 @@ def item_from_exchange(item: ExchangeItem, policy: Policy) -> Copy:
         side=Side.EXCHANGE,
         id=item.item_id,
         version=item.change_key,
-        modified=_utc(item.last_modified_time),
+        modified=as_utc(item.last_modified_time),
         content=content,
         paired_id=item.salesforce_event_id,
         uid=item.uid,

@@ -8,6 +8,7 @@ from datetime import datetime
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import DeleteEvent, DeleteItem, Plan, RemoveAttendeeRelation
 from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
+from bridge.core.fields import SF_ITEM_ID_FIELD, SF_UID_FIELD
 from bridge.core.model import Copy, Invitations, PairState, PairStatus, Policy, Tombstone
 
 # The side each action already took away: no command may touch it.
@@ -21,14 +22,20 @@ def apply_action(
     policy: Policy,
     now: datetime,
     item_categories: frozenset[str] | None = None,
+    versions: tuple[str | None, str | None] | None = None,
 ) -> Plan:
     """The plan for one row of the R-DEL table. `item_categories` are the item's current categories when
-    known; otherwise the bridge's own categories are removed unconditionally."""
+    known; otherwise the bridge's own categories are removed unconditionally. `versions` are the event's
+    and the item's versions just read, which the writes are checked against (R-MERGE-5); by default the
+    recorded ones."""
+    sf_version, ex_version = versions if versions is not None else (state.sf_version, state.ex_version)
     if action is Action.USER_SWITCHED_OFF and state.status is not PairStatus.ACTIVE:
         return Plan((), None)  # nothing on either side carries the pair any more: forget it
     if state.status is PairStatus.OUT_OF_WINDOW:
         if action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE):
-            return _end(state, PlanBuilder(policy), action, now)  # nothing left to write: just remember
+            return _end(
+                state, PlanBuilder(policy), action, now, (sf_version, ex_version)
+            )  # nothing left to write: just remember
         return Plan((), state)
     if state.status is not PairStatus.ACTIVE:
         if (
@@ -49,15 +56,15 @@ def apply_action(
 
     if cell is Outcome.RESTORE_CATEGORY:
         builder.categories(item_categories or frozenset(), add=(policy.sync_category,))
-        commands, _, item_written = builder.build(None, None, state.ex_id, state.ex_version)
+        commands, _, item_written = builder.build(None, None, state.ex_id, ex_version)
         return Plan(commands, replace(state, ex_version=None) if item_written else state)
     if cell is Outcome.DELETE_EVENT and event_exists and state.sf_id is not None:
-        builder.last.append(DeleteEvent(state.sf_id, state.sf_version))
+        builder.last.append(DeleteEvent(state.sf_id, sf_version))
     if cell is Outcome.REMOVE_RELATION and event_exists and state.sf_id is not None:
         builder.relations.append(RemoveAttendeeRelation(state.sf_id, policy.user_id))
     if cell is Outcome.DELETE_ITEM and item_exists and state.ex_id is not None:
         send = policy.invitations is Invitations.ALL
-        builder.last.append(DeleteItem(state.ex_id, state.ex_version, send_cancellations=send))
+        builder.last.append(DeleteItem(state.ex_id, ex_version, send_cancellations=send))
         if event_exists:
             forget_item(builder)
     elif item_exists:
@@ -68,6 +75,7 @@ def apply_action(
         builder,
         action,
         now,
+        (sf_version, ex_version),
         item_deleted=cell is Outcome.DELETE_ITEM,
         event_deleted=cell is Outcome.DELETE_EVENT,
     )
@@ -96,7 +104,7 @@ def forget_item(builder: PlanBuilder) -> None:
     """Clear the event's pairing fields once its item is deleted, so that a later sync (the pair back in
     the window, the user enrolled again, the store lost) sees a plain event instead of one whose partner
     is missing, which R-PAIR-1 would leave alone for good."""
-    builder.event_fields.update({"Exchange_Item_Id__c": "", "Exchange_UID__c": ""})
+    builder.event_fields.update({SF_ITEM_ID_FIELD: "", SF_UID_FIELD: ""})
 
 
 def _bridge_categories(policy: Policy) -> tuple[str, ...]:
@@ -108,11 +116,12 @@ def _end(
     builder: PlanBuilder,
     action: Action,
     now: datetime,
+    versions: tuple[str | None, str | None],
     item_deleted: bool = False,
     event_deleted: bool = False,
 ) -> Plan:
     builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
-    commands, event_written, _ = builder.build(state.sf_id, state.sf_version, state.ex_id, state.ex_version)
+    commands, event_written, _ = builder.build(state.sf_id, versions[0], state.ex_id, versions[1])
     if action is Action.USER_SWITCHED_OFF:
         return Plan(commands, None)
     if event_written:
@@ -127,7 +136,14 @@ def _end(
     assert action in ENDS_WITH_TOMBSTONE
     sf_id = None if event_deleted or action is Action.DELETED_IN_SALESFORCE else state.sf_id
     tombstone = Tombstone(reason=action.value, at=now)
-    ended = replace(
-        state, status=PairStatus.ENDED, sf_id=sf_id, ex_id=ex_id, tombstone=tombstone, open_issues=frozenset()
+    ended = replace(  # a tombstone tracks no versions: nothing is synced until it is opted in again
+        state,
+        status=PairStatus.ENDED,
+        sf_id=sf_id,
+        ex_id=ex_id,
+        sf_version=None,
+        ex_version=None,
+        tombstone=tombstone,
+        open_issues=frozenset(),
     )
     return Plan(commands, ended)

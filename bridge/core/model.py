@@ -241,16 +241,28 @@ class Tombstone:
 class PairState:
     """The status row of one pair, kept by the store between plans.
 
+    `key` names the row for good: fixed when the state is first made and never changed afterwards (plan
+    keeps it), so the store can keep a pair that has one id only (a waiting copy) and find it again when
+    the other id appears. It is unique among one user's pairs: `sf:<event id>` or `ex:<item id>` of the
+    copy the pair began with; an adopted pair (both copies found at once) is keyed by its item, the copy
+    that always belongs to this user alone. Left empty, it is made from the ids that way.
+
     The base is kept per side, because the two sides may rightly differ: a masked private item, a
     description that stays where it was edited, a truncated subject, attendees Salesforce cannot hold.
-    A side has changed when its content differs from its base. `sf_version`/`ex_version` are the
-    versions last seen or written by the bridge (None after a write until the runtime records the new one
-    with `after_write`).
+    A side has changed when its content differs from its base. `sf_version`/`ex_version` are the versions
+    the bridge last saw or wrote, under one invariant: a recorded version means the base of that side is
+    the content of that side's copy at that version (so a copy read at that version is no change, and a
+    side not read is its base). A version the plan cannot vouch for is None (after a write, until the
+    runtime records the new one with `after_write`).
+
+    `bridge_category` is whether the bridge put the `Salesforce` category on the item (R-SCOPE-5): only a
+    category the user set opts an item in.
     """
 
     status: PairStatus
     kind: Kind
     origin: Side
+    key: str = ""
     sf_id: str | None = None
     ex_id: str | None = None
     uid: str | None = None
@@ -265,6 +277,21 @@ class PairState:
     unresolved: frozenset[str] = frozenset()
     open_issues: frozenset[IssueCode] = frozenset()
     tombstone: Tombstone | None = None
+    bridge_category: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self._first_key())
+        for side in Side:
+            if self.version_of(side) is not None and (self.base_of(side) is None or not self.id_of(side)):
+                raise ValueError(f"pair {self.key}: a {side} version is recorded without its base and id")
+
+    def _first_key(self) -> str:
+        if self.sf_id and (self.origin is Side.SALESFORCE or not self.ex_id):
+            return "sf:" + self.sf_id
+        if self.ex_id:
+            return "ex:" + self.ex_id
+        raise ValueError("a pair state needs a key or the id of one of its copies")
 
     def id_of(self, side: Side) -> str | None:
         return self.sf_id if side is Side.SALESFORCE else self.ex_id
@@ -276,10 +303,13 @@ class PairState:
         return self.base_sf if side is Side.SALESFORCE else self.base_ex
 
     def after_write(self, side: Side, record_id: str, version: str) -> PairState:
-        """The state once the runtime has executed a write on `side` and learnt its id and version."""
+        """The state once the runtime has executed a write on `side` and learnt its id and version. The
+        plan's base of that side is what the write made, so the version is recorded with it; a side
+        without a base (a shared event, a tombstone) tracks no version."""
+        keep = version if self.base_of(side) is not None and self.status is not PairStatus.ENDED else None
         if side is Side.SALESFORCE:
-            return replace(self, sf_id=record_id, sf_version=version)
-        return replace(self, ex_id=record_id, ex_version=version)
+            return replace(self, sf_id=record_id, sf_version=keep)
+        return replace(self, ex_id=record_id, ex_version=keep)
 
 
 @dataclass(frozen=True, slots=True)

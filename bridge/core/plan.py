@@ -25,7 +25,13 @@ from bridge.core.commands import (
 )
 from bridge.core.creation import create_partner, item_issues, my_answer, plan_single
 from bridge.core.deletion import Action, Outcome, outcome
-from bridge.core.fields import exchange_fields, salesforce_fields
+from bridge.core.fields import (
+    EX_EVENT_ID_FIELD,
+    SF_ITEM_ID_FIELD,
+    SF_UID_FIELD,
+    exchange_fields,
+    salesforce_fields,
+)
 from bridge.core.issues import IssueCode
 from bridge.core.lifecycle import apply_action, leave_window
 from bridge.core.merge import merge_fields
@@ -59,10 +65,19 @@ def plan(state: PairState | None, observation: Observation, policy: Policy, now:
     Pure and deterministic: the same inputs give an equal plan. `state` is None for a copy the store
     knows nothing about. The plan's state is what the store keeps once every command succeeded.
     """
+    if state is None:
+        return (
+            _changed(None, observation, policy, now) if isinstance(observation, Changed) else Plan((), None)
+        )
+    planned = _planned(state, observation, policy, now)
+    if planned.state is not None and planned.state.key != state.key:  # the store's key never changes
+        return Plan(planned.commands, replace(planned.state, key=state.key))
+    return planned
+
+
+def _planned(state: PairState, observation: Observation, policy: Policy, now: datetime) -> Plan:
     if isinstance(observation, Changed):
         return _changed(state, observation, policy, now)
-    if state is None:
-        return Plan((), None)
     if isinstance(observation, Deleted):
         side_action = (
             Action.DELETED_IN_EXCHANGE if observation.side is Side.EXCHANGE else Action.DELETED_IN_SALESFORCE
@@ -152,10 +167,10 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     ex = seen.ex or _stand_in(state, Side.EXCHANGE)
     if seen.ex is not None:
         if seen.ex.is_cancelled:
-            return apply_action(_at_seen(state, seen), Action.CANCELLED, policy, now, seen.ex.categories)
+            return apply_action(state, Action.CANCELLED, policy, now, seen.ex.categories, _read(state, seen))
         if unsync_requested(seen.ex, policy):
             return apply_action(
-                _at_seen(state, seen), Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories
+                state, Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories, _read(state, seen)
             )
     if not state.owns_event:
         return _shared(state, seen, policy, now)
@@ -164,7 +179,7 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         return Plan((), state)
     if not (in_window(sf.content.when, policy, now) or in_window(ex.content.when, policy, now)):
         categories = seen.ex.categories if seen.ex else None
-        return apply_action(_at_seen(state, seen), Action.LEFT_WINDOW, policy, now, categories)
+        return apply_action(state, Action.LEFT_WINDOW, policy, now, categories, _read(state, seen))
     return _sync(state, seen, sf, ex, policy, now)
 
 
@@ -220,7 +235,7 @@ def _sync(state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, n
         base_sf=new_sf,
         base_ex=new_ex,
         sf_version=None if event_written else (sf.version or None),
-        ex_version=None if item_written else (ex.version or None),
+        ex_version=None if item_written or ex_id is None else (ex.version or None),
         masked=masked,
         unresolved=unresolved,
         open_issues=builder.open_issues,
@@ -232,11 +247,12 @@ def _with_attendees(content: Content, attendees: tuple[Attendee, ...]) -> Conten
     return content if content.attendees == attendees else replace(content, attendees=attendees)
 
 
-def _at_seen(state: PairState, seen: Changed) -> PairState:
-    """The state with the versions just read, for plans that end or pause the pair."""
+def _read(state: PairState, seen: Changed) -> tuple[str | None, str | None]:
+    """The versions just read (the recorded ones for a side not read), for the writes of plans that end
+    or pause the pair; the state keeps the recorded ones, which match its bases."""
     sf_version = seen.sf.version if seen.sf is not None else state.sf_version
     ex_version = seen.ex.version if seen.ex is not None else state.ex_version
-    return replace(state, sf_version=sf_version, ex_version=ex_version)
+    return sf_version, ex_version
 
 
 def _merge_people(
@@ -291,9 +307,9 @@ def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, private: b
 def _heal_pairing(builder: PlanBuilder, seen: Changed, sf: Copy, ex: Copy) -> None:
     """R-PAIR-1: a copy read without the other's id (adopted, or edited by hand) gets it back."""
     if seen.sf is not None and (seen.sf.paired_id != ex.id or (ex.uid and seen.sf.uid != ex.uid)):
-        builder.event_fields.update({"Exchange_Item_Id__c": ex.id, "Exchange_UID__c": ex.uid or ""})
+        builder.event_fields.update({SF_ITEM_ID_FIELD: ex.id, SF_UID_FIELD: ex.uid or ""})
     if seen.ex is not None and seen.ex.paired_id != sf.id:
-        builder.item_fields["salesforce_event_id"] = sf.id
+        builder.item_fields[EX_EVENT_ID_FIELD] = sf.id
 
 
 def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bridge.core.fields import duration, utc_span
 from bridge.core.issues import IssueCode
 from bridge.core.model import (
     Copy,
@@ -26,6 +25,7 @@ from bridge.core.model import (
     Side,
     When,
 )
+from bridge.core.spans import duration, utc_span
 from bridge.core.zones import zone
 
 MAX_DURATION = timedelta(days=14)  # Salesforce's multiday limit (E-TOO-LONG)

@@ -44,7 +44,7 @@ def test_a_pair_found_already_out_of_the_window_removes_the_category() -> None:
 
 
 def test_a_pair_without_a_base_and_one_copy_seen_waits_for_both() -> None:
-    state = replace(paired(), base_sf=None)
+    state = replace(paired(), base_sf=None, sf_version=None)
     assert plan(state, Changed(ex=item(version="ck2")), POLICY, NOW).commands == ()
 
 
@@ -83,7 +83,9 @@ def test_an_attendee_copy_is_followed_through_the_window_and_its_category() -> N
 
 
 def test_a_paused_appointment_without_its_event_in_view_stays_paused() -> None:
-    state = replace(paired(), status=PairStatus.OUT_OF_WINDOW, ex_id=None, kind=type(paired().kind)("B"))
+    state = replace(
+        paired(), status=PairStatus.OUT_OF_WINDOW, ex_id=None, ex_version=None, kind=type(paired().kind)("B")
+    )
     assert plan(state, Changed(ex=item(version="ck5")), POLICY, NOW).commands == ()
     back = plan(state, Changed(sf=event(version="sf5", body=content(start=at(5)))), POLICY, NOW)
     assert of_type(back, CreateItem)

@@ -308,7 +308,7 @@ class BridgeMachine(RuleBasedStateMachine):
                 state = state.after_write(Side.EXCHANGE, item_id, version) if state else None
                 echoes.append((Side.EXCHANGE, item_id))
             elif isinstance(command, UpdateEvent):
-                event_id = command.event_id or created[Side.SALESFORCE]
+                event_id = self.real_id(command.event_id, created)
                 assert command.if_version in (None, self.sides.events[event_id]["SystemModstamp"]), (
                     "stale write"
                 )
@@ -317,16 +317,17 @@ class BridgeMachine(RuleBasedStateMachine):
                 state = state.after_write(Side.SALESFORCE, event_id, version) if state else None
                 echoes.append((Side.SALESFORCE, event_id))
             elif isinstance(command, UpdateItem):
-                current = self.sides.items[command.item_id]
+                item_id = self.real_id(command.item_id, created)
+                current = self.sides.items[item_id]
                 assert command.if_version in (None, current.change_key), "stale write"
                 categories = [c for c in current.categories if c not in command.remove_categories]
                 categories += [c for c in command.add_categories if c not in categories]
                 changes = self.fill(command.fields, created)
-                version = self.sides.stamp_item(command.item_id, categories=tuple(categories), **changes)
-                state = state.after_write(Side.EXCHANGE, command.item_id, version) if state else None
-                echoes.append((Side.EXCHANGE, command.item_id))
+                version = self.sides.stamp_item(item_id, categories=tuple(categories), **changes)
+                state = state.after_write(Side.EXCHANGE, item_id, version) if state else None
+                echoes.append((Side.EXCHANGE, item_id))
             elif isinstance(command, AddAttendeeRelation):
-                event_id = command.event_id or created[Side.SALESFORCE]
+                event_id = self.real_id(command.event_id, created)
                 status = SF_STATUS[command.status]
                 rows = self.sides.relations[event_id]
                 if command.relation_id in EMAIL_OF and all(
@@ -334,10 +335,10 @@ class BridgeMachine(RuleBasedStateMachine):
                 ):
                     rows.append(relation_row(command.relation_id, status))
             elif isinstance(command, RemoveAttendeeRelation):
-                rows = self.sides.relations.get(command.event_id, [])
+                rows = self.sides.relations.get(self.real_id(command.event_id, created), [])
                 rows[:] = [r for r in rows if r.relation_id != command.relation_id]
             elif isinstance(command, UpdateAttendeeStatus):
-                rows = self.sides.relations[command.event_id]
+                rows = self.sides.relations[self.real_id(command.event_id, created)]
                 rows[:] = [
                     replace(r, status=SF_STATUS[command.status])
                     if r.relation_id == command.relation_id
@@ -345,12 +346,14 @@ class BridgeMachine(RuleBasedStateMachine):
                     for r in rows
                 ]
             elif isinstance(command, DeleteEvent):
-                self.sides.events.pop(command.event_id, None)
-                self.sides.relations.pop(command.event_id, None)
-                echoes.append((Side.SALESFORCE, command.event_id))
+                event_id = self.real_id(command.event_id, created)
+                self.sides.events.pop(event_id, None)
+                self.sides.relations.pop(event_id, None)
+                echoes.append((Side.SALESFORCE, event_id))
             elif isinstance(command, DeleteItem):
-                self.sides.items.pop(command.item_id, None)
-                echoes.append((Side.EXCHANGE, command.item_id))
+                item_id = self.real_id(command.item_id, created)
+                self.sides.items.pop(item_id, None)
+                echoes.append((Side.EXCHANGE, item_id))
         if key is None:
             key = next(self.keys)
         if state is None:
@@ -360,15 +363,24 @@ class BridgeMachine(RuleBasedStateMachine):
         return echoes
 
     def fill(self, fields: object, created: dict[Side, str]) -> dict[str, object]:
+        """Field values with this plan's `Created` placeholders replaced by what the creates returned."""
         assert isinstance(fields, dict) or hasattr(fields, "items")
-        filled: dict[str, object] = {}
-        for name, value in fields.items():  # type: ignore[attr-defined]
-            if value is Created.ID:
-                value = created[Side.EXCHANGE] if name.startswith("Exchange") else created[Side.SALESFORCE]
-            elif value is Created.UID:
-                value = self.sides.items[created[Side.EXCHANGE]].uid
-            filled[name] = value
-        return filled
+        return {name: self.filled(value, created) for name, value in fields.items()}  # type: ignore[attr-defined]
+
+    def filled(self, value: object, created: dict[Side, str]) -> object:
+        if value is Created.EVENT_ID:
+            return created[Side.SALESFORCE]
+        if value is Created.ITEM_ID:
+            return created[Side.EXCHANGE]
+        if value is Created.ITEM_UID:
+            return self.sides.items[created[Side.EXCHANGE]].uid
+        assert not isinstance(value, Created)
+        return value
+
+    def real_id(self, record_id: str | Created, created: dict[Side, str]) -> str:
+        value = self.filled(record_id, created)
+        assert isinstance(value, str), f"a command names no record: {record_id!r}"
+        return value
 
     # -------------------------------------------------------------------------------- the user's edits
 
