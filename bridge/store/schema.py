@@ -1,0 +1,121 @@
+"""The store's tables, as SQLAlchemy Core metadata.
+
+The migrations in `bridge/store/migrations/versions/` create these tables; this module is what queries are
+written against, and a test checks that the two agree (Alembic's autogenerate finds nothing to do).
+
+Conventions:
+- Times are `UtcDateTime`: aware UTC datetimes in Python, TIMESTAMPTZ in PostgreSQL, ISO text in UTC in
+  SQLite (which has no zone-aware type).
+- Text columns have no length limit (PostgreSQL would refuse a value over a VARCHAR limit; ids vary).
+- Records and states are JSON text (`Text`, not JSON/JSONB): the text comes back byte for byte, where JSONB
+  would reorder keys, turn 1e308 into an integer and refuse "\\u0000".
+- An issue's missing event or item id is stored as "" rather than NULL, so "one open row per cause" is a
+  plain partial unique index on both engines (NULLs never collide in a unique index).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime, kept in UTC. A naive value is taken as UTC (as `bridge.core.fields` does)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"a datetime is needed, not {value!r}")
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite's DATETIME keeps no offset: store the UTC wall time.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+pairs = sa.Table(
+    "pairs",
+    metadata,
+    # A key is unique among one user's pairs only: two users' pairs of one shared event may share it.
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("sf_id", sa.Text, nullable=True),
+    sa.Column("ex_id", sa.Text, nullable=True),
+    sa.Column("uid", sa.Text, nullable=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=True),
+    sa.Column("item", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "sf_id"),
+    sa.Index(None, "ex_id"),
+    sa.Index(None, "uid"),
+)
+
+positions = sa.Table(
+    "stream_positions",
+    metadata,
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("token", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("pair_key", sa.Text, nullable=False),
+    sa.Column("side", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "user_id"),
+)
+
+issues = sa.Table(
+    "issues",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("sf_id", sa.Text, nullable=False),  # "" when the issue names no event
+    sa.Column("ex_id", sa.Text, nullable=False),  # "" when the issue names no item
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("closed_at", UtcDateTime, nullable=True),
+    sa.Index(None, "user_id", "closed_at"),
+    # One open row per cause: opening an open issue again updates it (R-LIM-1).
+    sa.Index(
+        "uq_issues_open_cause",
+        "user_id",
+        "code",
+        "sf_id",
+        "ex_id",
+        unique=True,
+        sqlite_where=sa.text("closed_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
+    ),
+)
+
+OPEN_CAUSE = ("user_id", "code", "sf_id", "ex_id")

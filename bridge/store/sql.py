@@ -1,0 +1,406 @@
+"""`SqlStore`: the `Store` contract over SQLAlchemy Core with an async engine.
+
+Two engines are supported:
+- SQLite through aiosqlite, the embedded default: one file in the state directory, in WAL mode (readers never
+  wait for the writer) with a busy timeout. Writes in one process take turns on an asyncio lock and begin
+  with BEGIN IMMEDIATE, so two commits never meet SQLite's "database is locked"; another process (the CLI
+  reading issues) waits up to the busy timeout.
+- PostgreSQL through asyncpg, for replicas. Opening an issue is an upsert on a partial unique index, so two
+  replicas opening the same issue at once still keep one open row.
+
+Failures of the database itself (unreachable, locked past the timeout, connection lost) are raised as
+`TransientError`; a stored row this code cannot read as `MappingError`; a commit no store could keep as
+TypeError/ValueError before anything is written (`bridge.store.rules`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bridge.core.model import Side
+from bridge.core.serial import state_from_dict, state_to_dict
+from bridge.errors import ConfigError, MappingError, TransientError
+from bridge.ports import Commit, Intent, StoredIssue, StoredPair
+from bridge.store import migrate as migrations
+from bridge.store import rules
+from bridge.store.codec import dumps, event_from_dict, event_to_dict, item_from_dict, item_to_dict, loads
+from bridge.store.schema import OPEN_CAUSE, intents, issues, pairs, positions
+
+CONFIG_KEY = "store.url"
+DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+EXAMPLES = (
+    "sqlite+aiosqlite:///STATE_DIR/calbridge.db or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
+)
+BUSY_TIMEOUT_MS = 15_000
+_WRITE = "calbridge_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
+
+
+def store_url(url: str) -> URL:
+    """The async URL for a configured `store.url`, or `ConfigError` naming the fix."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ConfigError(CONFIG_KEY, f"{url!r} is not a database URL; use {EXAMPLES}") from error
+    driver = DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(
+            CONFIG_KEY,
+            f"{parsed.drivername!r} is not a supported database driver; use {EXAMPLES}",
+        )
+    parsed = parsed.set(drivername=driver)
+    if driver.startswith("sqlite"):
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            raise ConfigError(
+                CONFIG_KEY,
+                f"{url!r} is an in-memory database, which forgets every pair and position when the bridge "
+                f"stops; name a file in the state directory, e.g. sqlite+aiosqlite:///STATE_DIR/calbridge.db",
+            )
+        folder = Path(database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ConfigError(
+                CONFIG_KEY,
+                f"the folder {str(folder)!r} of the database file does not exist; create it or fix the path",
+            )
+    elif not parsed.database:
+        raise ConfigError(
+            CONFIG_KEY,
+            f"{parsed.render_as_string(hide_password=True)!r} names no database; add /DATABASE to the URL",
+        )
+    return parsed
+
+
+def open_store(
+    url: str,
+    *,
+    schema: str | None = None,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    now: rules.Clock = rules.system_clock,
+) -> SqlStore:
+    """A store for `url` (`store.url`). Nothing connects yet: the first `migrate()` does. `schema` is a
+    PostgreSQL schema to keep the tables in (it must exist), instead of the user's default search path."""
+    parsed = store_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.drivername.startswith("postgresql"):
+        if schema is not None:
+            connect_args["server_settings"] = {"search_path": schema}
+    elif schema is not None:
+        raise ConfigError("store.schema", "a schema applies to PostgreSQL only; remove it for SQLite")
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        _prepare_sqlite(engine, busy_timeout_ms)
+    return SqlStore(engine, now=now)
+
+
+def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """WAL, a busy timeout, and SQLAlchemy (not the sqlite3 module) deciding where transactions begin."""
+
+    @sa_event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable at every checkpoint; safe with WAL
+        cursor.close()
+
+    @sa_event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        # A writer takes the write lock at BEGIN: a deferred transaction that read first and then writes
+        # fails at once with "database is locked" when another writer got there in between.
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class SqlStore:
+    """The `bridge.ports.Store` over one async engine; see the module docstring."""
+
+    def __init__(self, engine: AsyncEngine, *, now: rules.Clock = rules.system_clock) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{_WRITE: True})
+        self._now = now
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock() if self._sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # ----------------------------------------------------------------------------------- plumbing
+
+    @contextlib.asynccontextmanager
+    async def _failures(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as error:
+            raise TransientError(f"the store at {self!r} failed: {_reason(error)}") from error
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise TransientError(
+                    f"the store at {self!r} lost its connection: {_reason(error)}"
+                ) from error
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._failures(), self.engine.connect() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock, self._failures(), self._writer.begin() as connection:
+            yield connection
+
+    def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+        return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
+
+    # ---------------------------------------------------------------------------------- lifecycle
+
+    async def migrate(self) -> None:
+        async with self._write() as connection:
+            await connection.run_sync(migrations.upgrade)
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None before the first `migrate()`)."""
+        async with self._read() as connection:
+            return await connection.run_sync(migrations.current)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -------------------------------------------------------------------------------------- pairs
+
+    async def pairs_of(self, user_id: str) -> list[StoredPair]:
+        query = sa.select(pairs).where(pairs.c.user_id == user_id).order_by(pairs.c.key)
+        return await self._pairs(query)
+
+    async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None:
+        column = pairs.c.sf_id if side is Side.SALESFORCE else pairs.c.ex_id
+        found = await self._pairs(sa.select(pairs).where(column == record_id))  # rarely more than one
+        return min(found, key=rules.by_record_preference, default=None)
+
+    async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
+        query = sa.select(pairs).where(pairs.c.uid == uid).order_by(pairs.c.user_id, pairs.c.key)
+        return await self._pairs(query)
+
+    async def _pairs(self, query: sa.Select[Any]) -> list[StoredPair]:
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_pair_from_row(row) for row in rows]
+
+    # ---------------------------------------------------------------------------------- positions
+
+    async def position(self, stream: str) -> str | None:
+        async with self._read() as connection:
+            query = sa.select(positions.c.value).where(positions.c.stream == stream)
+            value = (await connection.execute(query)).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def positions(self, prefix: str) -> dict[str, str]:
+        # substr, not LIKE: SQLite's LIKE ignores case, and a prefix may hold % or _.
+        query = (
+            sa.select(positions.c.stream, positions.c.value)
+            .where(sa.func.substr(positions.c.stream, 1, len(prefix)) == prefix)
+            .order_by(positions.c.stream)
+        )
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
+        return {str(stream): str(value) for stream, value in rows}
+
+    # ------------------------------------------------------------------------------------ intents
+
+    async def record_intent(self, intent: Intent) -> None:
+        rules.check_intent(intent)
+        insert = self._insert(intents).values(
+            token=intent.token,
+            user_id=intent.user_id,
+            pair_key=intent.pair_key,
+            side=str(intent.side),
+            description=intent.description,
+            created_at=self._now(),
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[intents.c.token],
+            set_={name: insert.excluded[name] for name in ("user_id", "pair_key", "side", "description")},
+        )
+        async with self._write() as connection:
+            await connection.execute(statement)
+
+    async def pending_intents(self, user_id: str | None = None) -> list[Intent]:
+        query = sa.select(intents).order_by(intents.c.created_at, intents.c.token)
+        if user_id is not None:
+            query = query.where(intents.c.user_id == user_id)
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [
+            Intent(
+                user_id=row["user_id"],
+                pair_key=row["pair_key"],
+                side=Side(row["side"]),
+                description=row["description"],
+                token=row["token"],
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------------------------- commit
+
+    async def commit(self, commit: Commit) -> None:
+        rules.check_commit(commit)
+        now = self._now()
+        pair_rows = [_pair_row(pair, now) for pair in rules.last_by(commit.pairs, rules.pair_id)]
+        position_rows = [
+            {"stream": p.stream, "value": p.value, "updated_at": now}
+            for p in rules.last_by(commit.positions, lambda p: p.stream)
+        ]
+        async with self._write() as connection:
+            if pair_rows:
+                insert = self._insert(pairs)
+                await connection.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[pairs.c.user_id, pairs.c.key],
+                        set_={c.name: insert.excluded[c.name] for c in pairs.c if not c.primary_key},
+                    ),
+                    pair_rows,
+                )
+            if commit.forget:
+                await connection.execute(
+                    sa.delete(pairs).where(pairs.c.user_id == commit.user_id, pairs.c.key.in_(commit.forget))
+                )
+            if position_rows:
+                insert = self._insert(positions)
+                await connection.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[positions.c.stream],
+                        set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
+                    ),
+                    position_rows,
+                )
+            for issue in commit.issues_opened:
+                await self._open_issue(connection, issue)
+            for code, sf_id, ex_id in commit.issues_closed:
+                await self._close_issue(connection, commit.user_id, code, sf_id, ex_id, now)
+            if commit.intents_done:
+                await connection.execute(sa.delete(intents).where(intents.c.token.in_(commit.intents_done)))
+
+    async def _open_issue(self, connection: AsyncConnection, issue: StoredIssue) -> None:
+        insert = self._insert(issues).values(
+            user_id=issue.user_id,
+            code=issue.code,
+            sf_id=issue.sf_id or "",
+            ex_id=issue.ex_id or "",
+            message=issue.message,
+            first_seen=issue.first_seen,
+            last_seen=issue.last_seen,
+            closed_at=None,
+        )
+        await connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=[issues.c[name] for name in OPEN_CAUSE],
+                index_where=issues.c.closed_at.is_(None),
+                set_={"last_seen": insert.excluded.last_seen, "message": insert.excluded.message},
+            )
+        )
+
+    async def _close_issue(
+        self,
+        connection: AsyncConnection,
+        user_id: str,
+        code: str,
+        sf_id: str | None,
+        ex_id: str | None,
+        now: Any,
+    ) -> None:
+        cause = rules.issue_cause(user_id, code, sf_id, ex_id)
+        await connection.execute(
+            sa.update(issues)
+            .where(*(issues.c[name] == value for name, value in zip(OPEN_CAUSE, cause, strict=True)))
+            .where(issues.c.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+
+    # ------------------------------------------------------------------------------------- issues
+
+    async def issues(self, user_id: str | None = None, *, open_only: bool = True) -> list[StoredIssue]:
+        query = sa.select(issues).order_by(issues.c.first_seen, issues.c.id)
+        if user_id is not None:
+            query = query.where(issues.c.user_id == user_id)
+        if open_only:
+            query = query.where(issues.c.closed_at.is_(None))
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [
+            StoredIssue(
+                user_id=row["user_id"],
+                code=row["code"],
+                sf_id=row["sf_id"] or None,
+                ex_id=row["ex_id"] or None,
+                message=row["message"],
+                first_seen=row["first_seen"],
+                last_seen=row["last_seen"],
+                closed_at=row["closed_at"],
+            )
+            for row in rows
+        ]
+
+
+# --------------------------------------------------------------------------------------------- rows
+
+
+def _pair_row(pair: StoredPair, now: Any) -> dict[str, Any]:
+    state = pair.state
+    return {
+        "key": rules.pair_key(pair),
+        "user_id": pair.user_id,
+        "status": str(state.status),
+        "sf_id": state.sf_id,
+        "ex_id": state.ex_id,
+        "uid": state.uid,
+        "state": dumps(state_to_dict(state)),
+        "event": None if pair.event is None else dumps(event_to_dict(pair.event)),
+        "item": None if pair.item is None else dumps(item_to_dict(pair.item)),
+        "updated_at": now,
+    }
+
+
+def _pair_from_row(row: Mapping[str, Any]) -> StoredPair:
+    try:
+        state = state_from_dict(loads(row["state"]))
+    except (ValueError, TypeError, KeyError) as error:
+        raise MappingError(f"stored pair {row['key']!r} of user {row['user_id']!r}: {error}") from error
+    return StoredPair(
+        user_id=row["user_id"],
+        state=state,
+        event=None if row["event"] is None else event_from_dict(loads(row["event"])),
+        item=None if row["item"] is None else item_from_dict(loads(row["item"])),
+    )
+
+
+def _reason(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+__all__: Sequence[str] = ("SqlStore", "open_store", "store_url")
