@@ -1,0 +1,168 @@
+"""Reading events, their invitees and the directory with few SOQL calls (every value escaped, R-SEC-4).
+
+`read_events` and `window_events` give each event as an `EventRecord`: the Event's REST fields and its
+invitee relations with the email of the User, Contact or Lead behind each. `LastModifiedDate` in the
+fields is the event's version (`versions.joined`): the Event's own, or its newest invitee relation's when
+that is later, in REST text, as the change events carry it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any
+
+from bridge.core.fields import SalesforceRelation
+from bridge.core.model import Directory, Relation, RelationKind
+from bridge.ports import EventRecord
+from bridge.salesforce import soql, versions
+from bridge.salesforce.rest import RestClient
+
+EVENT_FIELDS = (
+    "Id",
+    "OwnerId",
+    "Subject",
+    "StartDateTime",
+    "EndDateTime",
+    "IsAllDayEvent",
+    "ActivityDateTime",
+    "ActivityDate",
+    "DurationInMinutes",
+    "Description",
+    "Location",
+    "ShowAs",
+    "IsPrivate",
+    "WhoId",
+    "IsChild",
+    "IsRecurrence",
+    "RecurrenceActivityId",
+    "Exchange_Item_Id__c",
+    "Exchange_UID__c",
+    "Calbridge_Sync_Hash__c",
+    "CreatedDate",
+    "LastModifiedDate",
+)
+RELATION_FIELDS = (
+    "Id",
+    "EventId",
+    "RelationId",
+    "Relation.Email",
+    "Relation.Type",
+    "Status",
+    "LastModifiedDate",
+)
+_KIND_BY_PREFIX = {"005": RelationKind.USER, "003": RelationKind.CONTACT, "00Q": RelationKind.LEAD}
+_KIND_BY_TYPE = {"User": RelationKind.USER, "Contact": RelationKind.CONTACT, "Lead": RelationKind.LEAD}
+# Owners per window query: each adds an 18-character id to the query, and one page holds 2,000 rows.
+OWNERS_PER_QUERY = 100
+
+
+def _relation(row: dict[str, Any]) -> SalesforceRelation | None:
+    target = row.get("Relation") or {}
+    relation_id = str(row["RelationId"])
+    kind = _KIND_BY_TYPE.get(str(target.get("Type") or "")) or _KIND_BY_PREFIX.get(relation_id[:3])
+    if kind is None:
+        return None  # a resource or other record: not an attendee
+    email = target.get("Email")
+    return SalesforceRelation(
+        relation_id, kind, str(email) if email else None, str(row.get("Status") or "New")
+    )
+
+
+def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any]]) -> dict[str, EventRecord]:
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for row in relations:
+        by_event.setdefault(str(row["EventId"])[:15], []).append(row)
+    out: dict[str, EventRecord] = {}
+    for event in events:
+        rows = by_event.get(str(event["Id"])[:15], [])
+        fields = dict(event)
+        fields["LastModifiedDate"] = versions.joined(
+            event.get("LastModifiedDate"), (r.get("LastModifiedDate") for r in rows)
+        )
+        found = (_relation(r) for r in rows)
+        ordered = sorted((r for r in found if r is not None), key=lambda r: r.relation_id)
+        out[str(event["Id"])] = EventRecord(fields, tuple(ordered))
+    return out
+
+
+class Reader:
+    """The read half of the adapter, with the directory cache."""
+
+    def __init__(self, rest: RestClient, directory_ttl_s: float) -> None:
+        self._rest = rest
+        self._ttl = directory_ttl_s
+        self._directory: dict[str, tuple[float, tuple[Relation, ...]]] = {}
+
+    async def read_events(self, event_ids: Collection[str]) -> dict[str, EventRecord]:
+        """The events with their invitees (two queries per 200 ids); an id missing from the answer is
+        deleted. Keys are the ids as asked (15 or 18 characters)."""
+        asked = sorted(set(event_ids))
+        events: list[dict[str, Any]] = []
+        relations: list[dict[str, Any]] = []
+        for chunk in soql.chunks(asked):
+            ids = soql.id_list(chunk)
+            events += await self._rest.query(f"SELECT {', '.join(EVENT_FIELDS)} FROM Event WHERE Id IN {ids}")
+            if events:
+                relations += await self._rest.query(
+                    f"SELECT {', '.join(RELATION_FIELDS)} FROM EventRelation "
+                    f"WHERE EventId IN {ids} AND IsInvitee = true"
+                )
+        found = _records(events, relations)
+        by_key = {record_id[:15]: record for record_id, record in found.items()}
+        return {record_id: by_key[record_id[:15]] for record_id in asked if record_id[:15] in by_key}
+
+    async def window_events(
+        self, owner_ids: Collection[str], start: datetime, end: datetime
+    ) -> dict[str, list[EventRecord]]:
+        """Every event of these owners overlapping [start, end), child events included, grouped by owner:
+        one events query and one relations query per 100 owners (plus pages)."""
+        owners = sorted(set(owner_ids))
+        grouped: dict[str, list[EventRecord]] = {owner: [] for owner in owners}
+        owner_key = {owner[:15]: owner for owner in owners}
+        after, before = soql.datetime_literal(start), soql.datetime_literal(end)
+        for chunk in soql.chunks(owners, OWNERS_PER_QUERY):
+            ids = soql.id_list(chunk)
+            events = await self._rest.query(
+                f"SELECT {', '.join(EVENT_FIELDS)} FROM Event WHERE OwnerId IN {ids} "
+                f"AND StartDateTime < {before} AND EndDateTime > {after} ORDER BY StartDateTime, Id"
+            )
+            relations = []
+            if events:
+                relations = await self._rest.query(
+                    f"SELECT {', '.join(RELATION_FIELDS)} FROM EventRelation WHERE Event.OwnerId IN {ids} "
+                    f"AND Event.StartDateTime < {before} AND Event.EndDateTime > {after} AND IsInvitee = true"
+                )
+            for record in _records(events, relations).values():
+                owner = owner_key.get(str(record.owner_id)[:15])
+                if owner is not None:
+                    grouped[owner].append(record)
+        return grouped
+
+    async def resolve(self, emails: Collection[str]) -> Directory:
+        """Users, then Contacts, then Leads per address, case-insensitively (R-ATT-8); answers are cached
+        for the TTL, misses included, so a busy mailbox does not ask again for every change."""
+        now = time.monotonic()
+        wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
+        missing = [e for e in wanted if e not in self._directory or self._directory[e][0] < now]
+        if missing:
+            found: dict[str, list[Relation]] = {e: [] for e in missing}
+            for sobject, kind, extra in (
+                ("User", RelationKind.USER, " AND IsActive = true"),
+                ("Contact", RelationKind.CONTACT, ""),
+                ("Lead", RelationKind.LEAD, " AND IsConverted = false"),
+            ):
+                for chunk in soql.chunks(missing, 100):
+                    where = f"Email IN {soql.string_list(chunk)}{extra}"
+                    rows = await self._rest.query(
+                        f"SELECT Id, Email FROM {sobject} WHERE {where} ORDER BY Id"
+                    )
+                    for row in rows:
+                        email = str(row.get("Email") or "").lower()
+                        if email in found:
+                            found[email].append(Relation(str(row["Id"]), kind))
+            expires = now + self._ttl
+            for email, relations in found.items():
+                self._directory[email] = (expires, tuple(relations))
+        return Directory(tuple((e, self._directory[e][1]) for e in wanted))
