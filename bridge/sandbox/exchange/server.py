@@ -39,7 +39,8 @@ from .wire import REQUEST_ZONE, SOAP_NS, T_NS, Element, RequestXMLError, Respons
 log = logging.getLogger(__name__)
 
 EWS_PATH = "/EWS/Exchange.asmx"
-ADMIN_PATH = "/_sandbox/faults"
+ADMIN_BASE = "/_sandbox"  # POST <base>/faults, GET <base>/state: the same shape as the Salesforce sandbox
+ADMIN_PATH = ADMIN_BASE + "/faults"
 Handler = Callable[[RequestContext, Element], Response]
 HANDLERS: dict[str, Handler] = {
     **ops_folders.HANDLERS,
@@ -86,7 +87,8 @@ class ExchangeSandbox:
         self.faults = FaultHooks(self.store, self.hub, self.streams.drop_all)
         self.admin_token = secrets.token_urlsafe(24)
         self._backend_cookie = f"SANDBOX-MBX01~{secrets.token_hex(8)}"
-        self.admin_url = ""
+        self.admin_url = ""  # the faults URL itself (kept for older callers); `admin()` gives the base
+        self.admin_base_url = ""
         self.ews_url = ""
         self._runner: web.AppRunner | None = None
         for address in mailboxes:
@@ -136,10 +138,33 @@ class ExchangeSandbox:
             "mailboxes": [mb.address for mb in self.store.mailboxes.values()],
         }
 
+    def admin(self) -> dict[str, str]:
+        """The admin endpoint (`POST <admin_url>/faults`, `GET <admin_url>/state`) and its Bearer token."""
+        return {"admin_url": self.admin_base_url, "admin_token": self.admin_token}
+
+    def state(self) -> dict[str, Any]:
+        """Counts for `GET <admin_url>/state`: items per mailbox, subscriptions, open streams, faults."""
+
+        def count() -> dict[str, Any]:
+            per_mailbox = {address: 0 for address in sorted(self.store.mailboxes)}
+            for item in self.store.items.values():
+                per_mailbox[item.mailbox.lower()] = per_mailbox.get(item.mailbox.lower(), 0) + 1
+            return {
+                "mailboxes": len(self.store.mailboxes),
+                "items": per_mailbox,
+                "subscriptions": len(self.hub.subscriptions),
+                "open_streams": len(self.streams.drops),
+                "latency": self.faults.latency,
+            }
+
+        return self.faults.run_in_loop(count)
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post(EWS_PATH, self._handle_ews)
         app.router.add_post(ADMIN_PATH, self._handle_admin)
+        app.router.add_post(ADMIN_BASE, self._handle_admin)  # the older habit: POST <admin_url> itself
+        app.router.add_get(ADMIN_BASE + "/state", self._handle_admin_state)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         ssl_context = None if self.plaintext else self.tls.server_context()
@@ -152,6 +177,7 @@ class ExchangeSandbox:
         shown_host = f"[{host}]" if ":" in host else host
         self.ews_url = f"{scheme}://{shown_host}:{bound_port}{EWS_PATH}"
         self.admin_url = f"{scheme}://{shown_host}:{bound_port}{ADMIN_PATH}"
+        self.admin_base_url = f"{scheme}://{shown_host}:{bound_port}{ADMIN_BASE}"
         self.faults.bind(asyncio.get_running_loop())
         if self.state_file is not None:
             self._saver = asyncio.create_task(self._save_periodically())
@@ -266,9 +292,17 @@ class ExchangeSandbox:
             log.exception("EWS %s failed", operation)
             return _xml(soap_fault("ErrorInternalServerError", "An internal server error occurred."), 500)
 
-    async def _handle_admin(self, request: web.Request) -> web.Response:
+    def _admin_ok(self, request: web.Request) -> bool:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(supplied.encode(), self.admin_token.encode()):
+        return hmac.compare_digest(supplied.encode(), self.admin_token.encode())
+
+    async def _handle_admin_state(self, request: web.Request) -> web.Response:
+        if not self._admin_ok(request):
+            return web.json_response({"error": "admin token required"}, status=403)
+        return web.json_response(self.state())
+
+    async def _handle_admin(self, request: web.Request) -> web.Response:
+        if not self._admin_ok(request):
             return web.json_response({"error": "admin token required"}, status=403)
         try:
             payload = await request.json()
