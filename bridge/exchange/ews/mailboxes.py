@@ -1,0 +1,143 @@
+"""`EwsMailboxes`: the `MailboxPort` over Exchange Web Services, and `open_ews` that makes one.
+
+Every call impersonates the mailbox it names, runs exchangelib on a worker thread (`EwsSession`), and
+raises only `bridge.errors`. Streaming notifications come from `Streams`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+
+from bridge.core.fields import ExchangeItem
+from bridge.errors import CalbridgeError
+from bridge.ports import MailboxChanges, MailboxNotice, Written
+
+from . import reading, writing
+from .connection import EwsConnection
+from .session import EwsSession
+from .streaming import Streams
+from .zones import mailbox_zone
+
+log = logging.getLogger(__name__)
+
+ZONE_TTL = 3600.0  # seconds a mailbox's time zone is trusted before it is read again
+
+
+class EwsMailboxes:
+    """Exchange calendars of many mailboxes through one service account (MailboxPort)."""
+
+    def __init__(
+        self,
+        connection: EwsConnection,
+        *,
+        workers: int = 8,
+        stream_connections: int = 8,
+        per_connection: int = 200,
+        connection_timeout: int = 30,
+    ) -> None:
+        self.session = EwsSession(connection, workers=workers, stream_connections=stream_connections)
+        self._streams: Streams | None = None
+        self._stream_options = {"per_connection": per_connection, "connection_timeout": connection_timeout}
+        self._zones: dict[str, tuple[float, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"EwsMailboxes({self.session.connection!r})"
+
+    # ---- notifications -----------------------------------------------------------------------------------
+
+    def _stream(self) -> Streams:
+        if self._streams is None:
+            self._streams = Streams(self.session, **self._stream_options)
+        return self._streams
+
+    async def notices(self, mailboxes: Collection[str]) -> AsyncIterator[MailboxNotice]:
+        """Notices of the watched mailboxes (these and any `watch`ed later), as Exchange streams them."""
+        streams = self._stream()
+        for mailbox in mailboxes:
+            try:
+                await streams.watch(mailbox)
+            except CalbridgeError as exc:
+                log.error("cannot watch %s: %s", mailbox, exc)
+        while True:
+            yield await streams.next_notice()
+
+    async def watch(self, mailbox: str) -> None:
+        await self._stream().watch(mailbox)
+
+    async def unwatch(self, mailbox: str) -> None:
+        if self._streams is not None:
+            await self._streams.unwatch(mailbox)
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
+        return await self.session.run(mailbox, lambda account: reading.sync_page(account, sync_state))
+
+    async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
+        ids = list(dict.fromkeys(item_ids))
+        return await self.session.run(mailbox, lambda account: reading.read(account, ids))
+
+    async def window_items(self, mailbox: str, start: datetime, end: datetime) -> list[ExchangeItem]:
+        # Naive datetimes are UTC, as everywhere in the core.
+        start, end = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
+        return await self.session.run(mailbox, lambda account: reading.window(account, start, end))
+
+    async def time_zone(self, mailbox: str) -> str:
+        key = mailbox.lower()
+        cached = self._zones.get(key)
+        if cached is not None and time.monotonic() - cached[0] < ZONE_TTL:
+            return cached[1]
+        zone = await self.session.run(mailbox, mailbox_zone)
+        self._zones[key] = (time.monotonic(), zone)
+        return zone
+
+    # ---- writing -----------------------------------------------------------------------------------------
+
+    async def create_item(
+        self, mailbox: str, fields: Mapping[str, object], categories: Sequence[str], send_invitations: bool
+    ) -> Written:
+        return await self.session.run(
+            mailbox, lambda account: writing.create(account, fields, categories, send_invitations)
+        )
+
+    async def update_item(
+        self,
+        mailbox: str,
+        item_id: str,
+        if_version: str | None,
+        fields: Mapping[str, object],
+        add_categories: Sequence[str],
+        remove_categories: Sequence[str],
+        send_invitations: bool,
+    ) -> Written:
+        return await self.session.run(
+            mailbox,
+            lambda account: writing.update(
+                account, item_id, if_version, fields, add_categories, remove_categories, send_invitations
+            ),
+            item_id=item_id,
+        )
+
+    async def delete_item(
+        self, mailbox: str, item_id: str, if_version: str | None, send_cancellations: bool
+    ) -> None:
+        await self.session.run(
+            mailbox,
+            lambda account: writing.delete(account, item_id, if_version, send_cancellations),
+            item_id=item_id,
+        )
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
+            self._streams = None
+        self.session.close()
+
+
+def open_ews(connection: EwsConnection, **options: int) -> EwsMailboxes:
+    """The EWS MailboxPort for `connection`. Options: workers, stream_connections, per_connection,
+    connection_timeout (minutes). Nothing is sent until the first call."""
+    return EwsMailboxes(connection, **options)
