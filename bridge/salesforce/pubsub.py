@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import grpc
 import grpc.aio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from bridge.errors import MappingError
 from bridge.ports import GapKind, SalesforceNotice, StreamGap, StreamPosition
@@ -32,6 +32,7 @@ from bridge.salesforce.auth import Tokens
 from bridge.salesforce.changes import EventSchema
 from bridge.salesforce.connection import SalesforceConnection
 from bridge.salesforce.metrics import CallCounter
+from bridge.salesforce.rest import backoff
 from bridge.wire import pubsub_api_pb2 as pb
 from bridge.wire import pubsub_api_pb2_grpc as pb_grpc
 
@@ -104,9 +105,7 @@ class PubSub:
     async def stream(self, topic: str, resume: str | None, out: Out) -> None:
         """Hand every event of `topic` to `out`, from `resume` on, forever (until cancelled)."""
         cursor = _Cursor(bytes.fromhex(resume) if resume else None)
-        wait = wait_exponential_jitter(
-            initial=self._connection.backoff_initial_s, max=self._connection.backoff_max_s
-        )
+        wait = backoff(self._connection)
         while True:
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(StreamDropped),

@@ -49,6 +49,13 @@ def https_session(connection: SalesforceConnection) -> requests.Session:
     return session
 
 
+def backoff(connection: SalesforceConnection) -> wait_exponential_jitter:
+    """Exponential backoff from `backoff_initial_s`, doubling to `backoff_max_s`, with jitter of up to the
+    initial wait so that many clients do not retry in step."""
+    initial = connection.backoff_initial_s
+    return wait_exponential_jitter(multiplier=initial, jitter=initial, max=connection.backoff_max_s)
+
+
 class RestClient:
     """simple-salesforce on a thread pool. `call(kind, fn)` is the only way the adapter reaches REST."""
 
@@ -72,9 +79,7 @@ class RestClient:
         self._local = threading.local()
         self.headers = {"Sforce-Call-Options": f"client={connection.call_client}"}
         session.hooks["response"].append(self._on_response)
-        self._wait = wait_exponential_jitter(
-            initial=connection.backoff_initial_s, max=connection.backoff_max_s
-        )
+        self._wait = backoff(connection)
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # Runs in the worker thread that made the request, for every answer, errors included.
