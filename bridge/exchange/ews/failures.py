@@ -12,6 +12,7 @@ from exchangelib import errors as ews
 from bridge.core.model import Side
 from bridge.errors import (
     CalbridgeError,
+    MappingError,
     ConfigError,
     ConflictError,
     NotFoundError,
@@ -75,4 +76,7 @@ def translate(exc: BaseException, *, mailbox: str, item_id: str | None = None) -
         return TransientError(f"Exchange could not be reached ({about}): {type(exc).__name__}")
     if isinstance(exc, ews.EWSError):
         return RefusedError(Side.EXCHANGE, exchange_message(exc), code=type(exc).__name__)
+    if isinstance(exc, ValueError | TypeError):
+        # exchangelib checks values before it sends them (an end before the start, a malformed value).
+        return MappingError(f"{about}: {exc}")
     raise exc

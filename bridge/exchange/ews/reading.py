@@ -74,7 +74,7 @@ def window(account: Account, start: datetime, end: datetime) -> list[Any]:
         start=EWSDateTime.from_datetime(start.astimezone(UTC)),
         end=EWSDateTime.from_datetime(end.astimezone(UTC)),
     ).only("id", "changekey")
-    ids = [item.id for item in view if isinstance(item, CalendarItem)]
+    ids = [item.id for item in view]  # IdOnly answers are plain Items; GetItem tells calendar items apart
     items = read(account, ids)
     return [items[item_id] for item_id in ids if item_id in items]
 
