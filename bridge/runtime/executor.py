@@ -1,0 +1,359 @@
+"""Plan -> port calls: the only code that writes to Salesforce or Exchange.
+
+`Executor.execute` runs one plan's commands in order through the ports, replaces the `Created`
+placeholders with the ids the creates returned, records every version a write returned on the plan's state
+(`PairState.after_write`, so the bridge's own writes are recognised when they come back, R-MERGE-3), keeps
+the raw copies the store holds in step with what was written, and records an `Intent` before every create
+and deletion (R-MERGE-4). It does not commit: the caller puts the `Executed` of one or more plans into one
+`Commit` with the stream position that fed them.
+
+It knows nothing of routing or actors, so the core's state machine (or any test) can drive it over the
+in-memory ports of `bridge.runtime.memory`.
+
+A failure stops the plan and raises `PlanFailed` with what had been done so far: the caller decides by the
+error's class (bridge.errors) and by whether anything was already written or created.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from bridge.core.commands import (
+    AddAttendeeRelation,
+    CloseIssue,
+    Command,
+    CreateEvent,
+    CreateItem,
+    DeleteEvent,
+    DeleteItem,
+    Plan,
+    RaiseIssue,
+    RemoveAttendeeRelation,
+    UpdateAttendeeStatus,
+    UpdateEvent,
+    UpdateItem,
+)
+from bridge.core.fields import SF_STATUS, ExchangeItem
+from bridge.core.issues import Issue, IssueCode
+from bridge.core.model import Directory, PairState, Policy, Relation, Side
+from bridge.errors import CalbridgeError
+from bridge.ports import EventRecord, Intent, MailboxPort, SalesforcePort, Store, Written
+from bridge.runtime import records
+
+_ITEM_FIELDS = frozenset(f.name for f in fields(ExchangeItem))
+
+
+@dataclass(frozen=True, slots=True)
+class UserContext:
+    """Who a plan runs for: the Salesforce user, their mailbox and their policy (mailbox zone set)."""
+
+    user_id: str
+    mailbox: str
+    policy: Policy
+
+
+@dataclass(slots=True)
+class Executed:
+    """What running one plan did: the state to store (with the versions written), the raw copies, the
+    issues it raised and closed, the intents to clear, and the writes made (for metrics)."""
+
+    key: str | None
+    state: PairState | None
+    event: EventRecord | None
+    item: ExchangeItem | None
+    opened: list[Issue] = field(default_factory=list)
+    closed: list[tuple[IssueCode, str | None, str | None]] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)
+    writes: list[tuple[Side, str]] = field(default_factory=list)
+    created: bool = False
+
+
+class PlanFailed(Exception):
+    """A command of the plan failed; `done` holds what ran before it."""
+
+    def __init__(self, cause: CalbridgeError, done: Executed, command: Command) -> None:
+        super().__init__(f"{type(command).__name__} failed: {cause}")
+        self.cause = cause
+        self.done = done
+        self.command = command
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.done.writes)
+
+
+@dataclass(slots=True)
+class _Made:
+    """The records this plan created, for the `Created` placeholders."""
+
+    event_id: str | None = None
+    item_id: str | None = None
+    item_uid: str | None = None
+
+    def fill(self, value: Any, field_name: str = "") -> Any:
+        """`value` with a `Created` member replaced (the core's current and former placeholder names)."""
+        if not isinstance(value, Enum) or type(value).__name__ != "Created":
+            return value
+        name = value.name
+        if name == "ID":  # the former placeholder: which record depends on the field it fills
+            name = "ITEM_ID" if field_name.startswith("Exchange") else "EVENT_ID"
+        found = {"EVENT_ID": self.event_id, "ITEM_ID": self.item_id, "ITEM_UID": self.item_uid, "UID": None}
+        result = found.get(name) if name != "UID" else self.item_uid
+        if result is None:
+            raise AssertionError(f"the plan names {value} before creating it")
+        return result
+
+    def event(self, event_id: Any) -> str:
+        return str(self.fill(event_id) if event_id is not None else self._need(self.event_id))
+
+    def item(self, item_id: Any) -> str:
+        return str(self.fill(item_id) if item_id is not None else self._need(self.item_id))
+
+    def values(self, values: Mapping[str, object]) -> dict[str, object]:
+        return {name: self.fill(value, name) for name, value in values.items()}
+
+    @staticmethod
+    def _need(value: str | None) -> str:
+        if value is None:
+            raise AssertionError("a command names the created record before it exists")
+        return value
+
+
+class Executor:
+    """Runs plans through the ports. One instance serves every user."""
+
+    def __init__(
+        self,
+        salesforce: SalesforcePort,
+        exchange: MailboxPort,
+        store: Store,
+        *,
+        clock: Any = None,
+    ) -> None:
+        self.salesforce = salesforce
+        self.exchange = exchange
+        self.store = store
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    async def execute(
+        self,
+        ctx: UserContext,
+        plan: Plan,
+        *,
+        key: str | None,
+        event: EventRecord | None = None,
+        item: ExchangeItem | None = None,
+        directory: Directory | None = None,
+    ) -> Executed:
+        """Run `plan` for `ctx`'s user. `key` names the pair the plan started from (None: a new one);
+        `event`/`item` are the raw copies the plan was made from."""
+        state = plan.state
+        done = Executed(key=key, state=state, event=event, item=item)
+        made = _Made()
+        emails = _emails_by_relation(directory)
+        for command in plan.commands:
+            try:
+                state = await self._run(ctx, command, state, made, done, emails)
+            except CalbridgeError as error:
+                done.state = state
+                raise PlanFailed(error, done, command) from error
+            done.state = state
+        if done.key is None and state is not None:
+            done.key = records.pair_key(state)
+        return done
+
+    async def _run(
+        self,
+        ctx: UserContext,
+        command: Command,
+        state: PairState | None,
+        made: _Made,
+        done: Executed,
+        emails: Mapping[str, tuple[str, Relation]],
+    ) -> PairState | None:
+        if isinstance(command, RaiseIssue):
+            done.opened.append(command.issue)
+            return state
+        if isinstance(command, CloseIssue):
+            done.closed.append((command.code, _plain(made, command.sf_id), _plain(made, command.ex_id)))
+            return state
+        if isinstance(command, CreateEvent | CreateItem | DeleteEvent | DeleteItem):
+            await self._intend(ctx, command, state, done)
+        if isinstance(command, CreateEvent):
+            values = made.values(command.fields)
+            values.setdefault("OwnerId", ctx.user_id)
+            written = await self.salesforce.create_event(values, command.who_ids)
+            made.event_id = written.id
+            done.created = True
+            done.writes.append((Side.SALESFORCE, written.id))
+            done.event = records.with_fields(None, written.id, {**values, **_version_fields(written)})
+            return _after(state, Side.SALESFORCE, written)
+        if isinstance(command, CreateItem):
+            values = made.values(command.fields)
+            written = await self.exchange.create_item(
+                ctx.mailbox, values, command.categories, command.send_invitations
+            )
+            made.item_id, made.item_uid = written.id, written.uid
+            done.created = True
+            done.writes.append((Side.EXCHANGE, written.id))
+            done.item = _new_item(written, values, command.categories, self._now())
+            new = _after(state, Side.EXCHANGE, written)
+            return replace(new, uid=written.uid) if new is not None and written.uid else new
+        if isinstance(command, UpdateEvent):
+            event_id = made.event(command.event_id)
+            values = made.values(command.fields)
+            written = await self.salesforce.update_event(event_id, command.if_version, values)
+            done.writes.append((Side.SALESFORCE, event_id))
+            done.event = records.with_fields(done.event, event_id, {**values, **_version_fields(written)})
+            return _after(state, Side.SALESFORCE, Written(event_id, written.version))
+        if isinstance(command, UpdateItem):
+            item_id = made.item(command.item_id)
+            values = made.values(command.fields)
+            written = await self.exchange.update_item(
+                ctx.mailbox,
+                item_id,
+                command.if_version,
+                values,
+                command.add_categories,
+                command.remove_categories,
+                command.send_invitations,
+            )
+            done.writes.append((Side.EXCHANGE, item_id))
+            done.item = _updated_item(done.item, written, values, command)
+            return _after(state, Side.EXCHANGE, Written(item_id, written.version, written.uid))
+        if isinstance(command, DeleteEvent):
+            event_id = made.event(command.event_id)
+            await self.salesforce.delete_event(event_id, command.if_version)
+            done.writes.append((Side.SALESFORCE, event_id))
+            done.event = None
+            return state
+        if isinstance(command, DeleteItem):
+            item_id = made.item(command.item_id)
+            await self.exchange.delete_item(
+                ctx.mailbox, item_id, command.if_version, command.send_cancellations
+            )
+            done.writes.append((Side.EXCHANGE, item_id))
+            done.item = None
+            return state
+        if isinstance(command, AddAttendeeRelation):
+            event_id = made.event(command.event_id)
+            await self.salesforce.add_relation(event_id, command.relation_id, command.status)
+            done.writes.append((Side.SALESFORCE, event_id))
+            done.event = _relation_added(done.event, command, ctx, emails)
+            return state
+        if isinstance(command, UpdateAttendeeStatus):
+            event_id = made.event(command.event_id)
+            await self.salesforce.update_relation(event_id, command.relation_id, command.status)
+            done.writes.append((Side.SALESFORCE, event_id))
+            if done.event is not None:
+                rows = tuple(
+                    replace(r, status=SF_STATUS[command.status])
+                    if r.relation_id == command.relation_id
+                    else r
+                    for r in done.event.relations
+                )
+                done.event = records.with_relations(done.event, rows)
+            return state
+        if isinstance(command, RemoveAttendeeRelation):
+            event_id = made.event(command.event_id)
+            await self.salesforce.remove_relation(event_id, command.relation_id)
+            done.writes.append((Side.SALESFORCE, event_id))
+            if done.event is not None:
+                rows = tuple(r for r in done.event.relations if r.relation_id != command.relation_id)
+                done.event = records.with_relations(done.event, rows)
+            return state
+        raise AssertionError(f"no handler for {command!r}")
+
+    async def _intend(
+        self, ctx: UserContext, command: Command, state: PairState | None, done: Executed
+    ) -> None:
+        """R-MERGE-4: note the write before making it; a restart that finds the note reconciles the user's
+        window, where the pairing fields (R-PAIR-1) find a record that was created after all."""
+        side = Side.SALESFORCE if isinstance(command, CreateEvent | DeleteEvent) else Side.EXCHANGE
+        key = done.key or (records.pair_key(state) if state is not None else "")
+        token = uuid.uuid4().hex
+        await self.store.record_intent(Intent(ctx.user_id, key, side, type(command).__name__, token))
+        done.intents.append(token)
+
+
+def _plain(made: _Made, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(made.fill(value))
+    except AssertionError:
+        return None
+
+
+def _after(state: PairState | None, side: Side, written: Written) -> PairState | None:
+    if state is None:
+        return None
+    return records.with_ids(state, side, written.id, written.version)
+
+
+def _version_fields(written: Written) -> dict[str, object]:
+    # The stored record's version must be the written one, not the one before the write.
+    return {"SystemModstamp": written.version} if written.version else {}
+
+
+def _emails_by_relation(directory: Directory | None) -> dict[str, tuple[str, Relation]]:
+    if directory is None:
+        return {}
+    return {
+        relation.relation_id: (email, relation) for email, found in directory.entries for relation in found
+    }
+
+
+def _relation_added(
+    event: EventRecord | None,
+    command: AddAttendeeRelation,
+    ctx: UserContext,
+    people: Mapping[str, tuple[str, Relation]],
+) -> EventRecord | None:
+    """The stored record with the relation the bridge added, so the next change event applies onto it."""
+    if event is None:
+        return None
+    if command.relation_id == ctx.user_id:
+        row = records.user_relation(ctx.user_id, ctx.policy.user_email, SF_STATUS[command.status])
+    elif command.relation_id in people:
+        email, relation = people[command.relation_id]
+        row = records.relation_row(relation, email, SF_STATUS[command.status])
+    else:
+        return None  # unknown person: the next change re-reads the event
+    rows = (*(r for r in event.relations if r.relation_id != command.relation_id), row)
+    return records.with_relations(event, rows)
+
+
+def _new_item(
+    written: Written, values: Mapping[str, object], categories: tuple[str, ...], now: datetime
+) -> ExchangeItem | None:
+    known: dict[str, Any] = {k: v for k, v in values.items() if k in _ITEM_FIELDS}
+    try:
+        return ExchangeItem(
+            **{
+                "item_id": written.id,
+                "change_key": written.version or "",
+                "last_modified_time": now,
+                "uid": written.uid,
+                "categories": tuple(categories),
+                **known,
+            }
+        )
+    except TypeError:
+        return None
+
+
+def _updated_item(
+    item: ExchangeItem | None, written: Written, values: Mapping[str, object], command: UpdateItem
+) -> ExchangeItem | None:
+    if item is None:
+        return None
+    categories = [c for c in item.categories if c not in command.remove_categories]
+    categories += [c for c in command.add_categories if c not in categories]
+    known: dict[str, Any] = {k: v for k, v in values.items() if k in _ITEM_FIELDS}
+    return replace(item, change_key=written.version or item.change_key, categories=tuple(categories), **known)

@@ -1,0 +1,314 @@
+"""One pass of one user: observations in, plans made, guarded, executed and committed in one transaction.
+
+Every road into the core ends here (a change event, a mailbox sync, a window reconcile): the caller
+gathers `Job`s (an observation and the stored pair it is about), and `run_pass` plans them all, runs
+them through `guard_deletions` (R-DEL-10), executes each through the `Executor`, and commits every state,
+issue and cleared intent together with the stream positions that fed the pass.
+
+Failures, by class (bridge.errors), one plan at a time; nothing one plan does stops the others:
+- ConflictError: the pair is read again and planned again (R-MERGE-5), at most `MAX_REPLANS` times;
+- NotFoundError: the record is gone: planned as `Deleted(side)`;
+- RefusedError: planned as `WriteFailed(side, message)`, whose issue is committed (R-LIM-1);
+- TransientError: what succeeded so far is committed (without the positions) and the error goes up: the
+  actor retries the pass later; the notices stay uncommitted.
+A plan that fails after it created a record stores nothing and asks for a window reconcile: the record
+carries its pairing fields (R-PAIR-1), so the reconcile pairs it instead of creating it again.
+A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
+the written side alone, so a re-plan never mistakes the bridge's own write for a user's edit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from bridge.core import guard_deletions, plan
+from bridge.core.commands import (
+    WRITES_SALESFORCE,
+    Changed,
+    Deleted,
+    Observation,
+    Plan,
+    WriteFailed,
+)
+from bridge.core.fields import ExchangeItem, item_from_exchange
+from bridge.core.issues import Issue, IssueCode, make_issue
+from bridge.core.model import Copy, Directory, PairState, PairStatus, Side
+from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError
+from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPosition
+from bridge.runtime import records
+from bridge.runtime.executor import Executed, Executor, PlanFailed, UserContext
+from bridge.runtime.metrics import RuntimeMetrics
+
+log = logging.getLogger(__name__)
+
+MAX_REPLANS = 3
+
+
+@dataclass(slots=True)
+class Job:
+    """One observation about one pair (or unpaired copy), with what it was made from."""
+
+    stored: StoredPair | None
+    observation: Observation
+    event: EventRecord | None = None
+    item: ExchangeItem | None = None
+    forget: tuple[str, ...] = ()  # other rows this pair replaces (waiting copies adopted together)
+    source: Side | None = None  # where the change came from, for the latency metric
+    committed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class PassResult:
+    executed: list[Executed] = field(default_factory=list)
+    held: int = 0
+    reconcile_next: bool = False  # a create was interrupted: reconcile the window to pair it
+
+
+@dataclass(slots=True)
+class PassServices:
+    executor: Executor
+    metrics: RuntimeMetrics
+    clock: object = None
+
+    def now(self) -> datetime:
+        if callable(self.clock):
+            value = self.clock()
+            assert isinstance(value, datetime)
+            return value
+        return datetime.now(UTC)
+
+
+async def run_pass(
+    services: PassServices,
+    ctx: UserContext,
+    jobs: Sequence[Job],
+    *,
+    directory: Directory,
+    pair_count: int,
+    confirmed: bool = False,
+    positions: Sequence[StreamPosition] = (),
+    intents_done: Sequence[str] = (),
+    extra_issues: Sequence[Issue] = (),
+    extra_pairs: Sequence[StoredPair] = (),
+) -> PassResult:
+    """Plan, guard, execute and commit `jobs` of one user. Raises TransientError (after committing what
+    succeeded) when a service is unavailable."""
+    now = services.now()
+    store = services.executor.store
+    plans = [plan(_state(job), job.observation, ctx.policy, now) for job in jobs]
+    guarded = guard_deletions(plans, pair_count, ctx.policy, confirmed)
+    held = {id(p) for p in guarded.held}
+    result = PassResult(held=len(guarded.held))
+    commit = Commit(user_id=ctx.user_id, pairs=list(extra_pairs))
+    issues = list(extra_issues)
+    if guarded.issue is not None:
+        issues.append(guarded.issue.issue)
+    done_ok = False
+    try:
+        for job, planned in zip(jobs, plans, strict=True):
+            if id(planned) in held:
+                continue
+            executed = await _execute(services, ctx, job, planned, directory, result, issues)
+            if executed is None:
+                continue
+            result.executed.append(executed)
+            _add(commit, ctx, job, executed, now)
+            _measure(services, job, executed, now)
+        done_ok = True
+    finally:
+        commit.positions = list(positions) if done_ok else []
+        commit.intents_done += list(intents_done) if done_ok else []
+        for issue in issues:
+            commit.issues_opened.append(_stored_issue(issue, now))
+            services.metrics.issue(issue.code.value)
+        if _has_content(commit):
+            await store.commit(commit)
+    services.metrics.plans(len(plans))
+    return result
+
+
+def _has_content(commit: Commit) -> bool:
+    return bool(
+        commit.pairs
+        or commit.forget
+        or commit.positions
+        or commit.issues_opened
+        or commit.issues_closed
+        or commit.intents_done
+    )
+
+
+def _state(job: Job) -> PairState | None:
+    return job.stored.state if job.stored is not None else None
+
+
+async def _execute(
+    services: PassServices,
+    ctx: UserContext,
+    job: Job,
+    planned: Plan,
+    directory: Directory,
+    result: PassResult,
+    issues: list[Issue],
+) -> Executed | None:
+    """Execute one plan, re-planning on the failures that call for it; None when nothing is to store."""
+    before = _state(job)
+    key = records.pair_key(before) if before is not None else None
+    event, item = job.event, job.item
+    for _attempt in range(MAX_REPLANS + 1):
+        try:
+            return await services.executor.execute(
+                ctx, planned, key=key, event=event, item=item, directory=directory
+            )
+        except PlanFailed as failed:
+            cause = failed.cause
+            services.metrics.failure(type(cause).__name__)
+            if failed.done.created:
+                log.warning(
+                    "user %s: a plan failed after it created a record (%s); reconciling", ctx.user_id, cause
+                )
+                result.reconcile_next = True
+                return None
+            before = _advanced(before, failed)
+            event, item = failed.done.event, failed.done.item
+            if isinstance(cause, ConflictError):
+                observation: Observation | None = await _reread(services, ctx, before, job, directory)
+                if observation is None:
+                    return None
+            elif isinstance(cause, NotFoundError):
+                observation = Deleted(cause.side)
+            elif isinstance(cause, RefusedError):
+                if before is None:
+                    issues.append(_refused_issue(ctx, job, cause))
+                    return None
+                observation = WriteFailed(cause.side, str(cause))
+            else:
+                raise cause from failed
+            planned = plan(before, observation, ctx.policy, services.now())
+    log.warning("user %s: gave up re-planning pair %s", ctx.user_id, key)
+    result.reconcile_next = True
+    return None
+
+
+def _advanced(before: PairState | None, failed: PlanFailed) -> PairState | None:
+    """The state before the plan, with the sides whose writes all succeeded moved to what they wrote."""
+    planned = failed.done.state
+    if before is None or planned is None:
+        return before
+    failed_side = Side.SALESFORCE if isinstance(failed.command, WRITES_SALESFORCE) else Side.EXCHANGE
+    state = before
+    for side in {s for s, _ in failed.done.writes} - {failed_side}:
+        record_id, version = planned.id_of(side), planned.version_of(side)
+        if record_id is None:
+            continue
+        if side is Side.SALESFORCE:
+            state = replace(state, sf_id=record_id, base_sf=planned.base_sf, sf_version=version)
+        else:
+            state = replace(state, ex_id=record_id, base_ex=planned.base_ex, ex_version=version)
+    return state
+
+
+async def _reread(
+    services: PassServices, ctx: UserContext, state: PairState | None, job: Job, directory: Directory
+) -> Observation | None:
+    """Both copies read again after a lost race (R-MERGE-5)."""
+    executor = services.executor
+    seen = job.observation
+    sf_id = (
+        state.sf_id if state is not None else (seen.sf.id if isinstance(seen, Changed) and seen.sf else None)
+    )
+    ex_id = (
+        state.ex_id if state is not None else (seen.ex.id if isinstance(seen, Changed) and seen.ex else None)
+    )
+    sf: Copy | None = None
+    ex: Copy | None = None
+    if sf_id:
+        found = await executor.salesforce.read_events([sf_id])
+        if sf_id not in found:
+            return Deleted(Side.SALESFORCE)
+        sf = records.event_copy(found[sf_id])
+    if ex_id:
+        items = await executor.exchange.read_items(ctx.mailbox, [ex_id])
+        if ex_id not in items:
+            return Deleted(Side.EXCHANGE)
+        ex = item_from_exchange(items[ex_id], ctx.policy)
+    if sf is None and ex is None:
+        return None
+    meeting = seen.meeting if isinstance(seen, Changed) else None
+    return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting)
+
+
+def _refused_issue(ctx: UserContext, job: Job, cause: RefusedError) -> Issue:
+    code = IssueCode.SF_VALIDATION if cause.side is Side.SALESFORCE else IssueCode.EXCHANGE_REFUSED
+    seen = job.observation
+    sf_id = seen.sf.id if isinstance(seen, Changed) and seen.sf is not None else None
+    ex_id = seen.ex.id if isinstance(seen, Changed) and seen.ex is not None else None
+    return make_issue(code, ctx.user_id, sf_id, ex_id, str(cause))
+
+
+def mapping_issue(ctx: UserContext, side: Side, record_id: str, error: Exception) -> Issue:
+    """A record that cannot be read into the model: reported against it; everything else goes on."""
+    code = IssueCode.SF_VALIDATION if side is Side.SALESFORCE else IssueCode.EXCHANGE_REFUSED
+    sf_id, ex_id = (record_id, None) if side is Side.SALESFORCE else (None, record_id)
+    detail = f"The {side} record could not be read: {error}"
+    return Issue(code=code, user_id=ctx.user_id, sf_id=sf_id, ex_id=ex_id, message=detail)
+
+
+def _add(commit: Commit, ctx: UserContext, job: Job, executed: Executed, now: datetime) -> None:
+    old_keys = set(job.forget)
+    if job.stored is not None:
+        old_keys.add(records.pair_key(job.stored.state))
+    state = executed.state
+    if state is None:
+        commit.forget += sorted(old_keys)
+    else:
+        key = records.pair_key(state)
+        event = executed.event if state.sf_id is not None else None
+        item = executed.item if state.ex_id is not None else None
+        if event is not None and state.sf_id is not None and event.id != state.sf_id:
+            event = None
+        if item is not None and state.ex_id is not None and item.item_id != state.ex_id:
+            item = None
+        commit.pairs.append(StoredPair(ctx.user_id, state, event, item))
+        commit.forget += sorted(old_keys - {key})
+    for issue in executed.opened:
+        commit.issues_opened.append(_stored_issue(issue, now))
+    for code, sf_id, ex_id in executed.closed:
+        commit.issues_closed.append((code.value, sf_id, ex_id))
+    commit.intents_done += executed.intents
+
+
+def _stored_issue(issue: Issue, now: datetime) -> StoredIssue:
+    return StoredIssue(issue.user_id, issue.code.value, issue.sf_id, issue.ex_id, issue.message, now, now)
+
+
+def _measure(services: PassServices, job: Job, executed: Executed, now: datetime) -> None:
+    for side in {s for s, _ in executed.writes}:
+        services.metrics.writes(side.value, sum(1 for s, _ in executed.writes if s is side))
+    if job.source is None or job.committed_at is None:
+        return
+    if any(side is job.source.other for side, _ in executed.writes):
+        direction = "to_exchange" if job.source is Side.SALESFORCE else "to_salesforce"
+        services.metrics.latency(direction, max(0.0, (datetime.now(UTC) - job.committed_at).total_seconds()))
+
+
+def copy_of_item(ctx: UserContext, item: ExchangeItem) -> Copy:
+    try:
+        return item_from_exchange(item, ctx.policy)
+    except (ValueError, TypeError, KeyError) as error:
+        raise MappingError(f"item {item.item_id}: {error}") from error
+
+
+def copy_of_event(record: EventRecord) -> Copy:
+    try:
+        return records.event_copy(record)
+    except (ValueError, TypeError, KeyError) as error:
+        raise MappingError(f"event {record.fields.get('Id')}: {error}") from error
+
+
+def live(pair: StoredPair) -> bool:
+    """A pair that claims its copies (a waiting row does not: its copy is still unpaired)."""
+    return pair.state.status is not PairStatus.WAITING

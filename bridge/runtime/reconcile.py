@@ -1,0 +1,225 @@
+"""Window reconcile of one user, the unpaired pass, and the periodic reconcile batched across users.
+
+A window reconcile reads both windows (R-SCOPE-1) and plans every pair from fresh copies: a copy of a
+stored pair missing from its window is read by id (gone: `Deleted`, out of the window: the core plans
+R-DEL-4); every copy no live pair claims goes with the waiting rows through `match_unpaired` (recovery by
+the pairing fields of R-PAIR-1, adoption R-PAIR-2, duplicates R-PAIR-3); the whole pass goes through
+`guard_deletions` (R-DEL-10). It is how a user's first sync runs, how a gap is healed (R-TIME-3), how an
+interrupted create is found again (R-MERGE-4) and the periodic safety net (R-TIME-4).
+
+The periodic reconcile reads Salesforce for up to 200 owners in one `window_events` call and hands each
+user's events to that user's actor, so a pass over users with nothing changed costs one Salesforce call
+per 200 users (R-TIME-4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from bridge.core import match_unpaired
+from bridge.core.commands import Changed, Deleted
+from bridge.core.fields import ExchangeItem
+from bridge.core.issues import Issue
+from bridge.core.model import Copy, Directory, MeetingContext, PairStatus, Side
+from bridge.errors import MappingError
+from bridge.ports import EventRecord, MailboxPort, SalesforcePort, Store, StoredPair
+from bridge.runtime.executor import UserContext
+from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
+from bridge.runtime.records import pair_key
+
+BATCH_OWNERS = 200
+
+
+@dataclass(slots=True)
+class Gathered:
+    """What a pass read: jobs to plan and the issues found while reading."""
+
+    jobs: list[Job] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)  # every copy read, for the directory
+
+
+def window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:
+    return now - ctx.policy.past, now + ctx.policy.future
+
+
+class Reader:
+    """Reads for one user's passes, with the services every pass needs."""
+
+    def __init__(
+        self, salesforce: SalesforcePort, exchange: MailboxPort, store: Store, enrolled: Mapping[str, str]
+    ) -> None:
+        self.salesforce = salesforce
+        self.exchange = exchange
+        self.store = store
+        self.enrolled = enrolled  # lower-case address -> user id (R-MULTI)
+
+    async def directory(self, copies: Iterable[Copy]) -> Directory:
+        """Every attendee address of the Exchange copies, resolved in one call (R-ATT-8)."""
+        emails = sorted({a.email for c in copies if c.side is Side.EXCHANGE for a in c.content.attendees})
+        if not emails:
+            return Directory()
+        return await self.salesforce.resolve(emails)
+
+    async def meeting(self, ctx: UserContext, item: Copy) -> MeetingContext | None:
+        """Other enrolled users' copies of this meeting (R-MULTI-1), by UID."""
+        if item.side is not Side.EXCHANGE or not item.uid or item.organizer is None:
+            return None
+        organizer_user = self.enrolled.get(item.organizer.lower())
+        others = [p for p in await self.store.pairs_by_uid(item.uid) if p.user_id != ctx.user_id]
+        owner = next(
+            (
+                p
+                for p in others
+                if p.state.owns_event and p.state.sf_id and p.state.status is PairStatus.ACTIVE
+            ),
+            None,
+        )
+        if owner is None:
+            return MeetingContext(organizer_user_id=organizer_user)
+        return MeetingContext(organizer_user, owner.state.sf_id, owner.user_id)
+
+    async def window_reconcile(
+        self,
+        ctx: UserContext,
+        now: datetime,
+        *,
+        pairs: Sequence[StoredPair],
+        events: Sequence[EventRecord] | None = None,
+    ) -> Gathered:
+        """Jobs for every pair and unpaired copy of the user's window (see the module doc)."""
+        start, end = window(ctx, now)
+        if events is None:
+            events = (await self.salesforce.window_events([ctx.user_id], start, end)).get(ctx.user_id, [])
+        items = await self.exchange.window_items(ctx.mailbox, start, end)
+        got = Gathered()
+        event_by_id = {str(e.fields.get("Id")): e for e in events}
+        item_by_id = {i.item_id: i for i in items}
+        claimed = [p for p in pairs if live(p)]
+        missing_sf = [
+            p.state.sf_id
+            for p in claimed
+            if p.state.status is PairStatus.ACTIVE and p.state.sf_id and p.state.sf_id not in event_by_id
+        ]
+        missing_ex = [
+            p.state.ex_id
+            for p in claimed
+            if p.state.status is PairStatus.ACTIVE and p.state.ex_id and p.state.ex_id not in item_by_id
+        ]
+        if missing_sf:
+            event_by_id.update(await self.salesforce.read_events(missing_sf))
+        if missing_ex:
+            item_by_id.update(await self.exchange.read_items(ctx.mailbox, missing_ex))
+        taken: set[tuple[Side, str]] = set()
+        for pair in claimed:
+            state = pair.state
+            taken.update((s, i) for s in Side if (i := state.id_of(s)) is not None)
+            job = self._pair_job(ctx, pair, event_by_id, item_by_id, got)
+            if job is not None:
+                got.jobs.append(job)
+        unpaired_events = [e for i, e in event_by_id.items() if (Side.SALESFORCE, i) not in taken]
+        unpaired_items = [i for k, i in item_by_id.items() if (Side.EXCHANGE, k) not in taken]
+        waiting = [p for p in pairs if not live(p)]
+        await self.unpaired(ctx, unpaired_events, unpaired_items, waiting, got)
+        return got
+
+    def _pair_job(
+        self,
+        ctx: UserContext,
+        pair: StoredPair,
+        events: Mapping[str, EventRecord],
+        items: Mapping[str, ExchangeItem],
+        got: Gathered,
+    ) -> Job | None:
+        state = pair.state
+        event = events.get(state.sf_id) if state.sf_id else None
+        item = items.get(state.ex_id) if state.ex_id else None
+        if state.status is PairStatus.ACTIVE:
+            if state.sf_id and event is None and state.owns_event:
+                return Job(pair, Deleted(Side.SALESFORCE), pair.event, pair.item)
+            if state.ex_id and item is None:
+                return Job(pair, Deleted(Side.EXCHANGE), pair.event, pair.item)
+        elif event is None and item is None:
+            return None  # out of the window or ended, and not back in sight
+        try:
+            sf = copy_of_event(event) if event is not None else None
+            ex = copy_of_item(ctx, item) if item is not None else None
+        except MappingError as error:
+            side, record_id = (
+                (Side.EXCHANGE, state.ex_id) if item is not None else (Side.SALESFORCE, state.sf_id)
+            )
+            got.issues.append(mapping_issue(ctx, side, record_id or "", error))
+            return None
+        got.copies += [c for c in (sf, ex) if c is not None]
+        return Job(pair, Changed(sf=sf, ex=ex), event or pair.event, item or pair.item)
+
+    async def unpaired(
+        self,
+        ctx: UserContext,
+        events: Sequence[EventRecord],
+        items: Sequence[ExchangeItem],
+        waiting: Sequence[StoredPair],
+        got: Gathered,
+    ) -> None:
+        """Jobs for every copy no live pair claims, matched all at once (R-PAIR-1..3)."""
+        event_copies: list[Copy] = []
+        item_copies: list[Copy] = []
+        raw_events: dict[str, EventRecord] = {}
+        raw_items: dict[str, ExchangeItem] = {}
+        for record in events:
+            try:
+                event_copies.append(copy_of_event(record))
+                raw_events[record.id] = record
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.SALESFORCE, record.id, error))
+        for item in items:
+            try:
+                item_copies.append(copy_of_item(ctx, item))
+                raw_items[item.item_id] = item
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.EXCHANGE, item.item_id, error))
+        got.copies += event_copies + item_copies
+        rows = {(s, p.state.id_of(s)): p for p in waiting for s in Side if p.state.id_of(s)}
+        matching = match_unpaired(event_copies, item_copies)
+
+        def job(observation: Changed, *copies: Copy) -> Job:
+            found = [rows[(c.side, c.id)] for c in copies if (c.side, c.id) in rows]
+            stored = found[0] if found else None
+            forget = tuple(pair_key(r.state) for r in found[1:])
+            sf = next((c for c in copies if c.side is Side.SALESFORCE), None)
+            ex = next((c for c in copies if c.side is Side.EXCHANGE), None)
+            return Job(
+                stored,
+                observation,
+                raw_events.get(sf.id) if sf else None,
+                raw_items.get(ex.id) if ex else None,
+                forget=forget,
+            )
+
+        for sf, ex in matching.pairs:
+            got.jobs.append(job(Changed(sf=sf, ex=ex, meeting=await self.meeting(ctx, ex)), sf, ex))
+        for single in matching.singles + matching.duplicates:
+            duplicate = single in matching.duplicates
+            meeting = await self.meeting(ctx, single)
+            if single.side is Side.SALESFORCE:
+                got.jobs.append(job(Changed(sf=single, duplicate=duplicate), single))
+            else:
+                got.jobs.append(job(Changed(ex=single, meeting=meeting, duplicate=duplicate), single))
+
+
+def with_directory(jobs: Iterable[Job], directory: Directory) -> list[Job]:
+    """The jobs' `Changed` observations with the resolved directory (R-ATT-8)."""
+    out = []
+    for job in jobs:
+        seen = job.observation
+        if isinstance(seen, Changed) and directory.entries:
+            job.observation = replace(seen, directory=directory)
+        out.append(job)
+    return out
+
+
+def owner_batches(user_ids: Sequence[str], size: int = BATCH_OWNERS) -> list[list[str]]:
+    """Users in groups of `size` for one `window_events` call each (R-TIME-4)."""
+    return [list(user_ids[i : i + size]) for i in range(0, len(user_ids), size)]

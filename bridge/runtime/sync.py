@@ -1,0 +1,370 @@
+"""What one user's actor does with the work it drained: the two roads in, and the reconcile.
+
+Salesforce: a change event is applied onto the stored Event record and mapped, so it costs no REST read;
+the record is read only when the change cannot be applied (diff fields, an EventRelation change, a GAP,
+a record the store has no copy of). An echo of the bridge's own write (`echo=True`) only refreshes the
+stored record and its version (R-MERGE-3). A record no live pair claims sends the user through the
+unpaired pass (both windows read, `match_unpaired`).
+
+Exchange: a notice is a poke. The actor runs `MailboxPort.sync` from the stored sync state until `more` is
+false, plans every changed and deleted item, and commits the new sync state with those plans. No stored
+state (the user's first sync), a state refused (`StreamGapError`) or a lost subscription is a window
+reconcile instead (R-TIME-3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from bridge.core.commands import Changed, Deleted, SyncNow
+from bridge.core.fields import ExchangeItem
+from bridge.core.model import Copy, PairStatus, Policy, Side
+from bridge.errors import MappingError, StreamGapError
+from bridge.ports import ChangeType, EventChange, EventRecord, StoredPair, StreamPosition
+from bridge.runtime import records
+from bridge.runtime.executor import UserContext
+from bridge.runtime.passes import (
+    Job,
+    PassServices,
+    copy_of_event,
+    copy_of_item,
+    live,
+    mapping_issue,
+    run_pass,
+)
+from bridge.runtime.reconcile import Gathered, Reader, with_directory
+
+
+@dataclass(frozen=True, slots=True)
+class UserBinding:
+    """An enrolled user: Salesforce user id, mailbox address and policy (the mailbox zone is looked up)."""
+
+    user_id: str
+    mailbox: str
+    policy: Policy
+
+
+@dataclass(slots=True)
+class Work:
+    """What an actor has to do, coalesced: later work on the same record joins earlier work."""
+
+    sf: dict[str, list[EventChange]] = field(default_factory=dict)
+    reread: set[str] = field(default_factory=set)
+    sync_now: set[str] = field(default_factory=set)
+    sync_now_all: bool = False
+    exchange: bool = False
+    reconcile: bool = False
+    confirmed: bool = False
+    events: list[EventRecord] | None = None  # the user's window, read by a batched reconcile
+    exchange_since: datetime | None = None  # earliest notice time, for the latency metric
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.sf or self.reread or self.sync_now or self.sync_now_all or self.exchange or self.reconcile
+        )
+
+    def merge(self, other: Work) -> None:
+        for event_id, changes in other.sf.items():
+            self.sf.setdefault(event_id, []).extend(changes)
+        self.reread |= other.reread
+        self.sync_now |= other.sync_now
+        self.sync_now_all |= other.sync_now_all
+        self.exchange |= other.exchange
+        self.reconcile |= other.reconcile
+        self.confirmed |= other.confirmed
+        if other.events is not None:
+            self.events = other.events
+        if other.exchange_since is not None:
+            since = self.exchange_since
+            self.exchange_since = other.exchange_since if since is None else min(since, other.exchange_since)
+
+    def records(self) -> int:
+        return len(self.sf) + len(self.reread) + len(self.sync_now) + int(self.exchange) + int(self.reconcile)
+
+
+def exchange_stream(mailbox: str) -> str:
+    return f"ex:{mailbox.lower()}"
+
+
+class UserSync:
+    """The passes of one user. Not concurrent: its actor calls `run` for one piece of work at a time."""
+
+    def __init__(self, binding: UserBinding, services: PassServices, reader: Reader) -> None:
+        self.binding = binding
+        self.services = services
+        self.reader = reader
+        self._ctx: UserContext | None = None
+
+    async def context(self) -> UserContext:
+        if self._ctx is None:
+            zone = await self.reader.exchange.time_zone(self.binding.mailbox)
+            policy = replace(
+                self.binding.policy,
+                user_id=self.binding.user_id,
+                user_email=self.binding.policy.user_email or self.binding.mailbox,
+                mailbox_time_zone=zone or self.binding.policy.mailbox_time_zone,
+            )
+            self._ctx = UserContext(self.binding.user_id, self.binding.mailbox, policy)
+        return self._ctx
+
+    async def run(self, work: Work) -> bool:
+        """Do `work`; True when a window reconcile should follow (a create was interrupted)."""
+        ctx = await self.context()
+        store = self.reader.store
+        stream = exchange_stream(ctx.mailbox)
+        if work.reconcile or work.sync_now_all:
+            return await self.reconcile(ctx, work)
+        sync_state = await store.position(stream) if work.exchange else None
+        if work.exchange and sync_state is None:
+            return await self.reconcile(ctx, work)  # the user's first sync
+        pairs = await store.pairs_of(ctx.user_id)
+        by_sf = {p.state.sf_id: p for p in pairs if live(p) and p.state.sf_id}
+        by_ex = {p.state.ex_id: p for p in pairs if live(p) and p.state.ex_id}
+        got = Gathered()
+        quiet: list[StoredPair] = []
+        unpaired = self._salesforce(ctx, work, by_sf, got, quiet)
+        unpaired |= await self._reads(ctx, work, by_sf, got)
+        positions: list[StreamPosition] = []
+        if work.exchange:
+            try:
+                changed, deleted, new_state = await self._sync(ctx, sync_state)
+            except StreamGapError:
+                return await self.reconcile(ctx, work)
+            positions.append(StreamPosition(stream, new_state))
+            unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)
+        if unpaired:
+            start, end = _window(ctx, self.services.now())
+            events = (await self.reader.salesforce.window_events([ctx.user_id], start, end)).get(
+                ctx.user_id, []
+            )
+            items = await self.reader.exchange.window_items(ctx.mailbox, start, end)
+            claimed = {(s, i) for p in pairs if live(p) for s in Side if (i := p.state.id_of(s))}
+            await self.reader.unpaired(
+                ctx,
+                [e for e in events if (Side.SALESFORCE, e.id) not in claimed],
+                [i for i in items if (Side.EXCHANGE, i.item_id) not in claimed],
+                [p for p in pairs if not live(p)],
+                got,
+            )
+        return await self._finish(ctx, got, pairs, positions=positions, quiet=quiet)
+
+    async def reconcile(self, ctx: UserContext, work: Work) -> bool:
+        """Window reconcile (first sync, gap, interrupted create, periodic, sync-now, backfill)."""
+        store = self.reader.store
+        stream = exchange_stream(ctx.mailbox)
+        pending = [i.token for i in await store.pending_intents(ctx.user_id)]
+        sync_state = await store.position(stream)
+        try:
+            _, _, new_state = await self._sync(ctx, sync_state)
+        except StreamGapError:
+            _, _, new_state = await self._sync(ctx, None)
+        pairs = await store.pairs_of(ctx.user_id)
+        got = await self.reader.window_reconcile(ctx, self.services.now(), pairs=pairs, events=work.events)
+        if work.sync_now_all:
+            for job in got.jobs:
+                if isinstance(job.observation, Changed) and job.stored is not None:
+                    seen = job.observation
+                    job.observation = SyncNow(seen.sf, seen.ex, seen.directory, seen.meeting, seen.duplicate)
+        return await self._finish(
+            ctx,
+            got,
+            pairs,
+            positions=[StreamPosition(stream, new_state)],
+            intents=pending,
+            confirmed=work.confirmed,
+        )
+
+    async def _finish(
+        self,
+        ctx: UserContext,
+        got: Gathered,
+        pairs: Sequence[StoredPair],
+        *,
+        positions: Sequence[StreamPosition] = (),
+        quiet: Sequence[StoredPair] = (),
+        intents: Sequence[str] = (),
+        confirmed: bool = False,
+    ) -> bool:
+        needing = [c for job in got.jobs if _may_merge(job) for c in _copies(job)]
+        directory = await self.reader.directory(needing)
+        jobs = with_directory(got.jobs, directory)
+        active = sum(1 for p in pairs if p.state.status is PairStatus.ACTIVE)
+        result = await run_pass(
+            self.services,
+            ctx,
+            jobs,
+            directory=directory,
+            pair_count=active,
+            confirmed=confirmed,
+            positions=positions,
+            intents_done=intents,
+            extra_issues=got.issues,
+            extra_pairs=quiet,
+        )
+        return result.reconcile_next
+
+    # ---------------------------------------------------------------------------------- Salesforce
+
+    def _salesforce(
+        self,
+        ctx: UserContext,
+        work: Work,
+        by_sf: Mapping[str, StoredPair],
+        got: Gathered,
+        quiet: list[StoredPair],
+    ) -> bool:
+        """Jobs for change events that apply onto stored records; the rest are left to read. True when a
+        record no live pair claims changed."""
+        unpaired = False
+        for event_id, changes in work.sf.items():
+            stored = by_sf.get(event_id)
+            real = [c for c in changes if not c.echo]
+            if stored is None:
+                unpaired |= bool(real)
+                continue
+            if changes[-1].change_type is ChangeType.DELETE:
+                if real:
+                    got.jobs.append(Job(stored, Deleted(Side.SALESFORCE), stored.event, stored.item))
+                continue
+            record: EventRecord | None = stored.event
+            for change in changes:
+                record = records.apply_change(record, change, event_id) if record is not None else None
+            if record is None:
+                if real:
+                    work.reread.add(event_id)
+                continue
+            if not real:  # our own writes coming back: refresh the stored copy and its version only
+                state = stored.state
+                if state.sf_version is None and state.base_sf is not None:
+                    state = records.with_ids(
+                        state, Side.SALESFORCE, event_id, records.event_version(record.fields)
+                    )
+                quiet.append(replace(stored, state=state, event=record))
+                continue
+            try:
+                copy = copy_of_event(record)
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.SALESFORCE, event_id, error))
+                continue
+            got.copies.append(copy)
+            first = min(c.committed_at for c in real)
+            got.jobs.append(
+                Job(stored, Changed(sf=copy), record, stored.item, source=Side.SALESFORCE, committed_at=first)
+            )
+        return unpaired
+
+    async def _reads(
+        self, ctx: UserContext, work: Work, by_sf: Mapping[str, StoredPair], got: Gathered
+    ) -> bool:
+        wanted = sorted(work.reread | work.sync_now)
+        if not wanted:
+            return False
+        found = await self.reader.salesforce.read_events(wanted)
+        unpaired = False
+        for event_id in wanted:
+            stored = by_sf.get(event_id)
+            if stored is None:
+                unpaired = True
+                continue
+            record = found.get(event_id)
+            if record is None:
+                got.jobs.append(Job(stored, Deleted(Side.SALESFORCE), stored.event, stored.item))
+                continue
+            try:
+                copy = copy_of_event(record)
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.SALESFORCE, event_id, error))
+                continue
+            got.copies.append(copy)
+            seen = SyncNow(sf=copy) if event_id in work.sync_now else Changed(sf=copy)
+            if event_id in work.sync_now and stored.state.ex_id:
+                items = await self.reader.exchange.read_items(ctx.mailbox, [stored.state.ex_id])
+                item = items.get(stored.state.ex_id)
+                if item is not None:
+                    seen = SyncNow(sf=copy, ex=copy_of_item(ctx, item))
+            got.jobs.append(Job(stored, seen, record, stored.item, source=Side.SALESFORCE))
+        return unpaired
+
+    # ------------------------------------------------------------------------------------ Exchange
+
+    async def _sync(
+        self, ctx: UserContext, sync_state: str | None
+    ) -> tuple[list[ExchangeItem], list[str], str]:
+        """Every page of changes since `sync_state`: the items changed (last version of each), the ids
+        gone, and the new state."""
+        changed: dict[str, ExchangeItem] = {}
+        deleted: dict[str, None] = {}
+        state = sync_state
+        while True:
+            page = await self.reader.exchange.sync(ctx.mailbox, state)
+            for item in page.changed:
+                changed[item.item_id] = item
+                deleted.pop(item.item_id, None)
+            for item_id in page.deleted:
+                changed.pop(item_id, None)
+                deleted[item_id] = None
+            state = page.sync_state
+            if not page.more:
+                return list(changed.values()), list(deleted), state
+
+    def _exchange(
+        self,
+        ctx: UserContext,
+        work: Work,
+        changed: Sequence[ExchangeItem],
+        deleted: Sequence[str],
+        by_ex: Mapping[str, StoredPair],
+        got: Gathered,
+    ) -> bool:
+        unpaired = False
+        for item in changed:
+            stored = by_ex.get(item.item_id)
+            if stored is None:
+                unpaired = True
+                continue
+            try:
+                copy = copy_of_item(ctx, item)
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.EXCHANGE, item.item_id, error))
+                continue
+            got.copies.append(copy)
+            got.jobs.append(
+                Job(
+                    stored,
+                    Changed(ex=copy),
+                    stored.event,
+                    item,
+                    source=Side.EXCHANGE,
+                    committed_at=work.exchange_since,
+                )
+            )
+        for item_id in deleted:
+            stored = by_ex.get(item_id)
+            if stored is not None:
+                got.jobs.append(Job(stored, Deleted(Side.EXCHANGE), stored.event, stored.item))
+        return unpaired
+
+
+def _window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:
+    return now - ctx.policy.past, now + ctx.policy.future
+
+
+def _copies(job: Job) -> list[Copy]:
+    seen = job.observation
+    if not isinstance(seen, Changed):
+        return []
+    return [c for c in (seen.sf, seen.ex) if c is not None]
+
+
+def _may_merge(job: Job) -> bool:
+    """Whether planning this job may need the directory: not a replay of versions already seen (so a
+    reconcile where nothing changed resolves nobody and costs no Salesforce call, R-TIME-4)."""
+    if job.stored is None or not live(job.stored):
+        return True
+    state = job.stored.state
+    return any(c.version != state.version_of(c.side) for c in _copies(job))
+
+
+__all__ = ["UserBinding", "UserSync", "Work", "exchange_stream"]

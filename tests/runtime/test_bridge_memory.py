@@ -1,0 +1,81 @@
+"""The whole runtime over in-memory ports: notices in, writes out, state committed."""
+
+from __future__ import annotations
+
+from bridge.core.model import PairStatus
+from tests.runtime.conftest import ANN, World, soon
+
+
+async def test_r_time_1_item_created_in_exchange_reaches_salesforce(world: World) -> None:
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Review", start, end)
+    await world.bridge.wait_idle()
+    events = [e for e in world.sf.events.values() if e.get("Subject") == "Review"]
+    assert len(events) == 1
+    assert events[0]["Exchange_Item_Id__c"] == item_id
+    assert events[0]["OwnerId"] == ANN.user_id
+    item = world.ex.items[ANN.mailbox][item_id]
+    assert item.salesforce_event_id == events[0]["Id"]
+    assert "Salesforce" in item.categories
+    pairs = await world.store.pairs_of(ANN.user_id)
+    assert [p.state.status for p in pairs] == [PairStatus.ACTIVE]
+
+
+async def test_r_time_1_event_created_in_salesforce_reaches_exchange(world: World) -> None:
+    start, end = soon()
+    event_id = world.sf.put_event(ANN.user_id, "Call", start, end)
+    await world.bridge.wait_idle()
+    items = [i for i in world.ex.items[ANN.mailbox].values() if i.subject == "Call"]
+    assert len(items) == 1
+    assert items[0].salesforce_event_id == event_id
+    assert world.sf.events[event_id]["Exchange_Item_Id__c"] == items[0].item_id
+    assert world.sf.events[event_id]["Exchange_UID__c"] == items[0].uid
+
+
+async def test_r_merge_1_update_in_salesforce_moves_the_item_without_a_read(world: World) -> None:
+    start, end = soon()
+    event_id = world.sf.put_event(ANN.user_id, "Call", start, end)
+    await world.bridge.wait_idle()
+    reads = world.sf.calls["read_events"]
+    world.sf.edit_event(event_id, Subject="Call moved", Location="Room 2")
+    await world.bridge.wait_idle()
+    item = next(i for i in world.ex.items[ANN.mailbox].values() if i.salesforce_event_id == event_id)
+    assert (item.subject, item.location) == ("Call moved", "Room 2")
+    assert world.sf.calls["read_events"] == reads  # applied onto the stored record
+
+
+async def test_r_merge_3_own_writes_plan_nothing(world: World) -> None:
+    start, end = soon()
+    world.ex.put_item(ANN.mailbox, "Review", start, end)
+    await world.bridge.wait_idle()
+    writes = (world.sf.calls["update_event"], world.ex.calls["update_item"])
+    await world.bridge.wait_idle()
+    assert (world.sf.calls["update_event"], world.ex.calls["update_item"]) == writes
+
+
+async def test_r_time_2_restart_resumes_with_nothing_lost_or_doubled(world: World) -> None:
+    start, end = soon()
+    world.ex.put_item(ANN.mailbox, "Before", start, end)
+    await world.bridge.wait_idle()
+    await world.bridge.stop()
+    # while the bridge is down: one change on each side
+    world.ex.put_item(ANN.mailbox, "While down", *soon(3))
+    event_id = world.sf.put_event(ANN.user_id, "SF while down", *soon(4))
+    await world.restart()
+    await world.bridge.wait_idle()
+    subjects = sorted(str(e.get("Subject")) for e in world.sf.events.values())
+    assert subjects == ["Before", "SF while down", "While down"]
+    items = sorted(i.subject for i in world.ex.items[ANN.mailbox].values())
+    assert items == ["Before", "SF while down", "While down"]
+    assert world.sf.events[event_id]["Exchange_Item_Id__c"]
+
+
+async def test_r_del_2_item_deleted_in_exchange_deletes_the_event(world: World) -> None:
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Gone", start, end)
+    await world.bridge.wait_idle()
+    world.ex.remove_item(ANN.mailbox, item_id)
+    await world.bridge.wait_idle()
+    assert not [e for e in world.sf.events.values() if e.get("Subject") == "Gone"]
+    pairs = await world.store.pairs_of(ANN.user_id)
+    assert [p.state.status for p in pairs] == [PairStatus.ENDED]
