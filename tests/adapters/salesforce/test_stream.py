@@ -1,4 +1,4 @@
-"""The Pub/Sub half of the adapter against the sandbox: echoes, bitmaps, gaps, resume, reconnects, commands."""
+"""The Pub/Sub half of the adapter against the sandbox: echoes, bitmaps, gaps, resume, reconnects."""
 
 from __future__ import annotations
 
