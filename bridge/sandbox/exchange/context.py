@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import series
 from .items_xml import local
 from .model import CalendarItem, Folder, Mailbox
 from .settings import SandboxTimings
@@ -76,9 +77,47 @@ class RequestContext:
         raise EWSError("ErrorInvalidOperation", f"Folder id element {name} is not supported.")
 
     def item(self, item_id_elem: Element) -> CalendarItem:
-        item = self.store.get_item(item_id_elem.get("Id") or "")
+        """The item an id element names: ``ItemId`` (of an item, an occurrence or an exception),
+        ``OccurrenceItemId`` (master and 1-based index) or ``RecurringMasterItemId`` (the master of an
+        occurrence). An occurrence comes back as a transient view (``master_id`` set)."""
+        kind = local(item_id_elem)
+        if kind == "OccurrenceItemId":
+            master = self._stored(item_id_elem.get("RecurringMasterId") or "")
+            if master.recurrence is None:
+                raise EWSError(
+                    "ErrorCalendarCannotUseIdForOccurrenceId",
+                    "The item id is not the id of a recurring master.",
+                )
+            try:
+                index = int(item_id_elem.get("InstanceIndex") or "")
+            except ValueError:
+                raise EWSError("ErrorSchemaValidation", "InstanceIndex is not a number.") from None
+            return series.by_index(master, index)
+        if kind == "RecurringMasterItemId":
+            occurrence = self._stored_or_view(item_id_elem.get("OccurrenceId") or "")
+            if occurrence.master_id is None:
+                raise EWSError(
+                    "ErrorCalendarCannotUseIdForRecurringMasterId",
+                    "The item id is not the id of an occurrence or exception.",
+                )
+            return self._stored(occurrence.master_id)
+        return self._stored_or_view(item_id_elem.get("Id") or "")
+
+    def _stored_or_view(self, item_id: str) -> CalendarItem:
+        parsed = series.parse_occurrence_id(item_id)
+        if parsed is None:
+            return self._stored(item_id)
+        master = self._stored(parsed[0])
+        return series.by_original_start(master, parsed[1])
+
+    def _stored(self, item_id: str) -> CalendarItem:
+        item = self.store.get_item(item_id)
         self.mailbox_named(item.mailbox)
         return item
+
+    def master_of(self, item: CalendarItem) -> CalendarItem:
+        assert item.master_id is not None
+        return self.store.get_item(item.master_id)
 
 
 def build_context(

@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import series
 from .model import ATTENDEE_LISTS, RESPONSE_TYPES, Attendee, CalendarItem, ExtendedProperty, property_key
+from .recurrence import read_recurrence
 from .timezones import snap_all_day
 from .wire import Element, EWSError, attrs, fmt_bool, fmt_time, parse_bool, parse_time, sub, t
 
@@ -91,6 +93,31 @@ def _set_tz(attr: str) -> Callable[[CalendarItem, Element], None]:
     return setter
 
 
+def _set_subject(item: CalendarItem, elem: Element) -> None:
+    """Exchange keeps at most 255 characters of a subject (docs/sandbox-series.md: truncate or refuse)."""
+    text = elem.text or ""
+    if len(text) > SUBJECT_LIMIT:
+        if TEXT_LIMITS.subject == "refuse":
+            raise EWSError(
+                "ErrorPropertyValidationFailure", f"The Subject is longer than {SUBJECT_LIMIT} characters."
+            )
+        text = text[: SUBJECT_LIMIT - 3] + "..."
+    item.subject = text
+
+
+def _set_recurrence(item: CalendarItem, elem: Element) -> None:
+    if item.master_id is not None:
+        raise EWSError("ErrorInvalidPropertySet", "The recurrence of an occurrence cannot be set.")
+    item.recurrence = read_recurrence(elem)
+
+
+def _set_optional_text(attr: str) -> Callable[[CalendarItem, Element], None]:
+    def setter(item: CalendarItem, elem: Element) -> None:
+        setattr(item, attr, elem.text or None)
+
+    return setter
+
+
 def _set_body(item: CalendarItem, elem: Element) -> None:
     item.body = elem.text or ""
     item.body_type = "HTML" if (elem.get("BodyType") or "Text").upper() == "HTML" else "Text"
@@ -122,6 +149,8 @@ def _set_extended(item: CalendarItem, elem: Element) -> None:
 
 
 def _set_uid(item: CalendarItem, elem: Element) -> None:
+    if item.master_id is not None:
+        return  # an occurrence keeps its series' UID (exchangelib sends it back unchanged on an exception)
     if elem.text:
         item.uid = elem.text.strip()
 
@@ -136,8 +165,28 @@ def _set_choice(attr: str, choices: tuple[str, ...]) -> Callable[[CalendarItem, 
     return setter
 
 
+SUBJECT_LIMIT = 255
+
+
+@dataclass
+class TextLimits:
+    """``subject``: "truncate" (Exchange keeps 252 characters and "...", the default) or "refuse"."""
+
+    subject: str = "truncate"
+
+
+TEXT_LIMITS = TextLimits()
+
 SETTERS: dict[str, Callable[[CalendarItem, Element], None]] = {
-    "Subject": _set_text("subject"),
+    "Subject": _set_subject,
+    "Recurrence": _set_recurrence,
+    "When": _set_optional_text("when"),
+    "MeetingWorkspaceUrl": _set_optional_text("meeting_workspace_url"),
+    "NetShowUrl": _set_optional_text("net_show_url"),
+    "ConferenceType": _set_optional_text("conference_type"),
+    "InReplyTo": _set_optional_text("in_reply_to"),
+    "Culture": _set_optional_text("culture"),
+    "ReminderDueBy": _set_time("reminder_due_by"),
     "Body": _set_body,
     "Categories": _set_categories,
     "Importance": _set_choice("importance", ("Low", "Normal", "High")),
@@ -173,6 +222,12 @@ CLEARERS: dict[str, Callable[[CalendarItem], None]] = {
     "calendar:OptionalAttendees": lambda i: i.attendees.__setitem__("OptionalAttendees", []),
     "calendar:Resources": lambda i: i.attendees.__setitem__("Resources", []),
     "item:ReminderIsSet": lambda i: setattr(i, "reminder_is_set", False),
+    "item:ReminderDueBy": lambda i: setattr(i, "reminder_due_by", None),
+    "item:InReplyTo": lambda i: setattr(i, "in_reply_to", None),
+    "calendar:When": lambda i: setattr(i, "when", None),
+    "calendar:MeetingWorkspaceUrl": lambda i: setattr(i, "meeting_workspace_url", None),
+    "calendar:NetShowUrl": lambda i: setattr(i, "net_show_url", None),
+    "calendar:Recurrence": lambda i: setattr(i, "recurrence", None),
 }
 
 
@@ -286,8 +341,12 @@ def write_item(parent: Element, item: CalendarItem, shape: Shape, parent_folder_
             sub(cats, t("String"), name)
     if w("item:Importance"):
         sub(out, t("Importance"), item.importance)
+    if w("item:InReplyTo") and item.in_reply_to is not None:
+        sub(out, t("InReplyTo"), shape.clip(item.in_reply_to))
     if w("item:DateTimeCreated"):
         sub(out, t("DateTimeCreated"), fmt_time(item.created))
+    if w("item:ReminderDueBy") and item.reminder_due_by is not None:
+        sub(out, t("ReminderDueBy"), fmt_time(item.reminder_due_by))
     if w("item:ReminderIsSet"):
         sub(out, t("ReminderIsSet"), fmt_bool(item.reminder_is_set))
     if w("item:ReminderMinutesBeforeStart"):
@@ -303,6 +362,8 @@ def write_item(parent: Element, item: CalendarItem, shape: Shape, parent_folder_
                     sub(values, t("Value"), shape.clip(value))
             else:
                 sub(ext, t("Value"), shape.clip(prop.values[0] if prop.values else ""))
+    if w("item:Culture") and item.culture is not None:
+        sub(out, t("Culture"), item.culture)
     if w("item:LastModifiedTime"):
         sub(out, t("LastModifiedTime"), fmt_time(item.last_modified))
     if w("item:TextBody") and item.body is not None:
@@ -315,28 +376,34 @@ def _write_calendar_fields(out: Element, item: CalendarItem, shape: Shape) -> No
     w = shape.wants
     if w("calendar:UID"):
         sub(out, t("UID"), item.uid)
+    if w("calendar:RecurrenceId") and item.original_start is not None:
+        sub(out, t("RecurrenceId"), fmt_time(item.original_start))
     if w("calendar:Start") and item.start:
         sub(out, t("Start"), fmt_time(item.start))
     if w("calendar:End") and item.end:
         sub(out, t("End"), fmt_time(item.end))
+    if w("calendar:OriginalStart") and item.original_start is not None:
+        sub(out, t("OriginalStart"), fmt_time(item.original_start))
     if w("calendar:IsAllDayEvent"):
         sub(out, t("IsAllDayEvent"), fmt_bool(item.is_all_day))
     if w("calendar:LegacyFreeBusyStatus"):
         sub(out, t("LegacyFreeBusyStatus"), item.free_busy)
     if w("calendar:Location") and item.location is not None:
         sub(out, t("Location"), shape.clip(item.location))
+    if w("calendar:When") and item.when is not None:
+        sub(out, t("When"), shape.clip(item.when))
     if w("calendar:IsMeeting"):
         sub(out, t("IsMeeting"), fmt_bool(item.is_meeting))
     if w("calendar:IsCancelled"):
         sub(out, t("IsCancelled"), fmt_bool(item.is_cancelled))
     if w("calendar:IsRecurring"):
-        sub(out, t("IsRecurring"), "false")
+        sub(out, t("IsRecurring"), fmt_bool(series.is_recurring(item)))
     if w("calendar:MeetingRequestWasSent"):
         sub(out, t("MeetingRequestWasSent"), fmt_bool(item.meeting_request_was_sent))
     if w("calendar:IsResponseRequested"):
         sub(out, t("IsResponseRequested"), fmt_bool(item.is_response_requested))
     if w("calendar:CalendarItemType"):
-        sub(out, t("CalendarItemType"), "Single")
+        sub(out, t("CalendarItemType"), item.calendar_type)
     if w("calendar:MyResponseType"):
         sub(out, t("MyResponseType"), item.my_response_type)
     if w("calendar:Organizer") and item.organizer is not None:
@@ -350,11 +417,18 @@ def _write_calendar_fields(out: Element, item: CalendarItem, shape: Shape) -> No
                 sub(att, t("ResponseType"), who.response_type)
                 if who.last_response_time is not None:
                     sub(att, t("LastResponseTime"), fmt_time(who.last_response_time))
-    if w("calendar:AllowNewTimeProposal"):
-        sub(out, t("AllowNewTimeProposal"), fmt_bool(item.allow_new_time_proposal))
     if w("calendar:AppointmentSequenceNumber"):
         sub(out, t("AppointmentSequenceNumber"), str(item.sequence))
+    series.write_series_fields(out, item, w)
     if w("calendar:StartTimeZone") and item.start_tz:
         sub(out, t("StartTimeZone"), Id=item.start_tz)
     if w("calendar:EndTimeZone") and item.end_tz:
         sub(out, t("EndTimeZone"), Id=item.end_tz)
+    if w("calendar:ConferenceType") and item.conference_type is not None:
+        sub(out, t("ConferenceType"), item.conference_type)
+    if w("calendar:AllowNewTimeProposal"):
+        sub(out, t("AllowNewTimeProposal"), fmt_bool(item.allow_new_time_proposal))
+    if w("calendar:MeetingWorkspaceUrl") and item.meeting_workspace_url is not None:
+        sub(out, t("MeetingWorkspaceUrl"), item.meeting_workspace_url)
+    if w("calendar:NetShowUrl") and item.net_show_url is not None:
+        sub(out, t("NetShowUrl"), item.net_show_url)

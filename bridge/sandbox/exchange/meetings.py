@@ -19,7 +19,8 @@ RESPONSES = {"AcceptItem": "Accept", "TentativelyAcceptItem": "Tentative", "Decl
 CANCELLED_PREFIX = "Canceled: "
 _COPIED = (
     "subject", "body", "body_type", "start", "end", "start_tz", "end_tz", "is_all_day", "location",
-    "sensitivity", "importance", "is_response_requested", "allow_new_time_proposal",
+    "sensitivity", "importance", "is_response_requested", "allow_new_time_proposal", "recurrence",
+    "exceptions", "deleted_occurrences", "when", "conference_type", "meeting_workspace_url", "net_show_url",
 )  # fmt: skip
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from .recurrence import Recurrence
 
 RESPONSE_TYPES = ("Unknown", "Organizer", "Tentative", "Accept", "Decline", "NoResponseReceived")
 ATTENDEE_LISTS = ("RequiredAttendees", "OptionalAttendees", "Resources")
@@ -86,6 +89,28 @@ class CalendarItem:
     my_response_type: str = "Organizer"
     sequence: int = 0
     is_read: bool = True
+    when: str | None = None
+    meeting_workspace_url: str | None = None
+    net_show_url: str | None = None
+    conference_type: str | None = None
+    culture: str | None = None
+    reminder_due_by: datetime | None = None
+    in_reply_to: str | None = None
+    # Series (masters only): the pattern, the exceptions by original start (each the fields that differ
+    # from the master, as attribute name -> value) and the original starts of deleted occurrences.
+    recurrence: Recurrence | None = None
+    exceptions: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+    deleted_occurrences: list[datetime] = field(default_factory=list)
+    # Set only on the transient views of an occurrence or exception (never stored in a folder).
+    master_id: str | None = None
+    original_start: datetime | None = None
+    is_exception: bool = False
+
+    @property
+    def calendar_type(self) -> str:
+        if self.master_id is not None:
+            return "Exception" if self.is_exception else "Occurrence"
+        return "RecurringMaster" if self.recurrence is not None else "Single"
 
     @property
     def is_meeting(self) -> bool:

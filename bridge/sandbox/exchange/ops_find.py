@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from . import series
 from .context import RequestContext
 from .items_xml import local, read_shape, write_item
 from .model import CalendarItem, property_key
@@ -196,7 +197,22 @@ def find_item(ctx: RequestContext, request: Element) -> Response:
             if view is not None:
                 start = parse_time(view.get("StartDate"))
                 end = parse_time(view.get("EndDate"))
-                items = [i for i in items if _overlaps(i, start, end)]
+                if end < start:
+                    raise EWSError(
+                        "ErrorInvalidRequest", "EndDate is earlier than StartDate in the CalendarView."
+                    )
+                if end - start > series.MAX_VIEW_SPAN:
+                    raise EWSError(
+                        "ErrorCalendarViewRangeTooBig",
+                        "The calendar view range is too big: it may not exceed two years.",
+                    )
+                expanded: list[CalendarItem] = []
+                for i in items:
+                    if i.recurrence is not None:
+                        expanded.extend(series.in_window(i, start, end))
+                    elif _overlaps(i, start, end):
+                        expanded.append(i)
+                items = sorted(expanded, key=lambda i: (i.start or i.created, i.item_id))
                 limit = view.get("MaxEntriesReturned")
                 total = len(items)
                 if limit is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from . import meetings
+from . import meetings, series
 from .context import RequestContext
 from .items_xml import apply_item_element, local, normalise_all_day, read_shape, write_item
 from .model import CalendarItem, Folder, Mailbox
@@ -48,6 +48,7 @@ def _create_calendar_item(
     item = ctx.store.new_item(folder)
     apply_item_element(item, elem)
     validate_times(item)
+    series.settle(item)
     item.organizer = meetings.organizer_for(mailbox)
     item.my_response_type = "Organizer"
     sending = invitations in meetings.SENDING and bool(item.all_attendees())
@@ -69,6 +70,9 @@ def _cancel(ctx: RequestContext, elem: Element) -> None:
     item = _reference(ctx, elem)
     if item.my_response_type != "Organizer":
         raise EWSError("ErrorInvalidOperation", "Only the organizer can cancel a meeting.")
+    if item.master_id is not None:  # one occurrence: it leaves the series, for the attendees too
+        remove(ctx, item, "MoveToDeletedItems", "SendToAllAndSaveCopy")
+        return
     meetings.cancel_meeting(ctx.store, item)
     mailbox = ctx.store.mailbox(item.mailbox)
     assert mailbox is not None
@@ -93,7 +97,18 @@ def create_item(ctx: RequestContext, request: Element) -> Response:
                 out = sub(sub(msg, m("Items")), t("CalendarItem"))
                 sub(out, t("ItemId"), Id=item.item_id, ChangeKey=item.change_key)
             elif kind in meetings.RESPONSES:
-                meetings.respond(ctx.store, _reference(ctx, elem), meetings.RESPONSES[kind])
+                reference = _reference(ctx, elem)
+                answer = meetings.RESPONSES[kind]
+                if reference.master_id is not None:
+                    master = ctx.master_of(reference)
+                    if answer == "Decline":  # declining one occurrence removes it from the attendee's series
+                        assert reference.original_start is not None
+                        series.delete_occurrence(master, reference.original_start)
+                        ctx.store.touch(master)
+                        sub(response.success(), m("Items"))
+                        continue
+                    reference = master
+                meetings.respond(ctx.store, reference, answer)
                 sub(response.success(), m("Items"))
             elif kind == "CancelCalendarItem":
                 _cancel(ctx, elem)
@@ -146,6 +161,9 @@ def remove(ctx: RequestContext, item: CalendarItem, delete_type: str, cancellati
     mailbox = store.mailbox(item.mailbox)
     assert mailbox is not None
     folder = store.folders[item.folder_id]
+    if item.master_id is not None:
+        _remove_occurrence(ctx, item, cancellations)
+        return
     if (
         folder.distinguished == "calendar"
         and item.my_response_type == "Organizer"
@@ -161,6 +179,20 @@ def remove(ctx: RequestContext, item: CalendarItem, delete_type: str, cancellati
         store.move(item, mailbox.folder("deleteditems"))
 
 
+def _remove_occurrence(ctx: RequestContext, occurrence: CalendarItem, cancellations: str) -> None:
+    """Deleting an occurrence (any delete type) lists it in the master's DeletedOccurrences."""
+    master = ctx.master_of(occurrence)
+    assert occurrence.original_start is not None
+    series.delete_occurrence(master, occurrence.original_start)
+    ctx.store.touch(master)
+    if (
+        master.my_response_type == "Organizer"
+        and master.meeting_request_was_sent
+        and cancellations in meetings.SENDING | {"SendToAllAndSaveCopy"}
+    ):
+        meetings.send_invitations(ctx.store, master)
+
+
 def move_item(ctx: RequestContext, request: Element) -> Response:
     """MoveItem: the item gets a new id in the destination (a move out of the calendar reads as a delete)."""
     response = Response("MoveItem")
@@ -172,6 +204,11 @@ def move_item(ctx: RequestContext, request: Element) -> Response:
                 raise EWSError("ErrorMissingArgument", "ToFolderId is required.")
             folder = ctx.folder(destination[0])
             item = ctx.item(id_elem)
+            if item.master_id is not None:
+                raise EWSError(
+                    "ErrorCalendarCannotMoveOrCopyOccurrence",
+                    "Occurrences and exceptions cannot be moved or copied.",
+                )
             if item.mailbox.lower() != folder.mailbox.lower():
                 raise EWSError("ErrorInvalidOperation", "Items can only be moved within one mailbox here.")
             if folder.folder_id != item.folder_id:

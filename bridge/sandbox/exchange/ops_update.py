@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from . import meetings
+from . import meetings, series
 from .context import RequestContext
 from .items_xml import CLEARERS, append_item_element, apply_item_element, local
 from .model import CalendarItem, property_key
@@ -71,7 +71,9 @@ def _apply_change(item: CalendarItem, change: Element) -> None:
 
 
 def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sending: str) -> CalendarItem:
-    id_elem = change_elem.find(t("ItemId"))
+    id_elem = next(
+        (c for c in change_elem if local(c) in ("ItemId", "OccurrenceItemId", "RecurringMasterItemId")), None
+    )
     if id_elem is None:
         raise EWSError("ErrorMissingArgument", "ItemChange needs an ItemId.")
     item = ctx.item(id_elem)
@@ -95,6 +97,9 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
         _apply_change(draft, change)
     validate_times(draft)
     moved = (draft.start, draft.end) != (item.start, item.end)
+    if item.master_id is not None:
+        return _update_occurrence(ctx, item, draft, sending, moved)
+    series.settle(draft, before=item)
     item.__dict__.update(draft.__dict__)
     notify = (
         sending in meetings.SENDING
@@ -110,6 +115,26 @@ def _update_one(ctx: RequestContext, change_elem: Element, conflict: str, sendin
     if notify:
         meetings.send_invitations(ctx.store, item, previous_invitees, time_changed=moved)
     return item
+
+
+def _update_occurrence(
+    ctx: RequestContext, occurrence: CalendarItem, draft: CalendarItem, sending: str, moved: bool
+) -> CalendarItem:
+    """An updated occurrence becomes an exception on its master; the master is what changes."""
+    master = ctx.master_of(occurrence)
+    series.store_exception(master, occurrence, draft)
+    notify = (
+        sending in meetings.SENDING
+        and master.my_response_type == "Organizer"
+        and bool(master.all_attendees())
+    )
+    if notify:
+        master.sequence += 1
+    ctx.store.touch(master)
+    if notify:
+        meetings.send_invitations(ctx.store, master)
+    assert occurrence.original_start is not None
+    return series.view(master, occurrence.original_start)
 
 
 def update_item(ctx: RequestContext, request: Element) -> Response:

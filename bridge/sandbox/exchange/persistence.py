@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import recurrence
 from .model import ATTENDEE_LISTS, Attendee, CalendarItem, ExtendedProperty, Folder, Mailbox
 from .store import Store
 
@@ -35,13 +36,22 @@ def _read_attendee(data: dict[str, Any]) -> Attendee:
     return Attendee(**{**data, "last_response_time": datetime.fromisoformat(when) if when else None})
 
 
+_SERIES = ("recurrence", "exceptions", "deleted_occurrences", "master_id", "original_start", "is_exception")
+
+
 def _item(item: CalendarItem) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in fields(CalendarItem):
+        if f.name in _SERIES:
+            continue
         value = getattr(item, f.name)
         if isinstance(value, datetime):
             value = value.isoformat()
         data[f.name] = value
+    if item.recurrence is not None:
+        data["recurrence"] = recurrence.to_json(item.recurrence)
+        data["deleted_occurrences"] = [d.isoformat() for d in item.deleted_occurrences]
+        data["exceptions"] = [_exception(item, start, fields_) for start, fields_ in item.exceptions.items()]
     data["organizer"] = _attendee(item.organizer) if item.organizer else None
     data["attendees"] = {kind: [_attendee(a) for a in item.attendees[kind]] for kind in ATTENDEE_LISTS}
     data["extended"] = [
@@ -50,10 +60,19 @@ def _item(item: CalendarItem) -> dict[str, Any]:
     return data
 
 
+def _exception(master: CalendarItem, start: datetime, overrides: dict[str, Any]) -> dict[str, Any]:
+    """An exception as the fields it overrides, written with the master's shape (so one reader serves)."""
+    carrier = CalendarItem(**{f.name: getattr(master, f.name) for f in fields(CalendarItem) if f.init})
+    carrier.recurrence, carrier.exceptions, carrier.deleted_occurrences = None, {}, []
+    for name, value in overrides.items():
+        setattr(carrier, name, value)
+    return {"original_start": start.isoformat(), "fields": sorted(overrides), "item": _item(carrier)}
+
+
 def _read_item(data: dict[str, Any]) -> CalendarItem:
-    known = {f.name for f in fields(CalendarItem)}
+    known = {f.name for f in fields(CalendarItem)} - set(_SERIES)
     values = {k: v for k, v in data.items() if k in known}
-    for name in ("created", "last_modified", "start", "end"):
+    for name in ("created", "last_modified", "start", "end", "reminder_due_by"):
         if values.get(name):
             values[name] = datetime.fromisoformat(values[name])
     organizer = values.pop("organizer", None)
@@ -65,6 +84,14 @@ def _read_item(data: dict[str, Any]) -> CalendarItem:
     for entry in extended:
         prop = ExtendedProperty(dict(entry["uri"]), list(entry["values"]), bool(entry["is_array"]))
         item.extended[prop.key] = prop
+    if data.get("recurrence"):
+        item.recurrence = recurrence.from_json(data["recurrence"])
+        item.deleted_occurrences = [datetime.fromisoformat(d) for d in data.get("deleted_occurrences", [])]
+        for entry in data.get("exceptions", []):
+            carrier = _read_item(entry["item"])
+            item.exceptions[datetime.fromisoformat(entry["original_start"])] = {
+                name: getattr(carrier, name) for name in entry["fields"]
+            }
     return item
 
 
