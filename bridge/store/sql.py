@@ -103,7 +103,9 @@ def open_store(
             connect_args["server_settings"] = {"search_path": schema}
     elif schema is not None:
         raise ConfigError("store.schema", "a schema applies to PostgreSQL only; remove it for SQLite")
-    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    # A server connection may drop between uses (a restart, a failover): ping it at checkout. A file cannot.
+    pre_ping = parsed.drivername.startswith("postgresql")
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping)
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine, busy_timeout_ms)
     return SqlStore(engine, now=now)
