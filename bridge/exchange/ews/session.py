@@ -39,7 +39,8 @@ T = TypeVar("T")
 
 _AUTH = {"basic": BASIC, "ntlm": NTLM}
 BUSY_ATTEMPTS = 4  # tries of one call while Exchange answers ErrorServerBusy
-BUSY_WAIT_CAP = 30.0  # seconds: a longer back-off is the runtime's to wait, not a worker's
+BUSY_WAIT_CAP = 30.0
+_EXCHANGELIB_GUESS = "Reraised from"  # how exchangelib words an ErrorServerBusy it made up itself  # seconds: a longer back-off is the runtime's to wait, not a worker's
 
 
 class EwsSession:
@@ -107,6 +108,10 @@ class EwsSession:
             try:
                 return await loop.run_in_executor(self._executor, lambda: call(self.account(mailbox)))
             except ErrorServerBusy as busy:
+                if str(busy.value).startswith(_EXCHANGELIB_GUESS):
+                    # exchangelib's own stand-in for a 503 or a broken connection, with a wait it guessed:
+                    # not Exchange asking; the runtime's retry policy decides.
+                    raise TransientError(f"Exchange is unavailable for {mailbox}: {busy.value}") from None
                 wait = busy.back_off or 1.0
                 if attempt == BUSY_ATTEMPTS or wait > BUSY_WAIT_CAP:
                     raise TransientError(
