@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from exchangelib import UTC, Account, CalendarItem, EWSDateTime
 from simple_salesforce import Salesforce
 
+from bridge.config import load_config
 from bridge.sandbox.exchange.client_tls import sandbox_account
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +119,7 @@ def test_sandbox_command_writes_endpoints_serves_and_keeps_the_org_across_restar
     ):
         assert secret not in output
     assert endpoints["salesforce"]["instance_url"] in output
+    assert f"calbridge run --config {tmp_path / 'calbridge.toml'}" in output
 
     assert (tmp_path / "org.json").exists() and (tmp_path / "exchange.json").exists()
     (tmp_path / "endpoints.json").unlink()
@@ -130,7 +135,134 @@ def test_sandbox_command_writes_endpoints_serves_and_keeps_the_org_across_restar
         # Seeding does not run again over a mailbox that already has items.
         assert {i.subject for i in mailbox.calendar.all()} == seeded | {"also kept across restarts"}
     finally:
+        output = _stop(process)
+    # --users on an existing org is not silently ignored.
+    assert f"note: --users 2 ignored: {tmp_path / 'org.json'} already holds an org with 2 users" in output
+
+
+def test_sandbox_writes_a_bridge_config_that_load_config_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.upper().startswith("CALBRIDGE_")]:
+        monkeypatch.delenv(name)
+    process = _start(tmp_path)
+    try:
+        endpoints = _wait_for_endpoints(process, tmp_path)
+        path = tmp_path / "calbridge.toml"
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        config = load_config(path)
+        sf, ex = endpoints["salesforce"], endpoints["exchange"]
+        assert config.salesforce.instance_url == sf["instance_url"]
+        assert config.salesforce.token_endpoint == sf["token_url"]
+        assert (config.salesforce.pubsub, config.salesforce.org_id) == (sf["pubsub"], sf["org_id"])
+        assert config.salesforce.client_secret is not None
+        assert config.salesforce.client_secret.get_secret_value() == sf["client_secret"]
+        assert config.exchange.ews_url == ex["ews_url"] and config.exchange.username == ex["username"]
+        assert config.exchange.password is not None
+        assert config.exchange.password.get_secret_value() == ex["password"]
+        assert config.salesforce.ca_bundle == config.exchange.ca_bundle == tmp_path / "ca.pem"
+        assert config.store_url == f"sqlite+aiosqlite:///{tmp_path / 'calbridge.db'}"
+        assert [(u.email, u.salesforce_user_id) for u in config.users] == [
+            (u["email"], u["salesforce_user_id"]) for u in endpoints["users"]
+        ]
+        assert config.ops.loopback
+        # Secrets are not inline: they are in owner-only files the config names.
+        text = path.read_text()
+        for secret in (sf["client_secret"], ex["password"], sf["access_token"]):
+            assert secret not in text
+        for key in (config.salesforce.client_secret_file, config.exchange.password_file):
+            assert key is not None and key.parent == tmp_path
+            assert oct(key.stat().st_mode & 0o777) == "0o600"
+        # Both admin endpoints have one shape: POST <admin_url>/faults and GET <admin_url>/state.
+        http = requests.Session()
+        http.verify = endpoints["ca_bundle"]
+        http.trust_env = False
+        for half in ("salesforce", "exchange"):
+            admin = endpoints["admin"][half]
+            auth = {"Authorization": f"Bearer {admin['admin_token']}"}
+            state = http.get(admin["admin_url"] + "/state", headers=auth, timeout=10)
+            assert state.status_code == 200, (half, state.text)
+            assert admin["admin_token"] not in state.text
+            fault = http.post(
+                admin["admin_url"] + "/faults", json={"fault": "clear"}, headers=auth, timeout=10
+            )
+            assert fault.status_code == 200, (half, fault.text)
+            assert http.get(admin["admin_url"] + "/state", timeout=10).status_code in (401, 403)
+        assert http.get(
+            endpoints["admin"]["exchange"]["admin_url"] + "/state",
+            headers={"Authorization": f"Bearer {endpoints['admin']['exchange']['admin_token']}"},
+            timeout=10,
+        ).json()["mailboxes"] == len(endpoints["users"])
+        # The older Exchange form, POST <admin_url> itself, still works.
+        exchange_admin = endpoints["admin"]["exchange"]
+        older = http.post(
+            exchange_admin["admin_url"],
+            json={"fault": "clear"},
+            headers={"Authorization": f"Bearer {exchange_admin['admin_token']}"},
+            timeout=10,
+        )
+        assert older.status_code == 200
+    finally:
         _stop(process)
+
+
+def _calbridge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_version() -> None:
+    result = _calbridge("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"calbridge \S+\n", result.stdout)
+
+
+def test_a_state_dir_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    for command in ("sandbox", "demo"):
+        line = _one_clear_line(_calbridge(command, "--state-dir", str(tmp_path / "file")))
+        assert line == (
+            f"calbridge {command}: --state-dir {tmp_path / 'file'} is a file; name a directory "
+            "(it is created if missing)"
+        )
+
+
+def test_an_unresolvable_host_is_one_clear_line(tmp_path: Path) -> None:
+    line = _one_clear_line(
+        _calbridge("sandbox", "--state-dir", str(tmp_path), "--host", "no-such-host.invalid")
+    )
+    assert line.startswith("calbridge sandbox: --host 'no-such-host.invalid' does not resolve")
+    assert "e.g. 127.0.0.1" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("org.json", "", "is empty"),
+        ("org.json", '{"format": 1, "records": [', "is not valid JSON"),
+        ("org.json", '{"format": 999}', "is not a state this sandbox can load"),
+        ("exchange.json", "[1, 2]", "does not hold a saved sandbox state"),
+        ("exchange.json", "\n", "is empty"),
+    ],
+)
+def test_a_corrupt_state_file_is_one_line_naming_it_and_the_fix(
+    tmp_path: Path, name: str, content: str, problem: str
+) -> None:
+    (tmp_path / name).write_text(content)
+    line = _one_clear_line(_calbridge("sandbox", "--state-dir", str(tmp_path)))
+    assert line.startswith(f"calbridge sandbox: {tmp_path / name} {problem}")
+    assert f"move it away (e.g. mv {tmp_path / name} {tmp_path / name}.bad)" in line
 
 
 def test_sandbox_command_rejects_a_bad_user_count(tmp_path: Path) -> None:
@@ -141,8 +273,7 @@ def test_sandbox_command_rejects_a_bad_user_count(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode != 0
-    assert "--users must be between 1 and 8" in result.stderr
+    assert _one_clear_line(result) == "calbridge sandbox: --users must be between 1 and 8"
 
 
 def test_demo_shows_both_sandboxes_answering() -> None:
