@@ -17,7 +17,9 @@ from bridge.store.memory import MemoryStore
 
 ANN = UserBinding("005000000000ANN", "ann@corp.example", Policy(user_email="ann@corp.example"))
 BOB = UserBinding("005000000000BOB", "bob@corp.example", Policy(user_email="bob@corp.example"))
-FAST = BridgeSettings(flush_s=0.02, reconcile_every_s=0, actor=ActorSettings(idle_s=0.2, first_backoff_s=0.01))
+FAST = BridgeSettings(
+    flush_s=0.02, reconcile_every_s=0, actor=ActorSettings(idle_s=0.2, first_backoff_s=0.01)
+)
 
 
 def soon(hours: int = 2) -> tuple[datetime, datetime]:
