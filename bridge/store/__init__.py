@@ -14,7 +14,16 @@ keys, upsert stream positions, open issues (an open issue with the same user, co
 last seen and message), close issues (the commit user's), delete the intents done.
 """
 
+from typing import TYPE_CHECKING
+
 from bridge.store.memory import MemoryStore
 from bridge.store.sql import SqlStore, open_store
+
+if TYPE_CHECKING:  # mypy proves both stores implement the port
+    from bridge.ports import Store
+
+    def _implements(sql: SqlStore, memory: MemoryStore) -> tuple[Store, Store]:
+        return sql, memory
+
 
 __all__ = ["MemoryStore", "SqlStore", "open_store"]

@@ -18,6 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
+from bridge.errors import ConfigError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -41,11 +43,25 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(connection: Connection) -> None:
-    """Create or upgrade the schema to `head()`; a database already there is left as it is."""
-    if current(connection) == head():
+def upgrade(connection: Connection, where: str = "the store") -> None:
+    """Create or upgrade the schema to `head()`; a database already there is left as it is. A database at
+    a revision this code does not know (written by a newer release) raises `ConfigError`: running on would
+    misread it."""
+    found = current(connection)
+    if found == head():
         return
+    if found is not None and found not in known():
+        raise ConfigError(
+            "store.url",
+            f"{where} is at schema revision {found!r}, which this release (up to {head()!r}) does not know: "
+            f"it was upgraded by a newer calbridge. Run that release, or point store.url at another database",
+        )
     command.upgrade(alembic_config(connection), "head")
+
+
+def known() -> set[str]:
+    """Every revision this release ships."""
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a developer's tool

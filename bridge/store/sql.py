@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def open_store(
     now: rules.Clock = rules.system_clock,
 ) -> SqlStore:
     """A store for `url` (`store.url`). Nothing connects yet: the first `migrate()` does. `schema` is a
-    PostgreSQL schema to keep the tables in (it must exist), instead of the user's default search path."""
+    PostgreSQL schema to keep the tables in (`migrate()` creates it), instead of the default search path."""
     parsed = store_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.drivername.startswith("postgresql"):
@@ -108,7 +109,7 @@ def open_store(
     engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping)
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine, busy_timeout_ms)
-    return SqlStore(engine, now=now)
+    return SqlStore(engine, now=now, schema=schema)
 
 
 def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -134,8 +135,11 @@ def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 class SqlStore:
     """The `bridge.ports.Store` over one async engine; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine, *, now: rules.Clock = rules.system_clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, now: rules.Clock = rules.system_clock, schema: str | None = None
+    ) -> None:
         self.engine = engine
+        self.schema = schema
         self._writer = engine.execution_options(**{_WRITE: True})
         self._now = now
         self._sqlite = engine.dialect.name == "sqlite"
@@ -181,7 +185,11 @@ class SqlStore:
 
     async def migrate(self) -> None:
         async with self._write() as connection:
-            await connection.run_sync(migrations.upgrade)
+            if self.schema is not None:
+                quoted = connection.dialect.identifier_preparer.quote_identifier(self.schema)
+                await connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            where = f"the database at {self.engine.url.render_as_string(hide_password=True)}"
+            await connection.run_sync(migrations.upgrade, where)
 
     async def revision(self) -> str | None:
         """The schema revision the database is at (None before the first `migrate()`)."""
@@ -287,9 +295,10 @@ class SqlStore:
                     pair_rows,
                 )
             if commit.forget:
-                await connection.execute(
-                    sa.delete(pairs).where(pairs.c.user_id == commit.user_id, pairs.c.key.in_(commit.forget))
-                )
+                for keys in _chunks(commit.forget):
+                    await connection.execute(
+                        sa.delete(pairs).where(pairs.c.user_id == commit.user_id, pairs.c.key.in_(keys))
+                    )
             if position_rows:
                 insert = self._insert(positions)
                 await connection.execute(
@@ -304,7 +313,8 @@ class SqlStore:
             for code, sf_id, ex_id in commit.issues_closed:
                 await self._close_issue(connection, commit.user_id, code, sf_id, ex_id, now)
             if commit.intents_done:
-                await connection.execute(sa.delete(intents).where(intents.c.token.in_(commit.intents_done)))
+                for tokens in _chunks(commit.intents_done):
+                    await connection.execute(sa.delete(intents).where(intents.c.token.in_(tokens)))
 
     async def _open_issue(self, connection: AsyncConnection, issue: StoredIssue) -> None:
         insert = self._insert(issues).values(
@@ -332,7 +342,7 @@ class SqlStore:
         code: str,
         sf_id: str | None,
         ex_id: str | None,
-        now: Any,
+        now: datetime,
     ) -> None:
         cause = rules.issue_cause(user_id, code, sf_id, ex_id)
         await connection.execute(
@@ -370,7 +380,12 @@ class SqlStore:
 # --------------------------------------------------------------------------------------------- rows
 
 
-def _pair_row(pair: StoredPair, now: Any) -> dict[str, Any]:
+def _chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """Values for IN (...) in slices: each is a bound parameter, and both engines cap how many one takes."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def _pair_row(pair: StoredPair, now: datetime) -> dict[str, Any]:
     state = pair.state
     return {
         "key": rules.pair_key(pair),

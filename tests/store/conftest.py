@@ -132,12 +132,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         database: Postgres = request.getfixturevalue("postgres")
         if database.error is not None:
             pytest.skip(database.error)
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        connection = await asyncpg.connect(database.asyncpg_url)
-        try:
-            await connection.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await connection.close()
+        schema = f"t_{uuid.uuid4().hex[:12]}"  # migrate() creates it
         found = Backend(kind, lambda: open_store(database.url, schema=schema))
     try:
         yield found

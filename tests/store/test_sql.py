@@ -229,3 +229,29 @@ async def test_two_stores_opening_one_issue_at_once_keep_one_open_row(backend: B
     )
     [found] = await first.issues(open_only=False)
     assert found.last_seen in (s.T0, later)
+
+
+@sql_only
+async def test_a_database_from_a_newer_release_is_refused(store: SqlStore) -> None:
+    async with store.engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigError, match=r"revision '9999'.*newer calbridge") as caught:
+        await store.migrate()
+    assert caught.value.key == "store.url"
+
+
+@sql_only
+async def test_long_lists_of_keys_and_tokens_fit_in_one_commit(store: SqlStore) -> None:
+    many = [s.pair("005A", None, f"AAMk{n}") for n in range(1200)]
+    await store.commit(Commit("005A", pairs=many))
+    for n in range(1100):
+        await store.record_intent(Intent("005A", f"ex:AAMk{n}", Side.EXCHANGE, "update", f"t{n}"))
+    await store.commit(
+        Commit(
+            "005A",
+            forget=[pair.state.key for pair in many[:1100]],
+            intents_done=[f"t{n}" for n in range(1100)],
+        )
+    )
+    assert len(await store.pairs_of("005A")) == 100
+    assert await store.pending_intents() == []
