@@ -276,12 +276,12 @@ def test_sandbox_command_rejects_a_bad_user_count(tmp_path: Path) -> None:
     assert _one_clear_line(result) == "calbridge sandbox: --users must be between 1 and 8"
 
 
-def test_demo_shows_both_sandboxes_answering() -> None:
+def test_demo_runs_the_bridge_against_the_sandbox() -> None:
+    """The demo starts the sandbox, writes its calbridge.toml, runs `calbridge run` on it, plays a story."""
     result = subprocess.run(
-        [sys.executable, "-m", "bridge", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bridge", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "CREATE change event" in result.stdout
-    assert "client=calbridge-demo" in result.stdout
-    assert "EWS streaming notification                   CreatedEvent" in result.stdout
-    assert "both sandboxes answered" in result.stdout
+    assert "starting the bridge: calbridge run --config" in result.stdout
+    assert "steps seen on the other side" in result.stdout
+    assert "bridge stopped with exit code 0" in result.stdout
