@@ -26,7 +26,6 @@ from bridge.core.fields import (
     salesforce_fields,
 )
 from bridge.core.issues import IssueCode
-from bridge.core.merge import mask_target, project
 from bridge.core.model import (
     SCALAR_FIELDS,
     Copy,
@@ -38,6 +37,7 @@ from bridge.core.model import (
     Response,
     Side,
 )
+from bridge.core.private import mask_target, project
 from bridge.core.scope import Admission, Verdict, admit_event, admit_item, kind_of
 
 

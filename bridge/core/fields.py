@@ -307,8 +307,11 @@ def _local_date(value: datetime | date, mailbox_zone: ZoneInfo) -> date:
 def item_from_exchange(item: ExchangeItem, policy: Policy) -> Copy:
     """The canonical copy of an Exchange item. The user's own address is not an attendee (their answer
     is `my_response`); an organizer equal to the user is recorded as None ("organized by the user")."""
-    mailbox_zone = zone(policy.mailbox_time_zone) or ZoneInfo("UTC")
-    problem = None if zone(item.time_zone) is not None else IssueCode.TIMEZONE
+    found_zone = zone(policy.mailbox_time_zone)
+    # Dates are read in UTC only to give the copy a shape: the problem stops it from syncing (E-TIMEZONE).
+    mailbox_zone = found_zone or ZoneInfo("UTC")
+    mappable = found_zone is not None and zone(item.time_zone) is not None
+    problem = None if mappable else IssueCode.TIMEZONE
     user = policy.user_email.lower()
     attendees = _attendees(
         Attendee(
@@ -378,6 +381,8 @@ def exchange_fields(content: Content, names: Iterable[str], policy: Policy) -> d
 
 def _exchange_when_fields(when: When, policy: Policy) -> dict[str, object]:
     if isinstance(when, AllDay):
+        if zone(policy.mailbox_time_zone) is None:  # the planner holds such pairs (E-TIMEZONE)
+            raise ValueError(f"all-day dates in an unmappable time zone: {policy.mailbox_time_zone!r}")
         return {
             "is_all_day": True,
             "start": when.first,

@@ -30,7 +30,9 @@ class IssueCode(StrEnum):
     WAIT_ORGANIZER = "W-WAIT-ORGANIZER"
     API_BUDGET = "W-API-BUDGET"
     UNRESOLVED_ATTENDEE = "I-UNRESOLVED-ATTENDEE"
-    RECURRING = "I-RECURRING"
+    RECURRING_EXPANDED = "I-RECURRING-EXPANDED"
+    OCCURRENCE_SPLIT = "I-OCCURRENCE-SPLIT"
+    RECURRING = "I-RECURRING"  # until SPEC §15 is built: series are skipped, and say so
 
     @property
     def severity(self) -> Severity:
@@ -53,8 +55,13 @@ MESSAGES: dict[IssueCode, str] = {
     IssueCode.WAIT_ORGANIZER: "Waits until the organizer's copy of this meeting is synced.",
     IssueCode.API_BUDGET: "Salesforce writes are paused: the org is near its daily API limit.",
     IssueCode.UNRESOLVED_ATTENDEE: "An address matches no User, Contact or Lead; it is tried again later.",
+    IssueCode.RECURRING_EXPANDED: "The series' pattern does not map; its occurrences sync one by one.",
+    IssueCode.OCCURRENCE_SPLIT: "A changed occurrence was split out of its Salesforce series.",
     IssueCode.RECURRING: "Recurring series are not synced yet.",
 }
+
+# Limits that stop a pair until a fresh read shows the cause gone (R-LIM-2); other issues only report.
+HOLDING = frozenset({IssueCode.TOO_LONG, IssueCode.TIMEZONE})
 
 
 @dataclass(frozen=True, slots=True)

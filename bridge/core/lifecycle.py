@@ -8,8 +8,9 @@ from datetime import datetime
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import DeleteEvent, DeleteItem, Plan, RemoveAttendeeRelation
 from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
-from bridge.core.fields import SF_ITEM_ID_FIELD, SF_UID_FIELD
+from bridge.core.fields import SF_ITEM_ID_FIELD, SF_UID_FIELD, salesforce_fields
 from bridge.core.model import Copy, Invitations, PairState, PairStatus, Policy, Tombstone
+from bridge.core.private import MASKED_FIELDS, masked
 
 # The side each action already took away: no command may touch it.
 _EVENT_GONE = frozenset({Action.DELETED_IN_SALESFORCE})
@@ -145,5 +146,36 @@ def _end(
         ex_version=None,
         tombstone=tombstone,
         open_issues=frozenset(),
+    )
+    return Plan(commands, ended)
+
+
+def end_out_of_scope(state: PairState, item: Copy, event: Copy | None, policy: Policy, now: datetime) -> Plan:
+    """R-SCOPE-8: the event stays, masked first if the item turned private (R-PRIV-1: no attendees, no
+    Who), the bridge's categories come off the item, and a tombstone waits for the user's opt-in."""
+    builder = PlanBuilder(policy)
+    base = event.content if event is not None else state.base_sf
+    if item.content.private and state.masked is None and base is not None:
+        builder.event_fields.update(salesforce_fields(masked(base), MASKED_FIELDS))
+        builder.relations += [
+            RemoveAttendeeRelation(state.sf_id or "", a.relation.relation_id)
+            for a in base.attendees
+            if a.relation is not None and state.sf_id is not None
+        ]
+        if event is not None and event.who_ids:
+            builder.event_fields["WhoId"] = None
+    builder.categories(item.categories, remove=_bridge_categories(policy))
+    builder.issues(state.open_issues, {}, state.sf_id, item.id, item.categories)
+    event_version = event.version if event is not None else state.sf_version
+    commands, _, _ = builder.build(state.sf_id, event_version, item.id, item.version)
+    ended = replace(
+        state,
+        status=PairStatus.ENDED,
+        sf_version=None,
+        ex_version=None,
+        tombstone=Tombstone(reason="R-SCOPE-8", at=now),
+        open_issues=frozenset(),
+        held=(),
+        bridge_category=False,
     )
     return Plan(commands, ended)

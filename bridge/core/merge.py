@@ -1,4 +1,5 @@
-"""Three-way field merge (SPEC §4, R-MERGE), with the private (R-PRIV) and description (R-DESC) policies.
+"""Three-way field merge (SPEC §4, R-MERGE), with the description policy (R-DESC); the private policy
+(R-PRIV) comes from bridge.core.private.
 
 A field changed on one side since that side's base is copied to the other; changed on both to values that
 differ, the later-modified record wins and a tie goes to `tie_winner` (R-MERGE-2). Fields merge one by one,
@@ -10,7 +11,6 @@ fills it from the other side instead of clearing the other side's value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -22,46 +22,12 @@ from bridge.core.model import (
     Direction,
     Policy,
     PrivatePolicy,
-    Response,
-    ShowAs,
     Side,
 )
+from bridge.core.private import MASKED_FIELDS, mask_transition
 
-MASK_SUBJECT = "Private"
-MASKED_FIELDS = ("subject", "description", "location", "show_as", "private")
 _LIMITS = {"subject": SUBJECT_LIMIT, "location": LOCATION_LIMIT, "description": DESCRIPTION_LIMIT}
 _FILLED_ON_ADOPTION = ("description", "location")  # texts where empty means "not set", not "cleared"
-
-
-def masked(content: Content) -> Content:
-    """R-PRIV-1: a busy block titled `Private`, private flag set, no description, location or attendees."""
-    return replace(
-        content,
-        subject=MASK_SUBJECT,
-        description="",
-        location="",
-        show_as=ShowAs.BUSY,
-        private=True,
-        attendees=(),
-    )
-
-
-def project(content: Content, target: Side, policy: Policy, mask: bool) -> Content:
-    """What the other side's copy of `content` holds when the pair is created. Attendees towards
-    Salesforce are added by the attendee merge once resolved, so they start empty here."""
-    projected = masked(content) if mask else content
-    if policy.private is PrivatePolicy.SKIP:
-        projected = replace(projected, private=False)  # R-PRIV-2: opted in, synced without the flag
-    if target is Side.EXCHANGE:
-        # R-ATT-6: an item created from an event has every attendee Unknown.
-        unknown = tuple(replace(a, relation=None, response=Response.UNDECIDED) for a in projected.attendees)
-        return replace(projected, attendees=unknown)
-    return fit_salesforce(replace(projected, attendees=()))[0]
-
-
-def mask_target(source: Content, policy: Policy, target: Side) -> Side | None:
-    """The side that holds a mask when a pair is created from `source`, if any."""
-    return target if source.private and policy.private is PrivatePolicy.MASK else None
 
 
 def same_value(name: str, sf_value: object, ex_value: object) -> bool:
@@ -114,7 +80,7 @@ def merge_fields(
             values[target][name] = value
             writes[target].append(name)
 
-    masked_side = _mask_transition(contents, bases, policy, masked_side, write)
+    masked_side = mask_transition(contents, bases, policy, masked_side, write)
     for name in SCALAR_FIELDS:
         if masked_side is not None and name in MASKED_FIELDS:
             continue  # R-PRIV-1: the mask never flows back, and the real values never reach the mask
@@ -169,35 +135,3 @@ def _with(content: Content, values: dict[str, object]) -> Content:
 
 def _fields(content: Content) -> list[tuple[str, object]]:
     return [(name, getattr(content, name)) for name in SCALAR_FIELDS]
-
-
-def _mask_transition(
-    contents: dict[Side, Content],
-    bases: dict[Side, Content | None],
-    policy: Policy,
-    masked_side: Side | None,
-    write: Callable[[Side, str, object], None],
-) -> Side | None:
-    """Start masking when one side became private, stop when the private side no longer is. The mask
-    never overwrites values the user wrote (R-PRIV-1): adopting a private copy only sets the flag."""
-    if policy.private is not PrivatePolicy.MASK:
-        return None
-    if masked_side is not None:
-        real = contents[masked_side.other]
-        if real.private:
-            return masked_side
-        for name in MASKED_FIELDS:  # unmask: the real values reach the former mask
-            if name != "description" or not policy.safe_description:
-                write(masked_side, name, getattr(real, name))
-        return None
-    for side in (Side.SALESFORCE, Side.EXCHANGE):
-        base = bases[side]
-        became_private = contents[side].private and (base is None or not base.private)
-        if became_private and not contents[side.other].private and policy.direction.allows(side):
-            # An adopted pair (no base) finds real values on the other side too: they are kept, only
-            # the private flag is set, and from now on neither side's masked fields reach the other.
-            mask = masked(contents[side])
-            for name in MASKED_FIELDS if base is not None else ("private",):
-                write(side.other, name, getattr(mask, name))
-            return side.other
-    return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from bridge.core.issues import IssueCode
+from bridge.core.issues import HOLDING, IssueCode
 
 
 class Side(StrEnum):
@@ -81,6 +81,7 @@ class PrivatePolicy(StrEnum):
 
 class Invitations(StrEnum):
     NONE = "none"
+    INTERNAL = "internal"  # only when every attendee is internal (R-ATT-12)
     ALL = "all"
 
 
@@ -238,6 +239,17 @@ class Tombstone:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """A copy read while a limit held its pair (R-LIM-2): its edits are not in the base yet, and stand in
+    for that side until they are merged, so that nothing edited meanwhile is lost."""
+
+    side: Side
+    version: str
+    modified: datetime
+    content: Content
+
+
+@dataclass(frozen=True, slots=True)
 class PairState:
     """The status row of one pair, kept by the store between plans.
 
@@ -278,6 +290,7 @@ class PairState:
     open_issues: frozenset[IssueCode] = frozenset()
     tombstone: Tombstone | None = None
     bridge_category: bool = False
+    held: tuple[Held, ...] = ()  # at most one per side
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -302,11 +315,25 @@ class PairState:
     def base_of(self, side: Side) -> Content | None:
         return self.base_sf if side is Side.SALESFORCE else self.base_ex
 
+    def held_of(self, side: Side) -> Held | None:
+        return next((held for held in self.held if held.side is side), None)
+
+    @property
+    def holding(self) -> bool:
+        """A limit stops the pair (R-LIM-2): nothing is merged, so writes make no base."""
+        return bool(self.open_issues & HOLDING)
+
     def after_write(self, side: Side, record_id: str, version: str) -> PairState:
         """The state once the runtime has executed a write on `side` and learnt its id and version. The
         plan's base of that side is what the write made, so the version is recorded with it; a side
-        without a base (a shared event, a tombstone) tracks no version."""
-        keep = version if self.base_of(side) is not None and self.status is not PairStatus.ENDED else None
+        without a base (a shared event, a tombstone) tracks no version, and neither does a pair a limit
+        holds (its only write is the `Sync Error` category, its bases wait for the merge)."""
+        in_step = self.base_of(side) is not None and self.status is not PairStatus.ENDED and not self.holding
+        if not in_step:
+            return (
+                replace(self, sf_id=record_id) if side is Side.SALESFORCE else replace(self, ex_id=record_id)
+            )
+        keep = version
         if side is Side.SALESFORCE:
             return replace(self, sf_id=record_id, sf_version=keep)
         return replace(self, ex_id=record_id, ex_version=keep)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bridge.core.attendees import AttendeeMerge, choose_who, merge_attendees
+from bridge.core.attendees import AttendeeMerge, choose_who
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import (
     AddAttendeeRelation,
@@ -32,19 +32,23 @@ from bridge.core.fields import (
     exchange_fields,
     salesforce_fields,
 )
+from bridge.core.hold import hold, holding_limit
 from bridge.core.issues import IssueCode
-from bridge.core.lifecycle import apply_action, leave_window
+from bridge.core.lifecycle import apply_action, end_out_of_scope, leave_window
 from bridge.core.merge import merge_fields
-from bridge.core.model import Attendee, Content, Copy, Invitations, Kind, PairState, PairStatus, Policy, Side
+from bridge.core.model import Attendee, Content, Copy, Kind, PairState, PairStatus, Policy, Side
+from bridge.core.people import merge_people
 from bridge.core.scope import (
     Verdict,
     admit_event,
     admit_item,
+    excluded,
+    follows_another_user,
     in_window,
     kind_of,
-    limit_issue,
-    never_synced,
+    leaves_scope,
     opted_in,
+    sends_invitations,
     unsync_requested,
 )
 
@@ -112,13 +116,14 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
     """R-PAIR-2 (or recovery by R-PAIR-1): two existing copies become a pair; nothing is created. With no
     base, every field counts as changed on both sides (bridge.core.merge).
 
-    Adoption by key takes copies in scope only: when one is never synced, neither is adopted, and the
-    twin still keeps the other from being created. An excluded item is planned alone, so that it
-    reports why (a series, say)."""
+    Adoption by key takes copies in scope only (R-PAIR-2): when one is excluded, neither is adopted, and
+    the twin still keeps the other from being created. An excluded item is planned alone, so that it
+    reports why (a series, say). A meeting another enrolled user's pair holds is decided by its UID, not
+    by subject and time (R-PAIR-5): the item joins or waits for that pair."""
     if not _name_each_other(sf, ex):
-        if never_synced(ex, policy):
+        if excluded(ex, policy) or follows_another_user(ex, seen.meeting, policy):
             return plan_single(state, ex, replace(seen, sf=None), policy, now)
-        if never_synced(sf, policy):
+        if excluded(sf, policy):
             return Plan((), state)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     # The origin is unknown; Exchange gives the kind whose deletions remove least (A rather than B).
@@ -126,6 +131,7 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
         status=PairStatus.ACTIVE,
         kind=kind_of(Side.EXCHANGE, ex, organizer_user, policy),
         origin=Side.EXCHANGE,
+        key=state.key if state is not None else "",
         sf_id=sf.id,
         ex_id=ex.id,
         uid=ex.uid,
@@ -144,83 +150,94 @@ def _is_replay(state: PairState, seen: Changed) -> bool:
 
 
 def _stand_in(state: PairState, side: Side) -> Copy | None:
-    """A side not read this time is taken as unchanged: its base stands in for it."""
-    base, record_id = state.base_of(side), state.id_of(side)
-    if base is None or record_id is None:
+    """A side not read this time is taken as unchanged: the copy held while a limit stopped the pair, or
+    else its base, which is that side's copy at the recorded version (the invariant)."""
+    held, record_id = state.held_of(side), state.id_of(side)
+    if record_id is None:
+        return None
+    if held is not None:
+        version, modified, content = held.version, held.modified, held.content
+    elif (base := state.base_of(side)) is not None:
+        version, modified, content = state.version_of(side) or "", _LONG_AGO, base
+    else:
         return None
     return Copy(
         side=side,
         id=record_id,
-        version=state.version_of(side) or "",
-        modified=_LONG_AGO,
-        content=base,
+        version=version,
+        modified=modified,
+        content=content,
         paired_id=state.id_of(side.other),
         uid=state.uid,
         categories=frozenset(),
     )
 
 
-def _active(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
-    """An active pair: replays, lifecycle actions and shared events first, then the merge."""
-    if not isinstance(seen, SyncNow) and _is_replay(state, seen):
+def _active(state: PairState, seen: Changed, policy: Policy, now: datetime, resuming: bool = False) -> Plan:
+    """An active pair, in the steps of the package theory: replay, lifecycle, shared events, scope,
+    limits, then the merge."""
+    if not (resuming or isinstance(seen, SyncNow)) and _is_replay(state, seen):
         return Plan((), state)
-    ex = seen.ex or _stand_in(state, Side.EXCHANGE)
     if seen.ex is not None:
-        if seen.ex.is_cancelled:
-            return apply_action(state, Action.CANCELLED, policy, now, seen.ex.categories, _read(state, seen))
-        if unsync_requested(seen.ex, policy):
-            return apply_action(
-                state, Action.UNSYNC_CATEGORY, policy, now, seen.ex.categories, _read(state, seen)
-            )
+        action = _lifecycle_action(seen.ex, policy)
+        if action is not None:
+            return apply_action(state, action, policy, now, seen.ex.categories, _read(state, seen))
     if not state.owns_event:
         return _shared(state, seen, policy, now)
+    if seen.ex is not None and leaves_scope(state, seen.ex, policy):
+        return end_out_of_scope(state, seen.ex, seen.sf, policy, now)
+    limit = holding_limit(state, seen, policy)
+    if limit is not None:
+        return hold(state, seen, limit, policy)
     sf = seen.sf or _stand_in(state, Side.SALESFORCE)
+    ex = seen.ex or _stand_in(state, Side.EXCHANGE)
     if sf is None or ex is None:
         return Plan((), state)
-    if not (in_window(sf.content.when, policy, now) or in_window(ex.content.when, policy, now)):
-        categories = seen.ex.categories if seen.ex else None
-        return apply_action(state, Action.LEFT_WINDOW, policy, now, categories, _read(state, seen))
-    return _sync(state, seen, sf, ex, policy, now)
+    return _sync(state, seen, sf, ex, policy, now, resuming)
 
 
-def _sync(state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, now: datetime) -> Plan:
-    """Merge the two copies of an active pair and build the writes (steps 3-6 of the package theory)."""
+def _lifecycle_action(item: Copy, policy: Policy) -> Action | None:
+    """Step 2: the organizer cancelled (R-DEL-8) or the user asked to unsync (R-DEL-3)."""
+    if item.is_cancelled:
+        return Action.CANCELLED
+    if unsync_requested(item, policy):
+        return Action.UNSYNC_CATEGORY
+    return None
+
+
+def _sync(
+    state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, now: datetime, resuming: bool
+) -> Plan:
+    """Merge the two copies of an active pair and build the writes (steps 3, 5 and 6 of the theory); a
+    merge that leaves the window pauses the pair after syncing (R-DEL-4)."""
     builder = PlanBuilder(policy)
-    if seen.ex is not None and policy.sync_category not in seen.ex.categories:
-        cell = outcome(Action.CATEGORY_REMOVED, state.kind, policy, state.owns_event)
-        if cell is Outcome.RESTORE_CATEGORY:  # R-DEL-1
-            builder.categories(seen.ex.categories, add=(policy.sync_category,))
+    _keep_category(builder, state, seen, policy, resuming)
     _heal_pairing(builder, seen, sf, ex)
-
-    # A version the bridge recorded is its own write coming back (R-MERGE-3): the copy is the base.
+    # Step 3, echo: a version the bridge recorded is its own write coming back (R-MERGE-3).
     base_sf = sf.content if sf.version and sf.version == state.sf_version else state.base_sf
     base_ex = ex.content if ex.version and ex.version == state.ex_version else state.base_ex
-    limit = limit_issue(ex) if policy.direction.allows(Side.EXCHANGE) else None
-    if limit is not None:  # R-LIM: not synced while the cause lasts; the bases wait for it to go
-        wanted = {limit: ""}
-        new_sf, new_ex = state.base_sf or sf.content, state.base_ex or ex.content
-        masked, unresolved = state.masked, state.unresolved
-    else:
-        fields = merge_fields(sf, ex, base_sf, base_ex, policy, state.masked)
-        people = _merge_people(state, sf, ex, base_sf, base_ex, seen, policy, fields.masked)
-        new_sf = _with_attendees(fields.sf, people.sf_attendees)
-        new_ex = _with_attendees(fields.ex, people.ex_attendees)
-        builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
-        _relations(builder, people, sf, new_sf.private, policy)
-        ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
-        builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
-        masked, unresolved = fields.masked, people.unresolved
-        wanted = item_issues(ex, unresolved, masked) if policy.direction.allows(Side.EXCHANGE) else {}
+    fields = merge_fields(sf, ex, base_sf, base_ex, policy, state.masked)
+    people = merge_people(state, sf, ex, base_sf, base_ex, seen.directory, policy, fields.masked)
+    new_sf = _with_attendees(fields.sf, people.sf_attendees)
+    new_ex = _with_attendees(fields.ex, people.ex_attendees)
+    builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
+    if fields.masked is Side.SALESFORCE and state.masked is None and sf.who_ids:
+        builder.event_fields["WhoId"] = None  # R-PRIV-1: a masked event links no one
+    _relations(builder, people, sf, new_sf.private, policy)
+    ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
+    builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
+    wanted = (
+        item_issues(ex, people.unresolved, fields.masked) if policy.direction.allows(Side.EXCHANGE) else {}
+    )
     item_categories = seen.ex.categories if seen.ex is not None else None
-    status, ex_id = state.status, state.ex_id
+    status, ex_id = PairStatus.ACTIVE, state.ex_id
     if not (in_window(new_sf.when, policy, now) or in_window(new_ex.when, policy, now)):
-        # The change itself moves the pair out of the window: it is synced, then R-DEL-4 applies.
         wanted, status = {}, PairStatus.OUT_OF_WINDOW
         if leave_window(builder, state, ex, item_categories):
             ex_id = None
     builder.issues(state.open_issues, wanted, sf.id, ex.id, item_categories)
     commands, event_written, item_written = builder.build(
-        sf.id, sf.version or None, ex.id, ex.version or None, policy.invitations is Invitations.ALL
+        sf.id, sf.version or None, ex.id, ex.version or None, sends_invitations(policy, new_ex)
     )
     kind = (
         kind_of(state.origin, ex, state.organizer_user_id, policy)
@@ -236,11 +253,26 @@ def _sync(state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, n
         base_ex=new_ex,
         sf_version=None if event_written else (sf.version or None),
         ex_version=None if item_written or ex_id is None else (ex.version or None),
-        masked=masked,
-        unresolved=unresolved,
+        masked=fields.masked,
+        unresolved=people.unresolved,
         open_issues=builder.open_issues,
+        held=(),
+        bridge_category=state.bridge_category or policy.sync_category in builder.add_categories,
     )
     return Plan(commands, new_state)
+
+
+def _keep_category(
+    builder: PlanBuilder, state: PairState, seen: Changed, policy: Policy, resuming: bool
+) -> None:
+    """R-DEL-1: the `Salesforce` category taken off is put back; a pair resuming in the window gets back
+    the category it lost on leaving (R-DEL-4), whichever side brought it back."""
+    if seen.ex is not None and policy.sync_category not in seen.ex.categories:
+        cell = outcome(Action.CATEGORY_REMOVED, state.kind, policy, state.owns_event)
+        if cell is Outcome.RESTORE_CATEGORY:
+            builder.categories(seen.ex.categories, add=(policy.sync_category,))
+    elif seen.ex is None and resuming:
+        builder.categories(frozenset(), add=(policy.sync_category,))
 
 
 def _with_attendees(content: Content, attendees: tuple[Attendee, ...]) -> Content:
@@ -253,37 +285,6 @@ def _read(state: PairState, seen: Changed) -> tuple[str | None, str | None]:
     sf_version = seen.sf.version if seen.sf is not None else state.sf_version
     ex_version = seen.ex.version if seen.ex is not None else state.ex_version
     return sf_version, ex_version
-
-
-def _merge_people(
-    state: PairState,
-    sf: Copy,
-    ex: Copy,
-    base_sf: Content | None,
-    base_ex: Content | None,
-    seen: Changed,
-    policy: Policy,
-    masked: Side | None,
-) -> AttendeeMerge:
-    """Attendees follow R-ATT-1..4 for the life of the pair, or only once when `continuous_attendees` is
-    off (R-ATT-7); a masked pair keeps them to the real side (R-PRIV-1)."""
-    unmasked = state.masked is not None and masked is None  # the former mask gets the real attendees
-    sf_base = base_sf.attendees if base_sf is not None and not unmasked else None
-    ex_base = base_ex.attendees if base_ex is not None and not unmasked else None
-    first_time = sf_base is None or ex_base is None
-    if masked is not None or not (policy.continuous_attendees or first_time):
-        return AttendeeMerge(sf.content.attendees, ex.content.attendees, unresolved=state.unresolved)
-    return merge_attendees(
-        sf.content.attendees,
-        ex.content.attendees,
-        sf_base,
-        ex_base,
-        to_exchange=policy.direction.allows(Side.SALESFORCE),
-        to_salesforce=policy.direction.allows(Side.EXCHANGE),
-        answers_from_exchange=ex.organizer is None,
-        directory=seen.directory,
-        unresolved=state.unresolved,
-    )
 
 
 def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, private: bool, policy: Policy) -> None:
@@ -327,14 +328,19 @@ def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         builder.relations.append(UpdateAttendeeStatus(state.sf_id, policy.user_id, answer))
     commands, _, item_written = builder.build(state.sf_id, None, ex.id, ex.version)
     new_state = replace(
-        state, base_ex=ex.content, my_status=answer, ex_version=None if item_written else ex.version
+        state,
+        base_ex=ex.content,
+        my_status=answer,
+        ex_version=None if item_written else ex.version,
+        bridge_category=state.bridge_category or policy.sync_category in builder.add_categories,
     )
     return Plan(commands, new_state)
 
 
 def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
     """A paused pair comes back into the window: an item deleted on leaving is created again (kind B);
-    otherwise the pair carries on from its bases."""
+    otherwise the pair carries on from its bases and recorded versions, so its writes stay conditional
+    (R-MERGE-5), and the item gets its category back."""
     copies = [copy for copy in (seen.sf, seen.ex) if copy is not None]
     if not any(in_window(copy.content.when, policy, now) for copy in copies):
         return Plan((), state)
@@ -343,9 +349,7 @@ def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         if event is None or admit_event(event, policy, now).verdict is not Verdict.CREATE:
             return Plan((), state)
         return create_partner(event, seen, policy, state.open_issues)
-    return _active(
-        replace(state, status=PairStatus.ACTIVE, sf_version=None, ex_version=None), seen, policy, now
-    )
+    return _active(replace(state, status=PairStatus.ACTIVE), seen, policy, now, resuming=True)
 
 
 def _revive(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:

@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 
 from bridge.core.issues import IssueCode
 from bridge.core.model import (
+    Content,
     Copy,
     Directory,
     Filter,
+    Invitations,
     Kind,
     MeetingContext,
+    PairState,
     Policy,
     PrivatePolicy,
     RelationKind,
@@ -82,6 +85,53 @@ def never_synced(copy: Copy, policy: Policy) -> bool:
     return copy.owner_id is not None and bool(policy.user_id) and copy.owner_id != policy.user_id
 
 
+def excluded(copy: Copy, policy: Policy) -> bool:
+    """R-PAIR-2: a copy R-SCOPE would not sync (after the opt-in of R-SCOPE-5), whose twin by subject and
+    time is therefore neither adopted nor created from: `never_synced`, and, unless opted in, a blocked
+    category, private under `skip`, an internal meeting, an inbound meeting not answered (R-SCOPE-4/6)."""
+    if never_synced(copy, policy):
+        return True
+    if copy.side is Side.EXCHANGE and opted_in(copy, policy):
+        return False
+    if copy.content.private and policy.private is PrivatePolicy.SKIP:
+        return True
+    if copy.side is Side.SALESFORCE:
+        return False
+    answered = copy.my_response in ANSWERED or policy.sync_unanswered
+    unanswered = copy.organizer is not None and not answered
+    internal = copy.meeting and not policy.sync_internal and is_internal_meeting(copy, policy)
+    return bool(copy.categories & policy.blocked_categories) or internal or unanswered
+
+
+def follows_another_user(item: Copy, meeting: MeetingContext | None, policy: Policy) -> bool:
+    """R-PAIR-5, R-MULTI-1: a meeting another enrolled user's pair holds (or will hold, as organizer) is
+    one meeting by its UID; this user's copy joins or waits for it and is never adopted on its own."""
+    if item.organizer is None or meeting is None:
+        return False
+    if meeting.event_id is not None and meeting.event_owner_id != policy.user_id:
+        return True
+    return meeting.organizer_user_id is not None and meeting.organizer_user_id != policy.user_id
+
+
+def leaves_scope(state: PairState, item: Copy, policy: Policy) -> bool:
+    """R-SCOPE-8: a pair that began in Exchange ends when its item turns private under `skip` or gets a
+    blocked category, unless the user opted the item in (a `Salesforce` category the bridge did not set)."""
+    if state.origin is not Side.EXCHANGE or not state.owns_event:
+        return False
+    if opted_in(item, policy) and not state.bridge_category:
+        return False
+    private_skipped = item.content.private and policy.private is PrivatePolicy.SKIP
+    return private_skipped or bool(item.categories & policy.blocked_categories)
+
+
+def sends_invitations(policy: Policy, item: Content) -> bool:
+    """R-ATT-12: `all` sends, `internal` sends only when every attendee is internal, `none` never."""
+    if policy.invitations is Invitations.ALL:
+        return True
+    internal_only = all(policy.is_internal(a.email) for a in item.attendees)
+    return policy.invitations is Invitations.INTERNAL and internal_only
+
+
 def is_internal_meeting(item: Copy, policy: Policy) -> bool:
     """Every attendee and the organizer are in the internal domains (R-SCOPE-4)."""
     addresses = [a.email for a in item.content.attendees]
@@ -109,8 +159,11 @@ def passes_filter(copy: Copy, chosen: Filter, directory: Directory) -> bool:
     return False  # Filter.EXISTING creates nothing new
 
 
-def limit_issue(copy: Copy) -> IssueCode | None:
-    """R-LIM towards Salesforce: too long, or a time zone that cannot be mapped."""
+def limit_issue(copy: Copy, policy: Policy) -> IssueCode | None:
+    """R-LIM: a mailbox time zone or an item's zone that cannot be mapped (either way, since all-day
+    dates depend on it), or an item too long for Salesforce."""
+    if zone(policy.mailbox_time_zone) is None:
+        return IssueCode.TIMEZONE
     if copy.problem is not None:
         return copy.problem
     if duration(copy.content.when) > MAX_DURATION:
@@ -146,7 +199,7 @@ def admit_item(
             return SKIP
         if item.organizer is not None and not policy.sync_unanswered and item.my_response not in ANSWERED:
             return Admission(Verdict.SKIP, IssueCode.UNANSWERED)
-    issue = limit_issue(item)
+    issue = limit_issue(item, policy)
     if issue is not None:
         return Admission(Verdict.SKIP, issue)
     return _admit_meeting(item, policy, meeting)
@@ -177,6 +230,8 @@ def admit_event(event: Copy, policy: Policy, now: datetime) -> Admission:
         return SKIP
     if event.content.private and policy.private is PrivatePolicy.SKIP:
         return SKIP
+    if zone(policy.mailbox_time_zone) is None:
+        return Admission(Verdict.SKIP, IssueCode.TIMEZONE)  # dates would land on the wrong days
     return CREATE
 
 

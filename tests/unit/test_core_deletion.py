@@ -261,7 +261,7 @@ def test_r_del_6_switched_off_forgets_the_pair_in_any_status() -> None:
 
 def test_r_cat_1_only_the_bridge_categories_are_touched() -> None:
     state, ex = pair_of_kind(Kind.A)
-    mine = replace(ex, categories=frozenset({"Red", "Personal"}), version="ck2")
+    mine = replace(ex, categories=frozenset({"Red", "Travel"}), version="ck2")
     (update,) = of_type(plan(state, Changed(ex=mine), POLICY, NOW), UpdateItem)
     assert update.add_categories == (SYNC,) and update.remove_categories == ()
 

@@ -142,8 +142,7 @@ class BridgeMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.sides = Sides()
-        self.states: dict[int, PairState] = {}
-        self.keys = itertools.count(1)
+        self.states: dict[str, PairState] = {}  # the store, by PairState.key
         self.policy = Policy(
             user_id=USER_ID, user_email=USER_EMAIL, internal_domains=frozenset({"corp.example"})
         )
@@ -163,7 +162,7 @@ class BridgeMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------------------------ the runtime
 
-    def key_of(self, side: Side, record_id: str) -> int | None:
+    def key_of(self, side: Side, record_id: str) -> str | None:
         for key, state in self.states.items():
             if state.id_of(side) == record_id:
                 return key
@@ -173,7 +172,7 @@ class BridgeMachine(RuleBasedStateMachine):
         """A change notice for one record, followed through to quiescence."""
         self.settle(self.plans_for(side, record_id))
 
-    def settle(self, plans: list[tuple[Plan, int | None, PairState | None]]) -> None:
+    def settle(self, plans: list[tuple[Plan, str | None, PairState | None]]) -> None:
         """Execute `plans`, then follow the echoes of their writes until nothing more happens; an echo
         may plan no write at all (R-MERGE-3)."""
         queue: list[tuple[Side, str]] = []
@@ -215,7 +214,7 @@ class BridgeMachine(RuleBasedStateMachine):
             if isinstance(command, UpdateItem):
                 assert set(command.fields) <= {"salesforce_event_id"}, command
 
-    def plans_for(self, side: Side, record_id: str) -> list[tuple[Plan, int | None, PairState | None]]:
+    def plans_for(self, side: Side, record_id: str) -> list[tuple[Plan, str | None, PairState | None]]:
         key = self.key_of(side, record_id)
         if key is None or self.states[key].status is PairStatus.WAITING:
             return self.reconcile_unpaired()
@@ -233,7 +232,7 @@ class BridgeMachine(RuleBasedStateMachine):
             assert ex is not None and opted_in(ex, self.policy), "a tombstoned pair came back on its own"
         return [(result, key, state)]
 
-    def reconcile_unpaired(self) -> list[tuple[Plan, int | None, PairState | None]]:
+    def reconcile_unpaired(self) -> list[tuple[Plan, str | None, PairState | None]]:
         """Every unpaired copy at once, as the runtime's reconcile does (R-PAIR-2/3). Copies waiting
         with an issue are unpaired too, planned with their waiting state."""
         waiting = {
@@ -258,7 +257,7 @@ class BridgeMachine(RuleBasedStateMachine):
             if c
         ]
         matching = match_unpaired(events, items)
-        results: list[tuple[Plan, int | None, PairState | None]] = []
+        results: list[tuple[Plan, str | None, PairState | None]] = []
 
         def planned(observed: Changed, *copies: Copy) -> None:
             keys = [waiting[(c.side, c.id)] for c in copies if (c.side, c.id) in waiting]
@@ -278,7 +277,7 @@ class BridgeMachine(RuleBasedStateMachine):
                 planned(Changed(ex=copy, directory=DIRECTORY, duplicate=duplicate), copy)
         return results
 
-    def execute(self, result: Plan, key: int | None, before: PairState | None) -> list[tuple[Side, str]]:
+    def execute(self, result: Plan, key: str | None, before: PairState | None) -> list[tuple[Side, str]]:
         """Run the commands as the runtime would and store the state; return the echo notices."""
         state = result.state
         created: dict[Side, str] = {}
@@ -354,12 +353,16 @@ class BridgeMachine(RuleBasedStateMachine):
                 item_id = self.real_id(command.item_id, created)
                 self.sides.items.pop(item_id, None)
                 echoes.append((Side.EXCHANGE, item_id))
-        if key is None:
-            key = next(self.keys)
+        if key is None and state is None:
+            return echoes
+        if key is not None and state is not None:
+            assert state.key == key, f"a pair's key changed from {key} to {state.key}"
+        stored = key if key is not None else state.key if state is not None else ""
         if state is None:
-            self.states.pop(key, None)
+            self.states.pop(stored, None)
         else:
-            self.states[key] = state
+            assert stored == key or stored not in self.states, f"two pairs share the key {stored}"
+            self.states[stored] = state
         return echoes
 
     def fill(self, fields: object, created: dict[Side, str]) -> dict[str, object]:
@@ -662,6 +665,25 @@ class BridgeMachine(RuleBasedStateMachine):
             (Side.EXCHANGE, i) for i in sorted(self.sides.items)
         ]:
             self.assert_replay_changes_nothing(side, record_id)
+
+    @invariant()
+    def a_recorded_version_means_the_base_is_that_copy(self) -> None:
+        """The core's invariant (package docstring): a side read at the version the state recorded is
+        exactly that side's base, so replays, echoes and stand-ins for unread sides are right."""
+        for state in self.states.values():
+            for side in Side:
+                version, record_id = state.version_of(side), state.id_of(side)
+                if version is None or record_id is None:
+                    continue
+                copy = (
+                    self.sides.event_copy(record_id)
+                    if side is Side.SALESFORCE
+                    else self.sides.item_copy(record_id, self.policy)
+                )
+                if copy is not None and copy.version == version:
+                    assert copy.content == state.base_of(side), (
+                        f"pair {state.key}: the {side} copy at the recorded version {version} is not the base"
+                    )
 
     @invariant()
     def no_duplicates(self) -> None:
