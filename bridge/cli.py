@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--state-dir", type=Path, help="keep endpoints.json and ca.pem here (default: temporary)"
     )
+    from bridge.runtime.commands import add_runtime_commands
+
+    add_runtime_commands(sub)  # run, status, issues, sync-now, backfill
     return parser
 
 
@@ -133,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file)
+    from bridge.runtime.commands import RUNTIME_COMMANDS, run_runtime_command
+
+    if args.command in RUNTIME_COMMANDS:
+        return run_runtime_command(args)
     if args.command in ("sandbox", "demo"):
         from bridge.sandbox.runner import SandboxStateError
 

@@ -132,6 +132,29 @@ class Bridge:
     def confirm(self, user_id: str) -> None:
         self.router.submit(user_id, Work(reconcile=True, confirmed=True))
 
+    async def run_users(
+        self,
+        user_ids: Sequence[str],
+        *,
+        sync_now: bool = False,
+        done: Callable[[str], None] | None = None,
+    ) -> None:
+        """Reconcile these users' windows and return when committed, without reading the streams (the
+        CLI's `sync-now` and `backfill`). `done` hears of each user finished."""
+        for user_id in user_ids:
+            self.actors.submit(user_id, Work(sync_now_all=True) if sync_now else Work(reconcile=True))
+        pending = set(user_ids)
+        while pending:
+            await asyncio.sleep(0.05)
+            running = self.actors.running
+            for user_id in list(pending):
+                actor = running.get(user_id)
+                if actor is None or (actor.passes > 0 and not actor.depth and not actor.busy):
+                    pending.discard(user_id)
+                    if done is not None:
+                        done(user_id)
+        await self.actors.wait_idle()
+
     async def reconcile_all(self) -> None:
         """One periodic reconcile pass over every user, Salesforce read in batches (R-TIME-4)."""
         groups: dict[tuple[int, int], list[UserBinding]] = {}
