@@ -6,6 +6,7 @@ raises only `bridge.errors`. Streaming notifications come from `Streams`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -56,11 +57,13 @@ class EwsMailboxes:
     async def notices(self, mailboxes: Collection[str]) -> AsyncIterator[MailboxNotice]:
         """Notices of the watched mailboxes (these and any `watch`ed later), as Exchange streams them."""
         streams = self._stream()
-        for mailbox in mailboxes:
-            try:
-                await streams.watch(mailbox)
-            except CalbridgeError as exc:
-                log.error("cannot watch %s: %s", mailbox, exc)
+        # Subscribed together (on the worker threads), so the first connection carries them all.
+        outcomes = await asyncio.gather(*(streams.watch(m) for m in mailboxes), return_exceptions=True)
+        for mailbox, outcome in zip(mailboxes, outcomes, strict=True):
+            if isinstance(outcome, CalbridgeError):
+                log.error("cannot watch %s: %s", mailbox, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
         while True:
             yield await streams.next_notice()
 

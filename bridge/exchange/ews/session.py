@@ -23,7 +23,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from exchangelib import BASIC, IMPERSONATION, NTLM, UTC, Account, Build, Configuration, Credentials, Version
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    NTLM,
+    UTC,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    Version,
+)
 from exchangelib.errors import ErrorServerBusy
 from exchangelib.protocol import Protocol
 
@@ -99,6 +110,17 @@ class EwsSession:
             self._accounts.move_to_end(key)
             while len(self._accounts) > self._accounts_cached:
                 self._accounts.popitem(last=False)
+        return account
+
+    def stream_account(self, anchor: str) -> Account:
+        """The Account a grouped GetStreamingEvents connection is sent as: the service account itself
+        (no ExchangeImpersonation header, which would confine the connection to one mailbox), routed by
+        X-AnchorMailbox to the group's first mailbox with the affinity cookie its Subscribe answer set.
+        The subscription ids say whose notifications they are; Exchange checks the caller made them."""
+        account = Account(
+            anchor, config=self.config, autodiscover=False, access_type=DELEGATE, default_timezone=UTC
+        )
+        account.affinity_cookie = self.account(anchor).affinity_cookie
         return account
 
     async def run(self, mailbox: str, call: Callable[[Account], T], *, item_id: str | None = None) -> T:

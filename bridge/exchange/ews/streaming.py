@@ -261,7 +261,7 @@ class Streams:
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[_Outcome] = loop.create_future()
         anchor = next(iter(mailbox_of.values()))
-        account = self._session.account(anchor)
+        account = self._session.stream_account(anchor)
 
         def deliver(notice: MailboxNotice) -> None:
             loop.call_soon_threadsafe(self._queue.put_nowait, notice)
