@@ -39,18 +39,17 @@ ENV_PREFIX = "CALBRIDGE_"
 DEFAULT_PUBSUB = "api.pubsub.salesforce.com:7443"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 
-# Secret key -> the key naming a file that holds it. Checked after validation (see `_resolve`).
+# Keys that hold secrets; each has a `<key>_file` twin, read after validation (see `_resolve`).
 _SECRET_KEYS = ("client_secret", "password", "token", "private_key")
 
 PastDays = Annotated[int, Field(ge=0, le=365)]
 FutureDays = Annotated[int, Field(ge=0, le=730)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
-Categories = list[str]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------------------------------------ sections
@@ -177,7 +176,7 @@ class PolicySettings(_Section):
     delete_in_exchange: bool = False
     sync_internal: bool = False
     sync_unanswered: bool = False
-    blocked_categories: Categories = Field(default_factory=lambda: ["Personal"])
+    blocked_categories: list[str] = Field(default_factory=lambda: ["Personal"])
     internal_domains: list[str] = Field(default_factory=list)
     shared_activities: bool = True
     sync_category: str = Field(default="Salesforce", min_length=1)
@@ -206,7 +205,7 @@ class UserSettings(_Section):
     delete_in_exchange: bool | None = None
     sync_internal: bool | None = None
     sync_unanswered: bool | None = None
-    blocked_categories: Categories | None = None
+    blocked_categories: list[str] | None = None
     internal_domains: list[str] | None = None
     shared_activities: bool | None = None
     sync_category: str | None = Field(default=None, min_length=1)
@@ -252,7 +251,7 @@ class Config(BaseSettings):
     )
 
     state_dir: Path = Path("./calbridge-state")
-    bridge_id: str = Field(default="calbridge", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    bridge_id: str = "calbridge"
     salesforce: SalesforceSettings
     exchange: ExchangeSettings
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -261,6 +260,13 @@ class Config(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     users: list[UserSettings] = Field(default_factory=list)
+
+    @field_validator("bridge_id")
+    @classmethod
+    def _bridge_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", value):
+            raise ValueError(f"{value!r} is not a client id; use up to 40 letters, digits, _ or -")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -307,31 +313,13 @@ class Config(BaseSettings):
             user = self.user(user)
         values: dict[str, Any] = self.policy.model_dump()
         values.update(user.overrides())
+        values["blocked_categories"] = frozenset(values["blocked_categories"])
+        values["internal_domains"] = frozenset(d.lower().lstrip("@") for d in values["internal_domains"])
         return Policy(
             user_id=user.salesforce_user_id,
             user_email=user.email,
             mailbox_time_zone=mailbox_time_zone,
-            direction=values["direction"],
-            filter_to_exchange=values["filter_to_exchange"],
-            filter_to_salesforce=values["filter_to_salesforce"],
-            past_days=values["past_days"],
-            future_days=values["future_days"],
-            private=values["private"],
-            safe_description=values["safe_description"],
-            continuous_attendees=values["continuous_attendees"],
-            invitations=values["invitations"],
-            tie_winner=values["tie_winner"],
-            delete_in_exchange=values["delete_in_exchange"],
-            sync_internal=values["sync_internal"],
-            sync_unanswered=values["sync_unanswered"],
-            blocked_categories=frozenset(values["blocked_categories"]),
-            internal_domains=frozenset(d.lower().lstrip("@") for d in values["internal_domains"]),
-            shared_activities=values["shared_activities"],
-            sync_category=values["sync_category"],
-            unsync_category=values["unsync_category"],
-            error_category=values["error_category"],
-            mass_delete_min=values["mass_delete_min"],
-            mass_delete_fraction=values["mass_delete_fraction"],
+            **values,
         )
 
     def secrets(self) -> list[str]:
@@ -506,6 +494,8 @@ def _resolve(config: Config) -> list[Problem]:
             problems.append(Problem(key, f"required {required}; set {env_name(key)} or {file_key}"))
 
     sf, ex, graph = config.salesforce, config.exchange, config.exchange.graph
+    if config.store.url is None:
+        config.store.url = f"sqlite+aiosqlite:///{config.state_dir / 'calbridge.db'}"
     secret(
         sf, "salesforce", "client_secret", 'with auth = "client_credentials"' if sf.auth != "jwt" else None
     )
@@ -584,8 +574,10 @@ def _explain(error: Any) -> Problem:
         names = list(parent.model_fields) if parent is not None else []
         guess = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.5)
         hint = f"did you mean {guess[0]}?" if guess else f"valid keys here: {', '.join(names)}"
-        return Problem(key, f"unknown key; {hint}")
+        return Problem(key, f"unknown key{source}; {hint}")
     if kind == "missing":
+        if any(isinstance(part, int) for part in loc):
+            return Problem(key, f"required; add it to the {_dotted(loc[:-1])} table")
         where = _dotted(loc[:-1]) or "the top level"
         return Problem(key, f"required; add it to [{where}] or set {env_name(key)}")
     choices = _choices(field)

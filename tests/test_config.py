@@ -272,10 +272,22 @@ def test_a_typo_is_an_error_that_suggests_the_nearest_key(secrets_dir: Path) -> 
 
 
 def test_missing_keys_say_where_to_add_them(secrets_dir: Path) -> None:
-    text = _toml(secrets_dir).replace('client_id = "3MVG9-client"', "")
+    text = _toml(secrets_dir, '[[users]]\nemail = "a@acme.com"\n').replace('client_id = "3MVG9-client"', "")
     problems = _problems(secrets_dir, text)
     assert problems == [
-        "salesforce.client_id: required; add it to [salesforce] or set CALBRIDGE_SALESFORCE__CLIENT_ID"
+        "salesforce.client_id: required; add it to [salesforce] or set CALBRIDGE_SALESFORCE__CLIENT_ID",
+        "users[0].salesforce_user_id: required; add it to the users[0] table",
+    ]
+
+
+def test_a_typo_in_an_environment_variable_names_the_variable(
+    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALBRIDGE_SALESFORCE__CLIENT_SECRTE", "x")
+    problems = _problems(secrets_dir, _toml(secrets_dir))
+    assert problems == [
+        "salesforce.client_secrte: unknown key (from CALBRIDGE_SALESFORCE__CLIENT_SECRTE); "
+        "did you mean client_secret?"
     ]
 
 
