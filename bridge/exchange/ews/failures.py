@@ -12,9 +12,9 @@ from exchangelib import errors as ews
 from bridge.core.model import Side
 from bridge.errors import (
     CalbridgeError,
-    MappingError,
     ConfigError,
     ConflictError,
+    MappingError,
     NotFoundError,
     RefusedError,
     StreamGapError,

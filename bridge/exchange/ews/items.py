@@ -33,7 +33,7 @@ PROPERTY_SET_ID = "9d5e3b1c-6f2a-4c8e-a7d4-2b1f0e9c8a63"
 PROPERTY_NAME = "SalesforceEventId"
 
 
-class SalesforceEventId(ExtendedProperty):
+class SalesforceEventId(ExtendedProperty):  # type: ignore[misc]
     """The named property `SalesforceEventId` (a string) in calbridge's property set."""
 
     property_set_id = PROPERTY_SET_ID
@@ -103,7 +103,7 @@ def iana_zone(windows_id: str | None) -> str | None:
         return None
     if windows_id == "UTC":
         return "UTC"
-    return MS_TIMEZONE_TO_IANA_MAP.get(windows_id, windows_id)
+    return str(MS_TIMEZONE_TO_IANA_MAP.get(windows_id, windows_id))
 
 
 def ews_zone(name: str, *, item: str) -> EWSTimeZone:

@@ -6,6 +6,7 @@ These functions block (exchangelib); `EwsMailboxes` runs them on worker threads.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,12 @@ from exchangelib.util import TNS
 from bridge.ports import MailboxChanges
 
 from .items import READ_FIELDS, to_exchange_item
+
+# exchangelib warns on every item whose zone its table does not know; we keep the id and the core reports
+# it (E-TIMEZONE), so the warning would only repeat that in the log.
+warnings.filterwarnings(
+    "ignore", message=r"Cannot convert value .* \(unknown timezone ID\)", category=UserWarning
+)
 
 PAGE_SIZE = 100  # changes per SyncFolderItems page, and items per GetItem request
 _GONE = (ErrorItemNotFound, ErrorInvalidIdMalformed)

@@ -1,4 +1,4 @@
-"""One exchangelib Configuration for every mailbox, Accounts made on demand, and blocking calls kept off the loop.
+"""One exchangelib Configuration for all mailboxes, Accounts made on demand, blocking calls kept off the loop.
 
 exchangelib is synchronous (requests underneath). Every call runs on a bounded pool of worker threads; a
 streaming read holds an HTTP connection for minutes, so the connection pool is sized for the streams plus
@@ -50,8 +50,8 @@ T = TypeVar("T")
 
 _AUTH = {"basic": BASIC, "ntlm": NTLM}
 BUSY_ATTEMPTS = 4  # tries of one call while Exchange answers ErrorServerBusy
-BUSY_WAIT_CAP = 30.0
-_EXCHANGELIB_GUESS = "Reraised from"  # how exchangelib words an ErrorServerBusy it made up itself  # seconds: a longer back-off is the runtime's to wait, not a worker's
+BUSY_WAIT_CAP = 30.0  # seconds: a longer back-off is the runtime's to wait, not a worker's
+_EXCHANGELIB_GUESS = "Reraised from"  # how exchangelib words an ErrorServerBusy it made up itself
 
 
 class EwsSession:
@@ -137,7 +137,8 @@ class EwsSession:
                 wait = busy.back_off or 1.0
                 if attempt == BUSY_ATTEMPTS or wait > BUSY_WAIT_CAP:
                     raise TransientError(
-                        f"Exchange stayed busy for {mailbox} after {attempt} tries; it asked to wait {wait:.1f} s",
+                        f"Exchange stayed busy for {mailbox} after {attempt} tries; "
+                        f"it asked to wait {wait:.1f} s",
                         retry_after=wait,
                     ) from None
                 log.info("Exchange busy for %s; waiting %.1f s as asked (try %d)", mailbox, wait, attempt)

@@ -172,8 +172,7 @@ class Streams:
         if subscription_id is None:
             return
         self._leave_group(subscription_id)
-        with contextlib.suppress(CalbridgeError):
-            await self._session.run(mailbox, lambda account: account.calendar.unsubscribe(subscription_id))
+        await self._unsubscribe(mailbox, subscription_id)
 
     async def next_notice(self) -> MailboxNotice:
         return await self._queue.get()
@@ -189,12 +188,13 @@ class Streams:
         self._subscription.clear()
         self._groups.clear()
         await asyncio.gather(
-            *(
-                self._session.run(mailbox, lambda account, sid=sid: account.calendar.unsubscribe(sid))
-                for mailbox, sid in subscriptions
-            ),
-            return_exceptions=True,
+            *(self._unsubscribe(mailbox, sid) for mailbox, sid in subscriptions), return_exceptions=True
         )
+
+    async def _unsubscribe(self, mailbox: str, subscription_id: str) -> None:
+        """Unsubscribe; one already gone (expired, lost) is what we wanted anyway."""
+        with contextlib.suppress(CalbridgeError):
+            await self._session.run(mailbox, lambda account: account.calendar.unsubscribe(subscription_id))
 
     # ---- subscriptions -----------------------------------------------------------------------------------
 
@@ -204,10 +204,7 @@ class Streams:
             mailbox, lambda account: account.calendar.subscribe_to_streaming(event_types=list(EVENT_TYPES))
         )
         if key not in self._names or self._closing:  # unwatched meanwhile
-            with contextlib.suppress(CalbridgeError):
-                await self._session.run(
-                    mailbox, lambda account: account.calendar.unsubscribe(subscription_id)
-                )
+            await self._unsubscribe(mailbox, subscription_id)
             return
         self._subscription[key] = subscription_id
         self._join_group(subscription_id, mailbox)
@@ -291,8 +288,8 @@ class Streams:
             mailbox_of = dict(group.subscriptions)
             opened = asyncio.get_running_loop().time()
             outcome = self._open(mailbox_of)
-            changed = asyncio.ensure_future(group.changed.wait())
-            await asyncio.wait({outcome, changed}, return_when=asyncio.FIRST_COMPLETED)
+            changed: asyncio.Future[Any] = asyncio.ensure_future(group.changed.wait())
+            await asyncio.wait([outcome, changed], return_when=asyncio.FIRST_COMPLETED)
             changed.cancel()
             if not outcome.done():
                 continue  # the set changed: a new connection takes the subscriptions over

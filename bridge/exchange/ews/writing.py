@@ -35,7 +35,7 @@ from .items import apply_fields, merged_categories
 
 
 def _invitations(send: bool) -> str:
-    return SEND_TO_ALL_AND_SAVE_COPY if send else SEND_TO_NONE
+    return str(SEND_TO_ALL_AND_SAVE_COPY if send else SEND_TO_NONE)
 
 
 def _single(results: Sequence[Any]) -> Any:

@@ -47,4 +47,4 @@ def mailbox_zone(account: Account) -> str:
     local = [zone for zone in own if zone != "UTC"]
     if not local:
         return "UTC"
-    return Counter(local).most_common(1)[0][0]
+    return str(Counter(local).most_common(1)[0][0])

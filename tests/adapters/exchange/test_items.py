@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from exchangelib import Account, CalendarItem, EWSDateTime
+from exchangelib import Account, CalendarItem, EWSDateTime, ExtendedProperty
 from exchangelib.properties import Attendee, Mailbox
 
 from bridge.core.fields import ExchangeAttendee
@@ -121,12 +121,20 @@ async def test_r_pair_1_salesforce_id_is_a_named_property_of_our_own_set(
     written = await mailboxes.create_item(
         ANA, timed("Paired", salesforce_event_id="00U000000000001"), [], False
     )
-    # Another client sees it under our property set GUID and name, not only through our registration.
-    raw = user(ANA).protocol  # the same endpoint; read with exchangelib's raw ExtendedProperty matching
-    assert raw is not None
-    seen = list(user(ANA).fetch(ids=[(written.id, None)], only_fields=["salesforce_event_id"]))[0]
-    assert seen.salesforce_event_id == "00U000000000001"
-    assert (PROPERTY_SET_ID, PROPERTY_NAME) == ("9d5e3b1c-6f2a-4c8e-a7d4-2b1f0e9c8a63", "SalesforceEventId")
+
+    # Another client that knows only the property set GUID and the name finds the value.
+    class Probe(ExtendedProperty):  # type: ignore[misc]
+        property_set_id = "9d5e3b1c-6f2a-4c8e-a7d4-2b1f0e9c8a63"
+        property_name = "SalesforceEventId"
+        property_type = "String"
+
+    assert (Probe.property_set_id, Probe.property_name) == (PROPERTY_SET_ID, PROPERTY_NAME)
+    CalendarItem.register("calbridge_probe", Probe)
+    try:
+        seen = next(iter(user(ANA).fetch(ids=[(written.id, None)], only_fields=["calbridge_probe"])))
+        assert seen.calbridge_probe == "00U000000000001"
+    finally:
+        CalendarItem.deregister("calbridge_probe")
 
     await mailboxes.update_item(ANA, written.id, None, {"salesforce_event_id": None}, [], [], False)
     item = (await mailboxes.read_items(ANA, [written.id]))[written.id]
@@ -150,7 +158,7 @@ async def test_r_merge_5_a_stale_changekey_is_a_conflict_and_overwrites_nothing(
     mailboxes: EwsMailboxes, user: Callable[[str], Account]
 ) -> None:
     written = await mailboxes.create_item(ANA, timed("Board prep"), [], False)
-    theirs = list(user(ANA).fetch(ids=[(written.id, None)]))[0]
+    theirs = next(iter(user(ANA).fetch(ids=[(written.id, None)])))
     theirs.subject = "Board prep (user's edit)"
     theirs.save(update_fields=["subject"])
 
@@ -186,7 +194,7 @@ async def test_e_exchange_refused_keeps_exchanges_message(
 async def test_bad_input_names_the_item_and_the_field(mailboxes: EwsMailboxes) -> None:
     with pytest.raises(MappingError, match="start must be a datetime"):
         await mailboxes.create_item(ANA, timed("Bad", start="tomorrow"), [], False)
-    with pytest.raises(MappingError, match="Exchange item AAMk-unknown .*colour"):
+    with pytest.raises(MappingError, match=r"Exchange item AAMk-unknown .*colour"):
         await mailboxes.update_item(ANA, "AAMk-unknown", "CK", {"colour": "red"}, [], [], False)
     with pytest.raises(MappingError, match="'end' must be greater than 'start'"):
         await mailboxes.create_item(ANA, timed("Backwards", end=START - timedelta(hours=1)), [], False)
