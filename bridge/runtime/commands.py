@@ -82,6 +82,13 @@ def run_runtime_command(args: argparse.Namespace) -> int:
         return 2
 
 
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output (scripts, tests) gets whole lines rather than a table folded to 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=240)
+
+
 def _users(config: Any, key: str | None) -> list[str]:
     if key is None:
         return [u.salesforce_user_id for u in config.enabled_users]
@@ -95,7 +102,6 @@ async def _run(config: Any) -> int:
 
 
 async def _status(config: Any) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from bridge.runtime.supervisor import open_store_port
@@ -129,7 +135,7 @@ async def _status(config: Any) -> int:
                 str(open_issues.get(user.salesforce_user_id, 0)),
                 "mailbox synced" if position else "not yet",
             )
-        console = Console()
+        console = _console()
         console.print(table)
         for stream, value in (await store.positions("sf:")).items():
             console.print(f"{stream}  replay id {value}")
@@ -139,7 +145,6 @@ async def _status(config: Any) -> int:
 
 
 async def _issues(config: Any, user: str | None, everything: bool) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from bridge.runtime.supervisor import open_store_port
@@ -164,7 +169,7 @@ async def _issues(config: Any, user: str | None, everything: bool) -> int:
             issue.last_seen.strftime("%Y-%m-%d %H:%M"),
             issue.closed_at.strftime("%Y-%m-%d %H:%M") if issue.closed_at else "",
         )
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
