@@ -111,7 +111,7 @@ async def answers(store: Any) -> dict[str, Any]:
         for record_id in record_ids:
             found[f"by {side} {record_id}"] = await store.pair_by_record(side, record_id)
     for uid in UIDS[1:]:
-        found[f"uid {uid}"] = await store.pairs_by_uid(uid)  # type: ignore[arg-type]
+        found[f"uid {uid}"] = await store.pairs_by_uid(uid)
     for prefix in ("", "ex:", "ex_", "sf:", "x"):
         found[f"positions {prefix!r}"] = await store.positions(prefix)
     for stream in STREAMS:

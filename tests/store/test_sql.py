@@ -18,7 +18,7 @@ from bridge.errors import ConfigError, MappingError, TransientError
 from bridge.ports import Commit, Intent, StreamPosition
 from bridge.store import SqlStore, open_store
 from bridge.store import migrate as migrations
-from bridge.store.schema import metadata
+from bridge.store.schema import intents, metadata
 from bridge.store.sql import store_url
 from tests.store import strategies as s
 from tests.store.conftest import Backend
@@ -242,16 +242,22 @@ async def test_a_database_from_a_newer_release_is_refused(store: SqlStore) -> No
 
 @sql_only
 async def test_long_lists_of_keys_and_tokens_fit_in_one_commit(store: SqlStore) -> None:
-    many = [s.pair("005A", None, f"AAMk{n}") for n in range(1200)]
+    """More keys than one IN (...) slice takes (500)."""
+    many = [s.pair("005A", None, f"AAMk{n}") for n in range(600)]
     await store.commit(Commit("005A", pairs=many))
-    for n in range(1100):
-        await store.record_intent(Intent("005A", f"ex:AAMk{n}", Side.EXCHANGE, "update", f"t{n}"))
+    rows = [
+        {"token": f"t{n}", "user_id": "005A", "pair_key": f"ex:AAMk{n}", "side": "exchange"}
+        | {"description": "update", "created_at": s.T0}
+        for n in range(520)
+    ]
+    async with store.engine.begin() as connection:  # one transaction: record_intent takes one each
+        await connection.execute(sa.insert(intents), rows)
     await store.commit(
         Commit(
             "005A",
-            forget=[pair.state.key for pair in many[:1100]],
-            intents_done=[f"t{n}" for n in range(1100)],
+            forget=[pair.state.key for pair in many[:520]],
+            intents_done=[f"t{n}" for n in range(520)],
         )
     )
-    assert len(await store.pairs_of("005A")) == 100
+    assert len(await store.pairs_of("005A")) == 80
     assert await store.pending_intents() == []
