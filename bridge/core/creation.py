@@ -162,6 +162,7 @@ def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: froze
         organizer_user_id=organizer_user,
         unresolved=attendees.unresolved,
         open_issues=builder.open_issues,
+        bridge_category=policy.sync_category not in item.categories,  # R-SCOPE-5
     )
     return Plan(commands, state)
 
@@ -201,6 +202,7 @@ def join_event(
         owns_event=False,
         organizer_user_id=organizer_user,
         my_status=answer,
+        bridge_category=policy.sync_category not in item.categories,
     )
     return Plan(commands, state)
 

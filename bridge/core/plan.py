@@ -359,6 +359,10 @@ def _revive(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         return Plan((), state)
     if admit_item(item, policy, now, seen.directory, seen.meeting).verdict is not Verdict.CREATE:
         return Plan((), state)
+    if state.sf_id is not None:  # the event stayed (R-SCOPE-8): the pair is taken up again, not doubled
+        if seen.sf is None or seen.sf.id != state.sf_id:
+            return Plan((), state)  # both copies are needed: the tombstone vouches for no version
+        return _adopt(state, seen.sf, item, seen, policy, now)
     return create_partner(item, seen, policy)
 
 

@@ -21,6 +21,7 @@ from bridge.core.model import (
     AllDay,
     Attendee,
     Content,
+    Held,
     Kind,
     PairState,
     PairStatus,
@@ -70,6 +71,15 @@ def state_to_dict(state: PairState) -> dict[str, object]:
             else None
         ),
         "bridge_category": state.bridge_category,
+        "held": [
+            {
+                "side": held.side.value,
+                "version": held.version,
+                "modified": held.modified.isoformat(),
+                "content": _content_out(held.content),
+            }
+            for held in state.held
+        ],
     }
 
 
@@ -217,9 +227,25 @@ def state_from_dict(data: object) -> PairState:
         ),
         tombstone=tombstone,
         bridge_category=fields.flag("bridge_category"),
+        held=tuple(_held_in(h, f"state.held[{i}]") for i, h in enumerate(fields.items("held"))),
     )
     fields.done()
     return state
+
+
+def _held_in(data: object, where: str) -> Held:
+    fields = _Fields(data, where)
+    content = _content_in(fields.get("content"), f"{where}.content")
+    if content is None:
+        raise ValueError(f"{where}.content: missing")
+    held = Held(
+        side=fields.code("side", Side),
+        version=fields.text("version"),
+        modified=_instant(fields.text("modified"), f"{where}.modified"),
+        content=content,
+    )
+    fields.done()
+    return held
 
 
 def _content_in(data: object, where: str) -> Content | None:

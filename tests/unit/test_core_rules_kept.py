@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from bridge.core import (
     AllDay,
     Attendee,
@@ -13,13 +15,18 @@ from bridge.core import (
     CloseIssue,
     CreateEvent,
     CreateItem,
+    DeleteEvent,
+    Invitations,
     IssueCode,
     LeftWindow,
     MeetingContext,
     PairStatus,
     Policy,
+    PrivatePolicy,
     RaiseIssue,
+    RelationKind,
     RemoveAttendeeRelation,
+    Side,
     Timed,
     UpdateEvent,
     UpdateItem,
@@ -27,7 +34,20 @@ from bridge.core import (
 )
 from bridge.core.fields import ExchangeItem, exchange_fields, item_from_exchange
 
-from .factories import NOW, POLICY, at, content, event, item, new_event, new_item, of_type, paired, person
+from .factories import (
+    NOW,
+    POLICY,
+    at,
+    content,
+    directory,
+    event,
+    item,
+    new_event,
+    new_item,
+    of_type,
+    paired,
+    person,
+)
 
 LONG = content(minutes=20 * 24 * 60)  # 20 days: over Salesforce's 14 (E-TOO-LONG)
 
@@ -200,3 +220,136 @@ def test_r_lim_e_timezone_holds_a_pair_of_a_mailbox_whose_zone_cannot_be_mapped(
 
 
 _ = (Policy, Timed, LeftWindow)
+
+
+# -------------------------------------------------------------------------------- SPEC changes
+
+SKIP = replace(POLICY, private=PrivatePolicy.SKIP)
+
+
+def from_exchange(categories: frozenset[str] = frozenset(), policy: Policy = POLICY) -> tuple:
+    """A pair the bridge made from an item (the event created, the category put on by the bridge)."""
+    ex = new_item(categories=categories, body=content(attendees=(Attendee("ann@client.example"),)))
+    ann = person("ann@client.example")
+    created = plan(None, Changed(ex=ex, directory=directory(ann)), policy, NOW)
+    assert created.state is not None and of_type(created, CreateEvent)
+    state = created.state.after_write(Side.SALESFORCE, "00UNEW", "sf1").after_write(
+        Side.EXCHANGE, ex.id, "ck2"
+    )
+    sf = event(id="00UNEW", body=state.base_sf, paired_id=ex.id)
+    return (
+        state,
+        replace(ex, version="ck2", categories=categories | {policy.sync_category}, paired_id="00UNEW"),
+        sf,
+    )
+
+
+def test_r_scope_5_the_bridges_own_category_is_remembered_and_opts_nothing_in() -> None:
+    state, _, _ = from_exchange()
+    assert state.bridge_category
+    mine, _, _ = from_exchange(frozenset({POLICY.sync_category}))
+    assert not mine.bridge_category
+
+
+def test_r_scope_8_an_item_turning_private_under_skip_ends_the_pair_and_masks_the_event() -> None:
+    state, ex, sf = from_exchange(policy=SKIP)
+    private = replace(ex, version="ck3", content=replace(ex.content, private=True), modified=at(-0.1))
+    result = plan(state, Changed(sf=sf, ex=private), SKIP, NOW)
+    (update,) = of_type(result, UpdateEvent)
+    assert update.fields["Subject"] == "Private" and update.fields["IsPrivate"] is True
+    assert of_type(result, RemoveAttendeeRelation)  # R-PRIV-1: no attendees on a masked event
+    (item_update,) = of_type(result, UpdateItem)
+    assert item_update.remove_categories == (SKIP.sync_category,)
+    assert not of_type(result, DeleteEvent)
+    assert result.state is not None and result.state.status is PairStatus.ENDED
+    # Nothing syncs until the user opts the item in again; then the same event is taken up again.
+    later = replace(private, version="ck4", categories=frozenset())
+    assert not plan(result.state, Changed(ex=later), SKIP, NOW).writes
+    opted = replace(later, version="ck5", categories=frozenset({SKIP.sync_category}), modified=at(-0.05))
+    masked_event = replace(sf, version="sf2", content=replace(sf.content, subject="Private", private=True))
+    back = plan(result.state, Changed(sf=masked_event, ex=opted), SKIP, NOW)
+    assert not of_type(back, CreateEvent)
+    assert back.state is not None and back.state.status is PairStatus.ACTIVE and back.state.sf_id == "00UNEW"
+
+
+def test_r_scope_8_a_blocked_category_ends_the_pair_but_the_users_opt_in_keeps_it() -> None:
+    state, ex, _ = from_exchange()
+    blocked = replace(ex, version="ck3", categories=ex.categories | {"Personal"})
+    result = plan(state, Changed(ex=blocked), POLICY, NOW)
+    assert result.state is not None and result.state.status is PairStatus.ENDED
+    assert not of_type(result, UpdateEvent)  # not private: the event stays as it is
+    mine, ex_mine, _ = from_exchange(frozenset({POLICY.sync_category}))
+    kept = plan(
+        mine,
+        Changed(ex=replace(ex_mine, version="ck3", categories=ex_mine.categories | {"Personal"})),
+        POLICY,
+        NOW,
+    )
+    assert kept.state is not None and kept.state.status is PairStatus.ACTIVE
+
+
+def test_r_scope_8_pairs_that_began_in_salesforce_are_not_affected() -> None:
+    sf = new_event()
+    created = plan(None, Changed(sf=sf), POLICY, NOW)
+    assert created.state is not None
+    state = created.state.after_write(Side.EXCHANGE, "AAMkNEW", "ck1").after_write(
+        Side.SALESFORCE, sf.id, "sf2"
+    )
+    blocked = item(id="AAMkNEW", version="ck2", categories=frozenset({POLICY.sync_category, "Personal"}))
+    result = plan(state, Changed(ex=blocked), POLICY, NOW)
+    assert result.state is not None and result.state.status is PairStatus.ACTIVE
+
+
+def test_r_pair_2_the_twin_of_an_excluded_copy_is_neither_adopted_nor_created_from() -> None:
+    blocked = new_item(categories=frozenset({"Personal"}))
+    result = plan(None, Changed(sf=new_event(), ex=blocked), POLICY, NOW)
+    assert not result.writes and result.state is None
+    private = new_item(body=content(private=True))
+    assert not plan(None, Changed(sf=new_event(), ex=private), SKIP, NOW).writes
+    # Opted in, it is adopted after all (R-SCOPE-5 comes first).
+    opted = new_item(categories=frozenset({"Personal", POLICY.sync_category}))
+    adopted = plan(None, Changed(sf=new_event(), ex=opted), POLICY, NOW)
+    assert adopted.state is not None and adopted.state.status is PairStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("invitations", "guest", "sent"),
+    [
+        (Invitations.NONE, "cat@corp.example", False),
+        (Invitations.INTERNAL, "cat@corp.example", True),
+        (Invitations.INTERNAL, "ann@client.example", False),
+        (Invitations.ALL, "ann@client.example", True),
+    ],
+)
+def test_r_att_12_invitations_internal_sends_only_when_every_attendee_is_internal(
+    invitations: Invitations, guest: str, sent: bool
+) -> None:
+    policy = replace(POLICY, invitations=invitations)
+    state = paired()
+    added = event(version="sf2", body=content(attendees=(person(guest),)), modified=at(-0.1))
+    (update,) = of_type(plan(state, Changed(sf=added), policy, NOW), UpdateItem)
+    assert update.send_invitations is sent
+
+
+def test_r_cat_1_sync_error_only_for_open_errors() -> None:
+    state = paired()
+    unresolved = item(version="ck2", body=content(attendees=(Attendee("zed@nowhere.example"),)))
+    result = plan(state, Changed(ex=unresolved), POLICY, NOW)
+    assert [c.issue.code for c in of_type(result, RaiseIssue)] == [IssueCode.UNRESOLVED_ATTENDEE]
+    assert all(POLICY.error_category not in u.add_categories for u in of_type(result, UpdateItem))
+    held, _ = held_too_long()
+    assert held.open_issues == {IssueCode.TOO_LONG}
+
+
+def test_r_lim_2_the_sync_error_write_of_a_held_pair_records_no_version() -> None:
+    state, long_item = held_too_long()
+    after = state.after_write(Side.EXCHANGE, long_item.id, "ck9")
+    assert after.ex_version == state.ex_version  # the base is not the long item: no version vouches for it
+
+
+def test_r_multi_2_under_invitations_none_enrolled_invitees_keep_their_relation() -> None:
+    cat = person("cat@corp.example", RelationKind.USER, rid="005CAT")
+    result = plan(None, Changed(sf=new_event(body=content(attendees=(cat,)))), POLICY, NOW)
+    (create,) = of_type(result, CreateItem)
+    assert create.send_invitations is False
+    assert not of_type(result, RemoveAttendeeRelation)

@@ -27,6 +27,7 @@ from bridge.core import (
     Timed,
     Tombstone,
 )
+from bridge.core.model import Held
 from bridge.core.serial import state_from_dict, state_to_dict
 
 TEXT = st.text(max_size=12)
@@ -85,6 +86,10 @@ def states(draw: st.DrawFn) -> PairState:
         open_issues=draw(st.frozensets(st.sampled_from(list(IssueCode)))),
         tombstone=draw(st.none() | st.builds(Tombstone, TEXT, INSTANTS)),
         bridge_category=draw(st.booleans()),
+        held=tuple(
+            Held(side, draw(TEXT), draw(INSTANTS), draw(CONTENTS))
+            for side in draw(st.lists(st.sampled_from(list(Side)), max_size=2, unique=True))
+        ),
     )
 
 
@@ -140,6 +145,14 @@ def test_the_key_is_the_first_copys_and_survives_the_round_trip() -> None:
         ({"base_sf": []}, "state.base_sf: expected an object"),
         ({"base_ex": {"subject": "x"}}, "state.base_ex.when: missing"),
         ({"sf_version": "v1", "base_sf": None}, "version is recorded without its base"),
+        (
+            {"held": [{"side": "salesforce", "version": "v", "modified": "2026-01-01T00:00:00+00:00"}]},
+            "content: missing",
+        ),
+        (
+            {"held": [{"side": "sf", "version": "v", "modified": "x", "content": None}]},
+            "state.held[0].content",
+        ),
     ],
 )
 def test_bad_data_is_refused_with_the_field_named(change: dict[str, object], named: str) -> None:
