@@ -130,7 +130,7 @@ def _page(state: GraphState, call: Call, box: Mailbox, items: list[CalendarItem]
     }
     if skip + top < len(chosen):
         query = {**call.query, "$skip": str(skip + top), "$top": str(top)}
-        body["@odata.nextLink"] = f"{call.base}/{call.path}?{urlencode(query)}"
+        body["@odata.nextLink"] = f"{call.base}/{call.path}?{urlencode(query, safe='$')}"
     headers = {"Preference-Applied": ", ".join(call.prefer.applied())} if call.prefer.applied() else {}
     return Reply(200, body, headers)
 

@@ -62,10 +62,10 @@ def delta(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -
     body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#Collection(event)"}
     if offset + size < len(entries):
         body["@odata.nextLink"] = (
-            f"{base_path}?{urlencode({'$skiptoken': state.delta.park(pending, offset + size)})}"
+            f"{base_path}?$skiptoken={state.delta.park(pending, offset + size)}"
         )
     else:
-        body["@odata.deltaLink"] = f"{base_path}?{urlencode({'$deltatoken': state.delta.finish(pending)})}"
+        body["@odata.deltaLink"] = f"{base_path}?$deltatoken={state.delta.finish(pending)}"
     body["value"] = values
     applied = ["odata.track-changes", *call.prefer.applied()]
     return Reply(200, body, {"Preference-Applied": ", ".join(applied)})
