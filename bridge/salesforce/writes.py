@@ -101,17 +101,24 @@ class Writer:
     async def update_event(
         self, event_id: str, if_version: str | None, fields: Mapping[str, object]
     ) -> Written:
+        soql.record_id(event_id)  # a bad id fails its own caller here, not the whole batch later
         await self.updates.submit(Update("Event", event_id, dict(fields), if_version))
         # The new LastModifiedDate is not in the answer; the echo of this write carries it (R-MERGE-3).
         return Written(event_id)
 
     async def delete_event(self, event_id: str, if_version: str | None) -> None:
+        soql.record_id(event_id)
         await self.deletes.submit(Delete(event_id, if_version))
 
     # -- relations --------------------------------------------------------------------------------------
 
+    async def _relation(self, event_id: str, relation_id: str) -> dict[str, Any] | None:
+        soql.record_id(event_id)
+        soql.record_id(relation_id)
+        return await self.relations.submit(RelationKey(event_id, relation_id))
+
     async def add_relation(self, event_id: str, relation_id: str, status: Response) -> None:
-        row = await self.relations.submit(RelationKey(event_id, relation_id))
+        row = await self._relation(event_id, relation_id)
         wanted = SF_STATUS[status]
         if row is None:
             fields = {"EventId": event_id, "RelationId": relation_id, "IsInvitee": True, "Status": wanted}
@@ -123,7 +130,7 @@ class Writer:
             )
 
     async def update_relation(self, event_id: str, relation_id: str, status: Response) -> None:
-        row = await self.relations.submit(RelationKey(event_id, relation_id))
+        row = await self._relation(event_id, relation_id)
         if row is None or not row.get("IsInvitee"):
             raise NotFoundError(Side.SALESFORCE, f"{event_id}/{relation_id}")
         wanted = SF_STATUS[status]
@@ -132,7 +139,7 @@ class Writer:
 
     async def remove_relation(self, event_id: str, relation_id: str) -> None:
         """Removes the invitee; a row that is also the event's Who stays, as a Who. Already gone: done."""
-        row = await self.relations.submit(RelationKey(event_id, relation_id))
+        row = await self._relation(event_id, relation_id)
         if row is None or not row.get("IsInvitee"):
             return
         try:

@@ -11,7 +11,7 @@ import pytest
 from simple_salesforce.api import Salesforce
 
 from bridge.core.model import Response, Side
-from bridge.errors import ConflictError, NotFoundError, RefusedError, TransientError
+from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import EventChange
 from bridge.salesforce import SalesforceAdapter
 from bridge.sandbox.runner import Sandbox
@@ -124,6 +124,21 @@ async def test_r_merge_5_conditional_delete_refused_when_modified_since(
     fresh = str((await salesforce.read_events([event_id]))[event_id].fields["LastModifiedDate"])
     await salesforce.delete_event(event_id, fresh)
     assert await salesforce.read_events([event_id]) == {}
+
+
+async def test_a_malformed_id_fails_only_its_own_caller(
+    salesforce: SalesforceAdapter, make_event: Callable[..., str]
+) -> None:
+    event_id = make_event()
+    version = str((await salesforce.read_events([event_id]))[event_id].fields["LastModifiedDate"])
+    results = await asyncio.gather(
+        salesforce.update_event("not an id", version, {"Subject": "x"}),
+        salesforce.update_event(event_id, version, {"Subject": "mine"}),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], MappingError), results
+    assert not isinstance(results[1], BaseException), results
+    assert (await salesforce.read_events([event_id]))[event_id].fields["Subject"] == "mine"
 
 
 async def test_missing_record_is_not_found(
