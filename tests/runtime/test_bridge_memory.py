@@ -79,3 +79,44 @@ async def test_r_del_2_item_deleted_in_exchange_deletes_the_event(world: World) 
     assert not [e for e in world.sf.events.values() if e.get("Subject") == "Gone"]
     pairs = await world.store.pairs_of(ANN.user_id)
     assert [p.state.status for p in pairs] == [PairStatus.ENDED]
+
+
+async def test_r_merge_5_a_lost_race_on_an_update_is_re_read_and_re_planned(world: World) -> None:
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Review", start, end)
+    await world.bridge.wait_idle()
+    event_id = world.ex.items[ANN.mailbox][item_id].salesforce_event_id
+    assert event_id is not None
+    world.sf.conflict_once.add(event_id)
+    world.ex.edit_item(ANN.mailbox, item_id, location="Room 7")
+    await world.bridge.wait_idle()
+    assert world.sf.events[event_id]["Location"] == "Room 7"
+    assert world.bridge.metrics.counters["failure_ConflictError"] == 1
+
+
+async def test_r_del_10_a_pass_that_would_delete_most_pairs_is_held(world: World) -> None:
+    for n in range(12):
+        world.ex.put_item(ANN.mailbox, f"Meeting {n}", *soon(n + 1))
+    await world.bridge.wait_idle()
+    assert len(world.sf.events) == 12
+    for item_id in list(world.ex.items[ANN.mailbox]):
+        world.ex.remove_item(ANN.mailbox, item_id)
+    await world.bridge.wait_idle()
+    assert len(world.sf.events) == 12  # nothing deleted
+    issues = await world.store.issues(ANN.user_id)
+    assert [i.code for i in issues] == ["E-MASS-DELETE"]
+    world.bridge.confirm(ANN.user_id)
+    await world.bridge.wait_idle()
+    assert world.sf.events == {}
+
+
+async def test_r_time_4_a_periodic_reconcile_with_nothing_changed_costs_one_salesforce_call(
+    world: World,
+) -> None:
+    world.ex.put_item(ANN.mailbox, "Steady", *soon())
+    await world.bridge.wait_idle()
+    before = dict(world.sf.calls)
+    await world.bridge.reconcile_all()
+    await world.bridge.wait_idle()
+    spent = {k: v - before.get(k, 0) for k, v in world.sf.calls.items() if v != before.get(k, 0)}
+    assert spent == {"window_events": 1}  # two users, one batched read, nothing written
