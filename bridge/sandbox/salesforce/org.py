@@ -176,6 +176,7 @@ class Org:
         with self.lock:
             log = TransactionLog(self.store)
             writer = Writer(self, log, user_id, utc_now())
+            writer.api_version = api_version
             try:
                 yield writer
             except BaseException:

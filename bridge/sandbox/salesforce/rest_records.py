@@ -6,7 +6,7 @@ import email.utils
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.sandbox.salesforce import describe
+from bridge.sandbox.salesforce import describe, series
 from bridge.sandbox.salesforce.calls import Call, Reply, record_url, serialize
 from bridge.sandbox.salesforce.errors import SalesforceError, not_found, record_error
 from bridge.sandbox.salesforce.records import Record
@@ -88,6 +88,11 @@ def handle(call: Call) -> Reply:
         if call.method != "GET":
             raise method_not_allowed(call.method, "GET,HEAD")
         return _changed_since(call, sobject, parts[1])
+    if len(parts) == 3 and parts[2] == "fromThisEventOnwards" and sobject.name == "Event":
+        if call.method != "DELETE":
+            raise method_not_allowed(call.method, "DELETE")
+        series.delete_from_onwards(call.org, call.user_id, parts[1], call.client, call.version)
+        return Reply(200, {"success": series.DELETING_MESSAGE})
     if len(parts) != 2:
         raise not_found()
     record_id = parts[1]

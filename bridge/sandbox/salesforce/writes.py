@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bridge.sandbox.salesforce import activities, values
+from bridge.sandbox.salesforce import activities, series, values
 from bridge.sandbox.salesforce.errors import SalesforceError, not_found, record_error
 from bridge.sandbox.salesforce.records import Record, TransactionLog
 from bridge.sandbox.salesforce.schema import FieldDef, SObjectDef
@@ -42,6 +42,7 @@ class Writer:
         self.now = now
         # Event id -> the Who list an EventWhoIds write sets, from the rule before the write to the one after.
         self.who_lists: dict[str, list[str]] = {}
+        self.api_version = "62.0"  # the API version of the call (series edits depend on it)
 
     # -- field checks ------------------------------------------------------------------------------------
 
@@ -158,6 +159,10 @@ class Writer:
             record["Name"] = self._autonumber(sobject.name)
         activities.before_create(self, sobject, record, given)
         self._check_required(sobject, record)
+        if sobject.name == "Event" and record.get("Recurrence2PatternText") is not None:
+            return series.create_lightning(self, sobject, record, self.api_version)
+        if sobject.name == "Event" and record.get("IsRecurrence"):
+            return series.create_classic(self, sobject, record)
         self.log.insert(sobject.name, record)
         activities.after_create(self, sobject, record)
         return record_id
@@ -181,8 +186,15 @@ class Writer:
         expected = self.sobject(sobject_name) if sobject_name else None
         sobject, current = self.live(expected, record_id)
         given = self._given(sobject, raw, creating=False)
+        exception = False
+        if sobject.name == "Event" and current.get("IsRecurrence2") and not current.get("IsChild"):
+            if series.update_lightning(self, sobject, current, given):
+                return
+            exception = True  # a past occurrence (or API < 58.0): only this row changes
         record = dict(current)
         record.update(given)
+        if exception:
+            record["IsRecurrence2Exception"] = True
         activities.before_update(self, sobject, current, record, given)
         self._check_required(sobject, record, only=set(given))
         self._derive(sobject, record)
