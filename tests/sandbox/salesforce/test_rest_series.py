@@ -15,8 +15,8 @@ from tests.sandbox.salesforce.conftest import ListSink, unique
 FUTURE = {"StartDateTime": "2031-03-03T17:00:00Z", "DurationInMinutes": 30}
 PAST = {"StartDateTime": "2020-03-02T17:00:00Z", "DurationInMinutes": 30}
 FIELDS = (
-    "Id, Subject, StartDateTime, GroupEventType, IsRecurrence2, IsRecurrence2Exception, Recurrence2PatternText, "
-    "Recurrence2PatternVersion, ActivityRecurrence2Id, Recurrence2PatternTimeZone"
+    "Id, Subject, StartDateTime, GroupEventType, IsRecurrence2, IsRecurrence2Exception, "
+    "Recurrence2PatternText, Recurrence2PatternVersion, ActivityRecurrence2Id, Recurrence2PatternTimeZone"
 )
 
 
@@ -220,7 +220,8 @@ def test_classic_recurring_events_are_a_main_row_and_occurrences_within_their_ca
         }
     )["id"]
     rows = sf.query_all(
-        f"SELECT Id, IsRecurrence, StartDateTime FROM Event WHERE RecurrenceActivityId = '{main}' ORDER BY StartDateTime"
+        "SELECT Id, IsRecurrence, StartDateTime FROM Event "
+        f"WHERE RecurrenceActivityId = '{main}' ORDER BY StartDateTime"
     )["records"]
     occurrences = [r for r in rows if not r["IsRecurrence"]]
     assert [r["Id"] for r in rows if r["IsRecurrence"]] == [main]
