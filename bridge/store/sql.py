@@ -178,6 +178,10 @@ class SqlStore:
         async with lock, self._failures(), self._writer.begin() as connection:
             yield connection
 
+    def _text_order(self, *columns: sa.Column[Any]) -> list[sa.ColumnElement[Any]]:
+        """Columns to ORDER BY in code point order, as Python sorts (PostgreSQL would use its locale)."""
+        return [column if self._sqlite else column.collate("C") for column in columns]
+
     def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
@@ -202,7 +206,7 @@ class SqlStore:
     # -------------------------------------------------------------------------------------- pairs
 
     async def pairs_of(self, user_id: str) -> list[StoredPair]:
-        query = sa.select(pairs).where(pairs.c.user_id == user_id).order_by(pairs.c.key)
+        query = sa.select(pairs).where(pairs.c.user_id == user_id).order_by(*self._text_order(pairs.c.key))
         return await self._pairs(query)
 
     async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None:
@@ -211,7 +215,11 @@ class SqlStore:
         return min(found, key=rules.by_record_preference, default=None)
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
-        query = sa.select(pairs).where(pairs.c.uid == uid).order_by(pairs.c.user_id, pairs.c.key)
+        query = (
+            sa.select(pairs)
+            .where(pairs.c.uid == uid)
+            .order_by(*self._text_order(pairs.c.user_id, pairs.c.key))
+        )
         return await self._pairs(query)
 
     async def _pairs(self, query: sa.Select[Any]) -> list[StoredPair]:
@@ -232,7 +240,7 @@ class SqlStore:
         query = (
             sa.select(positions.c.stream, positions.c.value)
             .where(sa.func.substr(positions.c.stream, 1, len(prefix)) == prefix)
-            .order_by(positions.c.stream)
+            .order_by(*self._text_order(positions.c.stream))
         )
         async with self._read() as connection:
             rows = (await connection.execute(query)).all()
@@ -258,7 +266,7 @@ class SqlStore:
             await connection.execute(statement)
 
     async def pending_intents(self, user_id: str | None = None) -> list[Intent]:
-        query = sa.select(intents).order_by(intents.c.created_at, intents.c.token)
+        query = sa.select(intents).order_by(intents.c.created_at, *self._text_order(intents.c.token))
         if user_id is not None:
             query = query.where(intents.c.user_id == user_id)
         async with self._read() as connection:

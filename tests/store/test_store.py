@@ -279,3 +279,12 @@ async def test_times_are_utc_aware(store: Any) -> None:
     await store.commit(Commit("005A", issues_opened=[s.issue("005A", seen=naive)]))
     [found] = await store.issues()
     assert found.first_seen == datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+
+async def test_answers_come_in_code_point_order_on_every_engine(store: Any) -> None:
+    """As Python sorts, not as a database locale would (where "ex:B" may follow "ex:a")."""
+    names = ["ex:a", "ex:B", "ex:_c", "ex:Z9", "ex:é"]
+    await store.commit(Commit("005A", pairs=[s.pair("005A", None, f"AAMk{n}", key=n) for n in names]))
+    await store.commit(Commit("005A", positions=[StreamPosition(n, "v") for n in names]))
+    assert [p.state.key for p in await store.pairs_of("005A")] == sorted(names)
+    assert list(await store.positions("ex:")) == sorted(names)
