@@ -18,12 +18,14 @@ from typing import Any
 from bridge.sandbox.background import in_background
 from bridge.sandbox.exchange.seed import seed_mailboxes
 from bridge.sandbox.exchange.server import ExchangeSandbox
+from bridge.sandbox.graph import GraphSandbox
 from bridge.sandbox.salesforce.seed import DOMAIN, seed_org
 from bridge.sandbox.salesforce.server import INTEGRATION_USERNAME, SalesforceSandbox
 from bridge.sandbox.tls import SandboxTLS
 
 ORG_FILE = "org.json"
 EXCHANGE_FILE = "exchange.json"
+GRAPH_FILE = "graph.json"
 ENDPOINTS_FILE = "endpoints.json"
 CA_FILE = "ca.pem"
 BRIDGE_CONFIG_FILE = "calbridge.toml"
@@ -113,14 +115,21 @@ class Sandbox:
             ) from None
         # A reloaded store keeps its items; seeding adds nothing to a mailbox that already has some.
         seed_mailboxes(self.exchange, addresses)
+        # Graph serves the same mailboxes (one store, one loop); it keeps ids, delta tokens, subscriptions.
+        graph_file = state_dir / GRAPH_FILE if persist else None
+        if graph_file is not None:
+            _check_state_file(graph_file, "Graph's delta tokens and subscriptions afresh")
+        self.graph = GraphSandbox(self.tls, store=self.exchange.store, state_file=graph_file)
 
     async def start(self, host: str = "127.0.0.1") -> dict[str, Any]:
         await self.salesforce.start(host)
         await self.exchange.start(host)
+        await self.graph.start(host)
         self.write_endpoints()
         return self.endpoints()
 
     async def stop(self) -> None:
+        await self.graph.stop()
         await self.exchange.stop()
         await self.salesforce.stop()
 
@@ -129,10 +138,12 @@ class Sandbox:
             "ca_bundle": str(self.state_dir / CA_FILE),
             "salesforce": self.salesforce.endpoints(),
             "exchange": self.exchange.endpoints(),
+            "graph": self.graph.endpoints(),
             "users": self.users,
             "admin": {
                 "salesforce": self.salesforce.admin(),
                 "exchange": self.exchange.admin(),
+                "graph": self.graph.admin(),
             },
         }
 
