@@ -353,3 +353,9 @@ def test_r_multi_2_under_invitations_none_enrolled_invitees_keep_their_relation(
     (create,) = of_type(result, CreateItem)
     assert create.send_invitations is False
     assert not of_type(result, RemoveAttendeeRelation)
+
+
+def test_r_lim_e_timezone_the_mapping_refuses_all_day_dates_in_a_bad_zone() -> None:
+    all_day = replace(content(), when=AllDay(NOW.date(), NOW.date() + timedelta(days=1)))
+    with pytest.raises(ValueError, match="unmappable time zone"):
+        exchange_fields(all_day, ("when",), BAD_ZONE)
