@@ -137,6 +137,7 @@ class Folder:
     # item id -> (sequence when it entered, sequence when it left, change key it left with)
     gone: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     sync_epoch: int = 0
+    forgotten: int = 0  # the journal no longer knows deletions up to this sequence (it is bounded)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """FindItem: CalendarView (overlap with a window) and IndexedPageItemView with a Restriction subset.
 
 The Restriction subset: And, Or, Not, Exists, IsEqualTo, IsNotEqualTo, IsGreaterThan(OrEqualTo),
-IsLessThan(OrEqualTo) and Contains, over extended properties, categories, subject, location, UID, start,
-end and LastModifiedTime. Anything else is ErrorUnsupportedPathForQuery, as Exchange says for paths it
+IsLessThan(OrEqualTo) and Contains, over extended properties, categories and every calendar item field
+exchangelib can search (text, booleans, numbers and times; attendee lists and time zones are not searchable).
+Anything else is ErrorUnsupportedPathForQuery, as Exchange says for paths it
 cannot search.
 """
 
@@ -27,12 +28,40 @@ _TEXT_FIELDS: dict[str, Callable[[CalendarItem], Any]] = {
     "calendar:Location": lambda i: i.location,
     "calendar:UID": lambda i: i.uid,
     "item:ItemClass": lambda i: "IPM.Appointment",
+    "item:Body": lambda i: i.body,
+    "item:Importance": lambda i: i.importance,
+    "item:Sensitivity": lambda i: i.sensitivity,
+    "item:InReplyTo": lambda i: i.in_reply_to,
+    "item:Culture": lambda i: i.culture,
+    "calendar:When": lambda i: i.when,
+    "calendar:LegacyFreeBusyStatus": lambda i: i.free_busy,
+    "calendar:CalendarItemType": lambda i: i.calendar_type,
+    "calendar:MyResponseType": lambda i: i.my_response_type,
+    "calendar:ConferenceType": lambda i: i.conference_type,
+    "calendar:MeetingWorkspaceUrl": lambda i: i.meeting_workspace_url,
+    "calendar:NetShowUrl": lambda i: i.net_show_url,
+}
+_BOOL_FIELDS: dict[str, Callable[[CalendarItem], Any]] = {
+    "calendar:IsAllDayEvent": lambda i: i.is_all_day,
+    "calendar:IsCancelled": lambda i: i.is_cancelled,
+    "calendar:IsMeeting": lambda i: i.is_meeting,
+    "calendar:IsRecurring": lambda i: series.is_recurring(i),
+    "calendar:IsResponseRequested": lambda i: i.is_response_requested,
+    "calendar:MeetingRequestWasSent": lambda i: i.meeting_request_was_sent,
+    "calendar:AllowNewTimeProposal": lambda i: i.allow_new_time_proposal,
+    "item:ReminderIsSet": lambda i: i.reminder_is_set,
+    "item:IsRead": lambda i: i.is_read,
+}
+_INT_FIELDS: dict[str, Callable[[CalendarItem], Any]] = {
+    "item:ReminderMinutesBeforeStart": lambda i: i.reminder_minutes,
+    "calendar:AppointmentSequenceNumber": lambda i: i.sequence,
 }
 _TIME_FIELDS: dict[str, Callable[[CalendarItem], Any]] = {
     "calendar:Start": lambda i: i.start,
     "calendar:End": lambda i: i.end,
     "item:LastModifiedTime": lambda i: i.last_modified,
     "item:DateTimeCreated": lambda i: i.created,
+    "item:ReminderDueBy": lambda i: i.reminder_due_by,
 }
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "IsEqualTo": operator.eq,
@@ -98,6 +127,10 @@ def _values_of(path: Element) -> tuple[Values, Convert]:
     if name == "FieldURI" and uri_name in _TEXT_FIELDS:
         getter = _TEXT_FIELDS[uri_name]
         return (lambda item: [] if getter(item) is None else [getter(item)]), str
+    for table, kind in ((_BOOL_FIELDS, parse_bool), (_INT_FIELDS, _numeric(int))):
+        if name == "FieldURI" and uri_name in table:
+            vgetter = table[uri_name]
+            return (lambda item, g=vgetter: [] if g(item) is None else [g(item)]), kind
     if name == "FieldURI" and uri_name in _TIME_FIELDS:
         tgetter = _TIME_FIELDS[uri_name]
         return (lambda item: [] if tgetter(item) is None else [tgetter(item)]), parse_time

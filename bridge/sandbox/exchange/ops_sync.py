@@ -29,7 +29,7 @@ def decode_state(secret: bytes, folder: Folder, token: str | None) -> int:
             "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
         )
     sequence = payload.get("s")
-    if not isinstance(sequence, int):
+    if not isinstance(sequence, int) or sequence < folder.forgotten:  # older than the bounded journal
         raise EWSError(
             "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
         )

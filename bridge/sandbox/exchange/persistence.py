@@ -104,6 +104,7 @@ def snapshot(store: Store) -> dict[str, Any]:
             entry: dict[str, Any] = {name: getattr(folder, name) for name in _FOLDER_SCALARS}
             entry["parent_id"] = folder.parent_id
             entry["sync_epoch"] = folder.sync_epoch
+            entry["forgotten"] = folder.forgotten
             entry["present"] = {k: list(v) for k, v in folder.present.items()}
             entry["gone"] = {k: list(v) for k, v in folder.gone.items()}
             folders.append(entry)
@@ -148,6 +149,7 @@ def restore(store: Store, state: dict[str, Any]) -> None:
                 **{name: raw[name] for name in _FOLDER_SCALARS},
                 parent_id=raw["parent_id"],
                 sync_epoch=int(raw["sync_epoch"]),
+                forgotten=int(raw.get("forgotten", 0)),
             )
             folder.present = {k: (int(v[0]), int(v[1])) for k, v in raw["present"].items()}
             folder.gone = {k: (int(v[0]), int(v[1]), str(v[2])) for k, v in raw["gone"].items()}

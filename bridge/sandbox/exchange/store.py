@@ -21,6 +21,8 @@ from .wire import EWSError
 _ITEM_TAG = b"\x00\x00\x49"  # opaque prefixes so malformed ids can be told from unknown ones
 _FOLDER_TAG = b"\x00\x00\x46"
 _CHANGE_KEY_TAG = b"CK"
+CHANGE_KEY_BYTES = 30  # 40 base64 characters, the length of Exchange's ChangeKeys
+GONE_LIMIT = 10_000  # deletions each folder's journal remembers; older sync states are refused
 
 FOLDER_LAYOUT = (
     # distinguished id, display name, folder class, parent
@@ -179,6 +181,13 @@ class Store:
         folder.gone[item.item_id] = (added, self.sequence, item.change_key)
         folder.items.pop(item.item_id, None)
         self.items.pop(item.item_id, None)
+        if len(folder.gone) > GONE_LIMIT:
+            oldest = sorted(folder.gone.items(), key=lambda entry: entry[1][1])[
+                : len(folder.gone) - GONE_LIMIT
+            ]
+            for item_id, (_, removed, _) in oldest:
+                del folder.gone[item_id]
+                folder.forgotten = max(folder.forgotten, removed)
         return self.sequence
 
     def _emit(
@@ -212,7 +221,7 @@ class Store:
     def _new_change_key(self) -> str:
         self.change_key_version += 1
         return base64.b64encode(
-            _CHANGE_KEY_TAG + struct.pack(">Q", self.change_key_version) + os.urandom(2)
+            _CHANGE_KEY_TAG + struct.pack(">Q", self.change_key_version) + os.urandom(CHANGE_KEY_BYTES - 10)
         ).decode()
 
 
@@ -231,5 +240,5 @@ def check_change_key(value: str) -> None:
         raw = base64.b64decode(value, validate=True)
     except (ValueError, TypeError):
         raw = b""
-    if len(raw) != 12 or not raw.startswith(_CHANGE_KEY_TAG):
+    if len(raw) not in (12, CHANGE_KEY_BYTES) or not raw.startswith(_CHANGE_KEY_TAG):  # 12: older saves
         raise EWSError("ErrorInvalidChangeKey", "The change key is invalid.")
