@@ -76,8 +76,8 @@ def _if_match(call: Call, item: CalendarItem) -> None:
         raise GraphError(
             412,
             "ErrorIrresolvableConflict",
-            "The send or update operation could not be performed because the change key passed in the request "
-            "does not match the current change key for the item.",
+            "The send or update operation could not be performed because the change key passed in the "
+            "request does not match the current change key for the item.",
         )
 
 
@@ -204,8 +204,8 @@ def invalid_request_duplicate() -> GraphError:
     return GraphError(
         400,
         "ErrorDuplicateTransactionId",
-        "Your request can't be completed. The TransactionId specified in the request has already been used to "
-        "create a different event.",
+        "Your request can't be completed. The TransactionId specified in the request has already been used "
+        "to create a different event.",
     )
 
 

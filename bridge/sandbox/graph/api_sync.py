@@ -61,9 +61,7 @@ def delta(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -
             )
     body: dict[str, Any] = {"@odata.context": f"{call.base}/$metadata#Collection(event)"}
     if offset + size < len(entries):
-        body["@odata.nextLink"] = (
-            f"{base_path}?$skiptoken={state.delta.park(pending, offset + size)}"
-        )
+        body["@odata.nextLink"] = f"{base_path}?$skiptoken={state.delta.park(pending, offset + size)}"
     else:
         body["@odata.deltaLink"] = f"{base_path}?$deltatoken={state.delta.finish(pending)}"
     body["value"] = values
@@ -71,7 +69,7 @@ def delta(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -
     return Reply(200, body, {"Preference-Applied": ", ".join(applied)})
 
 
-# ---- subscriptions ---------------------------------------------------------------------------------------------
+# ---- subscriptions -------------------------------------------------------------------------------------
 
 
 def _change_types(value: object) -> list[str]:

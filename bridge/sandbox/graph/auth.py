@@ -132,8 +132,8 @@ class Identity:
                 400,
                 "invalid_scope",
                 1002012,
-                f"The provided value for scope {' '.join(scopes)} is not valid. Client credential flows must have "
-                "a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                f"The provided value for scope {' '.join(scopes)} is not valid. Client credential flows must "
+                "have a scope value with /.default suffixed to the resource identifier (application ID URI).",
             )
         return {
             "token_type": "Bearer",
@@ -194,8 +194,8 @@ def failure_body(failure: TokenFailure) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return {
         "error": failure.error,
-        "error_description": f"{failure.description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\n"
-        f"Timestamp: {stamp}",
+        "error_description": f"{failure.description}\r\nTrace ID: {trace}\r\n"
+        f"Correlation ID: {correlation}\r\nTimestamp: {stamp}",
         "error_codes": [failure.code],
         "timestamp": stamp,
         "trace_id": trace,

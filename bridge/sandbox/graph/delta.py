@@ -116,7 +116,7 @@ class DeltaBook:
         return PendingRound(mailbox, start, end, changed, removed, current, generation=self._gen(mailbox))
 
     def park(self, pending: PendingRound, offset: int) -> str:
-        """A ``$skiptoken`` for the page of ``pending`` starting at ``offset`` (a page may be fetched again)."""
+        """A ``$skiptoken`` for the page of ``pending`` from ``offset`` (a page may be fetched again)."""
         token = secrets.token_urlsafe(24)
         self.rounds[token] = (pending, offset)
         self._trim(self.rounds)

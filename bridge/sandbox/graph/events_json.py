@@ -50,18 +50,22 @@ RESPONSE_OUT = {
 _RESPONSE_IN = {v: k for k, v in RESPONSE_OUT.items()}
 # Properties a client may send but that Graph computes; they are ignored rather than refused.
 READ_ONLY = {
-    "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "iCalUId", "uid", "bodyPreview", "isOrganizer",
-    "isCancelled", "responseStatus", "organizer", "webLink", "type", "seriesMasterId", "originalStartTimeZone",
+    "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "iCalUId", "uid", "bodyPreview",
+    "isOrganizer", "isCancelled", "responseStatus", "organizer", "webLink", "type", "seriesMasterId",
+    "originalStartTimeZone",
     "originalEndTimeZone", "hasAttachments", "occurrenceId", "isDraft", "onlineMeeting", "onlineMeetingUrl",
     "@odata.etag", "@odata.type", "@odata.context",
 }  # fmt: skip
 WRITABLE = {
-    "subject", "body", "start", "end", "isAllDay", "location", "locations", "showAs", "sensitivity", "importance",
+    "subject", "body", "start", "end", "isAllDay", "location", "locations", "showAs", "sensitivity",
+    "importance",
     "categories", "attendees", "isReminderOn", "reminderMinutesBeforeStart", "responseRequested",
-    "allowNewTimeProposals", "singleValueExtendedProperties", "transactionId", "hideAttendees", "isOnlineMeeting",
+    "allowNewTimeProposals", "singleValueExtendedProperties", "transactionId", "hideAttendees",
+    "isOnlineMeeting",
     "onlineMeetingProvider", "recurrence",
 }  # fmt: skip
 _TAG = re.compile(r"<[^>]+>")
+_OWA = "https://outlook.office365.com/owa/"
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def etag(item: CalendarItem) -> str:
 def html_body(text: str) -> str:
     lines = "<br>\r\n".join(html.escape(line) for line in text.split("\n"))
     return (
-        '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n'
+        '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+        "</head>\r\n"
         f"<body>\r\n<div>{lines}</div>\r\n</body>\r\n</html>\r\n"
     )
 
@@ -162,7 +167,7 @@ def render(item: CalendarItem, view: View, user_id: str) -> dict[str, Any]:
         "seriesMasterId": None,
         "showAs": _SHOW_AS_OUT.get(item.free_busy, "unknown"),
         "type": "singleInstance",
-        "webLink": f"https://outlook.office365.com/owa/?itemid={quote(item.item_id, safe='')}&exvsurl=1&path=/calendar/item",
+        "webLink": f"{_OWA}?itemid={quote(item.item_id, safe='')}&exvsurl=1&path=/calendar/item",
         "onlineMeetingUrl": None,
         "isOnlineMeeting": False,
         "onlineMeetingProvider": "unknown",
@@ -291,8 +296,8 @@ def apply_event(item: CalendarItem, body: dict[str, Any], creating: bool) -> Non
     for name in body:
         if name not in WRITABLE and name not in READ_ONLY and not name.startswith("@"):
             raise bad_body(
-                f"The property '{name}' does not exist on type 'microsoft.graph.event'. Make sure to only use "
-                "property names that are defined by the type or mark the type as open type."
+                f"The property '{name}' does not exist on type 'microsoft.graph.event'. Make sure to only "
+                "use property names that are defined by the type or mark the type as open type."
             )
     if body.get("recurrence") is not None:
         raise invalid_request("Recurring series are not reproduced by the Graph sandbox yet.")

@@ -1,7 +1,8 @@
 """Single-value extended properties: Graph ids <-> the EWS ExtendedFieldURI the shared store keys them by.
 
 Graph names a property ``"{type} {guid} Name {name}"``, ``"{type} {guid} Id {number}"`` or ``"{type} {tag}"``;
-EWS says ``PropertySetId``/``DistinguishedPropertySetId`` + ``PropertyName``/``PropertyId``, or ``PropertyTag``.
+EWS says ``PropertySetId`` or ``DistinguishedPropertySetId`` with ``PropertyName`` or ``PropertyId``, or
+``PropertyTag``.
 Both reach the same MAPI named property, so a value written through one protocol reads through the other.
 """
 

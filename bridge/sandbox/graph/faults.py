@@ -44,7 +44,7 @@ class GraphFaults:
         self._router.latency = max(0.0, float(seconds))
 
     def throttle(self, count: int = 1, retry_after: int = 1, mailbox: str | None = None) -> None:
-        """The next ``count`` mailbox requests (to ``mailbox``, or any) get 429 TooManyRequests + Retry-After."""
+        """The next ``count`` mailbox requests (to ``mailbox``, or any) get 429 with Retry-After."""
         rule = InjectedThrottle(int(count), int(retry_after), mailbox)
         self.run_in_loop(lambda: self._state.throttle.injected.append(rule))
 
@@ -116,7 +116,9 @@ class GraphFaults:
         return self.run_in_loop(send)
 
     def drop_notifications(self, count: int = 1, send_missed: bool = True) -> None:
-        """Lose the next ``count`` notifications; with ``send_missed``, the subscriptions hear ``missed`` after."""
+        """Lose the next ``count`` notifications; ``send_missed`` tells their subscriptions (``missed``).
+
+        (One ``missed`` per subscription that lost some.)"""
 
         def arm() -> None:
             self._state.hub.drop_next += int(count)

@@ -1,5 +1,6 @@
-"""The ``Prefer`` request header: ``IdType="ImmutableId"``, ``outlook.timezone``, ``outlook.body-content-type``,
-``odata.maxpagesize`` and ``return=minimal``, several per header, comma-separated, over one or more headers."""
+"""The ``Prefer`` request header: ``IdType="ImmutableId"``, ``outlook.timezone``,
+``outlook.body-content-type``, ``odata.maxpagesize`` and ``return=minimal``; several per header,
+comma-separated, over one or more headers."""
 
 from __future__ import annotations
 

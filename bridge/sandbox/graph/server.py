@@ -68,7 +68,7 @@ class GraphSandbox:
         plaintext: bool = False,
         notification_ca: bytes | None = None,
     ) -> None:
-        """``notification_ca``: extra PEM CAs trusted when POSTing to subscribers (the sandbox CA always is)."""
+        """``notification_ca``: more PEM CAs to trust when POSTing to subscribers (the sandbox's always)."""
         self.tls = tls
         self.timings = timings or GraphTimings()
         self.plaintext = plaintext
@@ -333,7 +333,7 @@ class GraphSandbox:
         headers["OData-Version"] = "4.0"
         return web.Response(status=reply.status, body=json.dumps(reply.body).encode(), headers=headers)
 
-    # ---- admin -----------------------------------------------------------------------------------------------
+    # ---- admin ---------------------------------------------------------------------------------------------
 
     def _admin_ok(self, request: web.Request) -> bool:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -365,7 +365,7 @@ def running_graph_sandbox(
     port: int = 0,
     **options: Any,
 ) -> Iterator[GraphSandbox]:
-    """Run a Graph sandbox on its own event loop in a background thread (for synchronous tests and scripts)."""
+    """Run a Graph sandbox on its own event loop in a background thread (synchronous tests and scripts)."""
     sandbox = GraphSandbox(tls or SandboxTLS.generate(), mailboxes, **options)
     with in_background(lambda: sandbox.start(host, port), sandbox.stop, "graph-sandbox"):
         yield sandbox

@@ -13,7 +13,7 @@ class GraphTimings:
     ``validation_timeout`` / ``notification_timeout``: Graph's 10 s handshake and 3 s acknowledgement.
     ``notification_gather``: how long changes are collected into one POST (Graph batches too).
     ``retry_delays``: waits between delivery attempts before a notification is dropped (Graph: up to 4 h).
-    ``reauthorize_before``: a subscription this close to expiry gets ``reauthorizationRequired`` (sandbox choice).
+    ``reauthorize_before``: a subscription this close to expiry gets ``reauthorizationRequired`` (our choice).
     ``reauthorize_grace``: notifications keep flowing this long after ``reauthorizationRequired``, then pause.
     ``concurrency`` / ``rate_limit`` per ``rate_window``: Outlook's per app and mailbox limits.
     ``concurrency_retry_after``: the Retry-After of a MailboxConcurrency 429 (sandbox choice).

@@ -108,7 +108,7 @@ class Hub:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: aiohttp.ClientSession | None = None
 
-    # ---- the subscriber's endpoint ---------------------------------------------------------------------------
+    # ---- the subscriber's endpoint -------------------------------------------------------------------------
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -146,7 +146,10 @@ class Hub:
         parts = urlsplit(url)
         query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("validationToken", token)])
         target = urlunsplit(parts._replace(query=query))
-        failed = "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request."
+        failed = (
+            "Subscription validation request failed. Notification endpoint must respond with 200 OK to "
+            "validation request."
+        )
         try:
             async with asyncio.timeout(self.timings.validation_timeout):
                 async with self._http().post(
@@ -164,7 +167,8 @@ class Hub:
             raise GraphError(
                 400,
                 "ValidationError",
-                "Subscription validation request failed. Response must exactly match validationToken query parameter.",
+                "Subscription validation request failed. Response must exactly match validationToken query "
+                "parameter.",
             )
 
     # ---- subscriptions -------------------------------------------------------------------------------------
@@ -188,8 +192,8 @@ class Hub:
             raise GraphError(
                 400,
                 "ExtensionError",
-                f"Operation: Create; Exception: [Status Code: BadRequest; Reason: Subscription expiration can only "
-                f"be {limit} minutes in the future.]",
+                "Operation: Create; Exception: [Status Code: BadRequest; Reason: Subscription expiration can "
+                f"only be {limit} minutes in the future.]",
             )
         return moment
 

@@ -54,7 +54,9 @@ def _no_faults(graph: GraphSandbox) -> Iterator[None]:
     graph.faults.clear()
 
 
-def msal_app(ends: dict[str, Any], ca_path: str, secret: str | None = None) -> msal.ConfidentialClientApplication:
+def msal_app(
+    ends: dict[str, Any], ca_path: str, secret: str | None = None
+) -> msal.ConfidentialClientApplication:
     """MSAL as a client configures it. ``verify=`` alone is not enough where REQUESTS_CA_BUNDLE is set
     (requests lets the environment replace a session's ``verify``), so MSAL gets a session that ignores it."""
     session = requests.Session()
@@ -119,7 +121,10 @@ class GraphClient:
         body = {
             "subject": subject,
             "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-            "end": {"dateTime": (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {
+                "dateTime": (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
             **fields,
         }
         answer = self.post(f"users/{user}/events", json=body, headers=headers)
@@ -188,7 +193,9 @@ class Receiver:
     def notifications(self) -> list[dict[str, Any]]:
         return [n for post in list(self.posts) for n in post["value"]]
 
-    def wait_for(self, test: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, test: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.notifications()

@@ -40,9 +40,16 @@ def test_token_errors_as_entra_answers_them(graph: GraphSandbox, ca_path: str) -
     wrong_secret = msal_app(ends, ca_path, secret="nope").acquire_token_for_client(scopes=SCOPE)
     assert wrong_secret["error"] == "invalid_client"
     assert wrong_secret["error_description"].startswith("AADSTS7000215")
-    wrong_scope = msal_app(ends, ca_path).acquire_token_for_client(scopes=["https://graph.microsoft.com/Calendars.Read"])
+    wrong_scope = msal_app(ends, ca_path).acquire_token_for_client(
+        scopes=["https://graph.microsoft.com/Calendars.Read"]
+    )
     assert wrong_scope["error"] == "invalid_scope"
-    form = {"grant_type": "client_credentials", "client_id": "unknown", "client_secret": "x", "scope": SCOPE[0]}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "unknown",
+        "client_secret": "x",
+        "scope": SCOPE[0],
+    }
     http = requests.Session()
     http.verify, http.trust_env = ca_path, False
     unknown = http.post(f"{ends['authority']}/oauth2/v2.0/token", data=form, timeout=10)
@@ -50,7 +57,9 @@ def test_token_errors_as_entra_answers_them(graph: GraphSandbox, ca_path: str) -
 
 
 def test_graph_refuses_missing_bad_and_expired_tokens(tls: SandboxTLS, ca_path: str) -> None:
-    with running_graph_sandbox(tls, ["solo@graph.example"]) as graph:  # its own: the fault revokes every token
+    with running_graph_sandbox(
+        tls, ["solo@graph.example"]
+    ) as graph:  # its own: the fault revokes every token
         _refuses_tokens(graph, ca_path)
 
 

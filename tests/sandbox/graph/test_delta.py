@@ -31,7 +31,9 @@ def _round(client: GraphClient, link: str, page: int = 2) -> tuple[list[dict[str
 
 
 def _start(day: datetime) -> str:
-    return f"users/{DAN}/calendarView/delta?startDateTime={iso(day)}&endDateTime={iso(day + timedelta(days=1))}"
+    return (
+        f"users/{DAN}/calendarView/delta?startDateTime={iso(day)}&endDateTime={iso(day + timedelta(days=1))}"
+    )
 
 
 def test_rounds_report_changes_and_removals(client: GraphClient, day: datetime) -> None:
@@ -70,7 +72,9 @@ def test_a_page_can_be_fetched_again(client: GraphClient, day: datetime) -> None
     assert one["value"] == two["value"]
 
 
-def test_expired_state_is_410_sync_state_not_found(graph: GraphSandbox, client: GraphClient, day: datetime) -> None:
+def test_expired_state_is_410_sync_state_not_found(
+    graph: GraphSandbox, client: GraphClient, day: datetime
+) -> None:
     client.create(DAN, "expiring", day)
     _, link, _ = _round(client, _start(day))
     graph.faults.expire_delta_tokens(DAN)
@@ -102,4 +106,6 @@ def test_immutable_ids_in_delta(client: GraphClient, day: datetime) -> None:
     assert [e["id"] for e in body["value"]] == [event["id"]]
     client.delete(f"users/{DAN}/events/{event['id']}")
     after = client.get(body["@odata.deltaLink"], headers=immutable).json()
-    assert after["value"] == [{"@odata.type": "#microsoft.graph.event", "id": event["id"], "@removed": {"reason": "deleted"}}]
+    assert after["value"] == [
+        {"@odata.type": "#microsoft.graph.event", "id": event["id"], "@removed": {"reason": "deleted"}}
+    ]

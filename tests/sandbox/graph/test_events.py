@@ -31,9 +31,13 @@ def test_create_returns_the_event_with_graph_fields(client: GraphClient, day: da
     assert event["isOrganizer"] is True and event["responseStatus"]["response"] == "organizer"
     assert event["organizer"]["emailAddress"]["address"] == ANA
     assert event["bodyPreview"] == "Agenda"
-    assert event["body"]["contentType"] == "html" and "Agenda" in event["body"]["content"]  # Outlook stores HTML
+    assert (
+        event["body"]["contentType"] == "html" and "Agenda" in event["body"]["content"]
+    )  # Outlook stores HTML
     assert "transactionId" not in event and event["iCalUId"]
-    got = client.get(f"users/{ANA}/events/{event['id']}", headers={"Prefer": 'outlook.body-content-type="text"'})
+    got = client.get(
+        f"users/{ANA}/events/{event['id']}", headers={"Prefer": 'outlook.body-content-type="text"'}
+    )
     assert got.status_code == 200 and got.json()["body"] == {"contentType": "text", "content": "Agenda"}
 
 
@@ -96,7 +100,9 @@ def test_transaction_id_makes_a_retried_create_idempotent(client: GraphClient, d
     again = client.create(ANA, "once", day, transactionId="sf-00U1-v1")
     assert again["id"] == first["id"] and again["transactionId"] == "sf-00U1-v1"
     window = {"startDateTime": iso(day), "endDateTime": iso(day + timedelta(hours=1))}
-    assert [e["subject"] for e in client.get(f"users/{ANA}/calendarView", params=window).json()["value"]] == ["once"]
+    assert [e["subject"] for e in client.get(f"users/{ANA}/calendarView", params=window).json()["value"]] == [
+        "once"
+    ]
     body = {
         "subject": "other",
         "transactionId": "sf-00U1-v1",
@@ -116,10 +122,15 @@ def test_extended_property_write_expand_and_filter(client: GraphClient, day: dat
     assert got["singleValueExtendedProperties"] == [{"id": SF_PROP, "value": "00U5g00000XyZ"}]
     found = client.get(
         f"users/{ANA}/events",
-        params={"$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{SF_PROP}' and ep/value eq '00U5g00000XyZ')"},
+        params={
+            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{SF_PROP}' and "
+            "ep/value eq '00U5g00000XyZ')"
+        },
     ).json()["value"]
     assert [e["id"] for e in found] == [event["id"]]
-    bad = client.post(f"users/{ANA}/events", json={**_times(day), "singleValueExtendedProperties": [{"id": "nope"}]})
+    bad = client.post(
+        f"users/{ANA}/events", json={**_times(day), "singleValueExtendedProperties": [{"id": "nope"}]}
+    )
     assert bad.status_code == 400
 
 
@@ -159,12 +170,17 @@ def test_validation_errors(client: GraphClient, day: datetime) -> None:
         "start": {"dateTime": day.strftime("%Y-%m-%dT00:00:00"), "timeZone": "UTC"},
         "end": {"dateTime": (day + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00"), "timeZone": "UTC"},
     }
-    assert client.post(f"users/{ANA}/events", json={"subject": "x", "isAllDay": True, **whole_day}).status_code == 201
+    assert (
+        client.post(f"users/{ANA}/events", json={"subject": "x", "isAllDay": True, **whole_day}).status_code
+        == 201
+    )
     assert client.post(f"users/{ANA}/events", json={"subject": "no times"}).status_code == 400
 
 
 def test_app_without_rights_on_a_mailbox_is_refused(graph: GraphSandbox, client: GraphClient) -> None:
     graph.add_mailbox("outside@graph.example")
-    graph.faults.run_in_loop(lambda: setattr(graph.store.mailbox("outside@graph.example"), "impersonation", False))
+    graph.faults.run_in_loop(
+        lambda: setattr(graph.store.mailbox("outside@graph.example"), "impersonation", False)
+    )
     refused = client.get("users/outside@graph.example/events")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"

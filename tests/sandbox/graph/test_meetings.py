@@ -39,7 +39,9 @@ def test_responses_flow_back_to_the_organizer(client: GraphClient, day: datetime
     ben = _copy(client, BEN, meeting["iCalUId"])
     cleo = _copy(client, CLEO, meeting["iCalUId"])
     assert ben and cleo
-    answer = client.post(f"users/{BEN}/events/{ben['id']}/accept", json={"comment": "ok", "sendResponse": True})
+    answer = client.post(
+        f"users/{BEN}/events/{ben['id']}/accept", json={"comment": "ok", "sendResponse": True}
+    )
     assert answer.status_code == 202 and answer.content == b""
     assert client.post(f"users/{CLEO}/events/{cleo['id']}/decline", json={}).status_code == 202
     organizer = client.get(f"users/{ANA}/events/{meeting['id']}").json()
@@ -56,7 +58,10 @@ def test_a_silent_answer_does_not_reach_the_organizer(client: GraphClient, day: 
     ben = _copy(client, BEN, meeting["iCalUId"])
     assert ben
     client.post(f"users/{BEN}/events/{ben['id']}/tentativelyAccept", json={"sendResponse": False})
-    assert client.get(f"users/{BEN}/events/{ben['id']}").json()["responseStatus"]["response"] == "tentativelyAccepted"
+    assert (
+        client.get(f"users/{BEN}/events/{ben['id']}").json()["responseStatus"]["response"]
+        == "tentativelyAccepted"
+    )
     organizer = client.get(f"users/{ANA}/events/{meeting['id']}").json()
     assert _attendee(organizer, BEN)["status"]["response"] == "none"
 
@@ -89,7 +94,9 @@ def test_cancel_and_delete_by_the_organizer(client: GraphClient, day: datetime) 
     assert ben
     refused = client.post(f"users/{BEN}/events/{ben['id']}/cancel", json={"comment": "no"})
     assert refused.status_code == 400
-    assert client.post(f"users/{ANA}/events/{meeting['id']}/cancel", json={"comment": "off"}).status_code == 202
+    assert (
+        client.post(f"users/{ANA}/events/{meeting['id']}/cancel", json={"comment": "off"}).status_code == 202
+    )
     assert client.get(f"users/{ANA}/events/{meeting['id']}").status_code == 404
     cancelled = _copy(client, BEN, meeting["iCalUId"])
     assert cancelled and cancelled["isCancelled"] is True and cancelled["subject"].startswith("Canceled: ")

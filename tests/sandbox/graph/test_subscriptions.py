@@ -58,7 +58,10 @@ def test_handshake_then_notifications(client: GraphClient, receiver: Receiver, d
     first = found[0]
     assert first["subscriptionId"] == sub["id"] and first["clientState"] == "s3cret"
     assert first["resource"] == f"Users/{client.get(f'users/{BEN}').json()['id']}/Events/{event['id']}"
-    assert first["resourceData"]["id"] == event["id"] and first["resourceData"]["@odata.type"] == "#Microsoft.Graph.Event"
+    assert (
+        first["resourceData"]["id"] == event["id"]
+        and first["resourceData"]["@odata.type"] == "#Microsoft.Graph.Event"
+    )
     assert first["tenantId"] and "subscriptionExpirationDateTime" in first
     client.delete(f"subscriptions/{sub['id']}")
 
@@ -66,7 +69,11 @@ def test_handshake_then_notifications(client: GraphClient, receiver: Receiver, d
 def test_failed_handshakes_refuse_the_subscription(client: GraphClient, receiver: Receiver) -> None:
     body = {"changeType": "updated", "notificationUrl": receiver.url, "resource": f"/users/{BEN}/events",
             "expirationDateTime": _expiry(), "clientState": "x"}  # fmt: skip
-    for mode, code in (("wrong", "ValidationError"), ("error", "ValidationError"), ("slow", "InvalidRequest")):
+    for mode, code in (
+        ("wrong", "ValidationError"),
+        ("error", "ValidationError"),
+        ("slow", "InvalidRequest"),
+    ):
         receiver.mode = mode
         answer = client.post("subscriptions", json=body)
         assert answer.status_code == 400 and answer.json()["error"]["code"] == code, mode
@@ -77,7 +84,9 @@ def test_failed_handshakes_refuse_the_subscription(client: GraphClient, receiver
     assert too_long.status_code == 400 and "10080 minutes" in too_long.json()["error"]["message"]
 
 
-def test_notifications_carry_immutable_ids_when_asked(client: GraphClient, receiver: Receiver, day: datetime) -> None:
+def test_notifications_carry_immutable_ids_when_asked(
+    client: GraphClient, receiver: Receiver, day: datetime
+) -> None:
     immutable = {"Prefer": 'IdType="ImmutableId"'}
     sub = _subscribe(client, receiver, lifecycle=False, headers=immutable)
     event = client.create(BEN, "imm notify", day, headers=immutable)
@@ -89,7 +98,10 @@ def test_notifications_carry_immutable_ids_when_asked(client: GraphClient, recei
 def test_renew_list_and_delete(client: GraphClient, subscription: dict[str, Any]) -> None:
     path = f"subscriptions/{subscription['id']}"
     renewed = client.patch(path, json={"expirationDateTime": _expiry(120)})
-    assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] > subscription["expirationDateTime"]
+    assert (
+        renewed.status_code == 200
+        and renewed.json()["expirationDateTime"] > subscription["expirationDateTime"]
+    )
     assert subscription["id"] in [s["id"] for s in client.get("subscriptions").json()["value"]]
     assert client.post(f"{path}/reauthorize").status_code == 204
     assert client.delete(path).status_code == 204
@@ -141,7 +153,9 @@ def test_subscription_removed_and_missed(
     assert client.get(f"subscriptions/{subscription['id']}").status_code == 404
 
 
-def test_expiry_and_the_reauthorization_before_it(client: GraphClient, receiver: Receiver, day: datetime) -> None:
+def test_expiry_and_the_reauthorization_before_it(
+    client: GraphClient, receiver: Receiver, day: datetime
+) -> None:
     sub = _subscribe(client, receiver, expirationDateTime=_expiry(0.04))  # 2.4 s; the sandbox asks 2 s before
     _lifecycle(receiver, "reauthorizationRequired")
     deadline = time.monotonic() + 5
@@ -150,7 +164,9 @@ def test_expiry_and_the_reauthorization_before_it(client: GraphClient, receiver:
     assert client.get(f"subscriptions/{sub['id']}").status_code == 404
 
 
-def test_https_subscriber_trusted_through_the_sandbox_ca(tls: SandboxTLS, client: GraphClient, day: datetime) -> None:
+def test_https_subscriber_trusted_through_the_sandbox_ca(
+    tls: SandboxTLS, client: GraphClient, day: datetime
+) -> None:
     hook = Receiver()
     with in_background(lambda: hook.start(tls), hook.stop, "graph-https-hook"):
         sub = _subscribe(client, hook, lifecycle=False)
