@@ -156,7 +156,7 @@ def window(call: Call) -> tuple[Any, Any]:
 def calendar_view(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
     _check_calendar(box, groups.get("cal"))
     start, end = window(call)
-    items = [i for i in box.folder("calendar").items.values() if state.delta.in_window(i, start, end)]
+    items = state.expand(list(box.folder("calendar").items.values()), start, end)
     return _page(state, call, box, items, f"{call.base}/$metadata#users('{box.address}')/calendarView")
 
 
@@ -209,8 +209,14 @@ def invalid_request_duplicate() -> GraphError:
     )
 
 
+def _writable(item: CalendarItem) -> CalendarItem:
+    if item.master_id is not None or item.recurrence is not None:
+        raise invalid_request("Changing recurring series is not reproduced by the Graph sandbox yet.")
+    return item
+
+
 def update_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
-    item = state.item(box, groups["eid"])
+    item = _writable(state.item(box, groups["eid"]))
     body = _json_body(call)
     _if_match(call, item)
     previous = meetings.invitees_of(state.store, item)
@@ -243,7 +249,7 @@ def _remove(state: GraphState, box: Mailbox, item: CalendarItem) -> None:
 
 
 def delete_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
-    item = state.item(box, groups["eid"])
+    item = _writable(state.item(box, groups["eid"]))
     _if_match(call, item)
     in_calendar = state.store.folders[item.folder_id].distinguished == "calendar"
     if in_calendar and item.my_response_type == "Organizer" and item.meeting_request_was_sent:
@@ -267,7 +273,7 @@ def _answer_locally(state: GraphState, box: Mailbox, item: CalendarItem, respons
 
 
 def respond(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
-    item = state.item(box, groups["eid"])
+    item = _writable(state.item(box, groups["eid"]))
     action = groups["action"].lower()
     body = call.body if isinstance(call.body, dict) else {}
     if action == "cancel":

@@ -39,14 +39,14 @@ def delta(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -
     else:
         token = call.query.get("$deltatoken")
         window = read_window(call) if token is None else None
-        pending, offset = state.delta.begin(state.store, box.address, window, token, restart), 0
+        pending, offset = state.delta.begin(state.expand, state.store, box.address, window, token, restart), 0
     size = min(call.prefer.max_page_size or state.timings.default_page_size, state.timings.max_page_size)
     entries = [*(("changed", i) for i in pending.changed), *(("removed", i) for i in pending.removed)]
     view = state.view(call)
     user = user_object_id(box.address)
     values: list[dict[str, Any]] = []
     for kind, item_id in entries[offset : offset + size]:
-        item = state.store.items.get(item_id) if kind == "changed" else None
+        item = state.find(item_id) if kind == "changed" else None
         if item is not None and item.folder_id == box.folder("calendar").folder_id:
             values.append(
                 {"@odata.type": "#microsoft.graph.event", **render(item, state.view_for(view, item), user)}

@@ -80,6 +80,7 @@ class DeltaBook:
 
     def begin(
         self,
+        expand: Callable[[list[CalendarItem], datetime, datetime], list[CalendarItem]],
         store: Store,
         mailbox: str,
         window: tuple[datetime, datetime] | None,
@@ -104,14 +105,10 @@ class DeltaBook:
             start, end = window
         box = store.mailbox(mailbox)
         assert box is not None
-        current = {
-            item.item_id: item.change_key
-            for item in box.folder("calendar").items.values()
-            if self.in_window(item, start, end)
-        }
+        visible = {i.item_id: i for i in expand(list(box.folder("calendar").items.values()), start, end)}
+        current = {item_id: item.change_key for item_id, item in visible.items()}
         changed = [i for i, ck in current.items() if known.get(i) != ck]
-        items = box.folder("calendar").items
-        changed.sort(key=lambda i: (items[i].start or start, i))
+        changed.sort(key=lambda i: (visible[i].start or start, i))
         removed = [i for i in known if i not in current]
         return PendingRound(mailbox, start, end, changed, removed, current, generation=self._gen(mailbox))
 

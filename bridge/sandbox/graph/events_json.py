@@ -66,6 +66,8 @@ WRITABLE = {
 }  # fmt: skip
 _TAG = re.compile(r"<[^>]+>")
 _OWA = "https://outlook.office365.com/owa/"
+_TYPES = {"Single": "singleInstance", "RecurringMaster": "seriesMaster", "Occurrence": "occurrence",
+          "Exception": "exception"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,16 @@ def render(item: CalendarItem, view: View, user_id: str) -> dict[str, Any]:
         "isCancelled": item.is_cancelled,
         "isOrganizer": organizer,
         "responseRequested": item.is_response_requested,
-        "seriesMasterId": None,
+        "seriesMasterId": view.ids.render(item.master_id, view.immutable) if item.master_id else None,
         "showAs": _SHOW_AS_OUT.get(item.free_busy, "unknown"),
-        "type": "singleInstance",
+        "type": _TYPES.get(item.calendar_type, "singleInstance"),
         "webLink": f"{_OWA}?itemid={quote(item.item_id, safe='')}&exvsurl=1&path=/calendar/item",
         "onlineMeetingUrl": None,
         "isOnlineMeeting": False,
         "onlineMeetingProvider": "unknown",
         "allowNewTimeProposals": item.allow_new_time_proposal,
         "occurrenceId": None,
+        "originalStart": iso_utc(item.original_start) if item.original_start else None,
         "isDraft": organizer and bool(item.all_attendees()) and not item.meeting_request_was_sent,
         "hideAttendees": False,
         "responseStatus": {

@@ -51,6 +51,8 @@ class IdBook:
 
     def immutable_id(self, ews_id: str) -> str:
         raw = base64.b64decode(self.origin.get(ews_id, ews_id))
+        if len(raw) != 24:
+            return rest_id(ews_id)  # an occurrence: its id is its master's and its original start
         return rest_id(base64.b64encode(_IMMUTABLE_TAG + raw[3:] + b"\x00\x00").decode())
 
     def render(self, ews_id: str, immutable: bool) -> str:
@@ -62,8 +64,8 @@ class IdBook:
         if len(raw) == 27 and raw.startswith(_IMMUTABLE_TAG):
             first = base64.b64encode(_ITEM_TAG + raw[4:25]).decode()
             return self.current.get(first, first)
-        if len(raw) == 24 and raw.startswith(_ITEM_TAG):
-            return graph_id.translate(_TO_EWS)
+        if (len(raw) == 24 and raw.startswith(_ITEM_TAG)) or len(raw) == 32:
+            return graph_id.translate(_TO_EWS)  # an item, or an occurrence of a series
         if len(raw) == 24:
             raise not_found()
         raise malformed_id()

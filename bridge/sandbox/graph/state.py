@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exchange import series
 from ..exchange.model import CalendarItem, Mailbox
 from ..exchange.store import Store, StoreEvent
 from .auth import Identity
@@ -58,11 +59,35 @@ class GraphState:
             raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
         return found
 
+    def find(self, ews_id: str) -> CalendarItem | None:
+        """A stored item, or the view of a series occurrence (its id names the master and original start)."""
+        found = self.store.items.get(ews_id)
+        if found is not None:
+            return found
+        parsed = series.parse_occurrence_id(ews_id)
+        master = self.store.items.get(self.ids.current.get(parsed[0], parsed[0])) if parsed else None
+        if parsed is None or master is None or master.recurrence is None:
+            return None
+        try:
+            return series.by_original_start(master, parsed[1])
+        except Exception:  # EWSError: deleted from the series, or not one of its starts
+            return None
+
     def item(self, mailbox: Mailbox, graph_id: str) -> CalendarItem:
-        found = self.store.items.get(self.ids.to_ews(graph_id))
+        found = self.find(self.ids.to_ews(graph_id))
         if found is None or found.mailbox.lower() != mailbox.address.lower():
             raise not_found()
         return found
+
+    def expand(self, items: list[CalendarItem], start: Any, end: Any) -> list[CalendarItem]:
+        """calendarView's set: singles in [start, end), and the occurrences and exceptions of series."""
+        out: list[CalendarItem] = []
+        for item in items:
+            if item.recurrence is not None:
+                out += series.in_window(item, start, end)
+            elif self.delta.in_window(item, start, end):
+                out.append(item)
+        return out
 
     def view(self, call: Call) -> View:
         return View(
