@@ -1,220 +1,235 @@
-"""`calbridge demo`: start the built-in sandbox and show both halves answering the real clients.
+"""`calbridge demo`: the bridge at work between the built-in Salesforce and Exchange, in under a minute.
 
-Until the bridge's runtime lands, the demo walks through what the bridge will do on each side: log in to
-Salesforce with OAuth, query with SOQL, watch Event changes arrive over the Pub/Sub API, and open an Exchange
-mailbox with exchangelib, write a calendar item and watch the streaming notification for it. Every call goes
-over TLS, verified against the sandbox's own CA.
+It starts the sandbox (a local Salesforce and Exchange over TLS) and the bridge itself as a separate process
+(`calbridge run`, SQLite store in a temporary directory), then plays a short story the way people would,
+through the real clients: a meeting booked in Outlook reaches Salesforce, its time changed in Salesforce
+moves it in Outlook, attendees are added and removed on each side (removals in Salesforce stay in Outlook,
+by design), a private appointment arrives masked, and a deletion follows. A live view shows each step and
+how long the other side took; the demo ends with a summary and exit 0 when every step was seen.
 """
 
 from __future__ import annotations
 
-import io
-import queue
 import tempfile
-import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import avro.io
-import avro.schema
-import grpc
-import requests
-from simple_salesforce.api import Salesforce, SFType
-from simple_salesforce.format import format_soql
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
-from bridge.sandbox.exchange.client_tls import sandbox_account
+from bridge.sandbox.launch import BridgeProcess
+from bridge.sandbox.people import Outlook, SalesforceDesk, WaitedTooLong, wait_until
 from bridge.sandbox.runner import running_sandbox
-from bridge.wire import pubsub_api_pb2 as pb
-from bridge.wire import pubsub_api_pb2_grpc as pb_grpc
 
-DEMO_CLIENT = "calbridge-demo"
+QUIET_WAIT = 2.0  # how long a step that must change nothing is watched
 
 
-def _say(step: str, detail: str = "") -> None:
-    print(f"  {step:<44} {detail}", flush=True)
+@dataclass
+class Step:
+    title: str
+    rule: str
+    outcome: str = "…"
+    seconds: float | None = None
+    ok: bool | None = None
 
 
-def _login(endpoints: dict[str, Any], ca_bundle: str) -> tuple[Salesforce, str]:
-    sf_conf = endpoints["salesforce"]
-    answer = requests.post(
-        sf_conf["token_url"],
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sf_conf["client_id"],
-            "client_secret": sf_conf["client_secret"],
-        },
-        verify=ca_bundle,
-        timeout=10,
-    )
-    answer.raise_for_status()
-    token = answer.json()
-    session = requests.Session()
-    session.verify = ca_bundle
-    # Otherwise REQUESTS_CA_BUNDLE from the environment would replace the sandbox CA on every request.
-    session.trust_env = False
-    sf = Salesforce(
-        instance_url=token["instance_url"],
-        session_id=token["access_token"],
-        session=session,
-        version=sf_conf["api_version"],
-    )
-    return sf, token["access_token"]
+class Story:
+    """The steps, shown live as they happen."""
 
+    def __init__(self, console: Console) -> None:
+        self.steps: list[Step] = []
+        self.console = console
+        self.live = Live(self.table(), console=console, refresh_per_second=8, transient=False)
 
-def _change_events(
-    endpoints: dict[str, Any],
-    token: str,
-    ca_pem: bytes,
-    ready: threading.Event,
-    out: queue.Queue[dict[str, Any]],
-    stop: threading.Event,
-) -> None:
-    """Subscribe to Event change events from the tip and decode each with the schema the server names."""
-    sf_conf = endpoints["salesforce"]
-    metadata = (
-        ("accesstoken", token),
-        ("instanceurl", sf_conf["instance_url"]),
-        ("tenantid", sf_conf["org_id"]),
-    )
-    with grpc.secure_channel(
-        sf_conf["pubsub"], grpc.ssl_channel_credentials(root_certificates=ca_pem)
-    ) as channel:
-        stub = pb_grpc.PubSubStub(channel)
-        schemas: dict[str, avro.schema.Schema] = {}
-        pending = [100]
+    def table(self) -> Table:
+        table = Table(title="calbridge: Outlook ⇄ Salesforce", expand=False)
+        table.add_column("#", justify="right")
+        table.add_column("what happened")
+        table.add_column("rule")
+        table.add_column("seen on the other side")
+        table.add_column("after", justify="right")
+        for number, step in enumerate(self.steps, 1):
+            mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]…[/]"}[step.ok]
+            after = f"{step.seconds:.2f} s" if step.seconds is not None else ""
+            table.add_row(str(number), step.title, step.rule, f"{mark} {step.outcome}", after)
+        return table
 
-        def requests_() -> Iterator[pb.FetchRequest]:
-            # EARLIEST: the seeded events come first, so nothing written after subscribing can be missed.
-            yield pb.FetchRequest(
-                topic_name="/data/EventChangeEvent", replay_preset=pb.EARLIEST, num_requested=100
-            )
-            while not stop.wait(0.2):
-                if pending[0] == 0:
-                    pending[0] = 100
-                    yield pb.FetchRequest(num_requested=100)
-
-        stream = stub.Subscribe(requests_(), metadata=metadata)
-        ready.set()
+    def run(
+        self, title: str, rule: str, act: Callable[[], Any], seen: Callable[[Any], tuple[str, float]]
+    ) -> Any:
+        step = Step(title, rule)
+        self.steps.append(step)
+        self.live.update(self.table())
         try:
-            for response in stream:
-                pending[0] = response.pending_num_requested
-                for consumed in response.events:
-                    schema_id = consumed.event.schema_id
-                    if schema_id not in schemas:
-                        info = stub.GetSchema(pb.SchemaRequest(schema_id=schema_id), metadata=metadata)
-                        schemas[schema_id] = avro.schema.parse(info.schema_json)
-                    reader = avro.io.DatumReader(schemas[schema_id])
-                    decoded = reader.read(avro.io.BinaryDecoder(io.BytesIO(consumed.event.payload)))
-                    out.put(cast(dict[str, Any], decoded))
-                if stop.is_set():
-                    stream.cancel()
-        except grpc.RpcError:
-            if not stop.is_set():
-                raise
+            result = act()
+            step.outcome, step.seconds = seen(result)
+            step.ok = True
+        except (WaitedTooLong, AssertionError) as failure:
+            step.outcome, step.ok = f"not seen: {failure}", False
+            result = None
+        self.live.update(self.table())
+        return result
 
 
-def _salesforce_part(endpoints: dict[str, Any], ca_bundle: str, ca_pem: bytes) -> None:
-    sf, token = _login(endpoints, ca_bundle)
-    _say("OAuth client credentials", f"token issued for {sf.sf_instance}")
-    users = sf.query(
-        "SELECT Id, Name FROM User WHERE Email LIKE '%@calbridge.test' AND Alias != 'cbint' ORDER BY Name"
+def _play(endpoints: dict[str, Any], story: Story) -> None:
+    desk = SalesforceDesk(endpoints)
+    user = endpoints["users"][0]
+    owner, address = user["salesforce_user_id"], user["email"]
+    outlook = Outlook(endpoints, address)
+    (contact_id, contact_email), (other_id, other_email) = desk.contacts(2)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    subject = "Pipeline review with Northwind"
+    pair: dict[str, str] = {}
+
+    def booked() -> Any:
+        return outlook.book(subject, start, start + timedelta(hours=1), location="Room Orion")
+
+    def reached_salesforce(item: Any) -> tuple[str, float]:
+        pair["item"] = item.id
+        found, seconds = wait_until(lambda: desk.events_of(owner, subject))
+        pair["event"] = found[0]["Id"]
+        return f"event {pair['event']}", seconds
+
+    story.run("meeting booked in Outlook", "R-TIME-1", booked, reached_salesforce)
+    if "event" not in pair:
+        return
+    moved = start + timedelta(hours=2)
+
+    def item_starts_at(when: datetime) -> Callable[[], bool]:
+        def probe() -> bool:
+            item = outlook.by_id(pair["item"])
+            return item is not None and item.start == when
+
+        return probe
+
+    story.run(
+        "its time changed in Salesforce",
+        "R-MERGE-1",
+        lambda: desk.move_event(pair["event"], moved, moved + timedelta(hours=1)),
+        lambda _: ("moved in Outlook", wait_until(item_starts_at(moved))[1]),
     )
-    _say("SOQL: seeded users", ", ".join(r["Name"] for r in users["records"]))
-    owner = users["records"][0]
-    upcoming = sf.query(
-        format_soql("SELECT COUNT() FROM Event WHERE OwnerId = {} AND IsChild = false", owner["Id"])
-    )
-    _say(f"SOQL: events of {owner['Name']}", str(upcoming["totalSize"]))
 
-    ready, stop = threading.Event(), threading.Event()
-    received: queue.Queue[dict[str, Any]] = queue.Queue()
-    listener = threading.Thread(
-        target=_change_events, args=(endpoints, token, ca_pem, ready, received, stop), daemon=True
-    )
-    listener.start()
-    ready.wait(10)
-    start = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=1)
-    events = SFType("Event", sf.session_id, sf.sf_instance, sf.sf_version, session=sf.session)
-    created = events.create(
-        {
-            "Subject": "Quarterly review with Northwind",
-            "OwnerId": owner["Id"],
-            "StartDateTime": start.isoformat(),
-            "EndDateTime": (start + timedelta(hours=1)).isoformat(),
-        },
-        headers={"Sforce-Call-Options": f"client={DEMO_CLIENT}"},
-    )
-    _say("REST: Event created", created["id"])
-    events.update(created["id"], {"Location": "Room 4"})
-    replayed = 0
-    shown = 0
-    while shown < 2:
-        event = received.get(timeout=10)
-        header = event["ChangeEventHeader"]
-        if created["id"] not in header["recordIds"]:
-            replayed += 1
-            continue
-        if shown == 0:
-            _say("Pub/Sub: replayed from EARLIEST", f"{replayed} earlier Event changes")
-        shown += 1
-        _say(
-            f"Pub/Sub: {header['changeType']} change event",
-            f"{event.get('Subject') or event.get('Location')} (origin {header['changeOrigin'] or '-'})",
-        )
-    stop.set()
-    listener.join(5)
-    daily = sf.limits()["DailyApiRequests"]
-    _say("REST: limits", f"{daily['Max'] - daily['Remaining']} of {daily['Max']} daily API requests used")
+    def item_has(email: str, present: bool) -> Callable[[], bool]:
+        def probe() -> bool:
+            item = outlook.by_id(pair["item"])
+            return item is not None and (email.lower() in outlook.attendees(item)) is present
 
+        return probe
 
-def _exchange_part(endpoints: dict[str, Any], ca_pem: bytes) -> None:
-    from exchangelib import UTC as EWS_UTC
-    from exchangelib import CalendarItem, EWSDateTime
-
-    account = sandbox_account(endpoints["exchange"], ca_pem, endpoints["exchange"]["mailboxes"][0])
-    _say("EWS: mailbox opened (impersonation)", account.primary_smtp_address)
-    now = EWSDateTime.now(tz=EWS_UTC)
-    week = account.calendar.view(start=now - timedelta(days=1), end=now + timedelta(days=8))
-    _say("EWS: CalendarView of the coming week", "; ".join(str(i.subject) for i in week))
-    subscription = account.calendar.subscribe_to_streaming()
-    start = now.replace(microsecond=0, second=0) + timedelta(days=2)
-    item = CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject="Pipeline sync",
-        start=start,
-        end=start + timedelta(minutes=30),
-        categories=["Salesforce"],
+    story.run(
+        f"{contact_email} invited in Salesforce",
+        "R-ATT-1",
+        lambda: desk.invite(pair["event"], contact_id),
+        lambda _: ("attendee in Outlook", wait_until(item_has(contact_email, True))[1]),
     )
-    item.save()
-    _say("EWS: calendar item created", str(item.subject))
-    seen: list[str] = []
-    for notification in account.calendar.get_streaming_events(
-        subscription, connection_timeout=1, max_notifications_returned=1
-    ):
-        seen.extend(type(e).__name__ for e in notification.events)
-    _say("EWS streaming notification", ", ".join(seen) or "none")
-    account.calendar.unsubscribe(subscription)
-    item.location = "Room 2"
-    item.save(update_fields=["location"])
-    _say("EWS: item updated", f"ChangeKey changed, location {item.location}")
+
+    def still_there(_: Any) -> tuple[str, float]:
+        time.sleep(QUIET_WAIT)
+        assert item_has(contact_email, True)(), "the attendee was removed from Outlook"
+        return "kept in Outlook, by design", QUIET_WAIT
+
+    story.run(
+        f"{contact_email} removed in Salesforce",
+        "R-ATT-2",
+        lambda: desk.uninvite(pair["event"], contact_id),
+        still_there,
+    )
+
+    def event_has(relation_id: str, present: bool) -> Callable[[], bool]:
+        return lambda: (relation_id in desk.invitees(pair["event"])) is present
+
+    def add_in_outlook() -> None:
+        item = outlook.by_id(pair["item"])
+        outlook.add_attendee(item, other_email)
+
+    story.run(
+        f"{other_email} invited in Outlook",
+        "R-ATT-3",
+        add_in_outlook,
+        lambda _: ("invitee in Salesforce", wait_until(event_has(other_id, True))[1]),
+    )
+
+    def remove_in_outlook() -> None:
+        item = outlook.by_id(pair["item"])
+        outlook.remove_attendee(item, other_email)
+
+    story.run(
+        f"{other_email} removed in Outlook",
+        "R-ATT-4",
+        remove_in_outlook,
+        lambda _: ("removed in Salesforce", wait_until(event_has(other_id, False))[1]),
+    )
+
+    private_start = start + timedelta(days=1)
+
+    def masked_in_salesforce(item: Any) -> tuple[str, float]:
+        def probe() -> dict[str, Any] | None:
+            rows = desk.query(
+                "SELECT Id, Subject, IsPrivate FROM Event WHERE Exchange_Item_Id__c = {}", item.id
+            )
+            return rows[0] if rows else None
+
+        row, seconds = wait_until(probe)
+        assert row["IsPrivate"] and row["Subject"] == "Private", f"not masked: {row['Subject']!r}"
+        return "busy block titled 'Private'", seconds
+
+    story.run(
+        "private 'Dentist' booked in Outlook",
+        "R-PRIV-1",
+        lambda: outlook.book(
+            "Dentist", private_start, private_start + timedelta(hours=1), sensitivity="Private"
+        ),
+        masked_in_salesforce,
+    )
+
+    def delete_in_outlook() -> None:
+        item = outlook.by_id(pair["item"])
+        outlook.delete(item)
+
+    story.run(
+        "the meeting deleted in Outlook",
+        "R-DEL-2",
+        delete_in_outlook,
+        lambda _: ("event deleted", wait_until(lambda: desk.event(pair["event"]) is None)[1]),
+    )
 
 
 def run_demo(state_dir: Path | None = None) -> int:
+    console = Console()
     with tempfile.TemporaryDirectory(prefix="calbridge-demo-") as scratch:
-        directory = state_dir or Path(scratch)
-        print("calbridge demo: starting the local Salesforce and Exchange sandboxes (TLS, own CA)")
-        with running_sandbox(directory, persist=False) as sandbox:
+        root = state_dir or Path(scratch)
+        console.print(f"starting the sandbox (Salesforce + Exchange over TLS) in {root}")
+        with running_sandbox(root / "sandbox") as sandbox:
             endpoints = sandbox.endpoints()
-            ca_pem = Path(endpoints["ca_bundle"]).read_bytes()
-            _say("Salesforce REST", endpoints["salesforce"]["instance_url"])
-            _say("Salesforce Pub/Sub", endpoints["salesforce"]["pubsub"])
-            _say("Exchange EWS", endpoints["exchange"]["ews_url"])
-            print("Salesforce")
-            _salesforce_part(endpoints, endpoints["ca_bundle"], ca_pem)
-            print("Exchange")
-            _exchange_part(endpoints, ca_pem)
-        print("calbridge demo: both sandboxes answered the real clients; stopped.")
+            config = sandbox.write_bridge_config(root / "bridge")
+            console.print("starting the bridge: calbridge run --config " + str(config))
+            bridge = BridgeProcess(config)
+            began = time.monotonic()
+            bridge.start()
+            console.print(
+                f"bridge ready after {time.monotonic() - began:.1f} s (first sync of every user done)"
+            )
+            story = Story(console)
+            with story.live:
+                try:
+                    _play(endpoints, story)
+                finally:
+                    code = bridge.stop()
+            passed = [s for s in story.steps if s.ok]
+            timed = sorted(
+                s.seconds for s in story.steps if s.ok and s.seconds is not None and s.rule != "R-ATT-2"
+            )
+            console.print(
+                f"\n{len(passed)} of {len(story.steps)} steps seen on the other side; "
+                + (f"median {timed[len(timed) // 2]:.2f} s, slowest {timed[-1]:.2f} s; " if timed else "")
+                + f"bridge stopped with exit code {code}"
+            )
+            if code != 0 or len(passed) != len(story.steps):
+                console.print("[red]the demo did not go as told[/]; the bridge's log:\n" + bridge.tail(40))
+                return 1
     return 0

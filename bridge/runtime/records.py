@@ -17,6 +17,8 @@ from bridge.ports import ChangeType, EventChange, EventRecord
 
 # Fields a change event carries that are not Event fields.
 _NOT_FIELDS = frozenset({"ChangeEventHeader"})
+# Fields Salesforce takes on a write but never gives back on a read: not part of the stored record.
+_WRITE_ONLY = frozenset({"EventWhoIds"})
 
 
 def pair_key(state: PairState) -> str:
@@ -88,7 +90,7 @@ def event_copy(record: EventRecord) -> Copy:
 def with_fields(record: EventRecord | None, event_id: str, written: Mapping[str, object]) -> EventRecord:
     """The stored record after the bridge wrote `written` onto it."""
     fields: dict[str, object] = dict(record.fields) if record is not None else {"Id": event_id}
-    fields.update(written)
+    fields.update((name, value) for name, value in written.items() if name not in _WRITE_ONLY)
     if any(k in written for k in ("StartDateTime", "EndDateTime", "ActivityDate", "IsAllDayEvent")):
         for derived in ("ActivityDateTime", "DurationInMinutes"):
             if derived not in written:

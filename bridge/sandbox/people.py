@@ -28,11 +28,11 @@ class WaitedTooLong(AssertionError):
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.05) -> tuple[T, float]:
-    """Call `probe` until it returns something other than None/False; that value and the seconds taken."""
+    """Call `probe` until it returns something truthy; that value and the seconds taken."""
     started = time.monotonic()
     while True:
         found = probe()
-        if found is not None and found is not False:
+        if found:
             return found, time.monotonic() - started
         if time.monotonic() - started > timeout:
             raise WaitedTooLong(f"nothing after {timeout:.0f} s")
