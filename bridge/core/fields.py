@@ -41,6 +41,7 @@ from bridge.core.model import (
     When,
 )
 from bridge.core.spans import as_utc, duration, format_datetime, parse_date, parse_datetime, utc_span
+from bridge.core.versions import VERSION_DIGEST_MARK, salesforce_version, version_stamp
 from bridge.core.zones import zone
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "SF_SYNC_HASH_FIELD",
     "SF_UID_FIELD",
     "SUBJECT_LIMIT",
+    "VERSION_DIGEST_MARK",
     "ExchangeAttendee",
     "ExchangeItem",
     "SalesforceRelation",
@@ -74,8 +76,10 @@ __all__ = [
     "parse_date",
     "parse_datetime",
     "salesforce_fields",
+    "salesforce_version",
     "salesforce_when",
     "utc_span",
+    "version_stamp",
 ]
 
 # The pairing fields of R-PAIR-1, and the event's hash of what the bridge last wrote.
@@ -176,12 +180,11 @@ def event_from_salesforce(record: Mapping[str, object], relations: Sequence[Sale
         attendees=attendees,
     )
     modified = parse_datetime(record.get("LastModifiedDate")) or datetime(1970, 1, 1, tzinfo=UTC)
-    version = record.get("SystemModstamp") or record.get("LastModifiedDate") or ""
     who = record.get("WhoId")
-    return Copy(
+    copy = Copy(
         side=Side.SALESFORCE,
         id=str(record["Id"]),
-        version=str(version),
+        version="",
         modified=modified,
         content=content,
         paired_id=_text_or_none(record.get(SF_ITEM_ID_FIELD)),
@@ -191,6 +194,8 @@ def event_from_salesforce(record: Mapping[str, object], relations: Sequence[Sale
         is_child=bool(record.get("IsChild")),
         is_recurring=bool(record.get("IsRecurrence") or record.get("IsRecurrence2")),
     )
+    stamp = record.get("SystemModstamp") or record.get("LastModifiedDate") or ""
+    return replace(copy, version=salesforce_version(str(stamp), copy)) if stamp else copy
 
 
 def salesforce_fields(content: Content, names: Iterable[str]) -> dict[str, object]:

@@ -192,7 +192,7 @@ class Executor:
             done.created = True
             done.writes.append((Side.SALESFORCE, written.id))
             done.event = records.with_fields(None, written.id, {**values, **_version_fields(written)})
-            return _after(state, Side.SALESFORCE, written)
+            return _after(state, Side.SALESFORCE, _event_written(written, done.event))
         if isinstance(command, CreateItem):
             values = made.values(command.fields)
             written = await self.exchange.create_item(
@@ -210,7 +210,9 @@ class Executor:
             written = await self.salesforce.update_event(event_id, command.if_version, values)
             done.writes.append((Side.SALESFORCE, event_id))
             done.event = records.with_fields(done.event, event_id, {**values, **_version_fields(written)})
-            return _after(state, Side.SALESFORCE, Written(event_id, written.version))
+            return _after(
+                state, Side.SALESFORCE, _event_written(Written(event_id, written.version), done.event)
+            )
         if isinstance(command, UpdateItem):
             item_id = made.item(command.item_id)
             values = made.values(command.fields)
@@ -245,7 +247,7 @@ class Executor:
             await self.salesforce.add_relation(event_id, command.relation_id, command.status)
             done.writes.append((Side.SALESFORCE, event_id))
             done.event = _relation_added(done.event, command, ctx, emails)
-            return state
+            return _after_relations(state, event_id, done.event)
         if isinstance(command, UpdateAttendeeStatus):
             event_id = made.event(command.event_id)
             await self.salesforce.update_relation(event_id, command.relation_id, command.status)
@@ -258,7 +260,7 @@ class Executor:
                     for r in done.event.relations
                 )
                 done.event = records.with_relations(done.event, rows)
-            return state
+            return _after_relations(state, event_id, done.event)
         if isinstance(command, RemoveAttendeeRelation):
             event_id = made.event(command.event_id)
             await self.salesforce.remove_relation(event_id, command.relation_id)
@@ -266,7 +268,7 @@ class Executor:
             if done.event is not None:
                 rows = tuple(r for r in done.event.relations if r.relation_id != command.relation_id)
                 done.event = records.with_relations(done.event, rows)
-            return state
+            return _after_relations(state, event_id, done.event)
         raise AssertionError(f"no handler for {command!r}")
 
     async def _intend(
@@ -294,6 +296,22 @@ def _after(state: PairState | None, side: Side, written: Written) -> PairState |
     if state is None:
         return None
     return records.with_ids(state, side, written.id, written.version)
+
+
+def _after_relations(state: PairState | None, event_id: str, event: EventRecord | None) -> PairState | None:
+    """An invitee written leaves the Event's stamp alone, so the version a read will give is known here:
+    recorded, so the write is not taken for a change when it is read back (R-MERGE-3). When an Event write
+    of the same plan still waits for its echo (no version recorded), the echo brings it."""
+    version = records.event_version(event) if event is not None else None
+    if state is None or version is None or state.sf_version is None:
+        return state
+    return state.after_write(Side.SALESFORCE, event_id, version)
+
+
+def _event_written(written: Written, record: EventRecord) -> Written:
+    """A Salesforce write's version as the core reads it: the stamp the service gave, with the digest of the
+    record as written (`bridge.core.fields.salesforce_version`)."""
+    return replace(written, version=records.event_version(record)) if written.version else written
 
 
 def _version_fields(written: Written) -> dict[str, object]:

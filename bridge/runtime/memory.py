@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.core.fields import SF_STATUS, ExchangeItem, SalesforceRelation, parse_datetime
+from bridge.core.fields import SF_STATUS, ExchangeItem, SalesforceRelation, parse_datetime, version_stamp
 from bridge.core.model import Directory, Relation, RelationKind, Response, Side
 from bridge.errors import ConflictError, NotFoundError, RefusedError, StreamGapError
 from bridge.ports import (
@@ -176,7 +176,9 @@ class MemorySalesforce:
         if event_id in self.conflict_once:
             self.conflict_once.discard(event_id)
             raise ConflictError(Side.SALESFORCE, event_id)
-        if if_version is not None and if_version != self.events[event_id].get("SystemModstamp"):
+        if if_version is not None and version_stamp(if_version) != self.events[event_id].get(
+            "SystemModstamp"
+        ):
             raise ConflictError(Side.SALESFORCE, event_id)
 
     def _stamp(self, event_id: str) -> str:

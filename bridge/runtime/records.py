@@ -35,10 +35,13 @@ def waiting_key(copy: Copy) -> str:
     return f"{copy.side.value[:2]}:{copy.id}"
 
 
-def event_version(record: Mapping[str, object]) -> str:
-    """The version of an Event record, the way the core reads it (`bridge.core.fields`)."""
-    value = record.get("SystemModstamp") or record.get("LastModifiedDate") or ""
-    return str(value)
+def event_version(record: EventRecord) -> str | None:
+    """The version of an Event record, the way the core reads it (`bridge.core.fields`); None when the
+    record holds too little to read (only the fields the bridge wrote)."""
+    try:
+        return event_copy(record).version
+    except (ValueError, KeyError):
+        return None
 
 
 def apply_change(stored: EventRecord | None, change: EventChange, event_id: str) -> EventRecord | None:

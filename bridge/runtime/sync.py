@@ -238,9 +238,7 @@ class UserSync:
             if not real:  # our own writes coming back: refresh the stored copy and its version only
                 state = stored.state
                 if state.sf_version is None and state.base_sf is not None:
-                    state = records.with_ids(
-                        state, Side.SALESFORCE, event_id, records.event_version(record.fields)
-                    )
+                    state = records.with_ids(state, Side.SALESFORCE, event_id, records.event_version(record))
                 quiet.append(replace(stored, state=state, event=record))
                 continue
             try:

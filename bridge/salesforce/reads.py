@@ -1,9 +1,9 @@
 """Reading events, their invitees and the directory with few SOQL calls (every value escaped, R-SEC-4).
 
 `read_events` and `window_events` give each event as an `EventRecord`: the Event's REST fields and its
-invitee relations with the email of the User, Contact or Lead behind each. `LastModifiedDate` in the
-fields is the event's version (`versions.joined`): the Event's own, or its newest invitee relation's when
-that is later, in REST text, as the change events carry it.
+invitee relations with the email of the User, Contact or Lead behind each. `LastModifiedDate` is the
+Event's own, in REST text, as the change events carry it; the core's version adds a digest of the invitees
+(`bridge.core.versions`), since adding one leaves the Event's stamp alone.
 """
 
 from __future__ import annotations
@@ -78,9 +78,7 @@ def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any
     for event in events:
         rows = by_event.get(str(event["Id"])[:15], [])
         fields = dict(event)
-        fields["LastModifiedDate"] = versions.joined(
-            event.get("LastModifiedDate"), (r.get("LastModifiedDate") for r in rows)
-        )
+        fields["LastModifiedDate"] = versions.normalised(event.get("LastModifiedDate"))
         found = (_relation(r) for r in rows)
         ordered = sorted((r for r in found if r is not None), key=lambda r: r.relation_id)
         out[str(event["Id"])] = EventRecord(fields, tuple(ordered))

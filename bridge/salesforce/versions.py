@@ -4,14 +4,15 @@ REST gives dateTimes as `2026-11-21T10:00:00.000+0000`; change events give epoch
 REST's text here, so a version read with `read_events` equals the one a change event carries for the same
 write, and the runtime's replay and echo checks compare like with like.
 
-An event's version is its LastModifiedDate, or the newest LastModifiedDate of its invitee relations when
-that is later (adding an EventRelation does not touch the Event).
+An event's version (`bridge.core.versions`) is its LastModifiedDate here and a digest of what was read; a
+conditional write checks the LastModifiedDate part only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+
+from bridge.core.fields import version_stamp
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -31,11 +32,13 @@ def date_from_epoch_ms(value: int) -> str:
 
 
 def parse(value: object) -> datetime | None:
-    """A version or dateTime in REST text (or ISO with `Z`); None when it is not one."""
+    """A version or dateTime in REST text (or ISO with `Z`); None when it is not one. A version's content
+    digest (`bridge.core.fields.salesforce_version`) is not part of its time."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str) or not value:
         return None
+    value = version_stamp(value)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -43,11 +46,7 @@ def parse(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def joined(event_modified: object, relation_modified: Iterable[object]) -> str:
-    """The event's version: its LastModifiedDate, or a later relation's, in REST text."""
-    newest = parse(event_modified)
-    for value in relation_modified:
-        moment = parse(value)
-        if moment is not None and (newest is None or moment > newest):
-            newest = moment
-    return format_datetime(newest) if newest is not None else str(event_modified or "")
+def normalised(value: object) -> str:
+    """A dateTime in REST text, whichever form it came in (text as it is when it is not one)."""
+    moment = parse(value)
+    return format_datetime(moment) if moment is not None else str(value or "")

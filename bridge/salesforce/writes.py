@@ -11,8 +11,8 @@ How R-MERGE-5 is kept. Salesforce puts no condition on collection writes, so:
   rest are written in one collection call. The window between that query and the write is milliseconds;
   an edit landing inside it is not lost: its change event arrives after our echo, and the pair re-plans.
 - conditional deletes are checked the same way (Salesforce has no conditional DELETE).
-The condition compares the Event's own LastModifiedDate with the planned version, which is never earlier
-(the joined version of `versions.joined`), so a relation change alone never conflicts with a field write.
+The condition compares the Event's own LastModifiedDate with the stamp part of the planned version; adding
+or removing an invitee leaves that stamp alone, so a relation change never conflicts with a field write.
 """
 
 from __future__ import annotations

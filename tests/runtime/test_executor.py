@@ -8,7 +8,7 @@ import pytest
 
 from bridge.core import Changed, Created, CreateEvent, CreateItem, Plan, UpdateEvent, UpdateItem
 from bridge.core.commands import frozen_fields
-from bridge.core.fields import item_from_exchange
+from bridge.core.fields import event_from_salesforce, item_from_exchange
 from bridge.core.model import Content, Directory, Kind, PairState, PairStatus, Policy, Side, Timed
 from bridge.errors import ConflictError, RefusedError
 from bridge.runtime.executor import Executor, PlanFailed, UserContext
@@ -61,8 +61,9 @@ def item_plan(event_id: str, version: str) -> Plan:
 async def test_r_pair_1_created_ids_fill_the_pairing_fields_and_versions_are_recorded() -> None:
     sf, ex, _store, executor = world()
     event_id = sf.put_event(USER, "Call", START, START + timedelta(hours=1))
-    version = str(sf.events[event_id]["SystemModstamp"])
-    done = await executor.execute(CTX, item_plan(event_id, version), key=None)
+    stored = sf._record(event_id)
+    version = event_from_salesforce(stored.fields, stored.relations).version
+    done = await executor.execute(CTX, item_plan(event_id, version), key=None, event=stored)
     item_id = next(iter(ex.items[MAILBOX]))
     assert sf.events[event_id]["Exchange_Item_Id__c"] == item_id
     assert sf.events[event_id]["Exchange_UID__c"] == ex.items[MAILBOX][item_id].uid
@@ -70,7 +71,8 @@ async def test_r_pair_1_created_ids_fill_the_pairing_fields_and_versions_are_rec
     # R-MERGE-3: the versions written are recorded, so their echoes are recognised
     assert done.state.ex_id == item_id
     assert done.state.ex_version == ex.items[MAILBOX][item_id].change_key
-    assert done.state.sf_version == sf.events[event_id]["SystemModstamp"]
+    written = sf._record(event_id)
+    assert done.state.sf_version == event_from_salesforce(written.fields, written.relations).version
     assert done.state.uid == ex.items[MAILBOX][item_id].uid
     assert done.created and len(done.writes) == 2
 

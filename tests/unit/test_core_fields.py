@@ -19,6 +19,7 @@ from bridge.core.fields import (
     parse_datetime,
     salesforce_fields,
     salesforce_when,
+    version_stamp,
 )
 from bridge.core.html import html_to_text
 from bridge.core.issues import IssueCode
@@ -70,7 +71,20 @@ def test_r_fld_1_seven_fields_and_attendees_read_from_salesforce() -> None:
     assert (c.subject, c.when, c.description, c.location) == ("Review", Timed(T10, T11), "d", "l")
     assert (c.show_as, c.private) == (ShowAs.OUT_OF_OFFICE, True)
     assert [(a.email, a.response) for a in c.attendees] == [("ann@client.example", Response.ACCEPTED)]
-    assert copy.version == "2026-11-20T09:00:01.000+0000" and copy.who_ids == ("003A",)
+    assert version_stamp(copy.version) == "2026-11-20T09:00:01.000+0000" and copy.who_ids == ("003A",)
+
+
+def test_r_merge_4_two_states_of_an_event_within_one_second_have_different_versions() -> None:
+    """Salesforce stamps are exact to the second and an invitee added leaves the Event's stamp alone: the
+    version also names what was read, so neither a quick second edit nor a new invitee passes for a replay."""
+    first = event_from_salesforce(sf_record(), [])
+    edited = event_from_salesforce(sf_record(Location="Room 2"), [])
+    invited = event_from_salesforce(
+        sf_record(), [SalesforceRelation("003A", RelationKind.CONTACT, "ann@client.example")]
+    )
+    assert len({first.version, edited.version, invited.version}) == 3
+    assert {version_stamp(c.version) for c in (first, edited, invited)} == {"2026-11-20T09:00:01.000+0000"}
+    assert event_from_salesforce(sf_record(), []).version == first.version  # the same read, the same version
 
 
 def test_r_fld_1_seven_fields_and_attendees_read_from_exchange() -> None:

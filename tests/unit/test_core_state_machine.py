@@ -60,6 +60,7 @@ from bridge.core.fields import (
     SalesforceRelation,
     event_from_salesforce,
     item_from_exchange,
+    version_stamp,
 )
 from bridge.core.model import Copy
 from bridge.core.scope import opted_in
@@ -287,7 +288,7 @@ class BridgeMachine(RuleBasedStateMachine):
                 event_id = self.sides.new_id("00U")
                 self.sides.events[event_id] = {"Id": event_id, "OwnerId": USER_ID, **command.fields}
                 self.sides.relations[event_id] = []
-                version = self.sides.stamp_event(event_id)
+                version = self.event_version(event_id)
                 created[Side.SALESFORCE] = event_id
                 state = state.after_write(Side.SALESFORCE, event_id, version) if state else None
                 echoes.append((Side.SALESFORCE, event_id))
@@ -308,11 +309,12 @@ class BridgeMachine(RuleBasedStateMachine):
                 echoes.append((Side.EXCHANGE, item_id))
             elif isinstance(command, UpdateEvent):
                 event_id = self.real_id(command.event_id, created)
-                assert command.if_version in (None, self.sides.events[event_id]["SystemModstamp"]), (
-                    "stale write"
-                )
+                assert (
+                    command.if_version is None
+                    or version_stamp(command.if_version) == (self.sides.events[event_id]["SystemModstamp"])
+                ), "stale write"
                 self.sides.events[event_id].update(self.fill(command.fields, created))
-                version = self.sides.stamp_event(event_id)
+                version = self.event_version(event_id)
                 state = state.after_write(Side.SALESFORCE, event_id, version) if state else None
                 echoes.append((Side.SALESFORCE, event_id))
             elif isinstance(command, UpdateItem):
@@ -333,17 +335,22 @@ class BridgeMachine(RuleBasedStateMachine):
                     r.relation_id != command.relation_id for r in rows
                 ):
                     rows.append(relation_row(command.relation_id, status))
+                state = self.after_relations(state, event_id)
             elif isinstance(command, RemoveAttendeeRelation):
-                rows = self.sides.relations.get(self.real_id(command.event_id, created), [])
+                event_id = self.real_id(command.event_id, created)
+                rows = self.sides.relations.get(event_id, [])
                 rows[:] = [r for r in rows if r.relation_id != command.relation_id]
+                state = self.after_relations(state, event_id)
             elif isinstance(command, UpdateAttendeeStatus):
-                rows = self.sides.relations[self.real_id(command.event_id, created)]
+                event_id = self.real_id(command.event_id, created)
+                rows = self.sides.relations[event_id]
                 rows[:] = [
                     replace(r, status=SF_STATUS[command.status])
                     if r.relation_id == command.relation_id
                     else r
                     for r in rows
                 ]
+                state = self.after_relations(state, event_id)
             elif isinstance(command, DeleteEvent):
                 event_id = self.real_id(command.event_id, created)
                 self.sides.events.pop(event_id, None)
@@ -364,6 +371,21 @@ class BridgeMachine(RuleBasedStateMachine):
             assert stored == key or stored not in self.states, f"two pairs share the key {stored}"
             self.states[stored] = state
         return echoes
+
+    def event_version(self, event_id: str) -> str:
+        """Stamp the event and give its version as the core reads it (stamp and digest)."""
+        self.sides.stamp_event(event_id)
+        copy = self.sides.event_copy(event_id)
+        assert copy is not None
+        return copy.version
+
+    def after_relations(self, state: PairState | None, event_id: str) -> PairState | None:
+        """As the executor does: an invitee written leaves the stamp alone, so its version is known now."""
+        if state is None or state.sf_version is None or event_id not in self.sides.events:
+            return state
+        copy = self.sides.event_copy(event_id)
+        assert copy is not None
+        return state.after_write(Side.SALESFORCE, event_id, copy.version)
 
     def fill(self, fields: object, created: dict[Side, str]) -> dict[str, object]:
         """Field values with this plan's `Created` placeholders replaced by what the creates returned."""

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from simple_salesforce.api import Salesforce
 
-from bridge.core.fields import event_from_salesforce
+from bridge.core.fields import event_from_salesforce, version_stamp
 from bridge.core.model import RelationKind
 from bridge.errors import ConfigError, MappingError
 from bridge.ports import StreamPosition
@@ -46,7 +46,8 @@ async def test_read_events_gives_fields_invitees_with_emails_and_a_core_copy(
         "Accepted",
     )
     copy = event_from_salesforce(record.fields, record.relations)
-    assert copy.content.location == "Room 9" and copy.version == record.fields["LastModifiedDate"]
+    assert copy.content.location == "Room 9"
+    assert version_stamp(copy.version) == record.fields["LastModifiedDate"]
     assert [a.email for a in copy.content.attendees] == ["reader.one@example.test"]
 
 
