@@ -9,14 +9,24 @@ class SalesforceError(Exception):
     """A refused request or write: HTTP status, Salesforce error code, message and the fields at fault.
 
     `fields` is None for request-level errors whose bodies carry no `fields` key (session, limits, not found).
+    `retry_after` (seconds) goes out as a `Retry-After` header (throttling).
     """
 
-    def __init__(self, status: int, error_code: str, message: str, fields: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        fields: list[str] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(f"{error_code}: {message}")
         self.status = status
         self.error_code = error_code
         self.message = message
         self.fields = fields
+        self.retry_after = retry_after
 
     def body(self) -> list[dict[str, Any]]:
         """The single-record error body: `[{"message", "errorCode", "fields"?}]`."""

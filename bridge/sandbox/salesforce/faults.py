@@ -13,7 +13,7 @@ from typing import Any
 from bridge.sandbox.salesforce.errors import SalesforceError, limit_exceeded
 from bridge.sandbox.salesforce.org import Org
 
-FAILURE_KINDS = ("500", "503", "REQUEST_LIMIT_EXCEEDED")
+FAILURE_KINDS = ("429", "500", "503", "REQUEST_LIMIT_EXCEEDED")
 PubSubFaults = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
@@ -25,6 +25,11 @@ def failure(kind: str) -> SalesforceError:
             "UNKNOWN_EXCEPTION",
             "An unexpected error occurred. Please include this ErrorId if you contact support: "
             "1924147851-60184 (-1473523457)",
+        )
+    if kind == "429":
+        # Throttling in front of the API (Salesforce documents no body for it; this one is in its shape).
+        return SalesforceError(
+            429, "REQUEST_LIMIT_EXCEEDED", "Too many requests; try again later.", retry_after=1
         )
     if kind == "503":
         return SalesforceError(
@@ -46,7 +51,7 @@ class Faults:
         self.pubsub: PubSubFaults | None = None
 
     def fail_next(self, count: int, kind: str = "503") -> None:
-        """The next `count` API calls answer with `kind` (500, 503 or REQUEST_LIMIT_EXCEEDED)."""
+        """The next `count` API calls answer with `kind` (429, 500, 503 or REQUEST_LIMIT_EXCEEDED)."""
         failure(kind)
         if count < 0:
             raise ValueError(f"count must be 0 or more, not {count}")

@@ -43,8 +43,10 @@ def versions(base: str = "") -> list[dict[str, str]]:
     return out
 
 
-def _json_response(status: int, body: Any, org: Org) -> web.Response:
+def _json_response(status: int, body: Any, org: Org, retry_after: int | None = None) -> web.Response:
     headers = {"Sforce-Limit-Info": f"api-usage={org.api_usage}/{org.api_limit}"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if body is None:
         return web.Response(status=status, headers=headers)
     return web.Response(
@@ -114,7 +116,7 @@ class RestApi:
             )
             return _json_response(located.status, located.body(), self.org)
         except SalesforceError as error:
-            return _json_response(error.status, error.body(), self.org)
+            return _json_response(error.status, error.body(), self.org, error.retry_after)
         except Exception:
             log.exception("sandbox REST handler failed for %s %s", request.method, request.path)
             unexpected = failure("500")  # the same body as an injected 500
