@@ -122,7 +122,7 @@ def test_r_merge_4_salesforce_refusing_for_a_while_delays_an_item_but_loses_and_
     wait_until(lambda: SYNC_CATEGORY in (outlook.by_id(item.id).categories or []))
 
 
-def test_r_time_3_a_dropped_pubsub_stream_resumes_and_delivers_the_change_made_meanwhile(world: World) -> None:
+def test_r_time_3_a_dropped_pubsub_stream_resumes_and_delivers_the_change_made_then(world: World) -> None:
     owner, _ = world.user(0)
     start, end = world.slot()
     fault(world, "salesforce", {"target": "pubsub", "fault": "drop_streams"})
