@@ -21,6 +21,7 @@ from datetime import datetime
 from bridge.core.commands import Changed, Deleted, SyncNow
 from bridge.core.fields import ExchangeItem
 from bridge.core.model import Copy, PairStatus, Policy, Side
+from bridge.core.scope import opted_in
 from bridge.errors import MappingError, StreamGapError
 from bridge.ports import ChangeType, EventChange, EventRecord, StoredPair, StreamPosition
 from bridge.runtime import records
@@ -134,6 +135,7 @@ class UserSync:
                 return await self.reconcile(ctx, work)
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)
+            await self._opted_in_again(ctx, got)
         if unpaired:
             start, end = _window(ctx, self.services.now())
             events = (await self.reader.salesforce.window_events([ctx.user_id], start, end)).get(
@@ -343,6 +345,34 @@ class UserSync:
             if stored is not None:
                 got.jobs.append(Job(stored, Deleted(Side.EXCHANGE), stored.event, stored.item))
         return unpaired
+
+    async def _opted_in_again(self, ctx: UserContext, got: Gathered) -> None:
+        """An ended pair's item now carries the `Salesforce` category: its event is read as well, since
+        only both copies can take the pair up again (R-SCOPE-8, R-DEL-9; the tombstone vouches for no
+        version, see core.plan._revive). Other changes to an ended item cost no Salesforce call."""
+        wanted: dict[str, Job] = {}
+        for job in got.jobs:
+            seen, state = job.observation, job.stored.state if job.stored else None
+            if state is None or state.status is not PairStatus.ENDED or not state.sf_id:
+                continue
+            if isinstance(seen, Changed) and seen.sf is None and seen.ex and opted_in(seen.ex, ctx.policy):
+                wanted[state.sf_id] = job
+        if not wanted:
+            return
+        found = await self.reader.salesforce.read_events(sorted(wanted))
+        for event_id, job in wanted.items():
+            record = found.get(event_id)
+            if record is None:
+                continue
+            try:
+                copy = copy_of_event(record)
+            except MappingError as error:
+                got.issues.append(mapping_issue(ctx, Side.SALESFORCE, event_id, error))
+                continue
+            got.copies.append(copy)
+            assert isinstance(job.observation, Changed)
+            job.observation = replace(job.observation, sf=copy)
+            job.event = record
 
 
 def _window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:
