@@ -6,7 +6,10 @@
     log.info("pair_synced", user=user_id, event=event_id, seconds=0.4)
 
 Everything goes through the standard library's root logger, so the lines of exchangelib, aiohttp and the other
-libraries get the same format and the same redaction. Redaction (R-SEC-1) runs last before rendering, on
+libraries get the same format and the same redaction. A stdlib record's `extra={...}` fields become keys of
+its line, so the runtime logs structured lines without depending on structlog. The libraries' own chatter
+(`NOISY_LIBRARIES`: alembic's plugin set-up, exchangelib, aiohttp's access log, ...) is kept to warnings
+and above unless the level is `debug`. Redaction (R-SEC-1) runs last before rendering, on
 every line: the value of any key named like a secret (token, secret, password, authorization, cookie,
 private key, credential, api key) becomes `[redacted]`, and any configured secret's value is cut out of
 every string, tracebacks included. Secrets learnt later (an OAuth access token) are added with `add_secret`.
@@ -33,6 +36,19 @@ SECRET_KEY = re.compile(
 MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary words; no real secret is this short
 
 Format = Literal["auto", "json", "console"]
+
+# Loggers that say at info level what only matters when debugging the bridge itself.
+NOISY_LIBRARIES = (
+    "alembic",
+    "exchangelib",
+    "aiohttp.access",
+    "aiohttp.server",
+    "asyncio",
+    "grpc",
+    "urllib3",
+    "requests_oauthlib",
+    "simple_salesforce",
+)
 
 
 class Redactor:
@@ -119,8 +135,9 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    foreign = [*shared, structlog.stdlib.ExtraAdder()]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=foreign,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
@@ -138,6 +155,9 @@ def configure_logging(
     handler._calbridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet = logging.NOTSET if level.lower() == "debug" else logging.WARNING
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

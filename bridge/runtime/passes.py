@@ -15,11 +15,17 @@ A plan that fails after it created a record stores nothing and asks for a window
 carries its pairing fields (R-PAIR-1), so the reconcile pairs it instead of creating it again.
 A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
 the written side alone, so a re-plan never mistakes the bridge's own write for a user's edit.
+
+Logs (docs/ops.md): one info line `pass_written` per plan that wrote (user, pair key, commands by kind,
+direction, latency from the source's commit time), a warning per lost race, refusal or issue raised with
+its reason. The commit also stores, per direction written, the time as position `synced:<direction>:<user>`
+(what `calbridge status` shows as the last sync each way).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,7 +42,7 @@ from bridge.core.commands import (
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Copy, Directory, PairState, PairStatus, Side
-from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError
+from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import Executed, Executor, PlanFailed, UserContext
@@ -111,19 +117,22 @@ async def run_pass(
         for job, planned in zip(jobs, plans, strict=True):
             if id(planned) in held:
                 continue
-            executed = await _execute(services, ctx, job, planned, directory, result, issues)
-            if executed is None:
+            outcome = await _execute(services, ctx, job, planned, directory, result, issues)
+            if outcome is None:
                 continue
+            executed, final = outcome
             result.executed.append(executed)
             _add(commit, ctx, job, executed, now)
-            _measure(services, job, executed, now)
+            _measure(services, ctx, job, executed, final, now)
         done_ok = True
     finally:
-        commit.positions = list(positions) if done_ok else []
+        commit.positions = list(positions) + _synced_marks(ctx, result, now) if done_ok else []
         commit.intents_done += list(intents_done) if done_ok else []
         for issue in issues:
             commit.issues_opened.append(_stored_issue(issue, now))
             services.metrics.issue(issue.code.value)
+        for stored in commit.issues_opened:
+            _log_issue(stored)
         if _has_content(commit):
             await store.commit(commit)
     services.metrics.plans(len(plans))
@@ -153,19 +162,32 @@ async def _execute(
     directory: Directory,
     result: PassResult,
     issues: list[Issue],
-) -> Executed | None:
-    """Execute one plan, re-planning on the failures that call for it; None when nothing is to store."""
+) -> tuple[Executed, Plan] | None:
+    """Execute one plan, re-planning on the failures that call for it: what ran and the plan it ran (the
+    last re-plan); None when nothing is to store."""
     before = _state(job)
     key = records.pair_key(before) if before is not None else None
     event, item = job.event, job.item
     for _attempt in range(MAX_REPLANS + 1):
         try:
-            return await services.executor.execute(
+            executed = await services.executor.execute(
                 ctx, planned, key=key, event=event, item=item, directory=directory
             )
+            return executed, planned
         except PlanFailed as failed:
             cause = failed.cause
             services.metrics.failure(type(cause).__name__)
+            if not isinstance(cause, TransientError):
+                log.warning(
+                    "write_failed",
+                    extra={
+                        "user": ctx.user_id,
+                        "pair": key,
+                        "command": type(failed.command).__name__,
+                        "failure": type(cause).__name__,
+                        "reason": str(cause),
+                    },
+                )
             if failed.done.created:
                 log.warning(
                     "user %s: a plan failed after it created a record (%s); reconciling", ctx.user_id, cause
@@ -285,14 +307,65 @@ def _stored_issue(issue: Issue, now: datetime) -> StoredIssue:
     return StoredIssue(issue.user_id, issue.code.value, issue.sf_id, issue.ex_id, issue.message, now, now)
 
 
-def _measure(services: PassServices, job: Job, executed: Executed, now: datetime) -> None:
-    for side in {s for s, _ in executed.writes}:
-        services.metrics.writes(side.value, sum(1 for s, _ in executed.writes if s is side))
-    if job.source is None or job.committed_at is None:
+def _direction(side: Side) -> str:
+    """The direction of a write made on `side`."""
+    return "to_salesforce" if side is Side.SALESFORCE else "to_exchange"
+
+
+def _measure(
+    services: PassServices, ctx: UserContext, job: Job, executed: Executed, planned: Plan, now: datetime
+) -> None:
+    """Count the writes, time the propagation from the source's commit, and log the plan that wrote."""
+    sides = {s for s, _ in executed.writes}
+    if not sides:
         return
-    if any(side is job.source.other for side, _ in executed.writes):
-        direction = "to_exchange" if job.source is Side.SALESFORCE else "to_salesforce"
-        services.metrics.latency(direction, max(0.0, (datetime.now(UTC) - job.committed_at).total_seconds()))
+    for side in sides:
+        services.metrics.writes(side.value, sum(1 for s, _ in executed.writes if s is side))
+    latency: float | None = None
+    if job.source is not None and job.committed_at is not None and job.source.other in sides:
+        latency = max(0.0, (datetime.now(UTC) - job.committed_at).total_seconds())
+        services.metrics.latency(_direction(job.source.other), latency)
+    state = executed.state
+    kinds = Counter(type(c).__name__ for c in planned.writes)
+    log.info(
+        "pass_written",
+        extra={
+            "user": ctx.user_id,
+            "pair": executed.key or (records.pair_key(state) if state is not None else None),
+            "commands": dict(sorted(kinds.items())),
+            # A change crossing over also writes its pairing fields back to its source (R-PAIR-1): the
+            # direction is where the change went; "both" only for a reconcile that wrote both sides.
+            "direction": _direction(job.source.other)
+            if job.source is not None and job.source.other in sides
+            else ("both" if len(sides) > 1 else _direction(next(iter(sides)))),
+            "source": job.source.value if job.source is not None else "reconcile",
+            "latency_s": round(latency, 3) if latency is not None else None,
+            "salesforce_id": state.sf_id if state is not None else None,
+            "exchange_id": state.ex_id if state is not None else None,
+        },
+    )
+
+
+def _synced_marks(ctx: UserContext, result: PassResult, now: datetime) -> list[StreamPosition]:
+    """`synced:<direction>:<user>` = now, for each direction this pass wrote (calbridge status)."""
+    sides = {side for executed in result.executed for side, _ in executed.writes}
+    return [StreamPosition(f"synced:{_direction(side)}:{ctx.user_id}", now.isoformat()) for side in sides]
+
+
+def _log_issue(issue: StoredIssue) -> None:
+    """Issues are what an admin acts on (R-LIM-1): E- and W- as warnings, I- as info."""
+    level = logging.INFO if issue.code.startswith("I-") else logging.WARNING
+    log.log(
+        level,
+        "issue_raised",
+        extra={
+            "user": issue.user_id,
+            "code": issue.code,
+            "salesforce_id": issue.sf_id,
+            "exchange_id": issue.ex_id,
+            "reason": issue.message,
+        },
+    )
 
 
 def copy_of_item(ctx: UserContext, item: ExchangeItem) -> Copy:

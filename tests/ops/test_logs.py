@@ -11,7 +11,15 @@ import pytest
 import structlog
 
 from bridge.config import Config
-from bridge.logs import REDACTED, Redactor, add_secret, configure_from, configure_logging, get_logger
+from bridge.logs import (
+    NOISY_LIBRARIES,
+    REDACTED,
+    Redactor,
+    add_secret,
+    configure_from,
+    configure_logging,
+    get_logger,
+)
 
 SECRET = "s3cr3t-client-secret-value"
 
@@ -20,9 +28,12 @@ SECRET = "s3cr3t-client-secret-value"
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    libraries = {name: logging.getLogger(name).level for name in NOISY_LIBRARIES}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, was in libraries.items():
+        logging.getLogger(name).setLevel(was)
     structlog.reset_defaults()
 
 
@@ -134,3 +145,33 @@ def test_r_sec_2_configure_from_logs_an_insecure_tls_setting_loudly_and_redacts_
     assert lines[0]["level"] == "error" and lines[0]["event"] == "tls_verification_disabled"
     assert "NOT verified" in str(lines[0]["detail"])
     assert lines[-1]["event"] == f"secret is {REDACTED} and {REDACTED}"
+
+
+def test_library_chatter_is_kept_to_warnings_unless_the_level_is_debug() -> None:
+    out = io.StringIO()
+    configure_logging(level="info", stream=out)
+    for name in ("alembic.runtime.plugins", "exchangelib.protocol", "aiohttp.access"):
+        logging.getLogger(name).info("setting up")
+    logging.getLogger("exchangelib.protocol").warning("server busy")
+    get_logger("bridge.runtime").info("pass_written")
+    assert [(line["logger"], line["event"]) for line in _lines(out)] == [
+        ("exchangelib.protocol", "server busy"),
+        ("bridge.runtime", "pass_written"),
+    ]
+    debug = io.StringIO()
+    configure_logging(level="debug", stream=debug)
+    logging.getLogger("alembic.runtime.plugins").info("setting up")
+    assert [line["event"] for line in _lines(debug)] == ["setting up"]
+
+
+def test_a_stdlib_records_extra_fields_become_keys_of_its_line_and_are_redacted() -> None:
+    out = io.StringIO()
+    configure_logging(secrets=[SECRET], stream=out)
+    logging.getLogger("bridge.runtime.passes").info(
+        "pass_written",
+        extra={"user": "005A", "commands": {"UpdateItem": 1}, "reason": f"refused {SECRET}", "token": "t"},
+    )
+    (line,) = _lines(out)
+    assert line["event"] == "pass_written" and line["user"] == "005A"
+    assert line["commands"] == {"UpdateItem": 1}
+    assert line["reason"] == f"refused {REDACTED}" and line["token"] == REDACTED
