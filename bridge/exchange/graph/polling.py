@@ -1,0 +1,93 @@
+"""Delta polling (R-GRAPH-2 without a public address): each watched mailbox is asked for changes every
+`poll_seconds`, every `poll_fast_seconds` for a while after a change was seen (a user editing tends to
+edit again).
+
+The poller keeps a delta state of its own, separate from the runtime's: it only says that something
+changed (a `MailboxNotice` naming the ids), and the runtime's `sync` reads the changes. An idle poll costs
+one request, far below Graph's 10,000 per mailbox per 10 minutes. A refused state starts a new round and
+says `lost=True` (changes may have been missed: the runtime reconciles, R-TIME-3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from bridge.errors import CalbridgeError, StreamGapError
+from bridge.ports import MailboxNotice
+
+from . import reading
+from .client import GraphClient
+from .connection import GraphConnection
+
+log = logging.getLogger(__name__)
+BACKOFF_MAX = 60.0
+
+
+class Poller:
+    def __init__(
+        self,
+        client: GraphClient,
+        connection: GraphConnection,
+        deliver: Callable[[MailboxNotice], None],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._client = client
+        self._connection = connection
+        self._deliver = deliver
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+
+    def watch(self, mailbox: str) -> None:
+        key = mailbox.lower()
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.create_task(self._poll(mailbox), name=f"graph-poll-{key}")
+
+    async def unwatch(self, mailbox: str) -> None:
+        task = self._tasks.pop(mailbox.lower(), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        for mailbox in list(self._tasks):
+            await self.unwatch(mailbox)
+
+    async def _round(self, mailbox: str, state: str | None) -> tuple[tuple[str, ...], str]:
+        """Every page of one delta round: the ids named, and the delta state to ask next."""
+        ids: list[str] = []
+        while True:
+            named, state, more = await reading.peek(self._client, mailbox, state)
+            ids += named
+            if not more:
+                return tuple(dict.fromkeys(ids)), state
+
+    async def _poll(self, mailbox: str) -> None:
+        state: str | None = None
+        fast_until = 0.0
+        wait = self._connection.poll_fast_seconds
+        while True:
+            try:
+                if state is None:
+                    _, state = await self._round(mailbox, None)  # where "now" is; nothing to report
+                else:
+                    ids, state = await self._round(mailbox, state)
+                    if ids:
+                        self._deliver(MailboxNotice(mailbox=mailbox, item_ids=ids))
+                        fast_until = self._clock() + self._connection.fast_for_seconds
+                wait = self._connection.poll_fast_seconds
+            except StreamGapError as gap:
+                log.info("delta polling of %s starts over: %s", mailbox, gap)
+                state = None
+                self._deliver(MailboxNotice(mailbox=mailbox, lost=True))
+                continue
+            except CalbridgeError as exc:
+                wait = min(max(wait * 2, getattr(exc, "retry_after", None) or 0), BACKOFF_MAX)
+                log.warning("delta polling of %s failed (%s); next try in %.1f s", mailbox, exc, wait)
+                await asyncio.sleep(wait)
+                continue
+            fast = self._clock() < fast_until
+            await asyncio.sleep(self._connection.poll_fast_seconds if fast else self._connection.poll_seconds)
