@@ -31,6 +31,7 @@ from bridge.core.patterns import (
     Unmappable,
     Weekday,
     ews_recurrence,
+    occurrence_dates,
     pattern_from_ews,
     pattern_from_rrule,
     rrule_text,
@@ -267,3 +268,11 @@ def test_oracles_agree_on_a_documented_example() -> None:
     assert isinstance(found, Pattern)
     assert _exchange_dates(ews_recurrence(found, anchor.first)) == expected
     assert date(2026, 10, 3) - timedelta(days=7) not in expected
+
+
+@given(patterns(), anchors())
+def test_r_rec_2_the_cores_expansion_matches_both_services(pattern: Pattern, anchor: Anchor) -> None:
+    """The core expands a pattern (to know which occurrences a side lacks) as both services do."""
+    expected = _exchange_dates(ews_recurrence(pattern, anchor.first))
+    through = expected[-1] if len(expected) == _SAMPLE else date(4500, 9, 1)
+    assert occurrence_dates(pattern, anchor.first, through) == expected
