@@ -182,9 +182,11 @@ class SyncNow(Changed):
 
 @dataclass(frozen=True, slots=True)
 class Deleted(Observation):
-    """The copy on `side` is gone (an item moved out of the calendar counts, R-DEL-11)."""
+    """The copy on `side` is gone (an item moved out of the calendar counts, R-DEL-11). `meeting` tells
+    who else holds the meeting when the runtime knows (R-MULTI-4)."""
 
     side: Side
+    meeting: MeetingContext | None = None
 
 
 @dataclass(frozen=True, slots=True)

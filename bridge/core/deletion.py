@@ -13,9 +13,11 @@
     restore: category restored      del-ev: event deleted        rm-rel: the user's attendee relation removed
     rm-cat:  category removed       del-it: item deleted
 
-Three rules adjust a cell: R-DEL-7 (`delete_in_exchange`) turns every R-DEL-5 cell into "item deleted"; a
+Four rules adjust a cell: R-DEL-7 (`delete_in_exchange`) turns every R-DEL-5 cell into "item deleted"; a
 user who shares another enrolled user's event (R-MULTI-1) never deletes it: "event deleted" becomes
-"relation removed"; and in a one-way setting (R-SCOPE-2) nothing done in the mirror deletes the source:
+"relation removed"; the owner of a kind D event that another enrolled attendee still holds does not delete
+it on R-DEL-2/3 but passes it on (R-MULTI-4: "event passed on"; a cancellation still deletes it); and in a
+one-way setting (R-SCOPE-2) nothing done in the mirror deletes the source:
 a cell that would delete or unlink the source becomes "category removed". Kinds A and B cannot be
 cancelled (they have no organizer but the user); E's event belongs to the organizer's pair, which sees the
 cancellation itself.
@@ -44,6 +46,7 @@ class Outcome(StrEnum):
     REMOVE_RELATION = "the user's attendee relation removed"
     REMOVE_CATEGORY = "category removed"
     DELETE_ITEM = "item deleted"
+    PASS_EVENT = "event passed to another enrolled attendee"
 
 
 _ = Outcome
@@ -67,7 +70,9 @@ DELETION_TABLE: dict[tuple[Action, Kind], Outcome | None] = {
     for kind, outcome in zip(_KINDS, row, strict=True)
 }
 
-_TOUCHES_EVENT = frozenset({Outcome.DELETE_EVENT, Outcome.REMOVE_RELATION})
+_TOUCHES_EVENT = frozenset({Outcome.DELETE_EVENT, Outcome.REMOVE_RELATION, Outcome.PASS_EVENT})
+# R-MULTI-4: what the owner of a meeting an outside organizer sent does with their own copy.
+_PASSES_ON = frozenset({Action.DELETED_IN_EXCHANGE, Action.UNSYNC_CATEGORY})
 
 # Which actions end the pair for good (R-DEL-9); leaving the window only pauses it.
 ENDS_WITH_TOMBSTONE = frozenset(
@@ -75,14 +80,19 @@ ENDS_WITH_TOMBSTONE = frozenset(
 )
 
 
-def outcome(action: Action, kind: Kind, policy: Policy, owns_event: bool = True) -> Outcome | None:
-    """The cell of the table for `action` and `kind`, after R-DEL-7, the shared-event and one-way rules."""
+def outcome(
+    action: Action, kind: Kind, policy: Policy, owns_event: bool = True, others_hold: bool = False
+) -> Outcome | None:
+    """The cell of the table for `action` and `kind`, after R-DEL-7, the shared-event, R-MULTI-4 and
+    one-way rules. `others_hold`: another enrolled attendee still has a copy of this meeting."""
     if action is Action.DELETED_IN_SALESFORCE and policy.delete_in_exchange:
         cell: Outcome | None = Outcome.DELETE_ITEM
     else:
         cell = DELETION_TABLE[(action, kind)]
     if cell is Outcome.DELETE_EVENT and not owns_event:
         cell = Outcome.REMOVE_RELATION
+    if cell is Outcome.DELETE_EVENT and kind is Kind.D and others_hold and action in _PASSES_ON:
+        cell = Outcome.PASS_EVENT
     if cell in _TOUCHES_EVENT and policy.direction is Direction.TO_EXCHANGE:
         return Outcome.REMOVE_CATEGORY
     if cell is Outcome.DELETE_ITEM and policy.direction is Direction.TO_SALESFORCE:

@@ -54,6 +54,7 @@ __all__ = [
     "EX_SHOW_AS_IN",
     "LOCATION_LIMIT",
     "MINUTES_PER_DAY",
+    "OWNER_FIELD",
     "PRIVATE_SENSITIVITIES",
     "SF_ITEM_ID_FIELD",
     "SF_SHOW_AS",
@@ -87,6 +88,7 @@ SF_ITEM_ID_FIELD = "Exchange_Item_Id__c"
 SF_UID_FIELD = "Exchange_UID__c"
 SF_SYNC_HASH_FIELD = "Calbridge_Sync_Hash__c"
 EX_EVENT_ID_FIELD = "salesforce_event_id"  # the item's extended property SalesforceEventId
+OWNER_FIELD = "OwnerId"  # written only to pass a meeting's event on (R-MULTI-4)
 
 SUBJECT_LIMIT = 255
 LOCATION_LIMIT = 255
@@ -160,7 +162,7 @@ def salesforce_when(record: Mapping[str, object]) -> When:
 def event_from_salesforce(record: Mapping[str, object], relations: Sequence[SalesforceRelation]) -> Copy:
     """The canonical copy of a Salesforce Event and its invitees. The owner is the organizer, not an
     attendee (R-ATT-9); invitees without an email address cannot reach Exchange and are left out."""
-    owner = record.get("OwnerId")
+    owner = record.get(OWNER_FIELD)
     attendees = _attendees(
         Attendee(
             email=row.email.lower(),

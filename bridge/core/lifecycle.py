@@ -8,7 +8,7 @@ from datetime import datetime
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import DeleteEvent, DeleteItem, Plan, RemoveAttendeeRelation
 from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
-from bridge.core.fields import SF_ITEM_ID_FIELD, SF_UID_FIELD, salesforce_fields
+from bridge.core.fields import OWNER_FIELD, SF_ITEM_ID_FIELD, SF_UID_FIELD, salesforce_fields
 from bridge.core.model import Copy, Invitations, PairState, PairStatus, Policy, Tombstone
 from bridge.core.private import MASKED_FIELDS, masked
 
@@ -24,11 +24,13 @@ def apply_action(
     now: datetime,
     item_categories: frozenset[str] | None = None,
     versions: tuple[str | None, str | None] | None = None,
+    holders: tuple[str, ...] = (),
 ) -> Plan:
     """The plan for one row of the R-DEL table. `item_categories` are the item's current categories when
     known; otherwise the bridge's own categories are removed unconditionally. `versions` are the event's
     and the item's versions just read, which the writes are checked against (R-MERGE-5); by default the
-    recorded ones."""
+    recorded ones. `holders` are the other enrolled users who still have a copy of the meeting
+    (`MeetingContext.holders`): a kind D event passes to the first of them (R-MULTI-4)."""
     sf_version, ex_version = versions if versions is not None else (state.sf_version, state.ex_version)
     if action is Action.USER_SWITCHED_OFF and state.status is not PairStatus.ACTIVE:
         return Plan((), None)  # nothing on either side carries the pair any more: forget it
@@ -47,7 +49,7 @@ def apply_action(
             builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
             return Plan(tuple(builder.issue_commands), None)
         return Plan((), state)
-    cell = outcome(action, state.kind, policy, state.owns_event)
+    cell = outcome(action, state.kind, policy, state.owns_event, others_hold=bool(holders))
     if cell is None:
         return Plan((), state)
     builder = PlanBuilder(policy)
@@ -63,6 +65,10 @@ def apply_action(
         builder.last.append(DeleteEvent(state.sf_id, sf_version))
     if cell is Outcome.REMOVE_RELATION and event_exists and state.sf_id is not None:
         builder.relations.append(RemoveAttendeeRelation(state.sf_id, policy.user_id))
+    if cell is Outcome.PASS_EVENT and event_exists and state.sf_id is not None:
+        # The heir owns the event now, so they are no longer one of its invitees.
+        builder.event_fields[OWNER_FIELD] = holders[0]
+        builder.relations.append(RemoveAttendeeRelation(state.sf_id, holders[0]))
     if cell is Outcome.DELETE_ITEM and item_exists and state.ex_id is not None:
         send = policy.invitations is Invitations.ALL
         builder.last.append(DeleteItem(state.ex_id, ex_version, send_cancellations=send))
@@ -78,7 +84,7 @@ def apply_action(
         now,
         (sf_version, ex_version),
         item_deleted=cell is Outcome.DELETE_ITEM,
-        event_deleted=cell is Outcome.DELETE_EVENT,
+        event_gone=cell in (Outcome.DELETE_EVENT, Outcome.PASS_EVENT),
     )
 
 
@@ -119,7 +125,7 @@ def _end(
     now: datetime,
     versions: tuple[str | None, str | None],
     item_deleted: bool = False,
-    event_deleted: bool = False,
+    event_gone: bool = False,
 ) -> Plan:
     builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
     commands, event_written, _ = builder.build(state.sf_id, versions[0], state.ex_id, versions[1])
@@ -135,7 +141,7 @@ def _end(
         )
         return Plan(commands, new_state)
     assert action in ENDS_WITH_TOMBSTONE
-    sf_id = None if event_deleted or action is Action.DELETED_IN_SALESFORCE else state.sf_id
+    sf_id = None if event_gone or action is Action.DELETED_IN_SALESFORCE else state.sf_id
     tombstone = Tombstone(reason=action.value, at=now)
     ended = replace(  # a tombstone tracks no versions: nothing is synced until it is opted in again
         state,

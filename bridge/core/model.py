@@ -341,11 +341,16 @@ class PairState:
 
 @dataclass(frozen=True, slots=True)
 class MeetingContext:
-    """What the runtime knows about other enrolled users' copies of one meeting (R-MULTI, by UID)."""
+    """What the runtime knows about other enrolled users' copies of one meeting (R-MULTI, by UID).
+
+    `holders` are the other enrolled users whose pair shares this meeting's event and still has their
+    item, in the order they synced: the event passes to the first of them when its owner's copy goes
+    (R-MULTI-4)."""
 
     organizer_user_id: str | None = None  # the organizer, when enrolled
     event_id: str | None = None  # the Salesforce event already synced for this UID, if any
     event_owner_id: str | None = None
+    holders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bridge.core.model import AllDay, Copy, Timed
+from bridge.core.model import AllDay, Content, Copy, Timed
 
 AdoptionKey = tuple[str, datetime | date, datetime | date]
 
 
-def adoption_key(copy: Copy) -> AdoptionKey:
+def adoption_key(copy: Copy | Content) -> AdoptionKey:
     """R-PAIR-2: trimmed subject, and start and end in UTC to the minute (all-day: the dates)."""
-    when = copy.content.when
-    subject = copy.content.subject.strip()
+    found = copy.content if isinstance(copy, Copy) else copy
+    when = found.when
+    subject = found.subject.strip()
     if isinstance(when, Timed):
         return subject, when.start.replace(second=0), when.end.replace(second=0)
     assert isinstance(when, AllDay)
@@ -29,17 +30,24 @@ def adoption_key(copy: Copy) -> AdoptionKey:
 
 @dataclass(frozen=True, slots=True)
 class Matching:
-    """Unpaired copies sorted out: pairs to adopt or recover, copies left single, duplicates."""
+    """Unpaired copies sorted out: pairs to adopt or recover, copies left single, duplicates, and events
+    that look like an item already joined to another user's event (left alone)."""
 
     pairs: tuple[tuple[Copy, Copy], ...]
     singles: tuple[Copy, ...]
     duplicates: tuple[Copy, ...]
+    look_alikes: tuple[Copy, ...] = ()
 
 
-def match_unpaired(events: Sequence[Copy], items: Sequence[Copy]) -> Matching:
+def match_unpaired(events: Sequence[Copy], items: Sequence[Copy], joined: Sequence[Content] = ()) -> Matching:
     """Pair unpaired events and items of one user: first by the ids stored on them (R-PAIR-1), then by
     adoption key (R-PAIR-2). Copies sharing a key with another copy of the same side are duplicates and
     neither adopted nor created (R-PAIR-3); a key both sides have once is a pair.
+
+    `joined` holds the content of this user's items that joined another user's event (R-PAIR-5): the UID
+    made them that meeting, so an event of this user with the same key is their twin, which R-PAIR-2
+    neither adopts nor creates from. Such events are `look_alikes`: an item created for one would show the
+    meeting twice in the mailbox.
 
     A copy that names a partner which is not among the copies given is left single; the planner
     creates nothing for it (its partner may be out of sight, not gone). Salesforce's child events (an
@@ -59,6 +67,9 @@ def match_unpaired(events: Sequence[Copy], items: Sequence[Copy]) -> Matching:
     def free(copies: Iterable[Copy]) -> list[Copy]:
         return [c for c in copies if c.id not in taken and c.paired_id is None]
 
+    joined_keys = {adoption_key(content) for content in joined}
+    look_alikes = [e for e in free(candidates) if adoption_key(e) in joined_keys]
+    taken.update(e.id for e in look_alikes)
     event_keys = _by_key(free(candidates))
     item_keys = _by_key(free(items))
     duplicates: list[Copy] = []
@@ -71,7 +82,7 @@ def match_unpaired(events: Sequence[Copy], items: Sequence[Copy]) -> Matching:
             pairs.append((found_events[0], found_items[0]))
             taken.update((found_events[0].id, found_items[0].id))
     singles = tuple(c for c in (*events, *items) if c.id not in taken)
-    return Matching(tuple(pairs), singles, tuple(duplicates))
+    return Matching(tuple(pairs), singles, tuple(duplicates), tuple(look_alikes))
 
 
 def _by_key(copies: Iterable[Copy]) -> dict[AdoptionKey, list[Copy]]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bridge.core.attendees import AttendeeMerge, choose_who
 from bridge.core.builder import PlanBuilder
 from bridge.core.commands import (
-    AddAttendeeRelation,
     Cancelled,
     CategoryRemoved,
     Changed,
@@ -16,28 +14,25 @@ from bridge.core.commands import (
     LeftWindow,
     Observation,
     Plan,
-    RemoveAttendeeRelation,
     SyncNow,
     UnsyncRequested,
     UpdateAttendeeStatus,
     UserSwitchedOff,
     WriteFailed,
 )
-from bridge.core.creation import create_partner, item_issues, my_answer, plan_single
-from bridge.core.deletion import Action, Outcome, outcome
-from bridge.core.fields import (
-    EX_EVENT_ID_FIELD,
-    SF_ITEM_ID_FIELD,
-    SF_UID_FIELD,
-    exchange_fields,
-    salesforce_fields,
-)
+from bridge.core.creation import create_partner, my_answer, plan_single
+from bridge.core.deletion import Action
 from bridge.core.hold import hold, holding_limit
 from bridge.core.issues import IssueCode
-from bridge.core.lifecycle import apply_action, end_out_of_scope, leave_window
-from bridge.core.merge import merge_fields
-from bridge.core.model import Attendee, Content, Copy, Kind, PairState, PairStatus, Policy, Side
-from bridge.core.people import merge_people
+from bridge.core.lifecycle import apply_action, end_out_of_scope
+from bridge.core.model import (
+    Copy,
+    MeetingContext,
+    PairState,
+    PairStatus,
+    Policy,
+    Side,
+)
 from bridge.core.scope import (
     Verdict,
     admit_event,
@@ -48,9 +43,9 @@ from bridge.core.scope import (
     kind_of,
     leaves_scope,
     opted_in,
-    sends_invitations,
     unsync_requested,
 )
+from bridge.core.sync import sync_pair
 
 _ACTIONS: dict[type[Observation], Action] = {
     LeftWindow: Action.LEFT_WINDOW,
@@ -60,7 +55,6 @@ _ACTIONS: dict[type[Observation], Action] = {
     Cancelled: Action.CANCELLED,
 }
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
-_MUTABLE_KINDS = (Kind.A, Kind.B, Kind.C)  # an appointment becomes a meeting when attendees appear
 
 
 def plan(state: PairState | None, observation: Observation, policy: Policy, now: datetime) -> Plan:
@@ -86,7 +80,7 @@ def _planned(state: PairState, observation: Observation, policy: Policy, now: da
         side_action = (
             Action.DELETED_IN_EXCHANGE if observation.side is Side.EXCHANGE else Action.DELETED_IN_SALESFORCE
         )
-        return apply_action(state, side_action, policy, now)
+        return apply_action(state, side_action, policy, now, holders=_holders(observation.meeting))
     if isinstance(observation, WriteFailed):
         return _write_failed(state, observation, policy)
     return apply_action(state, _ACTIONS[type(observation)], policy, now)
@@ -137,6 +131,7 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
         uid=ex.uid,
         organizer_user_id=organizer_user,
         open_issues=state.open_issues if state is not None else frozenset(),
+        bridge_category=state.bridge_category if state is not None else False,
     )
     return _active(adopted, seen, policy, now)
 
@@ -181,8 +176,11 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime, resu
     if seen.ex is not None:
         action = _lifecycle_action(seen.ex, policy)
         if action is not None:
-            return apply_action(state, action, policy, now, seen.ex.categories, _read(state, seen))
+            holders = _holders(seen.meeting)
+            return apply_action(state, action, policy, now, seen.ex.categories, _read(state, seen), holders)
     if not state.owns_event:
+        if seen.sf is not None and seen.sf.owner_id == policy.user_id:
+            return _take_over(state, seen, seen.sf, policy, now)
         return _shared(state, seen, policy, now)
     if seen.ex is not None and leaves_scope(state, seen.ex, policy):
         return end_out_of_scope(state, seen.ex, seen.sf, policy, now)
@@ -193,7 +191,7 @@ def _active(state: PairState, seen: Changed, policy: Policy, now: datetime, resu
     ex = seen.ex or _stand_in(state, Side.EXCHANGE)
     if sf is None or ex is None:
         return Plan((), state)
-    return _sync(state, seen, sf, ex, policy, now, resuming)
+    return sync_pair(state, seen, sf, ex, policy, now, resuming)
 
 
 def _lifecycle_action(item: Copy, policy: Policy) -> Action | None:
@@ -205,112 +203,12 @@ def _lifecycle_action(item: Copy, policy: Policy) -> Action | None:
     return None
 
 
-def _sync(
-    state: PairState, seen: Changed, sf: Copy, ex: Copy, policy: Policy, now: datetime, resuming: bool
-) -> Plan:
-    """Merge the two copies of an active pair and build the writes (steps 3, 5 and 6 of the theory); a
-    merge that leaves the window pauses the pair after syncing (R-DEL-4)."""
-    builder = PlanBuilder(policy)
-    _keep_category(builder, state, seen, policy, resuming)
-    _heal_pairing(builder, seen, sf, ex)
-    # Step 3, echo: a version the bridge recorded is its own write coming back (R-MERGE-3).
-    base_sf = sf.content if sf.version and sf.version == state.sf_version else state.base_sf
-    base_ex = ex.content if ex.version and ex.version == state.ex_version else state.base_ex
-    fields = merge_fields(sf, ex, base_sf, base_ex, policy, state.masked)
-    people = merge_people(state, sf, ex, base_sf, base_ex, seen.directory, policy, fields.masked)
-    new_sf = _with_attendees(fields.sf, people.sf_attendees)
-    new_ex = _with_attendees(fields.ex, people.ex_attendees)
-    builder.event_fields.update(salesforce_fields(new_sf, fields.write_sf))
-    if fields.masked is Side.SALESFORCE and state.masked is None and sf.who_ids:
-        builder.event_fields["WhoId"] = None  # R-PRIV-1: a masked event links no one
-    _relations(builder, people, sf, new_sf.private, policy)
-    ex_names = fields.write_ex + (("attendees",) if new_ex.attendees != ex.content.attendees else ())
-    builder.item_fields.update(exchange_fields(new_ex, ex_names, policy))
-    wanted = (
-        item_issues(ex, people.unresolved, fields.masked) if policy.direction.allows(Side.EXCHANGE) else {}
-    )
-    item_categories = seen.ex.categories if seen.ex is not None else None
-    status, ex_id = PairStatus.ACTIVE, state.ex_id
-    if not (in_window(new_sf.when, policy, now) or in_window(new_ex.when, policy, now)):
-        wanted, status = {}, PairStatus.OUT_OF_WINDOW
-        if leave_window(builder, state, ex, item_categories):
-            ex_id = None
-    builder.issues(state.open_issues, wanted, sf.id, ex.id, item_categories)
-    commands, event_written, item_written = builder.build(
-        sf.id, sf.version or None, ex.id, ex.version or None, sends_invitations(policy, new_ex)
-    )
-    kind = (
-        kind_of(state.origin, ex, state.organizer_user_id, policy)
-        if state.kind in _MUTABLE_KINDS
-        else state.kind
-    )
-    new_state = replace(
-        state,
-        status=status,
-        ex_id=ex_id,
-        kind=kind,
-        base_sf=new_sf,
-        base_ex=new_ex,
-        sf_version=None if event_written else (sf.version or None),
-        ex_version=None if item_written or ex_id is None else (ex.version or None),
-        masked=fields.masked,
-        unresolved=people.unresolved,
-        open_issues=builder.open_issues,
-        held=(),
-        bridge_category=state.bridge_category or policy.sync_category in builder.add_categories,
-    )
-    return Plan(commands, new_state)
-
-
-def _keep_category(
-    builder: PlanBuilder, state: PairState, seen: Changed, policy: Policy, resuming: bool
-) -> None:
-    """R-DEL-1: the `Salesforce` category taken off is put back; a pair resuming in the window gets back
-    the category it lost on leaving (R-DEL-4), whichever side brought it back."""
-    if seen.ex is not None and policy.sync_category not in seen.ex.categories:
-        cell = outcome(Action.CATEGORY_REMOVED, state.kind, policy, state.owns_event)
-        if cell is Outcome.RESTORE_CATEGORY:
-            builder.categories(seen.ex.categories, add=(policy.sync_category,))
-    elif seen.ex is None and resuming:
-        builder.categories(frozenset(), add=(policy.sync_category,))
-
-
-def _with_attendees(content: Content, attendees: tuple[Attendee, ...]) -> Content:
-    return content if content.attendees == attendees else replace(content, attendees=attendees)
-
-
 def _read(state: PairState, seen: Changed) -> tuple[str | None, str | None]:
     """The versions just read (the recorded ones for a side not read), for the writes of plans that end
     or pause the pair; the state keeps the recorded ones, which match its bases."""
     sf_version = seen.sf.version if seen.sf is not None else state.sf_version
     ex_version = seen.ex.version if seen.ex is not None else state.ex_version
     return sf_version, ex_version
-
-
-def _relations(builder: PlanBuilder, people: AttendeeMerge, sf: Copy, private: bool, policy: Policy) -> None:
-    """The relation commands of an attendee merge, and a Who for an event that has none (R-ATT-10)."""
-    for added in people.add_relations:
-        assert added.relation is not None
-        builder.relations.append(AddAttendeeRelation(sf.id, added.relation.relation_id, added.response))
-    for relation_id in people.remove_relations:
-        builder.relations.append(RemoveAttendeeRelation(sf.id, relation_id))
-    for relation_id, status in people.status_updates:
-        builder.relations.append(UpdateAttendeeStatus(sf.id, relation_id, status))
-    # R-ATT-10: a Who only where the user set none; Salesforce links no Contact or Lead to a private event.
-    if people.add_relations and not sf.who_ids and not private:
-        who = choose_who(people.sf_attendees, policy.shared_activities)
-        if who:
-            builder.event_fields["WhoId"] = who[0]
-            if policy.shared_activities and len(who) > 1:
-                builder.event_fields["EventWhoIds"] = list(who)
-
-
-def _heal_pairing(builder: PlanBuilder, seen: Changed, sf: Copy, ex: Copy) -> None:
-    """R-PAIR-1: a copy read without the other's id (adopted, or edited by hand) gets it back."""
-    if seen.sf is not None and (seen.sf.paired_id != ex.id or (ex.uid and seen.sf.uid != ex.uid)):
-        builder.event_fields.update({SF_ITEM_ID_FIELD: ex.id, SF_UID_FIELD: ex.uid or ""})
-    if seen.ex is not None and seen.ex.paired_id != sf.id:
-        builder.item_fields[EX_EVENT_ID_FIELD] = sf.id
 
 
 def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
@@ -335,6 +233,18 @@ def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         bridge_category=state.bridge_category or policy.sync_category in builder.add_categories,
     )
     return Plan(commands, new_state)
+
+
+def _take_over(state: PairState, seen: Changed, event: Copy, policy: Policy, now: datetime) -> Plan:
+    """R-MULTI-4: the meeting's event was passed to this user, whose joined pair now owns it. The item's
+    base stays; the event has none yet, so where the copies differ the event counts as changed and the
+    later-modified copy wins (R-MERGE-2), as in an adoption."""
+    owner = replace(state, owns_event=True, base_sf=None, sf_version=None, my_status=None)
+    return _active(owner, replace(seen, sf=event), policy, now)
+
+
+def _holders(meeting: MeetingContext | None) -> tuple[str, ...]:
+    return meeting.holders if meeting is not None else ()
 
 
 def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:
