@@ -128,11 +128,13 @@ class UserSync:
         unpaired = self._salesforce(ctx, work, by_sf, got, quiet)
         unpaired |= await self._reads(ctx, work, by_sf, got)
         positions: list[StreamPosition] = []
+        synced_ids: set[str] = set()
         if work.exchange:
             try:
                 changed, deleted, new_state = await self._sync(ctx, sync_state)
             except StreamGapError:
                 return await self.reconcile(ctx, work)
+            synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)
             await self._opted_in_again(ctx, got)
@@ -150,6 +152,7 @@ class UserSync:
                 [p for p in pairs if not live(p)],
                 got,
             )
+            _time_new_copies(got.jobs, work, synced_ids)
         return await self._finish(ctx, got, pairs, positions=positions, quiet=quiet)
 
     async def reconcile(self, ctx: UserContext, work: Work) -> bool:
@@ -373,6 +376,19 @@ class UserSync:
             assert isinstance(job.observation, Changed)
             job.observation = replace(job.observation, sf=copy)
             job.event = record
+
+
+def _time_new_copies(jobs: Sequence[Job], work: Work, synced_ids: set[str]) -> None:
+    """A copy the streams announced that no pair holds yet (a create on its way across) is timed from its
+    source's commit, as an update is (the propagation latency metric). A reconcile's finds are not."""
+    for job in jobs:
+        seen = job.observation
+        if job.source is not None or not isinstance(seen, Changed) or (seen.sf is None) == (seen.ex is None):
+            continue
+        if seen.sf is not None and (real := [c for c in work.sf.get(seen.sf.id, ()) if not c.echo]):
+            job.source, job.committed_at = Side.SALESFORCE, min(c.committed_at for c in real)
+        elif seen.ex is not None and seen.ex.id in synced_ids and work.exchange_since is not None:
+            job.source, job.committed_at = Side.EXCHANGE, work.exchange_since
 
 
 def _window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:

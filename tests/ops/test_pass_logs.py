@@ -105,3 +105,21 @@ async def test_r_lim_1_a_refused_write_is_an_issue_logged_as_a_warning_with_sale
     issues = [line for line in _events(log_lines, "issue_raised") if line["code"] == "E-SF-VALIDATION"]
     assert issues and issues[0]["level"] == "warning" and issues[0]["user"] == ANN.user_id
     assert "Region is required" in issues[0]["reason"]
+
+
+async def test_r_time_1_a_new_event_and_a_new_item_are_timed_from_their_sources_commit(
+    log_lines: io.StringIO, running: tuple[MemorySalesforce, MemoryMailbox, MemoryStore, Bridge]
+) -> None:
+    """Creates cross as the unpaired pass: they are counted and timed like updates (calbridge_propagation_*)."""
+    sf, ex, _store, bridge = running
+    event_id = sf.put_event(ANN.user_id, "New in Salesforce", *_soon())
+    await bridge.wait_idle()
+    item_id = ex.put_item(ANN.mailbox, "New in Outlook", *_soon())
+    await bridge.wait_idle()
+    written = _events(log_lines, "pass_written")
+    to_exchange = next(line for line in written if line["salesforce_id"] == event_id)
+    to_salesforce = next(line for line in written if line["exchange_id"] == item_id)
+    assert (to_exchange["direction"], to_exchange["source"]) == ("to_exchange", "salesforce")
+    assert (to_salesforce["direction"], to_salesforce["source"]) == ("to_salesforce", "exchange")
+    assert to_exchange["latency_s"] is not None and to_salesforce["latency_s"] is not None
+    assert len(bridge.metrics.latencies["to_exchange"]) == len(bridge.metrics.latencies["to_salesforce"]) == 1
