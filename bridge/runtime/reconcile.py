@@ -22,7 +22,8 @@ from bridge.core import match_unpaired
 from bridge.core.commands import Changed, Deleted
 from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue
-from bridge.core.model import Copy, Directory, MeetingContext, PairStatus, Side
+from bridge.core.model import Copy, Directory, Kind, MeetingContext, PairStatus, Side
+from bridge.core.scope import unsync_requested
 from bridge.errors import MappingError
 from bridge.ports import EventRecord, MailboxPort, SalesforcePort, Store, StoredPair
 from bridge.runtime.executor import UserContext
@@ -80,6 +81,31 @@ class Reader:
         if owner is None:
             return MeetingContext(organizer_user_id=organizer_user)
         return MeetingContext(organizer_user, owner.state.sf_id, owner.user_id)
+
+    async def with_holders(self, ctx: UserContext, jobs: Sequence[Job]) -> None:
+        """R-MULTI-4: a job that may end this user's ownership of a meeting an outside organizer sent (the
+        item deleted, or marked `Salesforce Unsync`) learns which other enrolled users still hold it."""
+        for job in jobs:
+            state, seen = job.stored.state if job.stored else None, job.observation
+            if state is None or state.kind is not Kind.D or not state.owns_event or not state.uid:
+                continue
+            ending = (isinstance(seen, Deleted) and seen.side is Side.EXCHANGE) or (
+                isinstance(seen, Changed) and seen.ex is not None and unsync_requested(seen.ex, ctx.policy)
+            )
+            if not ending:
+                continue
+            holders = tuple(
+                p.user_id
+                for p in await self.store.pairs_by_uid(state.uid)
+                if p.user_id != ctx.user_id
+                and p.state.status is PairStatus.ACTIVE
+                and not p.state.owns_event
+                and p.state.sf_id == state.sf_id
+                and p.state.ex_id
+            )
+            meeting = MeetingContext(event_id=state.sf_id, event_owner_id=ctx.user_id, holders=holders)
+            assert isinstance(seen, Changed | Deleted)
+            job.observation = replace(seen, meeting=meeting)
 
     async def window_reconcile(
         self,
@@ -182,7 +208,13 @@ class Reader:
                 got.issues.append(mapping_issue(ctx, Side.EXCHANGE, item.item_id, error))
         got.copies += event_copies + item_copies
         rows = {(s, p.state.id_of(s)): p for p in waiting for s in Side if p.state.id_of(s)}
-        matching = match_unpaired(event_copies, item_copies)
+        # R-PAIR-5: this user's items joined to another user's event make their look-alike events no twin.
+        joined = [
+            p.state.base_ex
+            for p in await self.store.pairs_of(ctx.user_id)
+            if live(p) and not p.state.owns_event and p.state.base_ex is not None
+        ]
+        matching = match_unpaired(event_copies, item_copies, joined)
 
         def job(observation: Changed, *copies: Copy) -> Job:
             found = [rows[(c.side, c.id)] for c in copies if (c.side, c.id) in rows]

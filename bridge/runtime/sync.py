@@ -192,6 +192,7 @@ class UserSync:
         intents: Sequence[str] = (),
         confirmed: bool = False,
     ) -> bool:
+        await self.reader.with_holders(ctx, got.jobs)
         needing = [c for job in got.jobs if _may_merge(job) for c in _copies(job)]
         directory = await self.reader.directory(needing)
         jobs = with_directory(got.jobs, directory)
@@ -232,6 +233,11 @@ class UserSync:
             if changes[-1].change_type is ChangeType.DELETE:
                 if real:
                     got.jobs.append(Job(stored, Deleted(Side.SALESFORCE), stored.event, stored.item))
+                continue
+            if not stored.state.owns_event:
+                # The owner's pair would have had this change; reaching a sharer, the event may have been
+                # passed on to this user (R-MULTI-4), even by the bridge's own write: read it.
+                work.reread.add(event_id)
                 continue
             record: EventRecord | None = stored.event
             for change in changes:
