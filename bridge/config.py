@@ -116,6 +116,8 @@ class GraphSettings(_Section):
     client_secret_file: Path | None = None
     graph_url: str = DEFAULT_GRAPH_URL
     notification_url: str | None = None  # a public https address for change notifications; else delta polling
+    poll_seconds: Annotated[float, Field(gt=0)] = 10.0  # delta polling period of an idle mailbox
+    poll_fast_seconds: Annotated[float, Field(gt=0)] = 2.0  # the period for two minutes after a change
 
 
 class ExchangeSettings(_Section):

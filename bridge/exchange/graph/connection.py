@@ -67,13 +67,13 @@ class GraphConnection:
     @classmethod
     def from_sandbox(cls, endpoints: Mapping[str, Any], **options: Any) -> GraphConnection:
         """The connection to a sandbox, from its `endpoints.json` (the whole document, or its `graph`
-        part with `ca_bundle` beside it)."""
+        part with `ca_bundle` beside it); `options` set or replace any field."""
         graph = endpoints.get("graph", endpoints)
-        return cls(
-            authority=str(graph["authority"]),
-            client_id=str(graph["client_id"]),
-            client_secret=str(graph["client_secret"]),
-            graph_url=str(graph["graph_url"]),
-            ca_bundle=endpoints.get("ca_bundle") or graph.get("ca_bundle"),
-            **options,
-        )
+        values: dict[str, Any] = {
+            "authority": str(graph["authority"]),
+            "client_id": str(graph["client_id"]),
+            "client_secret": str(graph["client_secret"]),
+            "graph_url": str(graph["graph_url"]),
+            "ca_bundle": endpoints.get("ca_bundle") or graph.get("ca_bundle"),
+        }
+        return cls(**{**values, **options})

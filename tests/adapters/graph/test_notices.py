@@ -1,0 +1,65 @@
+"""Changes announced without a public address: delta polling per mailbox (R-TIME-1, R-GRAPH-2, R-TIME-3)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+from exchangelib import Account, CalendarItem, EWSDateTime
+
+from bridge.exchange.graph import GraphMailboxes
+from bridge.ports import MailboxNotice
+
+from .conftest import ANA, BO, Sandboxes
+
+START = datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0) + timedelta(days=50)
+
+
+def user_item(account: Account, subject: str) -> CalendarItem:
+    item = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject=subject,
+        start=EWSDateTime.from_datetime(START),
+        end=EWSDateTime.from_datetime(START + timedelta(minutes=30)),
+    )
+    item.save()
+    return item
+
+
+async def next_notice(stream: AsyncIterator[MailboxNotice], timeout: float = 5.0) -> MailboxNotice:
+    return await asyncio.wait_for(anext(stream), timeout)
+
+
+async def test_r_graph_2_a_change_is_announced_within_seconds_by_polling(
+    mailboxes: GraphMailboxes, user: Callable[[str], Account]
+) -> None:
+    stream = mailboxes.notices([ANA, BO])
+    waiting = asyncio.ensure_future(next_notice(stream))
+    await asyncio.sleep(0.6)  # the pollers' first rounds: where "now" is
+    made = time.monotonic()
+    await asyncio.to_thread(user_item, user(BO), "Polled")
+    notice = await waiting
+    assert notice.mailbox == BO and notice.item_ids and not notice.lost
+    assert time.monotonic() - made < 2.0
+    found = await mailboxes.read_items(BO, notice.item_ids)
+    assert [i.subject for i in found.values()] == ["Polled"]
+
+    await mailboxes.unwatch(BO)
+    await asyncio.to_thread(user_item, user(BO), "Not watched")
+    await asyncio.to_thread(user_item, user(ANA), "Watched")
+    notice = await next_notice(stream)
+    assert notice.mailbox == ANA  # BO's change, made first, was not announced
+
+
+async def test_r_time_3_a_refused_poll_state_is_announced_as_lost(
+    mailboxes: GraphMailboxes, sandbox: Sandboxes
+) -> None:
+    stream = mailboxes.notices([ANA])
+    waiting = asyncio.ensure_future(next_notice(stream))
+    await asyncio.sleep(0.6)
+    sandbox.graph.faults.expire_delta_tokens(ANA)
+    notice = await waiting
+    assert notice.mailbox == ANA and notice.lost
