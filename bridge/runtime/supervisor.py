@@ -57,8 +57,12 @@ def open_mailbox_port(config: Config) -> MailboxPort:
     from bridge.errors import ConfigError
 
     ex = config.exchange
+    if ex.provider == "graph":
+        from bridge.exchange.graph.settings import open_from_config
+
+        return open_from_config(config)
     if ex.provider != "ews":
-        raise ConfigError("exchange.provider", "graph is not available yet; use ews")
+        raise ConfigError("exchange.provider", f"{ex.provider!r} is not a provider; use ews or graph")
     from bridge.exchange.ews import EwsConnection, open_ews
 
     connection = EwsConnection(
