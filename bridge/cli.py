@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -43,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the sandbox and show it working")
     demo.add_argument(
         "--state-dir", type=Path, help="keep endpoints.json and ca.pem here (default: temporary)"
+    )
+    doctor = sub.add_parser(
+        "doctor",
+        help="preflight against the org, Exchange and the store: a table of checks, a fix for each failure",
+    )
+    doctor.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("CALBRIDGE_CONFIG", "calbridge.toml")),
+        help="the TOML file (default: $CALBRIDGE_CONFIG or ./calbridge.toml)",
     )
     from bridge.runtime.commands import add_runtime_commands
 
@@ -136,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file)
+    if args.command == "doctor":
+        from bridge.doctor import run_doctor
+
+        return run_doctor(args.config)
     from bridge.runtime.commands import RUNTIME_COMMANDS, run_runtime_command
 
     if args.command in RUNTIME_COMMANDS:

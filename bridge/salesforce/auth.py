@@ -43,9 +43,17 @@ class Tokens:
         self._token: str | None = None
         self._lock = asyncio.Lock()
         self.refreshed = 0  # tokens fetched so far
+        # The token answer's identity URL (`.../id/<org id>/<user id>`): who the bridge is in the org.
+        self.identity = ""
 
     def __repr__(self) -> str:
         return f"Tokens({self._connection.token_url}, {self._connection.auth}, fetched={self.refreshed})"
+
+    @property
+    def user_id(self) -> str | None:
+        """The id of the user the tokens act as (the run-as user), once a token was fetched."""
+        tail = self.identity.rstrip("/").rsplit("/", 1)[-1]
+        return tail if tail.startswith("005") else None
 
     async def current(self) -> str:
         if self._token is not None:
@@ -102,4 +110,5 @@ class Tokens:
                 f"the token endpoint refused the {self._connection.auth} flow "
                 f"({answer.status_code} {code}: {description}); check the connected app's credentials",
             )
+        self.identity = str(body.get("id") or "")
         return str(body["access_token"])

@@ -82,6 +82,15 @@ class PubSub:
         c = self._connection
         return (("accesstoken", token), ("instanceurl", c.instance_url), ("tenantid", c.org_id))
 
+    async def topic(self, topic: str, timeout_s: float = 20.0) -> pb.TopicInfo:
+        """GetTopic: whether the bridge may subscribe to `topic` and the id of its current schema. gRPC errors
+        pass through (NOT_FOUND: no such topic, or not visible to this user)."""
+        token = await self._tokens.current()
+        info: pb.TopicInfo = await self._stub.GetTopic(
+            pb.TopicRequest(topic_name=topic), metadata=self._metadata(token), timeout=timeout_s
+        )
+        return info
+
     async def schema(self, schema_id: str) -> EventSchema:
         """The schema with this id (GetSchema once per id)."""
         cached = self._schemas.get(schema_id)

@@ -19,6 +19,7 @@ from bridge.sandbox.background import in_background
 from bridge.sandbox.exchange.seed import seed_mailboxes
 from bridge.sandbox.exchange.server import ExchangeSandbox
 from bridge.sandbox.graph import GraphSandbox
+from bridge.sandbox.salesforce import setup_objects
 from bridge.sandbox.salesforce.seed import DOMAIN, seed_org
 from bridge.sandbox.salesforce.server import INTEGRATION_USERNAME, SalesforceSandbox
 from bridge.sandbox.tls import SandboxTLS
@@ -96,6 +97,13 @@ class Sandbox:
             ) from None
         if fresh:
             self.users = seed_org(self.salesforce.org, users=users)
+            # Enrolled people hold the package's user permission set, as an admin would have assigned it.
+            setup_objects.assign(
+                self.salesforce.org,
+                [u["salesforce_user_id"] for u in self.users],
+                setup_objects.USER_SET,
+                self.salesforce.client.run_as_user_id,
+            )
         else:
             # A reloaded org keeps its users; the seeded ones are those on the sandbox's own domain.
             self.users = [

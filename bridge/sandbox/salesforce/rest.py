@@ -8,6 +8,7 @@ and quick; the org's lock keeps it consistent with Python callers on other threa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -161,6 +162,9 @@ class RestApi:
             return rest_records.handle(call)
         if head in ("query", "queryAll"):
             return rest_query.handle(call, self.cursors)
+        if head == "tooling" and call.path[1:2] == ["query"]:
+            # Tooling API queries (the setup objects of schema.py) share the one query engine.
+            return rest_query.handle(dataclasses.replace(call, path=call.path[1:]), self.cursors)
         if head == "composite" and len(call.path) >= 2 and call.path[1] == "sobjects":
             return rest_collections.handle(call)
         if head == "limits" and len(call.path) == 1:

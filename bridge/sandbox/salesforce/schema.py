@@ -305,7 +305,70 @@ ORGANIZATION = SObjectDef(
     ),
 )
 
-STANDARD_OBJECTS: tuple[SObjectDef, ...] = (USER, CONTACT, LEAD, ACCOUNT, EVENT, EVENT_RELATION, ORGANIZATION)
+# Setup objects, so a client reads the org's setup as on Salesforce (see setup_objects.py for their rows).
+# PlatformEventChannelMember is a Tooling API object there; here the one query engine serves it.
+PERMISSION_SET = SObjectDef(
+    "PermissionSet",
+    "0PS",
+    (
+        _ID,
+        _f("Name", "string", length=80, nillable=False),
+        _f("Label", "string", length=80, nillable=False),
+        _f("Description", "textarea", length=255),
+        _ro("IsOwnedByProfile", "boolean", nillable=False, default=False),
+        *_AUDIT,
+    ),
+)
+
+PERMISSION_SET_ASSIGNMENT = SObjectDef(
+    "PermissionSetAssignment",
+    "0Pa",
+    (
+        _ID,
+        _f(
+            "AssigneeId",
+            "reference",
+            reference_to=("User",),
+            relationship_name="Assignee",
+            nillable=False,
+            updateable=False,
+        ),
+        _f(
+            "PermissionSetId",
+            "reference",
+            reference_to=("PermissionSet",),
+            relationship_name="PermissionSet",
+            nillable=False,
+            updateable=False,
+        ),
+        *_AUDIT,
+    ),
+)
+
+PLATFORM_EVENT_CHANNEL_MEMBER = SObjectDef(
+    "PlatformEventChannelMember",
+    "0v8",
+    (
+        _ID,
+        _f("DeveloperName", "string", length=80, nillable=False),
+        _f("EventChannel", "string", length=80, nillable=False, updateable=False),
+        _f("SelectedEntity", "string", length=80, nillable=False, updateable=False),
+        *_AUDIT,
+    ),
+)
+
+STANDARD_OBJECTS: tuple[SObjectDef, ...] = (
+    USER,
+    CONTACT,
+    LEAD,
+    ACCOUNT,
+    EVENT,
+    EVENT_RELATION,
+    ORGANIZATION,
+    PERMISSION_SET,
+    PERMISSION_SET_ASSIGNMENT,
+    PLATFORM_EVENT_CHANNEL_MEMBER,
+)
 
 # Metadata field types to describe types.
 _METADATA_TYPES = {

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.sandbox.background import in_background
-from bridge.sandbox.salesforce import persistence
+from bridge.sandbox.salesforce import persistence, setup_objects
 from bridge.sandbox.salesforce.eventbus import EventBus
 from bridge.sandbox.salesforce.faults import Faults
 from bridge.sandbox.salesforce.org import DEFAULT_API_VERSION, ConnectedApp, Org
@@ -67,7 +67,14 @@ class SalesforceSandbox:
         self.admin_token = secrets.token_urlsafe(32)
         self.api = RestApi(self.org, self.faults, self.admin_token)
         self.api.publisher = PlatformEventPublisher(self.bus)
+        fresh = not self.org.clients
         self.client = self._integration_client()
+        # The package's permission sets and CDC selections as setup records; the integration user gets its set
+        # once, when the org is new (an assignment a test removed stays removed across a restart).
+        admin = self.client.run_as_user_id
+        setup_objects.install(self.org, metadata_dir, admin)
+        if fresh:
+            setup_objects.assign(self.org, [admin], setup_objects.INTEGRATION_SET, admin)
         self.access_token = self.org.issue_token(self.client.run_as_user_id, self.client.client_id)
         self.pubsub = PubSubServer(
             self.bus,
