@@ -1,0 +1,435 @@
+"""`plan_series(state, sf, ex, policy, now)`: what to write for one recurring series (SPEC §15).
+
+In the order of the rules:
+
+1. Replay: both series at the versions recorded change nothing (R-MERGE-4).
+2. Limit: an occurrence over 24 hours stops the whole series (E-RECURRING-TOO-LONG, R-REC-7); nothing is
+   written and the issue closes when a fresh read shows the cause gone.
+3. A series seen alone is created on the other side as a series (R-REC-1) when its pattern maps, with its
+   exceptions and deletions in the window; otherwise it is expanded (R-REC-6): each occurrence in the
+   window becomes a single copy, paired by (series, original start), and I-RECURRING-EXPANDED says so.
+4. A paired series: a changed pattern or start rebuilds the other side, or ends it when only the end came
+   earlier (R-REC-4, R-REC-5); the series' own fields merge three-way as one unit (R-REC-7, with the
+   private and description rules of bridge.core.merge); then occurrence by occurrence, keyed by original
+   start (R-REC-2): a deletion deletes the twin, an exception edited on one side becomes an exception on
+   the other, split out of its series where Salesforce cannot hold it (R-REC-3, I-OCCURRENCE-SPLIT).
+
+Salesforce Classic recurrences travel to Exchange only (R-REC-1); the bridge never writes one. Direction
+settings (R-SCOPE-2) apply as for single events. A Salesforce re-creation is turned into a re-keyed state
+by `series.recreation` before planning, so it plans as one change, never as deletions (R-REC-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bridge.core.commands import (
+    CloseIssue,
+    Command,
+    Created,
+    RaiseIssue,
+    frozen_fields,
+)
+from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fields, salesforce_fields
+from bridge.core.issues import IssueCode, make_issue
+from bridge.core.merge import merge_fields
+from bridge.core.model import SCALAR_FIELDS, Content, Copy, Policy, Side, Timed
+from bridge.core.patterns import Pattern, occurrence_dates
+from bridge.core.private import mask_target, project
+from bridge.core.scope import MAX_RECURRING_OCCURRENCE
+from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState, expected_starts, missing
+from bridge.core.series_commands import (
+    CreateSeries,
+    DeleteOccurrence,
+    EndSeries,
+    RebuildSeries,
+    SplitOccurrence,
+    UpdateOccurrence,
+    UpdateSeries,
+)
+from bridge.core.series_expand import plan_expanded
+from bridge.core.series_writes import fields_for, fresh, info, rule_for, writable, write_exception
+from bridge.core.spans import duration
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+_CREATED_SERIES: dict[Side, Created] = {Side.SALESFORCE: Created.EVENT_ID, Side.EXCHANGE: Created.ITEM_ID}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPlan:
+    """The commands to run in order, the state to keep once they succeeded, and the original starts of
+    exceptions a rebuild dropped (R-REC-5: the runtime logs an info entry for each)."""
+
+    commands: tuple[Command, ...]
+    state: SeriesState | None
+    dropped: tuple[datetime, ...] = ()
+
+
+def plan_series(
+    state: SeriesState | None, sf: Series | None, ex: Series | None, policy: Policy, now: datetime
+) -> SeriesPlan:
+    """Decide what happens to one series. Pure: equal inputs give an equal plan."""
+    seen = [s for s in (sf, ex) if s is not None]
+    if not seen:
+        return SeriesPlan((), state)
+    if state is not None and all(s.version and s.version == state.version_of(s.side) for s in seen):
+        return SeriesPlan((), state)
+    too_long = next((s for s in seen if s.longest() > MAX_RECURRING_OCCURRENCE), None)
+    if too_long is not None:
+        return _hold(state, too_long, policy)
+    if state is None:
+        source = seen[0] if len(seen) == 1 else None
+        if source is None:
+            return SeriesPlan((), None)  # two unpaired series: recovery by their ids is the runtime's
+        if not _travels(source, policy):
+            return SeriesPlan((), None)
+        if not source.mappable:
+            return SeriesPlan(*plan_expanded(fresh(source, None), source, None, policy, now))
+        return _create(source, policy, now)
+    closing = _close(state, IssueCode.RECURRING_TOO_LONG, policy)
+    state = replace(state, open_issues=state.open_issues - {IssueCode.RECURRING_TOO_LONG})
+    if state.expanded:  # the series is on the origin's side, its singles on the other (both read)
+        series, other = (sf, ex) if state.origin is Side.SALESFORCE else (ex, sf)
+        if series is None:
+            return SeriesPlan(closing, state)
+        commands, state = plan_expanded(state, series, other, policy, now)
+        return SeriesPlan(closing + commands, state)
+    found = _paired(state, sf, ex, policy, now)
+    return replace(found, commands=closing + found.commands)
+
+
+def _travels(source: Series, policy: Policy) -> bool:
+    """R-SCOPE-2, and R-REC-1: a Classic recurrence goes to Exchange only (it is never written either)."""
+    return policy.direction.allows(source.side) and not (source.classic and source.side is Side.EXCHANGE)
+
+
+# ------------------------------------------------------------------------------------- limits, issues
+
+
+def _hold(state: SeriesState | None, series: Series, policy: Policy) -> SeriesPlan:
+    """R-REC-7: E-RECURRING-TOO-LONG stops the whole series; nothing is written meanwhile."""
+    held = state or replace(fresh(series, None), rule=None, anchor=None)
+    code = IssueCode.RECURRING_TOO_LONG
+    if code in held.open_issues:
+        return SeriesPlan((), held)
+    sf_id, ex_id = _ids(held, series)
+    issue = make_issue(code, policy.user_id, sf_id, ex_id, f"Longest occurrence: {series.longest()}.")
+    return SeriesPlan((RaiseIssue(issue),), replace(held, open_issues=held.open_issues | {code}))
+
+
+def _close(state: SeriesState, code: IssueCode, policy: Policy) -> tuple[Command, ...]:
+    if code not in state.open_issues:
+        return ()
+    return (CloseIssue(code, state.sf_series, state.ex_series),)
+
+
+def _ids(state: SeriesState, series: Series) -> tuple[str | None, str | None]:
+    sf_id = state.sf_series or (series.id if series.side is Side.SALESFORCE else None)
+    ex_id = state.ex_series or (series.id if series.side is Side.EXCHANGE else None)
+    return sf_id, ex_id
+
+
+# ------------------------------------------------------------------------------------------- creation
+
+
+def _create(source: Series, policy: Policy, now: datetime) -> SeriesPlan:
+    """R-REC-1: the series on the other side, then its exceptions and deletions in the window."""
+    target = source.side.other
+    mask = mask_target(source.content, policy, target)
+    content = project(source.content, target, policy, mask is not None)
+    names = (*SCALAR_FIELDS, "attendees") if target is Side.EXCHANGE else SCALAR_FIELDS
+    fields = fields_for(target, content, names, policy)
+    fields[EX_EVENT_ID_FIELD if target is Side.EXCHANGE else SF_ITEM_ID_FIELD] = source.id
+    categories = (policy.sync_category,) if target is Side.EXCHANGE else ()
+    commands: list[Command] = [
+        CreateSeries(target, frozen_fields(fields), rule_for(target, source), categories)
+    ]
+    assert isinstance(source.rule, Pattern)
+    state = fresh(source, source.rule)
+    bases = {source.side: source.content, target: content}
+    state = replace(state, base_sf=bases[Side.SALESFORCE], base_ex=bases[Side.EXCHANGE], masked=mask)
+    new_id = _CREATED_SERIES[target]
+    pairs: list[OccurrencePair] = []
+    for occurrence in source.occurrences:
+        own = occurrence.id
+        pair = OccurrencePair(
+            occurrence.original_start,
+            sf_id=own if source.side is Side.SALESFORCE else None,
+            ex_id=own if source.side is Side.EXCHANGE else None,
+            base=occurrence.content if occurrence.exception else None,
+        )
+        if occurrence.exception and mask is None:
+            written, pair = write_exception(target, new_id, pair, occurrence.content, names, policy, now)
+            commands += written
+        pairs.append(pair)
+    start, end = now - policy.past, now + policy.future
+    for gone in sorted(missing(source, start, end)):
+        commands.append(DeleteOccurrence(target, new_id, gone))
+    if any(p.split for p in pairs):
+        commands += info(IssueCode.OCCURRENCE_SPLIT, state, policy)
+    opened = frozenset({IssueCode.OCCURRENCE_SPLIT}) if any(p.split for p in pairs) else frozenset()
+    return SeriesPlan(tuple(commands), replace(state, occurrences=tuple(pairs), open_issues=opened))
+
+
+# ------------------------------------------------------------------------------------------ a paired series
+
+
+def _stand_in(state: SeriesState, side: Side, series: Series | None) -> Copy | None:
+    """The series as a `Copy` for the field merge, its span pinned to the base's (a change of time is a
+    change of pattern or start, planned as a rebuild); a side not read stands in as its base."""
+    base = state.base_of(side)
+    series_id = state.series_of(side)
+    if base is None or series_id is None:
+        return None
+    if series is None:
+        return Copy(side, series_id, state.version_of(side) or "", _LONG_AGO, base)
+    content = replace(series.content, when=base.when)
+    return Copy(side, series.id, series.version, series.modified, content, categories=series.categories)
+
+
+def _paired(
+    state: SeriesState, sf: Series | None, ex: Series | None, policy: Policy, now: datetime
+) -> SeriesPlan:
+    commands: list[Command] = []
+    state = state.bound(sf, ex)
+    series = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
+    changed = [s for s in (sf, ex) if s is not None and (s.rule, s.anchor) != (state.rule, state.anchor)]
+    dropped: tuple[datetime, ...] = ()
+    if changed:
+        source = max(changed, key=lambda s: (s.modified, s.side is policy.tie_winner))
+        if writable(source.side.other, state, sf, policy) and source.mappable:
+            written, state, dropped = _repattern(state, source, series[source.side.other], policy, now)
+            commands += written
+        series[source.side.other] = None  # the other side's occurrences are rebuilt: nothing to diff
+    merged, state = _merge_series(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
+    commands += merged
+    if not changed:
+        written, state = _occurrences(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
+        commands += written
+    versions = {s.side: s.version for s in (sf, ex) if s is not None}
+    state = replace(
+        state,
+        sf_version=None
+        if _wrote(commands, Side.SALESFORCE)
+        else versions.get(Side.SALESFORCE, state.sf_version),
+        ex_version=None if _wrote(commands, Side.EXCHANGE) else versions.get(Side.EXCHANGE, state.ex_version),
+    )
+    return SeriesPlan(tuple(commands), state, dropped)
+
+
+def _wrote(commands: list[Command], side: Side) -> bool:
+    series_writes = (CreateSeries, UpdateSeries, RebuildSeries, EndSeries, UpdateOccurrence, DeleteOccurrence)
+    if side is Side.SALESFORCE and any(isinstance(c, SplitOccurrence) for c in commands):
+        return True
+    return any(isinstance(c, series_writes) and c.side is side for c in commands)
+
+
+def _repattern(
+    state: SeriesState, source: Series, target: Series | None, policy: Policy, now: datetime
+) -> tuple[list[Command], SeriesState, tuple[datetime, ...]]:
+    """R-REC-4/5: the other side follows a new pattern or start. Only an earlier end ends the series
+    there; anything else rebuilds it, keeping the exceptions whose original start still exists."""
+    assert isinstance(source.rule, Pattern) and state.rule is not None
+    other = source.side.other
+    series_id = state.series_of(other)
+    assert series_id is not None
+    horizon = now + policy.future
+    starts = set(expected_starts(source, horizon))
+    if source.anchor == state.anchor and _ended_earlier(state.rule, source.rule, source.anchor.first):
+        remaining = sorted(starts)
+        gone = [p.original_start for p in state.occurrences if p.original_start not in starts]
+        after = min(gone) if gone else horizon
+        last = remaining[-1].astimezone(_zone(source)).date() if remaining else source.anchor.first
+        kept = tuple(p for p in state.occurrences if p.original_start in starts)
+        end = EndSeries(other, series_id, last, after)
+        return [end], replace(state, rule=source.rule, occurrences=kept), ()
+    base = state.base_of(other) or source.content
+    content = replace(base, when=_first_span(source))
+    fields = fields_for(other, content, SCALAR_FIELDS if other is Side.SALESFORCE else ("when",), policy)
+    commands: list[Command] = [
+        RebuildSeries(other, series_id, frozen_fields(fields), rule_for(other, source))
+    ]
+    kept_pairs: list[OccurrencePair] = []
+    dropped: list[datetime] = []
+    names = (*SCALAR_FIELDS, "attendees") if other is Side.EXCHANGE else SCALAR_FIELDS
+    for pair in state.occurrences:
+        if pair.original_start not in starts:
+            if pair.base is not None:
+                dropped.append(pair.original_start)
+            continue
+        rebound = replace(pair, sf_id=None) if other is Side.SALESFORCE else replace(pair, ex_id=None)
+        if pair.base is not None and state.masked is None:
+            written, rebound = write_exception(other, series_id, rebound, pair.base, names, policy, now)
+            commands += written
+        kept_pairs.append(rebound)
+    start = now - policy.past
+    commands += [DeleteOccurrence(other, series_id, s) for s in sorted(missing(source, start, horizon))]
+    new_base = {source.side: replace(state.base_of(source.side) or source.content, when=_first_span(source))}
+    new_base[other] = content
+    state = replace(
+        state,
+        rule=source.rule,
+        anchor=source.anchor,
+        occurrences=tuple(kept_pairs),
+        base_sf=new_base[Side.SALESFORCE],
+        base_ex=new_base[Side.EXCHANGE],
+    )
+    return commands, state, tuple(dropped)
+
+
+def _through(state: SeriesState, sf: Series | None, now: datetime) -> str | None:
+    """A future Salesforce occurrence that is no exception, to write the whole series through."""
+    if sf is not None:
+        rows = [o.id for o in sf.occurrences if not o.exception and o.original_start > now]
+    else:
+        plain = (p for p in state.occurrences if p.base is None and not p.split and p.original_start > now)
+        rows = [p.sf_id for p in plain if p.sf_id is not None]
+    return rows[0] if rows else None
+
+
+_ENDS_HORIZON = timedelta(days=3 * 366)  # far enough to tell two ends apart, bounded for no-end rules
+
+
+def _ended_earlier(old: Pattern, new: Pattern, first: date) -> bool:
+    """The same pattern whose occurrences now stop earlier: an end date or count that cut it short
+    (either form of end: Outlook may turn a count into a date)."""
+    if replace(old, count=None, until=None) != replace(new, count=None, until=None):
+        return False
+    through = first + _ENDS_HORIZON
+    before, after = occurrence_dates(old, first, through), occurrence_dates(new, first, through)
+    return len(after) < len(before) and before[: len(after)] == after
+
+
+def _zone(series: Series) -> ZoneInfo:
+    return ZoneInfo(series.anchor.zone)
+
+
+def _first_span(series: Series) -> Timed:
+    start = series.anchor.until_instant(series.anchor.first)
+    return Timed(start, start + duration(series.content.when))
+
+
+def _merge_series(
+    state: SeriesState, sf: Series | None, ex: Series | None, policy: Policy, now: datetime
+) -> tuple[list[Command], SeriesState]:
+    """R-REC-7: the series' fields merge three-way as one unit, as a single pair's do."""
+    sf_copy, ex_copy = _stand_in(state, Side.SALESFORCE, sf), _stand_in(state, Side.EXCHANGE, ex)
+    if sf_copy is None or ex_copy is None or (sf is None and ex is None):
+        return [], state
+    merge = merge_fields(sf_copy, ex_copy, state.base_sf, state.base_ex, policy, state.masked)
+    commands: list[Command] = []
+    sf_id, ex_id = state.sf_series, state.ex_series
+    if merge.write_sf and sf_id is not None and writable(Side.SALESFORCE, state, sf, policy):
+        fields = frozen_fields(salesforce_fields(merge.sf, merge.write_sf))
+        version = sf.version if sf is not None else state.sf_version
+        commands.append(
+            UpdateSeries(Side.SALESFORCE, sf_id, version or None, fields, _through(state, sf, now))
+        )
+    if merge.write_ex and ex_id is not None and writable(Side.EXCHANGE, state, sf, policy):
+        fields = frozen_fields(exchange_fields(merge.ex, merge.write_ex, policy))
+        version = ex.version if ex is not None else state.ex_version
+        commands.append(UpdateSeries(Side.EXCHANGE, ex_id, version or None, fields))
+    return commands, replace(state, base_sf=merge.sf, base_ex=merge.ex, masked=merge.masked)
+
+
+def _occurrences(
+    state: SeriesState, sf: Series | None, ex: Series | None, policy: Policy, now: datetime
+) -> tuple[list[Command], SeriesState]:
+    """R-REC-2/3/4 occurrence by occurrence, keyed by original start."""
+    start, end = now - policy.past, now + policy.future
+    gone = {
+        Side.SALESFORCE: missing(sf, start, end) if sf is not None else frozenset(),
+        Side.EXCHANGE: missing(ex, start, end) if ex is not None else frozenset(),
+    }
+    commands: list[Command] = []
+    ended = _ended_on(sf, state, ex)
+    if ended is not None and writable(Side.EXCHANGE, state, sf, policy) and state.ex_series is not None:
+        after, last = ended
+        commands.append(EndSeries(Side.EXCHANGE, state.ex_series, last, after))
+        gone[Side.SALESFORCE] = frozenset(s for s in gone[Side.SALESFORCE] if s < after)
+    keys = {p.original_start for p in state.occurrences}
+    keys |= {o.original_start for s in (sf, ex) if s is not None for o in s.occurrences}
+    pairs: list[OccurrencePair] = []
+    split_now = False
+    for key in sorted(keys):
+        if ended is not None and key >= ended[0]:
+            continue
+        pair = state.pair_at(key)
+        o_sf = sf.occurrence(key) if sf is not None else None
+        o_ex = ex.occurrence(key) if ex is not None else None
+        if pair is None:
+            if o_sf is not None and o_ex is not None:
+                pairs.append(OccurrencePair(key, o_sf.id, o_ex.id))
+            continue
+        pair = replace(pair, sf_id=o_sf.id if o_sf else pair.sf_id, ex_id=o_ex.id if o_ex else pair.ex_id)
+        deleted_on = next((side for side in Side if key in gone[side]), None)
+        if deleted_on is not None:
+            other = deleted_on.other
+            still_there = key not in gone[other] and state.series_of(other) is not None
+            if still_there and writable(other, state, sf, policy):
+                record = pair.sf_id if other is Side.SALESFORCE else pair.ex_id
+                series_id = state.series_of(other)
+                assert series_id is not None
+                commands.append(DeleteOccurrence(other, series_id, key, record))
+            continue
+        written, pair = _edited(state, pair, o_sf, o_ex, sf, ex, policy, now)
+        split_now = split_now or any(isinstance(c, SplitOccurrence) for c in written)
+        commands += written
+        pairs.append(pair)
+    if split_now:
+        commands += info(IssueCode.OCCURRENCE_SPLIT, state, policy)
+        state = replace(state, open_issues=state.open_issues | {IssueCode.OCCURRENCE_SPLIT})
+    return commands, replace(state, occurrences=tuple(pairs))
+
+
+def _ended_on(sf: Series | None, state: SeriesState, ex: Series | None) -> tuple[datetime, date] | None:
+    """R-REC-4 from Salesforce: its rows stop (`last_start`) before occurrences the bridge paired, so
+    "this and following" were deleted there. Returns the first original start gone and the last local
+    date that remains."""
+    if sf is None or sf.last_start is None:
+        return None
+    after = [p.original_start for p in state.occurrences if p.original_start > sf.last_start]
+    if len(after) < 1 or not any(p.original_start <= sf.last_start for p in state.occurrences):
+        return None
+    if ex is not None and not any(o.original_start > sf.last_start for o in ex.occurrences):
+        return None
+    return min(after), sf.last_start.astimezone(_zone(sf)).date()
+
+
+def _edited(
+    state: SeriesState,
+    pair: OccurrencePair,
+    o_sf: Occurrence | None,
+    o_ex: Occurrence | None,
+    sf: Series | None,
+    ex: Series | None,
+    policy: Policy,
+    now: datetime,
+) -> tuple[list[Command], OccurrencePair]:
+    """R-REC-3: an exception changed on one side since the pair's base goes to the other side."""
+    candidates: list[tuple[Side, Occurrence, Series]] = []
+    for side, found, series in ((Side.SALESFORCE, o_sf, sf), (Side.EXCHANGE, o_ex, ex)):
+        if found is not None and series is not None and (found.exception or pair.split):
+            base = pair.base or _plain(state, side, pair)
+            if base is None or found.content != base:
+                candidates.append((side, found, series))
+    if not candidates:
+        return [], pair
+    side, found, series = max(candidates, key=lambda c: (c[2].modified, c[0] is policy.tie_winner))
+    target = side.other
+    series_id = state.series_of(target)
+    if series_id is None or not writable(target, state, sf, policy) or state.masked is not None:
+        return [], replace(pair, base=found.content)
+    names = (*SCALAR_FIELDS, "attendees") if target is Side.EXCHANGE else SCALAR_FIELDS
+    return write_exception(target, series_id, pair, found.content, names, policy, now)
+
+
+def _plain(state: SeriesState, side: Side, pair: OccurrencePair) -> Content | None:
+    """What a plain occurrence holds: the series' base, at its original start."""
+    base = state.base_of(side)
+    if base is None:
+        return None
+    span = duration(base.when)
+    return replace(base, when=Timed(pair.original_start, pair.original_start + span))
