@@ -12,6 +12,10 @@ in-memory ports of `bridge.runtime.memory`.
 
 A failure stops the plan and raises `PlanFailed` with what had been done so far: the caller decides by the
 error's class (bridge.errors) and by whether anything was already written or created.
+
+While the org is past its API budget the Salesforce adapter holds writes back (R-API-2); a write that will
+be held opens W-API-BUDGET for its pair at once (the plan's commit would come only after the wait) and
+closes it when the write is through.
 """
 
 from __future__ import annotations
@@ -39,13 +43,30 @@ from bridge.core.commands import (
     UpdateItem,
 )
 from bridge.core.fields import SF_STATUS, ExchangeItem
-from bridge.core.issues import Issue, IssueCode
+from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Directory, PairState, Policy, Relation, Side
 from bridge.errors import CalbridgeError
-from bridge.ports import EventRecord, Intent, MailboxPort, SalesforcePort, Store, Written
+from bridge.ports import (
+    Commit,
+    EventRecord,
+    Intent,
+    MailboxPort,
+    SalesforcePort,
+    Store,
+    StoredIssue,
+    Written,
+)
 from bridge.runtime import records
 
 _ITEM_FIELDS = frozenset(f.name for f in fields(ExchangeItem))
+_SALESFORCE_WRITES = (
+    CreateEvent,
+    UpdateEvent,
+    DeleteEvent,
+    AddAttendeeRelation,
+    UpdateAttendeeStatus,
+    RemoveAttendeeRelation,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +189,32 @@ class Executor:
         return done
 
     async def _run(
+        self,
+        ctx: UserContext,
+        command: Command,
+        state: PairState | None,
+        made: _Made,
+        done: Executed,
+        emails: Mapping[str, tuple[str, Relation]],
+    ) -> PairState | None:
+        # The adapter's own flag (not part of SalesforcePort: the in-memory port has no budget).
+        if not isinstance(command, _SALESFORCE_WRITES) or not getattr(
+            self.salesforce, "budget_exceeded", False
+        ):
+            return await self._command(ctx, command, state, made, done, emails)
+        sf_id = state.sf_id if state is not None else None
+        ex_id = state.ex_id if state is not None else (done.item.item_id if done.item is not None else None)
+        issue = make_issue(IssueCode.API_BUDGET, ctx.user_id, sf_id, ex_id)
+        now = self._now()
+        opened = StoredIssue(ctx.user_id, issue.code.value, sf_id, ex_id, issue.message, now, now)
+        await self.store.commit(Commit(user_id=ctx.user_id, issues_opened=[opened]))
+        try:
+            return await self._command(ctx, command, state, made, done, emails)
+        finally:
+            closed = (issue.code.value, sf_id, ex_id)
+            await self.store.commit(Commit(user_id=ctx.user_id, issues_closed=[closed]))
+
+    async def _command(
         self,
         ctx: UserContext,
         command: Command,
