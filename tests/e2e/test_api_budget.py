@@ -1,5 +1,6 @@
-"""The Salesforce API budget (R-API-1, R-API-2): idle users cost nothing, the bridge reports its calls, and
-past `api_budget` of the daily limit its Salesforce writes wait (W-API-BUDGET) and go through once usage falls.
+"""The Salesforce API budget (R-API-1, R-API-2): idle users cost nothing, the bridge reports its calls,
+and past `api_budget` of the daily limit its Salesforce writes wait (W-API-BUDGET) and go through once
+usage falls.
 
 The org's usage is set through the sandbox's `api_usage` fault (docs/sandbox.md); the bridge learns it from
 the `Sforce-Limit-Info` header of its own calls, as it would from a real org.
