@@ -2,8 +2,8 @@
 
 Every call names its mailbox, goes through the per-mailbox limits of `GraphClient`, and raises only
 `bridge.errors`. Writes of one mailbox issued together share a `$batch` call (`WriteBatcher`). Changes
-are announced by change notifications when the connection has a `notification_url` (`Subscriptions`,
-fed by the webhook the ops server serves), else by delta polling (`Poller`).
+are announced by delta polling (`Poller`). Change notifications (`notification_url`) are not built yet:
+they need a route on the ops server for Graph's POSTs; until then polling is used whatever the setting.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class GraphMailboxes:
         self._queue: asyncio.Queue[MailboxNotice] = asyncio.Queue()
         self._watcher: Poller | None = None
         self._zones: dict[str, tuple[float, str]] = {}
-        self.subscriptions = None  # set by `bridge.exchange.graph.webhook` when notifications are used
 
     def __repr__(self) -> str:
         return f"GraphMailboxes({self.connection!r})"
@@ -60,15 +59,10 @@ class GraphMailboxes:
             yield await self._queue.get()
 
     async def watch(self, mailbox: str) -> None:
-        if self.subscriptions is not None:
-            await self.subscriptions.watch(mailbox)
-        else:
-            self._watching().watch(mailbox)
+        self._watching().watch(mailbox)
 
     async def unwatch(self, mailbox: str) -> None:
-        if self.subscriptions is not None:
-            await self.subscriptions.unwatch(mailbox)
-        elif self._watcher is not None:
+        if self._watcher is not None:
             await self._watcher.unwatch(mailbox)
 
     # ---- reading -----------------------------------------------------------------------------------------
@@ -134,8 +128,6 @@ class GraphMailboxes:
         if self._watcher is not None:
             await self._watcher.close()
             self._watcher = None
-        if self.subscriptions is not None:
-            await self.subscriptions.close()
         await self.client.close()
 
 

@@ -3,6 +3,7 @@ R-CAT-1, R-MERGE-5, R-GRAPH-3, R-GRAPH-4)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -293,3 +294,15 @@ async def test_attendee_responses_are_read_as_exchange_has_them(
     item = (await mailboxes.read_items(ANA, [item_id]))[item_id]
     assert item.required_attendees == (ExchangeAttendee("lena@customer.example", "Accept"),)
     assert item.is_meeting and item.my_response_type == "Organizer"
+
+
+async def test_r_graph_4_writes_made_together_share_a_batch_and_fail_alone(mailboxes: GraphMailboxes) -> None:
+    creates = [mailboxes.create_item(CY, timed(f"Batched {n}"), [], False) for n in range(5)]
+    stale = mailboxes.update_item(CY, "AAMkAGUnknownId0001", "CK", {"subject": "gone"}, [], [], False)
+    *made, missing = await asyncio.gather(*creates, stale, return_exceptions=True)
+    assert isinstance(missing, NotFoundError)  # only its own caller learns of it
+    assert all(not isinstance(w, BaseException) and w.id for w in made)
+    items = await mailboxes.window_items(CY, START, START + timedelta(hours=1))
+    assert sorted(i.subject for i in items if i.subject.startswith("Batched")) == [
+        f"Batched {n}" for n in range(5)
+    ]
