@@ -1,0 +1,97 @@
+"""Recurring series through the EWS adapter against the Exchange sandbox (R-REC-1, R-REC-2, R-REC-3, R-REC-4):
+a master read with its occurrences, exceptions and deletions keyed by original start, and a series the core
+plans written as one master."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+
+from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from bridge.core import Content, Policy, Side, Timed
+from bridge.core.patterns import Anchor, Frequency, Pattern, Weekday, occurrence_starts
+from bridge.core.series import Occurrence, Series
+from bridge.core.series_commands import CreateSeries
+from bridge.core.series_plan import plan_series
+from bridge.exchange.ews.series import create_series, read_series
+
+from .conftest import ANA, BO
+
+BERLIN = EWSTimeZone("Europe/Berlin")
+FIRST = datetime(2031, 3, 3, 9, 0, tzinfo=BERLIN)  # a Monday; 08:00 UTC before the clocks change
+WINDOW = (datetime(2031, 2, 1, tzinfo=UTC), datetime(2031, 6, 1, tzinfo=UTC))
+POLICY = Policy(user_id="005000000000001", user_email=ANA, mailbox_time_zone="Europe/Berlin")
+
+
+def mondays(account: Account, subject: str) -> CalendarItem:
+    """Ten Mondays at 09:00 Berlin time, created as Outlook would."""
+    master = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject=subject,
+        start=EWSDateTime.from_datetime(FIRST),
+        end=EWSDateTime.from_datetime(FIRST + timedelta(minutes=30)),
+        recurrence=Recurrence(
+            pattern=WeeklyPattern(interval=1, weekdays=[1], first_day_of_week=1),
+            boundary=NumberedPattern(start=FIRST.date(), number=10),
+        ),
+    )
+    master.save()
+    return master
+
+
+def test_r_rec_2_a_master_reads_with_its_occurrences_keyed_by_original_start(
+    user: Callable[[str], Account],
+) -> None:
+    account = user(ANA)
+    master = mondays(account, "Team sync")
+    third, fifth = master.occurrence(3), master.occurrence(5)
+    third.refresh()
+    third.subject, third.start = "Team sync (moved)", third.start + timedelta(hours=2)
+    third.end = third.start + timedelta(minutes=30)
+    third.save(update_fields=["subject", "start", "end"])
+    fifth.refresh()
+    fifth.delete()
+    found = read_series(account, master.id, *WINDOW, POLICY)
+    assert found.rule == Pattern(Frequency.WEEKLY, days=frozenset({Weekday.MO}), count=10)
+    assert found.anchor == Anchor(date(2031, 3, 3), time(9), "Europe/Berlin")
+    starts = [o.original_start for o in found.occurrences]
+    # Summer time starts on 30 March: later Mondays keep 09:00 in Berlin, 07:00 UTC.
+    expected = [datetime(2031, 3, 3, 8, tzinfo=UTC) + timedelta(weeks=n) for n in range(4)]
+    expected += [datetime(2031, 3, 31, 7, tzinfo=UTC) + timedelta(weeks=n) for n in range(6)]
+    assert starts == [s for s in expected if s != expected[4]]
+    assert found.deleted == frozenset({expected[4]})
+    (moved,) = [o for o in found.occurrences if o.exception]
+    assert moved.original_start == expected[2] and moved.content.subject == "Team sync (moved)"
+    assert moved.content.when.start == expected[2] + timedelta(hours=2)  # type: ignore[union-attr]
+    assert found.content.subject == "Team sync" and found.version
+
+
+def test_r_rec_1_a_salesforce_series_is_written_to_exchange_as_one_master(
+    user: Callable[[str], Account],
+) -> None:
+    account = user(BO)
+    pattern = Pattern(Frequency.MONTHLY, days=frozenset({Weekday.TU}), position=-1, until=date(2031, 12, 31))
+    start = datetime(2031, 1, 28, 15, tzinfo=UTC)  # the last Tuesday of January, 16:00 in Berlin
+    anchor = Anchor(date(2031, 1, 28), time(16), "Europe/Berlin")
+
+    def board(at: datetime) -> Content:
+        return Content("Board review", Timed(at, at + timedelta(hours=1)), location="HQ")
+
+    rows = tuple(
+        Occurrence(at, f"00U{n:012d}", board(at))
+        for n, at in enumerate(occurrence_starts(pattern, anchor, datetime(2031, 12, 31, tzinfo=UTC)))
+    )
+    source = Series(Side.SALESFORCE, "828000000000009", "s1", start, board(start), pattern, anchor, rows)
+    policy = Policy(user_id="005000000000002", user_email=BO, mailbox_time_zone="Europe/Berlin")
+    (create,) = plan_series(None, source, None, policy, datetime(2031, 1, 20, tzinfo=UTC)).commands
+    assert isinstance(create, CreateSeries)
+    fields = {**create.fields, "time_zone": "Europe/Berlin"}
+    written = create_series(account, fields, create.rule, create.categories)  # type: ignore[arg-type]
+    window = (datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 12, 31, tzinfo=UTC))
+    back = read_series(account, written.id, *window, policy)
+    assert back.rule == pattern and back.anchor == anchor
+    assert back.paired_id == "828000000000009" and "Salesforce" in back.categories
+    assert len(back.occurrences) == 12 and back.occurrences[-1].original_start.date() == date(2031, 12, 30)
