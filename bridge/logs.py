@@ -190,3 +190,8 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def redact(text: str) -> str:
+    """`text` without any secret the running redactor knows (for messages printed outside the log)."""
+    return _redactor._scrub(text)

@@ -16,9 +16,16 @@ Every name starts `calbridge_`:
 | writes | calbridge_writes_total | counter | side: salesforce, exchange |
 | issues_raised | calbridge_issues_raised_total | counter | code |
 | failures | calbridge_failures_total | counter | kind |
-| salesforce_calls_per_change | calbridge_salesforce_calls_per_change | gauge | |
+| salesforce_calls_per_change | calbridge_salesforce_calls_per_change | gauge: API calls / changes | |
+| mailboxes_subscribed | calbridge_mailboxes_subscribed | gauge: mailboxes with a live subscription | |
 
-`PrometheusSink` feeds them from the runtime's `MetricsSink` calls (`bridge.runtime.metrics`).
+Latency is measured from the source's commit time (the change event's commit timestamp, the newest
+notification timestamp of the mailbox) to the moment the write on the other side returned. Only changes
+that arrived through a stream are timed and counted as propagated; a reconcile's writes are counted in
+`calbridge_writes_total` only.
+
+`PrometheusSink` feeds them from the runtime's `MetricsSink` calls (`bridge.runtime.metrics`); the rest
+(calls, streams) the ops server pulls from the bridge before each scrape (`OpsSource.collect`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 PROPAGATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 DIRECTIONS = ("to_exchange", "to_salesforce")
+API_CALL_KINDS = frozenset({"query", "read", "write", "limits"})  # what counts against the org's daily limit
 
 
 class Metrics:
@@ -67,16 +75,21 @@ class Metrics:
         self.salesforce_calls_per_change = Gauge(
             "calbridge_salesforce_calls_per_change", "Salesforce API calls per change propagated", registry=r
         )
+        self.mailboxes_subscribed = Gauge(
+            "calbridge_mailboxes_subscribed", "Watched mailboxes with a live subscription", registry=r
+        )
         for direction in DIRECTIONS:  # so both series exist (at zero) before the first change
             self.propagation_seconds.labels(direction)
             self.changes_propagated.labels(direction)
         self._calls_seen: dict[str, int] = {}
+        self._propagated = 0
         self._open_codes: set[str] = set()
 
     def propagated(self, direction: str, seconds: float) -> None:
         """One change reached the other side `seconds` after it was committed."""
         self.propagation_seconds.labels(direction).observe(seconds)
         self.changes_propagated.labels(direction).inc()
+        self._propagated += 1
 
     def count_salesforce_calls(self, totals: Mapping[str, int]) -> None:
         """Bring the call counter up to an adapter's running totals per kind (`CallCounter.snapshot()`)."""
@@ -85,6 +98,9 @@ class Metrics:
             if delta > 0:
                 self.salesforce_calls.labels(kind).inc(delta)
             self._calls_seen[kind] = max(total, self._calls_seen.get(kind, 0))
+        api = sum(n for kind, n in self._calls_seen.items() if kind in API_CALL_KINDS)
+        if self._propagated:
+            self.salesforce_calls_per_change.set(api / self._propagated)
 
     def set_open_issues(self, counts: Mapping[str, int]) -> None:
         """Open issues per code; a code no longer listed drops to 0."""

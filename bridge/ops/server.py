@@ -6,6 +6,7 @@
 | GET /readyz | 200 when every readiness check passes, else 503; the body names each check |
 | GET /metrics | Prometheus text (`bridge.ops.metrics`) |
 | GET /issues[?user=] | open issues as JSON, all or one user's (Salesforce user id or mailbox address) |
+| POST /sync-now?user= | compare and sync one user's window now (R-TIME-5); answers once it is committed |
 
 It listens on 127.0.0.1:8765 by default. Bound to any other address it refuses to start without a token,
 and then every endpoint but /healthz needs `Authorization: Bearer <token>` (R-SEC-3); a token configured on
@@ -14,6 +15,7 @@ loopback is required too. The server reads the bridge through `OpsSource`, which
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -35,13 +37,22 @@ OPEN_PATHS = frozenset({"/healthz"})
 class OpsSource(Protocol):
     """What the ops server needs from the running bridge."""
 
-    def readiness(self) -> dict[str, bool]:
-        """Each readiness check by name (e.g. `store`, `salesforce_stream`, `exchange_stream`,
+    async def readiness(self) -> dict[str, bool]:
+        """Each readiness check by name (`store`, `salesforce_stream`, `exchange_subscriptions`,
         `first_sync`) and whether it passes now."""
         ...
 
     async def issues(self, user: str | None) -> list[StoredIssue]:
         """Open issues, of every user or of one (a Salesforce user id or a mailbox address)."""
+        ...
+
+    def collect(self, metrics: Metrics) -> None:
+        """Bring the gauges read on demand (calls, streams) up to date before a scrape."""
+        ...
+
+    async def sync_now(self, user: str) -> str:
+        """Sync `user` (Salesforce user id or mailbox address) now; returns the user id once committed.
+        KeyError: no such enrolled user; TimeoutError: still running."""
         ...
 
 
@@ -104,6 +115,7 @@ class OpsServer:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/issues", self._issues)
+        app.router.add_post("/sync-now", self._sync_now)
         return app
 
     async def start(self) -> None:
@@ -149,7 +161,7 @@ class OpsServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         try:
-            checks = {name: bool(ok) for name, ok in self.source.readiness().items()}
+            checks = {name: bool(ok) for name, ok in (await self.source.readiness()).items()}
         except Exception as exc:  # a failing check is an answer, not a crash of the endpoint
             return web.json_response(
                 {"ready": False, "checks": {}, "error": exc.__class__.__name__}, status=503
@@ -158,6 +170,8 @@ class OpsServer:
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        with contextlib.suppress(Exception):  # a gauge that cannot be read now keeps its last value
+            self.source.collect(self.metrics)
         try:
             open_issues = await self.source.issues(None)
         except Exception:
@@ -178,3 +192,17 @@ class OpsServer:
             )
         found = sorted(found, key=lambda i: (i.user_id, i.code, i.first_seen))
         return web.json_response({"count": len(found), "issues": [issue_json(i) for i in found]})
+
+    async def _sync_now(self, request: web.Request) -> web.Response:
+        user = request.query.get("user", "")
+        if not user:
+            return web.json_response(
+                {"error": "name the user: POST /sync-now?user=<email or id>"}, status=400
+            )
+        try:
+            user_id = await self.source.sync_now(user)
+        except KeyError:
+            return web.json_response({"error": f"no enrolled user {user!r}"}, status=404)
+        except TimeoutError:
+            return web.json_response({"user": user, "done": False, "error": "still running"}, status=504)
+        return web.json_response({"user": user_id, "done": True})

@@ -1,22 +1,42 @@
 """The runtime's subcommands of `calbridge`: run, status, issues, sync-now, backfill.
 
-`run` serves until SIGTERM or SIGINT (plans in flight finish, exit 0). The others open the configured
-store (and, for sync-now and backfill, the adapters) in this process, do their work and exit; they may run
-beside a running bridge: every write is conditional on the version it was planned from (R-MERGE-5).
+`run` serves until SIGTERM or SIGINT (plans in flight finish, exit 0). `status` and `issues` read the
+configured store. `sync-now` asks the running bridge through its ops endpoint (`POST /sync-now`, with the
+ops token when one is configured), so the work shows in that bridge's log and metrics; when no bridge
+answers there it opens the adapters in this process and syncs the user itself, as `backfill` always does.
+Both may run beside a running bridge: every write is conditional on the version it was planned from
+(R-MERGE-5).
+
+Exit status: 0 done; 1 the work failed (a service refused or is unreachable); 2 bad input (the config, an
+unknown user). Every failure is one line on stderr, secrets cut out; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 RUNTIME_COMMANDS = frozenset({"run", "status", "issues", "sync-now", "backfill"})
 DEFAULT_CONFIG = "calbridge.toml"
+USER_HELP = "the user's mailbox address or Salesforce user id, as in [[users]]"
+
+
+class CommandFailed(Exception):
+    """A one-line answer and an exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_runtime_commands(sub: Any) -> None:
@@ -26,35 +46,69 @@ def add_runtime_commands(sub: Any) -> None:
             type=Path,
             required=required,
             default=None if required else Path(os.environ.get("CALBRIDGE_CONFIG", DEFAULT_CONFIG)),
-            help="the TOML file (default: $CALBRIDGE_CONFIG or ./calbridge.toml)",
+            metavar="FILE",
+            help="the TOML file; CALBRIDGE_* environment variables apply too"
+            + ("" if required else " (default: $CALBRIDGE_CONFIG or ./calbridge.toml)"),
         )
 
-    run = sub.add_parser("run", help="run the bridge until SIGTERM or SIGINT")
+    run = sub.add_parser(
+        "run",
+        help="run the bridge until SIGTERM or SIGINT",
+        description="Run the bridge: both streams, every enabled user, the ops endpoints (/healthz, /readyz, "
+        "/metrics, /issues). SIGTERM or SIGINT finishes the plans in flight, stores the stream positions "
+        "and exits 0.",
+    )
     config_option(run, required=True)
-    status = sub.add_parser("status", help="users, pairs and open issues, from the store")
+    status = sub.add_parser(
+        "status",
+        help="users, pairs, last sync each way and open issues, from the store",
+        description="One row per user from the store: pairs by status, open issues, when a change last "
+        "went to Exchange and to Salesforce, and whether the mailbox has synced. Reads only the store.",
+    )
     config_option(status)
-    issues = sub.add_parser("issues", help="open issues (R-LIM-1), from the store")
+    issues = sub.add_parser(
+        "issues",
+        help="open issues (R-LIM-1), from the store",
+        description="Open issues (closed ones too with --all): user, code, records, message, first and "
+        "last seen. Reads only the store.",
+    )
     config_option(issues)
-    issues.add_argument("--user", help="a user's email address or Salesforce user id")
+    issues.add_argument("--user", metavar="USER", help=USER_HELP)
     issues.add_argument("--all", action="store_true", help="closed issues too")
-    now = sub.add_parser("sync-now", help="compare and sync one user's whole window now (R-TIME-5)")
+    now = sub.add_parser(
+        "sync-now",
+        help="compare and sync one user's whole window now (R-TIME-5)",
+        description="Compare both copies of every pair in the user's window and sync what differs. Asks the "
+        "running bridge (POST /sync-now on its ops endpoint); when none answers, syncs in this process.",
+    )
     config_option(now)
-    now.add_argument("user", help="the user's email address or Salesforce user id")
-    backfill = sub.add_parser("backfill", help="reconcile the window of one user, or of every user")
+    now.add_argument("user", metavar="USER", help=USER_HELP)
+    backfill = sub.add_parser(
+        "backfill",
+        help="reconcile the window of one user, or of every user, in this process",
+        description="Read the window of one user (or --all) on both sides, pair, create and merge what "
+        "the rules say, with a progress bar. Runs in this process, beside a running bridge or not.",
+    )
     config_option(backfill)
     which = backfill.add_mutually_exclusive_group(required=True)
-    which.add_argument("user", nargs="?", help="the user's email address or Salesforce user id")
+    which.add_argument("user", nargs="?", metavar="USER", help=USER_HELP)
     which.add_argument("--all", action="store_true", help="every enabled user")
 
 
 def run_runtime_command(args: argparse.Namespace) -> int:
     from bridge.config import load_config
-    from bridge.errors import ConfigError
+    from bridge.errors import CalbridgeError, ConfigError
+    from bridge.logs import redact
 
+    command = args.command
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"calbridge {args.command}: {args.config}: {exc}", file=sys.stderr)
+        problems = str(exc).splitlines()
+        more = (
+            f" ({len(problems) - 1} more: calbridge check-config {args.config})" if len(problems) > 1 else ""
+        )
+        print(f"calbridge {command}: {args.config}: {problems[0]}{more}", file=sys.stderr)
         return 2
     try:
         from bridge.logs import configure_from
@@ -63,23 +117,41 @@ def run_runtime_command(args: argparse.Namespace) -> int:
     except Exception:  # logging set-up is best effort for the short commands
         pass
     try:
-        if args.command == "run":
+        if command == "run":
             return asyncio.run(_run(config))
-        if args.command == "status":
+        if command == "status":
             return asyncio.run(_status(config))
-        if args.command == "issues":
+        if command == "issues":
             return asyncio.run(_issues(config, args.user, args.all))
-        users = _users(config, None if getattr(args, "all", False) else args.user)
-        return asyncio.run(_reconcile(config, users, sync_now=args.command == "sync-now"))
+        if command == "sync-now":
+            return _sync_now(config, args.user)
+        users = _users(config, None if args.all else args.user)
+        return asyncio.run(_reconcile(config, users, sync_now=False))
     except KeyError as exc:
+        who = exc.args[0] if exc.args else "?"
         print(
-            f"calbridge {args.command}: no enrolled user {exc}; see [[users]] in {args.config}",
-            file=sys.stderr,
+            f"calbridge {command}: no enrolled user {who!r}; see [[users]] in {args.config}", file=sys.stderr
         )
         return 2
+    except CommandFailed as exc:
+        print(f"calbridge {command}: {redact(str(exc))}", file=sys.stderr)
+        return exc.status
     except ConfigError as exc:
-        print(f"calbridge {args.command}: {exc}", file=sys.stderr)
+        print(f"calbridge {command}: {redact(str(exc).splitlines()[0])}", file=sys.stderr)
         return 2
+    except CalbridgeError as exc:
+        print(f"calbridge {command}: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"calbridge {command}: {redact(reason)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"calbridge {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, the type says where to look
+        print(f"calbridge {command}: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return 1
 
 
 def _console() -> Any:
@@ -98,7 +170,25 @@ def _users(config: Any, key: str | None) -> list[str]:
 async def _run(config: Any) -> int:
     from bridge.runtime.supervisor import Supervisor
 
-    return await Supervisor(config).run()
+    supervisor = Supervisor(config)
+    try:
+        return await supervisor.run()
+    except OSError as exc:
+        if exc.errno == 98 or "address already in use" in str(exc).lower():
+            raise CommandFailed(
+                f"ops.port {config.ops.port} on {config.ops.host} is in use (another calbridge run?); "
+                "stop it or set another ops.port"
+            ) from None
+        raise
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "never"
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value
 
 
 async def _status(config: Any) -> int:
@@ -109,31 +199,27 @@ async def _status(config: Any) -> int:
     store = await open_store_port(config)
     try:
         table = Table(title="calbridge status")
-        for column in (
-            "user",
-            "mailbox",
-            "active",
-            "waiting",
-            "out of window",
-            "ended",
-            "open issues",
-            "synced to",
-        ):
+        columns = ("user", "mailbox", "active", "waiting", "out of window", "ended", "open issues")
+        for column in (*columns, "last to Exchange", "last to Salesforce", "mailbox sync"):
             table.add_column(column)
         open_issues = Counter(i.user_id for i in await store.issues(None))
+        marks = await store.positions("synced:")
         for user in config.users:
-            pairs = await store.pairs_of(user.salesforce_user_id)
+            user_id = user.salesforce_user_id
+            pairs = await store.pairs_of(user_id)
             counts = Counter(p.state.status.value for p in pairs)
             position = await store.position(f"ex:{user.email.lower()}")
             table.add_row(
-                user.salesforce_user_id + ("" if user.enabled else " (off)"),
+                user_id + ("" if user.enabled else " (off)"),
                 user.email,
                 str(counts.get("active", 0)),
                 str(counts.get("waiting", 0)),
                 str(counts.get("out_of_window", 0)),
                 str(counts.get("ended", 0)),
-                str(open_issues.get(user.salesforce_user_id, 0)),
-                "mailbox synced" if position else "not yet",
+                str(open_issues.get(user_id, 0)),
+                _when(marks.get(f"synced:to_exchange:{user_id}")),
+                _when(marks.get(f"synced:to_salesforce:{user_id}")),
+                "synced" if position else "not yet",
             )
         console = _console()
         console.print(table)
@@ -173,21 +259,63 @@ async def _issues(config: Any, user: str | None, everything: bool) -> int:
     return 0
 
 
+def _sync_now(config: Any, user: str) -> int:
+    user_id = config.user(user).salesforce_user_id  # KeyError: not enrolled, before anything is asked
+    answer = _ask_running_bridge(config, user_id)
+    if answer is not None:
+        print(f"{user_id}: synced by the running bridge")
+        return 0
+    return asyncio.run(_reconcile(config, [user_id], sync_now=True))
+
+
+def _ask_running_bridge(config: Any, user_id: str) -> dict[str, Any] | None:
+    """POST /sync-now to the bridge serving this config; None when no bridge listens there."""
+    ops = config.ops
+    host = "127.0.0.1" if ops.host in ("0.0.0.0", "::", "") else ops.host
+    host = f"[{host}]" if ":" in host else host
+    query = urllib.parse.urlencode({"user": user_id})
+    request = urllib.request.Request(f"http://{host}:{ops.port}/sync-now?{query}", method="POST")
+    if ops.token is not None:
+        request.add_header("Authorization", f"Bearer {ops.token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(request, timeout=180) as response:
+            body: dict[str, Any] = json.loads(response.read() or b"{}")
+            return body
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise CommandFailed(
+            f"the running bridge at {host}:{ops.port} answered {exc.code}: {detail}"
+        ) from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None  # nobody listens: sync in this process
+
+
 async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool) -> int:
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bridge.runtime.engine import BridgeSettings
     from bridge.runtime.supervisor import Supervisor
 
     supervisor = Supervisor(config, ops=False, settings=BridgeSettings(reconcile_every_s=0))
     bridge = await supervisor.open_bridge()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("users"),
+        TimeElapsedColumn(),
+    )
     try:
-        with Progress(transient=False) as progress:
+        with Progress(*columns, console=_console(), transient=False) as progress:
             task = progress.add_task("sync now" if sync_now else "backfill", total=len(user_ids))
             await bridge.run_users(user_ids, sync_now=sync_now, done=lambda _: progress.advance(task))
         await bridge.stop()
     finally:
         await supervisor.stop()
     failures = sum(v for k, v in bridge.metrics.counters.items() if k.startswith("failure_"))
-    print(f"{len(user_ids)} users reconciled; {failures} failures (see calbridge issues)")
-    return 0
+    writes = sum(v for k, v in bridge.metrics.counters.items() if k.startswith("writes_"))
+    print(f"{len(user_ids)} users reconciled in this process; {writes} writes, {failures} failures")
+    return 1 if failures else 0

@@ -6,6 +6,10 @@
 
 `stop()` stops reading the streams, lets every plan in flight finish and commit, stores the stream
 watermarks, then closes the ops server, the adapters and the store, in that order.
+
+Readiness (`/readyz`, docs/ops.md): `store` (a read answers within 2 s), `salesforce_stream` (every topic
+subscribed), `exchange_subscriptions` (every enabled user's mailbox subscribed) and `first_sync` (every
+user's first pass since start committed). A port that cannot tell (the in-memory ones) passes its check.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import Config
 from bridge.ports import MailboxPort, SalesforcePort, Store, StoredIssue
@@ -23,7 +27,12 @@ from bridge.runtime.engine import Bridge, BridgeSettings
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.sync import UserBinding
 
+if TYPE_CHECKING:
+    from bridge.ops.metrics import Metrics
+
 log = logging.getLogger(__name__)
+STORE_PROBE_S = 2.0
+SYNC_NOW_TIMEOUT_S = 120.0
 
 
 def bindings(config: Config) -> list[UserBinding]:
@@ -108,6 +117,8 @@ class Supervisor:
         self.ops: Any = None
         self._stopped = asyncio.Event()
         self._closing: list[Any] = []
+        self.first_sync = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
 
     async def open_bridge(self) -> Bridge:
         """The store and adapters opened, the bridge built (not started)."""
@@ -131,8 +142,21 @@ class Supervisor:
         if self.with_ops:
             await self._start_ops()
         await bridge.start()
+        self._watch = asyncio.create_task(self._first_sync(bridge), name="first sync")
         log.info("calbridge running for %d users", len(bridge.users))
         return bridge
+
+    async def _first_sync(self, bridge: Bridge) -> None:
+        """Set `first_sync` once every user's first pass since start is done (its actor counted a pass,
+        or ended idle after it). A pass retrying a transient failure does not count."""
+        pending = set(bridge.users)
+        while pending:
+            running = bridge.actors.running
+            pending = {u for u in pending if (a := running.get(u)) is not None and a.passes == 0}
+            if pending:
+                await asyncio.sleep(0.1)
+        self.first_sync.set()
+        log.info("first sync done", extra={"users": len(bridge.users)})
 
     async def _start_ops(self) -> None:
         try:
@@ -147,6 +171,9 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Finish the plans in flight, store the positions, close everything."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self.bridge is not None:
             await self.bridge.stop()
         if self.ops is not None:
@@ -176,16 +203,76 @@ class Supervisor:
 
     # ---------------------------------------------------------------------------- for the ops server
 
-    def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> dict[str, bool]:
         bridge = self.bridge
+        if bridge is None:
+            return {
+                "store": False,
+                "salesforce_stream": False,
+                "exchange_subscriptions": False,
+                "first_sync": False,
+            }
+        try:
+            await asyncio.wait_for(bridge.store.position("sf:"), STORE_PROBE_S)
+            store = True
+        except Exception:
+            store = False
         return {
-            "store": bridge is not None,
-            "running": bridge is not None and bridge.ready.is_set(),
+            "store": store,
+            "salesforce_stream": bool(getattr(bridge.salesforce, "stream_connected", True)),
+            "exchange_subscriptions": not self._unsubscribed(bridge),
+            "first_sync": self.first_sync.is_set(),
         }
+
+    @staticmethod
+    def _unsubscribed(bridge: Bridge) -> set[str]:
+        """Enrolled mailboxes without a live subscription (none when the port cannot tell)."""
+        subscribed = getattr(bridge.exchange, "subscribed", None)
+        if subscribed is None:
+            return set()
+        return {u.mailbox.lower() for u in bridge.users.values()} - set(subscribed)
+
+    def collect(self, metrics: Metrics) -> None:
+        """Salesforce calls by kind and the streams' state, for a scrape of /metrics."""
+        bridge = self.bridge
+        if bridge is None:
+            return
+        calls = getattr(bridge.salesforce, "calls", None)
+        if calls is not None and hasattr(calls, "snapshot"):
+            metrics.count_salesforce_calls(calls.snapshot())
+        metrics.set_stream("salesforce", bool(getattr(bridge.salesforce, "stream_connected", True)))
+        missing = self._unsubscribed(bridge)
+        metrics.set_stream("exchange", not missing)
+        metrics.mailboxes_subscribed.set(len(bridge.users) - len(missing))
+
+    def user_id(self, user: str) -> str:
+        """An enrolled user's Salesforce id from their id or mailbox address; KeyError otherwise."""
+        assert self.bridge is not None
+        for binding in self.bridge.users.values():
+            if user in (binding.user_id, binding.mailbox) or user.lower() == binding.mailbox.lower():
+                return binding.user_id
+        raise KeyError(user)
+
+    async def sync_now(self, user: str) -> str:
+        """R-TIME-5 through the running bridge: the user's window compared and synced, then return."""
+        if self.bridge is None:
+            raise KeyError(user)
+        bridge = self.bridge
+        user_id = self.user_id(user)
+        before = bridge.actors.running.get(user_id)
+        bridge.sync_now(user_id)
+        actor = bridge.actors.running[user_id]
+        # The pass that takes the work up is the next one, or the one after a pass already running.
+        target = (actor.passes if actor is before else 0) + 1 + int(actor.busy)
+        async with asyncio.timeout(SYNC_NOW_TIMEOUT_S):
+            while bridge.actors.running.get(user_id) is actor and actor.passes < target:
+                await asyncio.sleep(0.05)
+        return user_id
 
     async def issues(self, user: str | None) -> list[StoredIssue]:
         if self.bridge is None:
             return []
-        if user is not None and "@" in user:
-            user = next((u.user_id for u in self.bridge.users.values() if u.mailbox == user.lower()), user)
+        if user is not None:
+            with contextlib.suppress(KeyError):
+                user = self.user_id(user)
         return await self.bridge.store.issues(user)

@@ -89,6 +89,11 @@ class SalesforceAdapter:
 
     # -- stream ---------------------------------------------------------------------------------------
 
+    @property
+    def stream_connected(self) -> bool:
+        """Every topic the bridge reads is subscribed now (the ops server's readiness, `/readyz`)."""
+        return all(self.pubsub.connected(topic) for topic in changes.TOPICS)
+
     async def notices(self, resume: Mapping[str, str]) -> AsyncIterator[SalesforceNotice]:
         """Change events and commands from the three topics, merged; see `pubsub` for resume and gaps.
         `resume` maps stream names (`sf:<topic>`) to replay ids in hex."""

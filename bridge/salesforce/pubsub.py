@@ -74,6 +74,17 @@ class PubSub:
         self._stub = pb_grpc.PubSubStub(self._channel)
         self._schemas: dict[str, EventSchema] = {}
         self.connects = 0  # Subscribe calls opened, for tests and metrics
+        self._open: dict[str, tuple[float, bool]] = {}  # topic -> (call opened at, answered since)
+
+    def connected(self, topic: str, settle_s: float = 1.0) -> bool:
+        """Whether `topic` is subscribed now: its Subscribe call is open on a ready channel and has answered,
+        or has stayed open `settle_s` (Pub/Sub answers nothing until an event or a keepalive; a refused
+        token or topic fails the call at once)."""
+        opened = self._open.get(topic)
+        if opened is None:
+            return False
+        ready = self._channel.get_state() is grpc.ChannelConnectivity.READY
+        return ready and (opened[1] or asyncio.get_running_loop().time() - opened[0] >= settle_s)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -151,8 +162,10 @@ class PubSub:
         self.connects += 1
         call = self._stub.Subscribe(requests(), metadata=self._metadata(token))
         delivered = False
+        self._open[topic] = (asyncio.get_running_loop().time(), False)
         try:
             async for response in call:
+                self._open[topic] = (self._open[topic][0], True)
                 for event in response.events:
                     await self._hand_on(topic, event, out)
                     cursor.replay = event.replay_id
@@ -176,6 +189,7 @@ class PubSub:
                 return
             raise StreamDropped(f"{topic}: {error.code().name} {code}".strip()) from None
         finally:
+            self._open.pop(topic, None)
             call.cancel()
         if not delivered:
             raise StreamDropped(f"{topic}: the stream ended")

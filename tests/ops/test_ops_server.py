@@ -25,7 +25,7 @@ class FakeBridge:
     """An `OpsSource` whose answers the tests set."""
 
     def __init__(self) -> None:
-        self.checks = {"store": True, "salesforce_stream": True, "exchange_stream": True}
+        self.checks = {"store": True, "salesforce_stream": True, "exchange_subscriptions": True}
         self.open = [
             _issue("005B", "E-TOO-LONG"),
             _issue("005A", "W-UNANSWERED"),
@@ -33,11 +33,22 @@ class FakeBridge:
         ]
         self.asked: list[str | None] = []
         self.broken = False
+        self.calls: dict[str, int] = {}
+        self.synced: list[str] = []
 
-    def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> dict[str, bool]:
         if self.broken:
             raise RuntimeError("store closed")
         return dict(self.checks)
+
+    def collect(self, metrics: Metrics) -> None:
+        metrics.count_salesforce_calls(self.calls)
+
+    async def sync_now(self, user: str) -> str:
+        if user not in ("005A", "ann@example.com"):
+            raise KeyError(user)
+        self.synced.append(user)
+        return "005A"
 
     async def issues(self, user: str | None) -> list[StoredIssue]:
         self.asked.append(user)
@@ -75,13 +86,13 @@ async def test_readyz_is_200_only_when_every_check_passes(
         assert answer.status == 200
         assert await answer.json() == {
             "ready": True,
-            "checks": {"store": True, "salesforce_stream": True, "exchange_stream": True},
+            "checks": {"store": True, "salesforce_stream": True, "exchange_subscriptions": True},
         }
-    bridge.checks["exchange_stream"] = False
+    bridge.checks["exchange_subscriptions"] = False
     async with http.get("/readyz") as answer:
         assert answer.status == 503
         body = await answer.json()
-        assert body["ready"] is False and body["checks"]["exchange_stream"] is False
+        assert body["ready"] is False and body["checks"]["exchange_subscriptions"] is False
     bridge.broken = True
     async with http.get("/readyz") as answer:
         assert answer.status == 503 and (await answer.json())["error"] == "RuntimeError"
@@ -224,3 +235,31 @@ async def test_from_config_takes_host_port_and_token(bridge: FakeBridge) -> None
                 assert answer.status == 200
     finally:
         await server.stop()
+
+
+async def test_r_api_1_calls_per_propagated_change_counts_only_calls_against_the_daily_limit(
+    served: tuple[OpsServer, aiohttp.ClientSession], bridge: FakeBridge
+) -> None:
+    server, http = served
+    for _ in range(4):
+        server.metrics.propagated("to_salesforce", 0.3)
+    bridge.calls = {"query": 3, "write": 2, "read": 1, "auth": 5}  # token requests are not API calls
+    async with http.get("/metrics") as answer:
+        text = await answer.text()
+    assert "calbridge_salesforce_calls_per_change 1.5" in text
+    assert 'calbridge_salesforce_calls_total{kind="auth"} 5.0' in text
+
+
+async def test_r_time_5_sync_now_through_the_ops_endpoint_names_the_user_or_says_who_is_unknown(
+    served: tuple[OpsServer, aiohttp.ClientSession], bridge: FakeBridge
+) -> None:
+    _, http = served
+    async with http.post("/sync-now", params={"user": "ann@example.com"}) as answer:
+        assert answer.status == 200 and await answer.json() == {"user": "005A", "done": True}
+    async with http.post("/sync-now", params={"user": "nobody@example.com"}) as answer:
+        assert answer.status == 404 and "nobody@example.com" in (await answer.json())["error"]
+    async with http.post("/sync-now") as answer:
+        assert answer.status == 400
+    async with http.get("/sync-now", params={"user": "005A"}) as answer:
+        assert answer.status == 405  # a change is asked for with POST only
+    assert bridge.synced == ["ann@example.com"]

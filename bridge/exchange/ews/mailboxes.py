@@ -67,6 +67,11 @@ class EwsMailboxes:
         while True:
             yield await streams.next_notice()
 
+    @property
+    def subscribed(self) -> frozenset[str]:
+        """The mailboxes (lower case) with a live streaming subscription now (for `/readyz`)."""
+        return self._streams.subscribed if self._streams is not None else frozenset()
+
     async def watch(self, mailbox: str) -> None:
         await self._stream().watch(mailbox)
 

@@ -146,6 +146,12 @@ class Streams:
     def watched(self) -> frozenset[str]:
         return frozenset(self._names.values())
 
+    @property
+    def subscribed(self) -> frozenset[str]:
+        """The watched mailboxes (lower case) whose subscription is live now; one being re-subscribed
+        is missing. Exchange queues a subscription's events until a connection reads them."""
+        return frozenset(self._subscription)
+
     async def watch(self, mailbox: str) -> None:
         """Subscribe to `mailbox`'s calendar and stream it. Idempotent. A transient failure is retried in
         the background (then a `lost` notice follows the subscription); a refusal raises."""
