@@ -1,0 +1,105 @@
+"""Lightning event series in Salesforce (SPEC §15): read a series' rows as a core `Series`.
+
+Salesforce keeps one row per occurrence plus a pattern row (GroupEventType 3), all carrying the series key
+`ActivityRecurrence2Id` and the rule `Recurrence2PatternText`. The pattern row is not an occurrence and is
+left out. Salesforce has no OriginalStart: a row's original start is the one the bridge recorded for its
+id, and for a row not seen before, where the pattern puts it (`bridge.core.series.original_start`).
+The rule is read in the series' zone (`Recurrence2PatternTimeZone`) at the first occurrence's local time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge.core.fields import SalesforceRelation, event_from_salesforce, parse_datetime, utc_span
+from bridge.core.model import Copy, Side
+from bridge.core.patterns import Anchor, Unmappable, occurrence_starts, pattern_from_rrule
+from bridge.core.series import Occurrence, Series, original_start
+from bridge.errors import MappingError
+from bridge.salesforce import soql
+from bridge.salesforce.reads import EVENT_FIELDS
+from bridge.salesforce.rest import RestClient
+
+SERIES_FIELDS = (
+    *EVENT_FIELDS,
+    "IsRecurrence2",
+    "IsRecurrence2Exception",
+    "Recurrence2PatternText",
+    "Recurrence2PatternTimeZone",
+    "ActivityRecurrence2Id",
+    "GroupEventType",
+    "SystemModstamp",
+)
+PATTERN_ROW = "3"  # GroupEventType of the series pattern row
+
+
+async def read_series(rest: RestClient, series_id: str, known: Mapping[str, datetime]) -> Series | None:
+    """The series `series_id` (an ActivityRecurrence2Id) with every occurrence row; None when no row is
+    left. `known` maps row ids to the original starts the bridge recorded."""
+    rows = await rest.query(
+        f"SELECT {', '.join(SERIES_FIELDS)} FROM Event "
+        f"WHERE ActivityRecurrence2Id = {soql.quote(series_id)} ORDER BY StartDateTime"
+    )
+    return series_from_rows(rows, known) if rows else None
+
+
+def series_from_rows(
+    rows: Sequence[Mapping[str, Any]],
+    known: Mapping[str, datetime],
+    relations: Mapping[str, Sequence[SalesforceRelation]] | None = None,
+) -> Series:
+    """A `Series` from the rows of one Lightning series (pattern row included or not)."""
+    occurrences = [
+        r for r in rows if str(r.get("GroupEventType") or "0") != PATTERN_ROW and not r.get("IsChild")
+    ]
+    if not occurrences:
+        raise MappingError(f"Salesforce series {rows[0].get('ActivityRecurrence2Id')} has no occurrence rows")
+    head = occurrences[0]
+    series_id = str(head.get("ActivityRecurrence2Id") or head["Id"])
+    text = str(head.get("Recurrence2PatternText") or "")
+    zone = str(head.get("Recurrence2PatternTimeZone") or "UTC")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise MappingError(f"Salesforce series {series_id}: time zone {zone!r} is unknown") from exc
+    copies = [event_from_salesforce(row, (relations or {}).get(str(row["Id"]), ())) for row in occurrences]
+    first = min(parse_datetime(r.get("Recurrence2PatternStartDate")) or _start(c, tz)
+                for r, c in zip(occurrences, copies, strict=True))  # fmt: skip
+    local = first.astimezone(tz)
+    anchor = Anchor(local.date(), local.time(), zone)
+    rule = pattern_from_rrule(text, anchor) if text else Unmappable("SYNTAX", "no Recurrence2PatternText")
+    last = max(_start(c, tz) for c in copies)
+    expected = occurrence_starts(rule, anchor, last) if not isinstance(rule, Unmappable) else []
+    found = [
+        Occurrence(
+            original_start(copy.id, _start(copy, tz), known, expected),
+            copy.id,
+            copy.content,
+            copy.version,
+            exception=bool(row.get("IsRecurrence2Exception")),
+        )
+        for row, copy in zip(occurrences, copies, strict=True)
+    ]
+    newest = max(copies, key=lambda c: c.modified)
+    plain = [o for o in found if not o.exception] or found
+    series_content = min(plain, key=lambda o: o.original_start).content
+    return Series(
+        side=Side.SALESFORCE,
+        id=series_id,
+        version=newest.version,
+        modified=newest.modified,
+        content=series_content,
+        rule=rule,
+        anchor=anchor,
+        occurrences=tuple(sorted(found, key=lambda o: o.original_start)),
+        paired_id=copies[0].paired_id,
+        uid=copies[0].uid,
+        last_start=max(o.original_start for o in found),
+    )
+
+
+def _start(copy: Copy, zone: ZoneInfo) -> datetime:
+    return utc_span(copy.content.when, zone)[0]
