@@ -16,6 +16,7 @@ import jwt
 import requests
 
 from bridge.errors import ConfigError, TransientError
+from bridge.logs import add_secret
 from bridge.salesforce.connection import SalesforceConnection
 from bridge.salesforce.metrics import CallCounter
 
@@ -111,4 +112,6 @@ class Tokens:
                 f"({answer.status_code} {code}: {description}); check the connected app's credentials",
             )
         self.identity = str(body.get("id") or "")
-        return str(body["access_token"])
+        token = str(body["access_token"])
+        add_secret(token)  # never logged from now on, wherever it turns up (R-SEC-1)
+        return token
