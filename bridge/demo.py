@@ -200,7 +200,7 @@ def _play(endpoints: dict[str, Any], story: Story) -> None:
 
 
 def run_demo(state_dir: Path | None = None) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)  # a line of its own per message, also when piped (tests read it)
     with tempfile.TemporaryDirectory(prefix="calbridge-demo-") as scratch:
         root = state_dir or Path(scratch)
         console.print(f"starting the sandbox (Salesforce + Exchange over TLS) in {root}")
