@@ -219,7 +219,7 @@ async def _status(config: Any) -> int:
                 str(open_issues.get(user_id, 0)),
                 _when(marks.get(f"synced:to_exchange:{user_id}")),
                 _when(marks.get(f"synced:to_salesforce:{user_id}")),
-                "synced" if position else "not yet",
+                "mailbox synced" if position else "not yet",
             )
         console = _console()
         console.print(table)
