@@ -38,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where endpoints.json, ca.pem and the org's state file go",
     )
     sandbox.add_argument(
-        "--users", type=int, help="users to seed in a new org (1-8, default 3); an existing org keeps its own"
+        "--users",
+        type=int,
+        help="users to seed in a new org (1-10000, default 3; beyond 8 with generated names and a light "
+        "seed); an existing org keeps its own",
     )
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     demo = sub.add_parser("demo", help="start the sandbox and show it working")
@@ -157,11 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_runtime_command(args)
     if args.command in ("sandbox", "demo"):
         from bridge.sandbox.runner import SandboxStateError
+        from bridge.sandbox.salesforce.seed import MAX_USERS
 
         try:
             if args.command == "sandbox":
-                if args.users is not None and not 1 <= args.users <= 8:
-                    raise _BadInput("--users must be between 1 and 8")
+                if args.users is not None and not 1 <= args.users <= MAX_USERS:
+                    raise _BadInput(f"--users must be between 1 and {MAX_USERS}")
                 _check_state_dir(args.state_dir)
                 _check_host(args.host)
                 asyncio.run(_serve_sandbox(args.state_dir, args.users, args.host))

@@ -265,15 +265,17 @@ def test_a_corrupt_state_file_is_one_line_naming_it_and_the_fix(
     assert f"move it away (e.g. mv {tmp_path / name} {tmp_path / name}.bad)" in line
 
 
-def test_sandbox_command_rejects_a_bad_user_count(tmp_path: Path) -> None:
+@pytest.mark.parametrize("users", ["0", "10001"])
+def test_sandbox_command_rejects_a_bad_user_count(tmp_path: Path, users: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bridge", "sandbox", "--state-dir", str(tmp_path), "--users", "0"],
+        [sys.executable, "-m", "bridge", "sandbox", "--state-dir", str(tmp_path), "--users", users],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert _one_clear_line(result) == "calbridge sandbox: --users must be between 1 and 8"
+    assert _one_clear_line(result) == "calbridge sandbox: --users must be between 1 and 10000"
+    assert not (tmp_path / "org.json").exists()
 
 
 def test_demo_runs_the_bridge_against_the_sandbox() -> None:

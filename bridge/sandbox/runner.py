@@ -20,7 +20,7 @@ from bridge.sandbox.exchange.seed import seed_mailboxes
 from bridge.sandbox.exchange.server import ExchangeSandbox
 from bridge.sandbox.graph import GraphSandbox
 from bridge.sandbox.salesforce import setup_objects
-from bridge.sandbox.salesforce.seed import DOMAIN, seed_org
+from bridge.sandbox.salesforce.seed import DOMAIN, MAX_USERS, seed_org
 from bridge.sandbox.salesforce.server import INTEGRATION_USERNAME, SalesforceSandbox
 from bridge.sandbox.tls import SandboxTLS
 
@@ -78,6 +78,10 @@ class Sandbox:
     """The Salesforce and Exchange sandboxes on one event loop; every seeded user has a mailbox."""
 
     def __init__(self, state_dir: Path, *, users: int = 3, persist: bool = True, **salesforce: Any) -> None:
+        """`users` (1 to MAX_USERS, 10,000) are seeded in a new org; beyond eight they get generated names and
+        a light seed (bridge.sandbox.salesforce.seed). A reloaded org keeps its own users."""
+        if not 1 <= users <= MAX_USERS:
+            raise ValueError(f"users must be between 1 and {MAX_USERS}, not {users}")
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.tls = SandboxTLS.generate()

@@ -1,8 +1,10 @@
 """Demo data for the Exchange sandbox: a realistic few calendar items in each mailbox over the next week.
 
-Each mailbox gets a working appointment, an all-day day, a private appointment and one in category
-``Personal``; the first mailbox also organizes a meeting with the second, sent, so the same UID lands in both
-calendars. Everything is fictional and carries no Salesforce ids: the bridge is what links items to events.
+Each of the first eight mailboxes gets a working appointment, an all-day day, a private appointment and one
+in category ``Personal``; the first mailbox also organizes a meeting with the second, sent, so the same UID
+lands in both calendars. Mailboxes beyond the eighth (load tests seed thousands) get a light seed: one
+appointment and one in category ``Personal``. Everything is fictional and carries no Salesforce ids: the
+bridge is what links items to events.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ _PLANS = (
     _Plan("Dentist", 2, 15, 60, sensitivity="Private", free_busy="OOF"),
     _Plan("School concert", 4, 17, 90, location="Maple Street School", categories=("Personal",)),
 )
+_LIGHT_PLANS = (_PLANS[0], _PLANS[3])
+FULL_SEEDS = 8  # mailboxes given the whole of _PLANS; the rest get _LIGHT_PLANS
 _MEETING = _Plan(
     "Quarterly planning", 1, 13, 60, location="Room Orion", body="Agenda: targets, hiring, roadmap."
 )
@@ -72,12 +76,13 @@ def _seed(store: Store, addresses: list[str], now: datetime) -> dict[str, Any]:
     boxes = [store.mailbox(a) or store.add_mailbox(a) for a in addresses]
     empty = [not box.folder("calendar").items for box in boxes]
     seeded: dict[str, list[str]] = {}
-    for mailbox, is_empty in zip(boxes, empty, strict=True):
+    for position, (mailbox, is_empty) in enumerate(zip(boxes, empty, strict=True)):
         if not is_empty:
             continue  # never add demo data on top of real data (e.g. a reloaded state file)
-        for plan in _PLANS:
+        plans = _PLANS if position < FULL_SEEDS else _LIGHT_PLANS
+        for plan in plans:
             store.insert(_build(store, mailbox, plan, today))
-        seeded[mailbox.address] = [plan.subject for plan in _PLANS]
+        seeded[mailbox.address] = [plan.subject for plan in plans]
     meeting_uid: str | None = None
     if len(boxes) >= 2 and empty[0] and empty[1]:
         organizer, attendee = boxes[0], boxes[1]

@@ -231,10 +231,12 @@ class Org:
         return session.user_id
 
     def user_by_username(self, username: str) -> Record | None:
-        for user in self.store.rows("User"):
-            if str(user.get("Username", "")).lower() == username.lower() and not user.get("IsDeleted"):
-                return user
-        return None
+        """The live User with this Username (case-insensitive), through the store's index."""
+        user_id = self.store.user_by_username.get(username.lower())
+        user = self.store.records.get(user_id) if user_id else None
+        if user is None or user.get("IsDeleted"):
+            return None
+        return user
 
     def count_api_call(self) -> bool:
         """Count one API request; False when the daily limit was already reached (the call is refused)."""

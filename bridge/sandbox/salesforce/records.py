@@ -36,6 +36,9 @@ class RecordStore:
         self.deleted_with: dict[str, str] = {}
         # Event id -> ids of its EventRelations (EventId never changes after create).
         self.relations_by_event: dict[str, set[str]] = {}
+        # Lower-cased Username -> id of the User last stored with it (deleted or not): creating users checks
+        # Username uniqueness, which a scan of every user would make quadratic in an org of thousands.
+        self.user_by_username: dict[str, str] = {}
 
     def new_id(self, key_prefix: str) -> str:
         serial = self.serials.get(key_prefix, 0) + 1
@@ -47,6 +50,8 @@ class RecordStore:
 
     def put(self, entity: str, record: Record) -> None:
         record_id = record["Id"]
+        if entity == "User":
+            self._index_username(self.records.get(record_id), record)
         self.records[record_id] = record
         self.entity_of[record_id] = entity
         self.by_object.setdefault(entity.lower(), {})[record_id] = record
@@ -57,8 +62,18 @@ class RecordStore:
         entity = self.entity_of.pop(record_id)
         del self.records[record_id]
         record = self.by_object[entity.lower()].pop(record_id)
+        if entity == "User":
+            self._index_username(record, None)
         if entity == "EventRelation":
             self.relations_by_event.get(record["EventId"], set()).discard(record_id)
+
+    def _index_username(self, before: Record | None, after: Record | None) -> None:
+        old = str((before or {}).get("Username") or "").lower()
+        if old and self.user_by_username.get(old) == (before or {}).get("Id"):
+            del self.user_by_username[old]
+        new = str((after or {}).get("Username") or "").lower()
+        if new and after is not None:
+            self.user_by_username[new] = after["Id"]
 
     def relations(self, event_id: str) -> list[Record]:
         """The EventRelations of an event, deleted ones included, oldest first."""

@@ -1,7 +1,16 @@
-"""Demo data: a few users, each with an account, contacts, leads and a week of events with invitees."""
+"""Demo data: users, each with an account, contacts, leads and a week of events with invitees.
+
+The first eight users are the demo's people, each with a full week. Larger orgs (up to `MAX_USERS`, for load
+tests) go on with generated fictional names, each with a light seed: one account, one contact, two events. The
+generated users' records stand for data an org held before its change events' retention began: they publish
+no change events (encoding them was most of the seeding time, and a bridge starts from a read of the window,
+not from the stream's history).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +27,30 @@ PEOPLE = (
     ("Greta", "Lindqvist"),
     ("Hugo", "Silva"),
 )
+# Beyond PEOPLE, names are pairs of these: as many given names as family names, so that `generated_people`
+# can walk every pair once (see there). No pair is one of PEOPLE.
+_GIVEN = """
+    Aaron Abigail Adele Aiko Alba Alec Amara Anders Anika Arjun Astrid Basil Bianca Bruno Camila Carlos
+    Cecile Chidi Clara Dara Dimitri Elif Elena Emil Esme Fatima Felix Freya Gabriel Gemma Hana Hassan
+    Helga Ibrahim Ida Ingrid Irene Isaac Ivan Jana Jasper Joana Jonas Kai Kamala Karin Kofi Lara Leon
+    Lucia Lukas Mael Malik Mara Mateo Mia Milan Nadia Naveen Nia Nils Noor Olga Oscar Paola Pavel Petra
+    Quentin Rafael Rania Rosa Ruben Sara Selim Sofia Stefan Tariq Tessa Theo Uma Valeria Victor Vera
+    Wanda Wei Xavier Yara Yusuf Zara Zoltan Adrian Beatriz Cyrus Dalia Enzo Flora Goran Hiro Ilse Jorge
+"""
+GIVEN_NAMES = tuple(_GIVEN.split())
+_FAMILY = """
+    Abbott Achebe Alvarez Andersen Bakker Baptiste Bauer Bergstrom Bianchi Brandt Castro Chen Costa Dahl
+    Dias Dubois Eriksen Esposito Farah Ferreira Fontaine Garcia Gomez Gruber Hansen Hartmann Horvat
+    Ibarra Ito Jansen Jovanovic Kaplan Kowalski Kumar Larsen Laurent Leclerc Lindberg Mahmoud Marino
+    Meyer Moreno Mori Nakamura Nguyen Nielsen Nowak Obi Olsen Ortiz Park Patel Pereira Petrov Quinn
+    Ramos Rossi Russo Saleh Santos Schmidt Sharma Sorensen Suzuki Takahashi Tanaka Torres Urban Varga
+    Vasquez Vogel Wagner Weber Yilmaz Young Zhang Ziegler Adeyemi Blanco Carvalho Dragan Engel Falk
+    Gallo Haas Iqbal Jensen Keller Lund Mendes Novotny Orlov Pham Reyes Sato Toth Ueda Vidal Wolff
+    Zamora
+"""
+FAMILY_NAMES = tuple(_FAMILY.split())
+MAX_USERS = 10_000
+assert len(GIVEN_NAMES) == len(FAMILY_NAMES) and len(PEOPLE) + len(GIVEN_NAMES) ** 2 >= MAX_USERS
 CUSTOMERS = (
     ("Northwind Traders", (("Lena", "Fischer"), ("Omar", "Aziz"), ("Priya", "Raman"))),
     ("Blue Harbor Logistics", (("Tom", "Becker"), ("Ines", "Moreau"), ("Kenji", "Sato"))),
@@ -27,19 +60,41 @@ PROSPECTS = (("Sam", "Rivera", "Quarry Labs"), ("Jo", "Mensah", "Tidewater Studi
 DOMAIN = "calbridge.test"
 
 
+def generated_people() -> Iterator[tuple[str, str]]:
+    """Every (given, family) pair of the two lists once, in an order that varies both names from one user to
+    the next: the n-th pair is (GIVEN[r], FAMILY[(q + r) % size]) with q, r = divmod(n, size), and for each r
+    the family index runs through all `size` values as q does."""
+    size = len(GIVEN_NAMES)
+    for n in range(size * size):
+        q, r = divmod(n, size)
+        yield GIVEN_NAMES[r], FAMILY_NAMES[(q + r) % size]
+
+
+def people(count: int) -> list[tuple[str, str]]:
+    """The first `count` users' (first, last) names: PEOPLE, then generated ones."""
+    if not 1 <= count <= MAX_USERS:
+        raise ValueError(f"users must be between 1 and {MAX_USERS}, not {count}")
+    names = list(PEOPLE[:count])
+    more = generated_people()
+    while len(names) < count:
+        names.append(next(more))
+    return names
+
+
 def _email(first: str, last: str, domain: str = DOMAIN) -> str:
     return f"{first.lower()}.{last.lower()}@{domain}"
 
 
 def seed_org(org: Org, users: int = 3, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Create `users` users (up to 8) with their contacts, leads and events, owned by each user; returns
-    `[{"salesforce_user_id", "email"}, ...]` in creation order."""
+    """Create `users` users (1 to MAX_USERS) with their contacts, leads and events, owned by each user; the
+    first eight get a full week, the others a light seed. Returns `[{"salesforce_user_id", "email"}, ...]`
+    in creation order."""
     start_of_day = (
         (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     )
     admin = next(iter(org.clients.values())).run_as_user_id if org.clients else None
     created: list[dict[str, Any]] = []
-    for index, (first, last) in enumerate(PEOPLE[:users]):
+    for index, (first, last) in enumerate(people(users)):
         email = _email(first, last)
         with org.transaction(admin or "") as writer:
             user_id = writer.create(
@@ -54,8 +109,63 @@ def seed_org(org: Org, users: int = 3, now: datetime | None = None) -> list[dict
                 },
             )
         created.append({"salesforce_user_id": user_id, "email": email})
-        _seed_user(org, user_id, index, start_of_day, [u["salesforce_user_id"] for u in created[:-1]])
+        if index < len(PEOPLE):
+            _seed_user(org, user_id, index, start_of_day, [u["salesforce_user_id"] for u in created[:-1]])
+        else:
+            with _no_change_events(org):
+                _seed_light(org, user_id, index, start_of_day)
     return created
+
+
+class _Unpublished:
+    def publish_transaction(self, changes: Sequence[Any]) -> None:
+        return None
+
+
+@contextmanager
+def _no_change_events(org: Org) -> Iterator[None]:
+    sink, org.change_sink = org.change_sink, _Unpublished()
+    try:
+        yield
+    finally:
+        org.change_sink = sink
+
+
+def _seed_light(org: Org, user_id: str, index: int, day: datetime) -> None:
+    """A generated user's handful: one account with one contact, a meeting with them and a plain
+    appointment, on days and hours that vary from user to user."""
+    account_name, customers = CUSTOMERS[index % len(CUSTOMERS)]
+    first, last = customers[index % len(customers)]
+    with org.transaction(user_id, client="calbridge-seed") as writer:
+        account_id = writer.create("Account", {"Name": f"{account_name} ({index + 1})"})
+        contact_id = writer.create(
+            "Contact",
+            {
+                "FirstName": first,
+                "LastName": last,
+                "AccountId": account_id,
+                "Email": _email(first, last, f"customer{index + 1}.example"),
+            },
+        )
+        start = day + timedelta(days=1 + index % 5, hours=8 + index % 8)
+        writer.create(
+            "Event",
+            {
+                "Subject": f"Account review: {account_name}",
+                "StartDateTime": start,
+                "DurationInMinutes": 30,
+                "WhoId": contact_id,
+            },
+        )
+        writer.create(
+            "Event",
+            {
+                "Subject": "Pipeline planning",
+                "StartDateTime": start + timedelta(days=1, hours=1),
+                "DurationInMinutes": 60,
+                "ShowAs": "Busy",
+            },
+        )
 
 
 def _seed_user(org: Org, user_id: str, index: int, day: datetime, colleagues: list[str]) -> None:
