@@ -224,7 +224,12 @@ class Executor:
         emails: Mapping[str, tuple[str, Relation]],
     ) -> PairState | None:
         if isinstance(command, RaiseIssue):
-            done.opened.append(command.issue)
+            # Issues run after the plan's creates: a record it made names the issue, so that the pair's
+            # later plans, which know both ids, find and close it (R-LIM-1).
+            issue = command.issue
+            done.opened.append(
+                replace(issue, sf_id=issue.sf_id or made.event_id, ex_id=issue.ex_id or made.item_id)
+            )
             return state
         if isinstance(command, CloseIssue):
             done.closed.append((command.code, _plain(made, command.sf_id), _plain(made, command.ex_id)))

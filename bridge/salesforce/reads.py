@@ -139,8 +139,9 @@ class Reader:
         return grouped
 
     async def resolve(self, emails: Collection[str]) -> Directory:
-        """Users, then Contacts, then Leads per address, case-insensitively (R-ATT-8); answers are cached
-        for the TTL, misses included, so a busy mailbox does not ask again for every change."""
+        """Users, then Contacts, then Leads per address, case-insensitively (R-ATT-8). Addresses found are
+        cached for the TTL, so a busy mailbox does not ask again for every change; a miss is not, since
+        R-ATT-8 tries an unresolved address again at the next change (a Contact may have been added)."""
         now = time.monotonic()
         wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
         missing = [e for e in wanted if e not in self._directory or self._directory[e][0] < now]
@@ -162,5 +163,8 @@ class Reader:
                             found[email].append(Relation(str(row["Id"]), kind))
             expires = now + self._ttl
             for email, relations in found.items():
-                self._directory[email] = (expires, tuple(relations))
-        return Directory(tuple((e, self._directory[e][1]) for e in wanted))
+                if relations:
+                    self._directory[email] = (expires, tuple(relations))
+                else:
+                    self._directory.pop(email, None)
+        return Directory(tuple((e, self._directory[e][1] if e in self._directory else ()) for e in wanted))

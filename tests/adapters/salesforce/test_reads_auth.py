@@ -76,9 +76,15 @@ async def test_r_att_8_resolve_users_contacts_leads_case_insensitively_and_cache
     assert [(r.relation_id, r.kind) for r in directory.lookup(lead_email)] == [(lead, RelationKind.LEAD)]
     assert directory.lookup("nobody@nowhere.test") == ()
     before = salesforce.calls["query"]
-    again = await salesforce.resolve([lead_email, "NOBODY@nowhere.test"])
-    assert salesforce.calls["query"] == before  # answered from the cache, misses included
+    again = await salesforce.resolve([lead_email, user_email])
+    assert salesforce.calls["query"] == before  # addresses found are answered from the cache
     assert again.lookup(lead_email) == directory.lookup(lead_email)
+    # A miss is asked again: the address resolves once a Contact has it (tried at the next change).
+    contact = str(plain.Contact.create({"LastName": "Nobody", "Email": "nobody@nowhere.test"})["id"])
+    later = await salesforce.resolve(["NOBODY@nowhere.test"])
+    assert [(r.relation_id, r.kind) for r in later.lookup("nobody@nowhere.test")] == [
+        (contact, RelationKind.CONTACT)
+    ]
 
 
 async def test_r_sec_4_soql_values_with_quotes_and_backslashes_are_data(
