@@ -110,7 +110,7 @@ async def test_r_lim_1_a_refused_write_is_an_issue_logged_as_a_warning_with_sale
 async def test_r_time_1_a_new_event_and_a_new_item_are_timed_from_their_sources_commit(
     log_lines: io.StringIO, running: tuple[MemorySalesforce, MemoryMailbox, MemoryStore, Bridge]
 ) -> None:
-    """Creates cross as the unpaired pass: they are counted and timed like updates (calbridge_propagation_*)."""
+    """Creates cross through the unpaired pass: they are counted and timed like updates."""
     sf, ex, _store, bridge = running
     event_id = sf.put_event(ANN.user_id, "New in Salesforce", *_soon())
     await bridge.wait_idle()
