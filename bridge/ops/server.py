@@ -11,6 +11,10 @@
 It listens on 127.0.0.1:8765 by default. Bound to any other address it refuses to start without a token,
 and then every endpoint but /healthz needs `Authorization: Bearer <token>` (R-SEC-3); a token configured on
 loopback is required too. The server reads the bridge through `OpsSource`, which the runtime implements.
+
+An adapter may add routes of its own before `start()` (`add_route`): Graph's change notifications POST to
+/graph/notify and /graph/lifecycle without the ops token, so such a route is open and authenticates its
+callers itself (Graph's `clientState`).
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class OpsServer:
         self.port = port
         self._token = token
         self._runner: web.AppRunner | None = None
+        self._routes: list[tuple[str, str, Handler]] = []
+        self._open_paths = set(OPEN_PATHS)
 
     @classmethod
     def from_config(cls, config: Config, source: OpsSource, metrics: Metrics) -> OpsServer:
@@ -109,6 +115,15 @@ class OpsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def add_route(self, method: str, path: str, handler: Handler, *, open: bool = True) -> None:
+        """Serve `handler` at `method path` too; `open` routes need no ops token, so the handler must check
+        its callers itself. Only before `start()`."""
+        if self._runner is not None:
+            raise RuntimeError("routes are added before the ops server starts")
+        self._routes.append((method, path, handler))
+        if open:
+            self._open_paths.add(path)
+
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/healthz", self._healthz)
@@ -116,6 +131,8 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/issues", self._issues)
         app.router.add_post("/sync-now", self._sync_now)
+        for method, path, handler in self._routes:
+            app.router.add_route(method, path, handler)
         return app
 
     async def start(self) -> None:
@@ -142,7 +159,7 @@ class OpsServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._token is None or request.path in OPEN_PATHS:
+        if self._token is None or request.path in self._open_paths:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, supplied = header.partition(" ")

@@ -213,6 +213,32 @@ async def test_r_sec_3_off_loopback_every_endpoint_but_healthz_needs_the_token(b
         await server.stop()
 
 
+async def test_r_sec_3_an_added_open_route_needs_no_token_and_every_other_endpoint_still_does(
+    bridge: FakeBridge,
+) -> None:
+    from aiohttp import web
+
+    async def hook(request: web.Request) -> web.Response:
+        return web.Response(text="hook", status=202)
+
+    server = OpsServer(bridge, Metrics(), host="0.0.0.0", port=0, token=TOKEN)
+    server.add_route("POST", "/graph/notify", hook)
+    server.add_route("POST", "/closed", hook, open=False)
+    await server.start()
+    try:
+        with pytest.raises(RuntimeError, match="before the ops server starts"):
+            server.add_route("POST", "/late", hook)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+            async with http.post("/graph/notify") as answer:
+                assert (answer.status, await answer.text()) == (202, "hook")
+            async with http.post("/closed") as answer:
+                assert answer.status == 401
+            async with http.get("/issues") as answer:
+                assert answer.status == 401
+    finally:
+        await server.stop()
+
+
 async def test_from_config_takes_host_port_and_token(bridge: FakeBridge) -> None:
     from bridge.config import Config
 
