@@ -112,6 +112,9 @@ async def run_pass(
     issues = list(extra_issues)
     if guarded.issue is not None:
         issues.append(guarded.issue.issue)
+    elif confirmed:
+        # R-DEL-10: the confirmed pass carries out the held deletions, so the hold's issue is resolved.
+        commit.issues_closed.append((IssueCode.MASS_DELETE.value, None, None))
     done_ok = False
     try:
         for job, planned in zip(jobs, plans, strict=True):
