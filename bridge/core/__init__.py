@@ -69,8 +69,10 @@ Where SPEC.md lives
     §10 several   R-MULTI pairing.meeting_owner, scope (join or wait), plan._shared
     §11 limits    R-LIM   issues, scope.limit_issue, fields.fit_salesforce
     storage       R-TIME-2 serial (a PairState as versioned JSON-safe data, keyed by PairState.key)
-    §15 series    R-REC   patterns (the RRULE <-> EWS table), series (occurrences by original start),
-                          series_plan (not yet called by plan(): series are still skipped there)
+    §15 series    R-REC   patterns (the canonical pattern), patterns_rrule / patterns_ews (each
+                          service's terms), patterns_dates (expansion), series (occurrences by original
+                          start), series_plan (create, hold, merge), series_rebuild (R-REC-4/5),
+                          series_occurrences (R-REC-2/3/4), series_expand (R-REC-6)
 
 The core imports nothing but the standard library and itself.
 """

@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 
 from bridge.core.issues import IssueCode
 from bridge.core.model import Content, Side
-from bridge.core.patterns import Anchor, Pattern, Unmappable, occurrence_starts
+from bridge.core.patterns import Anchor, Pattern, Unmappable
+from bridge.core.patterns_dates import occurrence_starts
 from bridge.core.spans import duration
 
 

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from bridge.core.commands import Command, FieldValues, RecordId
 from bridge.core.model import Side
-from bridge.core.patterns import EwsRecurrence
+from bridge.core.patterns_ews import EwsRecurrence
 
 Rule = str | EwsRecurrence  # Salesforce's Recurrence2PatternText, or the EWS recurrence
 

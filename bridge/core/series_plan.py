@@ -22,8 +22,7 @@ by `series.recreation` before planning, so it plans as one change, never as dele
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from bridge.core.commands import (
     CloseIssue,
@@ -35,11 +34,11 @@ from bridge.core.commands import (
 from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode, make_issue
 from bridge.core.merge import merge_fields
-from bridge.core.model import SCALAR_FIELDS, Content, Copy, Policy, Side, Timed
-from bridge.core.patterns import Pattern, occurrence_dates
+from bridge.core.model import SCALAR_FIELDS, Copy, Policy, Side
+from bridge.core.patterns import Pattern
 from bridge.core.private import mask_target, project
 from bridge.core.scope import MAX_RECURRING_OCCURRENCE
-from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState, expected_starts, missing
+from bridge.core.series import OccurrencePair, Series, SeriesState, missing
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
@@ -50,8 +49,9 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded
+from bridge.core.series_occurrences import plan_occurrences
+from bridge.core.series_rebuild import repattern
 from bridge.core.series_writes import fields_for, fresh, info, rule_for, writable, write_exception
-from bridge.core.spans import duration
 
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 _CREATED_SERIES: dict[Side, Created] = {Side.SALESFORCE: Created.EVENT_ID, Side.EXCHANGE: Created.ITEM_ID}
@@ -200,13 +200,13 @@ def _paired(
     if changed:
         source = max(changed, key=lambda s: (s.modified, s.side is policy.tie_winner))
         if writable(source.side.other, state, sf, policy) and source.mappable:
-            written, state, dropped = _repattern(state, source, series[source.side.other], policy, now)
+            written, state, dropped = repattern(state, source, series[source.side.other], policy, now)
             commands += written
         series[source.side.other] = None  # the other side's occurrences are rebuilt: nothing to diff
     merged, state = _merge_series(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
     commands += merged
     if not changed:
-        written, state = _occurrences(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
+        written, state = plan_occurrences(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
         commands += written
     versions = {s.side: s.version for s in (sf, ex) if s is not None}
     state = replace(
@@ -226,59 +226,6 @@ def _wrote(commands: list[Command], side: Side) -> bool:
     return any(isinstance(c, series_writes) and c.side is side for c in commands)
 
 
-def _repattern(
-    state: SeriesState, source: Series, target: Series | None, policy: Policy, now: datetime
-) -> tuple[list[Command], SeriesState, tuple[datetime, ...]]:
-    """R-REC-4/5: the other side follows a new pattern or start. Only an earlier end ends the series
-    there; anything else rebuilds it, keeping the exceptions whose original start still exists."""
-    assert isinstance(source.rule, Pattern) and state.rule is not None
-    other = source.side.other
-    series_id = state.series_of(other)
-    assert series_id is not None
-    horizon = now + policy.future
-    starts = set(expected_starts(source, horizon))
-    if source.anchor == state.anchor and _ended_earlier(state.rule, source.rule, source.anchor.first):
-        remaining = sorted(starts)
-        gone = [p.original_start for p in state.occurrences if p.original_start not in starts]
-        after = min(gone) if gone else horizon
-        last = remaining[-1].astimezone(_zone(source)).date() if remaining else source.anchor.first
-        kept = tuple(p for p in state.occurrences if p.original_start in starts)
-        end = EndSeries(other, series_id, last, after)
-        return [end], replace(state, rule=source.rule, occurrences=kept), ()
-    base = state.base_of(other) or source.content
-    content = replace(base, when=_first_span(source))
-    fields = fields_for(other, content, SCALAR_FIELDS if other is Side.SALESFORCE else ("when",), policy)
-    commands: list[Command] = [
-        RebuildSeries(other, series_id, frozen_fields(fields), rule_for(other, source))
-    ]
-    kept_pairs: list[OccurrencePair] = []
-    dropped: list[datetime] = []
-    names = (*SCALAR_FIELDS, "attendees") if other is Side.EXCHANGE else SCALAR_FIELDS
-    for pair in state.occurrences:
-        if pair.original_start not in starts:
-            if pair.base is not None:
-                dropped.append(pair.original_start)
-            continue
-        rebound = replace(pair, sf_id=None) if other is Side.SALESFORCE else replace(pair, ex_id=None)
-        if pair.base is not None and state.masked is None:
-            written, rebound = write_exception(other, series_id, rebound, pair.base, names, policy, now)
-            commands += written
-        kept_pairs.append(rebound)
-    start = now - policy.past
-    commands += [DeleteOccurrence(other, series_id, s) for s in sorted(missing(source, start, horizon))]
-    new_base = {source.side: replace(state.base_of(source.side) or source.content, when=_first_span(source))}
-    new_base[other] = content
-    state = replace(
-        state,
-        rule=source.rule,
-        anchor=source.anchor,
-        occurrences=tuple(kept_pairs),
-        base_sf=new_base[Side.SALESFORCE],
-        base_ex=new_base[Side.EXCHANGE],
-    )
-    return commands, state, tuple(dropped)
-
-
 def _through(state: SeriesState, sf: Series | None, now: datetime) -> str | None:
     """A future Salesforce occurrence that is no exception, to write the whole series through."""
     if sf is not None:
@@ -287,28 +234,6 @@ def _through(state: SeriesState, sf: Series | None, now: datetime) -> str | None
         plain = (p for p in state.occurrences if p.base is None and not p.split and p.original_start > now)
         rows = [p.sf_id for p in plain if p.sf_id is not None]
     return rows[0] if rows else None
-
-
-_ENDS_HORIZON = timedelta(days=3 * 366)  # far enough to tell two ends apart, bounded for no-end rules
-
-
-def _ended_earlier(old: Pattern, new: Pattern, first: date) -> bool:
-    """The same pattern whose occurrences now stop earlier: an end date or count that cut it short
-    (either form of end: Outlook may turn a count into a date)."""
-    if replace(old, count=None, until=None) != replace(new, count=None, until=None):
-        return False
-    through = first + _ENDS_HORIZON
-    before, after = occurrence_dates(old, first, through), occurrence_dates(new, first, through)
-    return len(after) < len(before) and before[: len(after)] == after
-
-
-def _zone(series: Series) -> ZoneInfo:
-    return ZoneInfo(series.anchor.zone)
-
-
-def _first_span(series: Series) -> Timed:
-    start = series.anchor.until_instant(series.anchor.first)
-    return Timed(start, start + duration(series.content.when))
 
 
 def _merge_series(
@@ -332,104 +257,3 @@ def _merge_series(
         version = ex.version if ex is not None else state.ex_version
         commands.append(UpdateSeries(Side.EXCHANGE, ex_id, version or None, fields))
     return commands, replace(state, base_sf=merge.sf, base_ex=merge.ex, masked=merge.masked)
-
-
-def _occurrences(
-    state: SeriesState, sf: Series | None, ex: Series | None, policy: Policy, now: datetime
-) -> tuple[list[Command], SeriesState]:
-    """R-REC-2/3/4 occurrence by occurrence, keyed by original start."""
-    start, end = now - policy.past, now + policy.future
-    gone = {
-        Side.SALESFORCE: missing(sf, start, end) if sf is not None else frozenset(),
-        Side.EXCHANGE: missing(ex, start, end) if ex is not None else frozenset(),
-    }
-    commands: list[Command] = []
-    ended = _ended_on(sf, state, ex)
-    if ended is not None and writable(Side.EXCHANGE, state, sf, policy) and state.ex_series is not None:
-        after, last = ended
-        commands.append(EndSeries(Side.EXCHANGE, state.ex_series, last, after))
-        gone[Side.SALESFORCE] = frozenset(s for s in gone[Side.SALESFORCE] if s < after)
-    keys = {p.original_start for p in state.occurrences}
-    keys |= {o.original_start for s in (sf, ex) if s is not None for o in s.occurrences}
-    pairs: list[OccurrencePair] = []
-    split_now = False
-    for key in sorted(keys):
-        if ended is not None and key >= ended[0]:
-            continue
-        pair = state.pair_at(key)
-        o_sf = sf.occurrence(key) if sf is not None else None
-        o_ex = ex.occurrence(key) if ex is not None else None
-        if pair is None:
-            if o_sf is not None and o_ex is not None:
-                pairs.append(OccurrencePair(key, o_sf.id, o_ex.id))
-            continue
-        pair = replace(pair, sf_id=o_sf.id if o_sf else pair.sf_id, ex_id=o_ex.id if o_ex else pair.ex_id)
-        deleted_on = next((side for side in Side if key in gone[side]), None)
-        if deleted_on is not None:
-            other = deleted_on.other
-            still_there = key not in gone[other] and state.series_of(other) is not None
-            if still_there and writable(other, state, sf, policy):
-                record = pair.sf_id if other is Side.SALESFORCE else pair.ex_id
-                series_id = state.series_of(other)
-                assert series_id is not None
-                commands.append(DeleteOccurrence(other, series_id, key, record))
-            continue
-        written, pair = _edited(state, pair, o_sf, o_ex, sf, ex, policy, now)
-        split_now = split_now or any(isinstance(c, SplitOccurrence) for c in written)
-        commands += written
-        pairs.append(pair)
-    if split_now:
-        commands += info(IssueCode.OCCURRENCE_SPLIT, state, policy)
-        state = replace(state, open_issues=state.open_issues | {IssueCode.OCCURRENCE_SPLIT})
-    return commands, replace(state, occurrences=tuple(pairs))
-
-
-def _ended_on(sf: Series | None, state: SeriesState, ex: Series | None) -> tuple[datetime, date] | None:
-    """R-REC-4 from Salesforce: its rows stop (`last_start`) before occurrences the bridge paired, so
-    "this and following" were deleted there. Returns the first original start gone and the last local
-    date that remains."""
-    if sf is None or sf.last_start is None:
-        return None
-    after = [p.original_start for p in state.occurrences if p.original_start > sf.last_start]
-    if len(after) < 1 or not any(p.original_start <= sf.last_start for p in state.occurrences):
-        return None
-    if ex is not None and not any(o.original_start > sf.last_start for o in ex.occurrences):
-        return None
-    return min(after), sf.last_start.astimezone(_zone(sf)).date()
-
-
-def _edited(
-    state: SeriesState,
-    pair: OccurrencePair,
-    o_sf: Occurrence | None,
-    o_ex: Occurrence | None,
-    sf: Series | None,
-    ex: Series | None,
-    policy: Policy,
-    now: datetime,
-) -> tuple[list[Command], OccurrencePair]:
-    """R-REC-3: an exception changed on one side since the pair's base goes to the other side."""
-    candidates: list[tuple[Side, Occurrence, Series]] = []
-    for side, found, series in ((Side.SALESFORCE, o_sf, sf), (Side.EXCHANGE, o_ex, ex)):
-        if found is not None and series is not None and (found.exception or pair.split):
-            base = pair.base or _plain(state, side, pair)
-            if base is None or found.content != base:
-                candidates.append((side, found, series))
-    if not candidates:
-        return [], pair
-    side, found, series = max(candidates, key=lambda c: (c[2].modified, c[0] is policy.tie_winner))
-    target = side.other
-    series_id = state.series_of(target)
-    if series_id is None or not writable(target, state, sf, policy) or state.masked is not None:
-        return [], replace(pair, base=found.content)
-    names = (*SCALAR_FIELDS, "attendees") if target is Side.EXCHANGE else SCALAR_FIELDS
-    return write_exception(target, series_id, pair, found.content, names, policy, now)
-
-
-def _plain(state: SeriesState, side: Side, pair: OccurrencePair) -> Content | None:
-    """What a plain occurrence holds: the series' base, at its original start."""
-    base = state.base_of(side)
-    if base is None:
-        return None
-    span = duration(base.when)
-    return replace(base, when=Timed(pair.original_start, pair.original_start + span))

@@ -11,7 +11,9 @@ from bridge.core.commands import Command, RaiseIssue, RecordId, UpdateEvent, fro
 from bridge.core.fields import exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode, make_issue
 from bridge.core.model import Content, Policy, Side
-from bridge.core.patterns import Pattern, ews_recurrence, rrule_text
+from bridge.core.patterns import Pattern
+from bridge.core.patterns_ews import ews_recurrence
+from bridge.core.patterns_rrule import rrule_text
 from bridge.core.private import project
 from bridge.core.series import OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import Rule, SplitOccurrence, UpdateOccurrence

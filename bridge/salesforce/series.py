@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.core.fields import SalesforceRelation, event_from_salesforce, parse_datetime, utc_span
 from bridge.core.model import Copy, Side
-from bridge.core.patterns import Anchor, Unmappable, occurrence_starts, pattern_from_rrule
+from bridge.core.patterns import Anchor, Unmappable
+from bridge.core.patterns_dates import occurrence_starts
+from bridge.core.patterns_rrule import pattern_from_rrule
 from bridge.core.series import Occurrence, Series, original_start
 from bridge.errors import MappingError
 from bridge.salesforce import soql

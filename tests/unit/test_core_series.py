@@ -17,7 +17,8 @@ from bridge.core import (
     Timed,
     UpdateItem,
 )
-from bridge.core.patterns import Anchor, EwsRecurrence, Frequency, Pattern, Unmappable, Weekday
+from bridge.core.patterns import Anchor, Frequency, Pattern, Unmappable, Weekday
+from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import Occurrence, Series, SeriesState, expected_starts, recreation
 from bridge.core.series_commands import (
     CreateSeries,

@@ -18,24 +18,20 @@ from hypothesis import strategies as st
 
 from bridge.core.patterns import (
     ALL_DAYS,
-    EWS_PATTERNS,
     GROUPS,
     INTERVAL_MAX,
     POSITIONS,
     UNMAPPABLE,
     WEEKDAYS,
     Anchor,
-    EwsRecurrence,
     Frequency,
     Pattern,
     Unmappable,
     Weekday,
-    ews_recurrence,
-    occurrence_dates,
-    pattern_from_ews,
-    pattern_from_rrule,
-    rrule_text,
 )
+from bridge.core.patterns_dates import occurrence_dates
+from bridge.core.patterns_ews import EWS_PATTERNS, EwsRecurrence, ews_recurrence, pattern_from_ews
+from bridge.core.patterns_rrule import pattern_from_rrule, rrule_text
 from bridge.sandbox.exchange import recurrence as ews_sandbox
 from bridge.sandbox.salesforce import rrule as sf_sandbox
 

@@ -20,7 +20,8 @@ from exchangelib.items import SAVE_ONLY, SEND_TO_NONE
 
 from bridge.core.fields import item_from_exchange
 from bridge.core.model import Policy, Side
-from bridge.core.patterns import Anchor, EwsRecurrence, pattern_from_ews
+from bridge.core.patterns import Anchor
+from bridge.core.patterns_ews import EwsRecurrence, pattern_from_ews
 from bridge.core.series import Occurrence, Series
 from bridge.errors import MappingError, NotFoundError
 from bridge.ports import Written

@@ -11,7 +11,8 @@ from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.core import Content, Policy, Side, Timed
-from bridge.core.patterns import Anchor, Frequency, Pattern, Weekday, occurrence_starts
+from bridge.core.patterns import Anchor, Frequency, Pattern, Weekday
+from bridge.core.patterns_dates import occurrence_starts
 from bridge.core.series import Occurrence, Series
 from bridge.core.series_commands import CreateSeries
 from bridge.core.series_plan import plan_series
