@@ -18,9 +18,13 @@ class GraphConnection:
 
     `graph_url` is the service root without the version (`https://graph.microsoft.com`) or with it
     (`.../v1.0`). `ca_bundle` is a PEM file of the CAs to trust (None: the system's). `notification_url`
-    is the bridge's public https address for change notifications (None: delta polling, R-GRAPH-2).
+    is the bridge's public https address for change notifications, under which Graph reaches the ops
+    server's /graph/notify and /graph/lifecycle (None: delta polling alone, R-GRAPH-2).
     `poll_seconds` is the delta poll period of an idle mailbox; `poll_fast_seconds` the period for
-    `fast_for_seconds` after a change was seen. The secret never appears in a repr, a log line or an error.
+    `fast_for_seconds` after a change was seen. With notifications, a mailbox is still polled every
+    `fallback_poll_seconds`, and each subscription asks to live `subscription_minutes` (below both limits
+    Graph has documented for Outlook, 4,230 and 10,080) and is renewed half-way. The secret never appears in
+    a repr, a log line or an error.
     """
 
     authority: str
@@ -32,6 +36,8 @@ class GraphConnection:
     poll_seconds: float = 10.0
     poll_fast_seconds: float = 2.0
     fast_for_seconds: float = 120.0
+    fallback_poll_seconds: float = 300.0
+    subscription_minutes: float = 4200.0
     scope: str = SCOPE
 
     def __post_init__(self) -> None:
@@ -57,6 +63,15 @@ class GraphConnection:
             raise ConfigError(
                 "exchange.graph.poll_seconds", "poll_fast_seconds must be above 0 and at most poll_seconds"
             )
+
+    @property
+    def notification_urls(self) -> tuple[str, str] | None:
+        """Where Graph posts change and lifecycle notifications: the ops server's routes under the public
+        address `notification_url`; None without one."""
+        if self.notification_url is None:
+            return None
+        base = self.notification_url.rstrip("/")
+        return f"{base}/graph/notify", f"{base}/graph/lifecycle"
 
     @property
     def api(self) -> str:

@@ -21,6 +21,7 @@ from . import reading, writing
 from .batching import WriteBatcher
 from .client import GraphClient
 from .connection import GraphConnection
+from .notifications import Handler, Notifications
 from .polling import Poller
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class GraphMailboxes:
         self._writes = WriteBatcher(self.client)
         self._queue: asyncio.Queue[MailboxNotice] = asyncio.Queue()
         self._watcher: Poller | None = None
+        self._pushed: Notifications | None = None
         self._zones: dict[str, tuple[float, str]] = {}
 
     def __repr__(self) -> str:
@@ -52,6 +54,29 @@ class GraphMailboxes:
             self._watcher = Poller(self.client, self.connection, self.deliver)
         return self._watcher
 
+    def _notifications(self) -> Notifications | None:
+        if self._pushed is None and self.connection.notification_urls is not None:
+            self._pushed = Notifications(self.client, self.connection, self.deliver, self._watching())
+        return self._pushed
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        """The routes Graph posts change notifications to, for the ops server (none without a
+        `notification_url`). Served before the first `watch`: Graph validates them as it subscribes."""
+        pushed = self._notifications()
+        return pushed.routes() if pushed is not None else []
+
+    @property
+    def subscribed(self) -> frozenset[str]:
+        """The watched mailboxes (lower case), all of which delta polling covers. Those with a live
+        subscription are not singled out: /readyz must not fail over a notification route that a not-ready
+        pod would never be sent (Graph could not validate it, and the pod would never become ready)."""
+        return self._watcher.watched if self._watcher is not None else frozenset()
+
+    @property
+    def pushed(self) -> frozenset[str]:
+        """The watched mailboxes (lower case) with a live change notification subscription."""
+        return self._pushed.subscribed if self._pushed is not None else frozenset()
+
     async def notices(self, mailboxes: Collection[str]) -> AsyncIterator[MailboxNotice]:
         for mailbox in mailboxes:
             await self.watch(mailbox)
@@ -60,8 +85,13 @@ class GraphMailboxes:
 
     async def watch(self, mailbox: str) -> None:
         self._watching().watch(mailbox)
+        pushed = self._notifications()
+        if pushed is not None:
+            pushed.watch(mailbox)
 
     async def unwatch(self, mailbox: str) -> None:
+        if self._pushed is not None:
+            await self._pushed.unwatch(mailbox)
         if self._watcher is not None:
             await self._watcher.unwatch(mailbox)
 
@@ -125,6 +155,9 @@ class GraphMailboxes:
         await writing.delete(self._writes.send, mailbox, item_id, if_version)
 
     async def close(self) -> None:
+        if self._pushed is not None:
+            await self._pushed.close()
+            self._pushed = None
         if self._watcher is not None:
             await self._watcher.close()
             self._watcher = None

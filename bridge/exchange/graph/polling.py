@@ -6,6 +6,9 @@ The poller keeps a delta state of its own, separate from the runtime's: it only 
 changed (a `MailboxNotice` naming the ids), and the runtime's `sync` reads the changes. An idle poll costs
 one request, far below Graph's 10,000 per mailbox per 10 minutes. A refused state starts a new round and
 says `lost=True` (changes may have been missed: the runtime reconciles, R-TIME-3).
+
+A mailbox whose changes arrive by change notifications is `relax`ed: polled every `fallback_poll_seconds`
+only, to catch what a notification lost; when its subscription goes, polling speeds up again at once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class Poller:
         self._connection = connection
         self._deliver = deliver
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._relaxed: set[str] = set()
+        self._wake: dict[str, asyncio.Event] = {}
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
 
     def watch(self, mailbox: str) -> None:
@@ -45,7 +50,23 @@ class Poller:
         if key not in self._tasks:
             self._tasks[key] = asyncio.create_task(self._poll(mailbox), name=f"graph-poll-{key}")
 
+    @property
+    def watched(self) -> frozenset[str]:
+        return frozenset(self._tasks)
+
+    def relax(self, mailbox: str, pushed: bool) -> None:
+        """`pushed`: change notifications cover the mailbox now, poll it slowly; else poll at full speed
+        (a slow wait under way ends at once)."""
+        key = mailbox.lower()
+        if pushed:
+            self._relaxed.add(key)
+        elif key in self._relaxed:
+            self._relaxed.discard(key)
+            self._wake.setdefault(key, asyncio.Event()).set()
+
     async def unwatch(self, mailbox: str) -> None:
+        self._relaxed.discard(mailbox.lower())
+        self._wake.pop(mailbox.lower(), None)
         task = self._tasks.pop(mailbox.lower(), None)
         if task is not None:
             task.cancel()
@@ -89,5 +110,17 @@ class Poller:
                 log.warning("delta polling of %s failed (%s); next try in %.1f s", mailbox, exc, wait)
                 await asyncio.sleep(wait)
                 continue
-            fast = self._clock() < fast_until
-            await asyncio.sleep(self._connection.poll_fast_seconds if fast else self._connection.poll_seconds)
+            await self._rest(mailbox, self._period(mailbox, self._clock() < fast_until))
+
+    def _period(self, mailbox: str, fast: bool) -> float:
+        connection = self._connection
+        if mailbox.lower() in self._relaxed:
+            return max(connection.fallback_poll_seconds, connection.poll_seconds)
+        return connection.poll_fast_seconds if fast else connection.poll_seconds
+
+    async def _rest(self, mailbox: str, seconds: float) -> None:
+        """Sleep `seconds`, or less when `relax(mailbox, False)` asks for full speed."""
+        wake = self._wake.setdefault(mailbox.lower(), asyncio.Event())
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), seconds)

@@ -33,6 +33,7 @@ TIMINGS = GraphTimings(
     notification_gather=0.02,
     retry_delays=(0.1, 0.2),
     sweep=0.05,
+    reauthorize_before=1.0,  # below the lifetimes the notification tests give their subscriptions
 )
 POLL = {"poll_seconds": 0.3, "poll_fast_seconds": 0.1}
 
