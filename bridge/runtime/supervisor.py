@@ -167,6 +167,11 @@ class Supervisor:
         prometheus = Metrics()
         self.metrics.forward.append(PrometheusSink(prometheus))
         self.ops = OpsServer.from_config(self.config, self, prometheus)
+        # Graph's change notifications arrive at the ops server (R-GRAPH-2); served before the bridge
+        # starts, since Graph validates them as the mailboxes are subscribed.
+        routes = getattr(self.bridge.exchange, "routes", None) if self.bridge is not None else None
+        for method, path, handler in routes() if routes is not None else ():
+            self.ops.add_route(method, path, handler)
         await self.ops.start()
 
     async def stop(self) -> None:

@@ -1,10 +1,13 @@
 """The bridge process with `[exchange] provider = "graph"` (R-GRAPH-1): the same stories as over EWS, with
 Exchange reached through the Graph sandbox (which serves the EWS sandbox's mailboxes, where the people's
-Outlook works) and changes found by delta polling (R-GRAPH-2)."""
+Outlook works) and changes announced by change notifications posted to the bridge's ops server
+(`notification_url`, R-GRAPH-2). Delta polling is slowed to 30 s here, so a change seen within seconds was
+announced by a notification. (tests/e2e/test_two_ways.py runs over Graph with delta polling alone.)"""
 
 from __future__ import annotations
 
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,13 @@ SYNC_CATEGORY = "Salesforce"
 
 
 def _graph_config(config: Path, graph: dict[str, Any]) -> None:
-    """The written EWS config switched to Graph: provider, the app registration, a fast poll for tests."""
+    """The written EWS config switched to Graph: provider, the app registration, notifications posted to
+    the ops server, and a delta poll too slow to explain a change seen within seconds."""
     secret = config.parent / "graph-client-secret"
     secret.write_text(graph["client_secret"] + "\n", encoding="utf-8")
     secret.chmod(0o600)
     text = config.read_text().replace('provider = "ews"', 'provider = "graph"', 1)
+    ops_port = tomllib.loads(text)["ops"]["port"]
     config.write_text(
         text
         + "\n[exchange.graph]\n"
@@ -33,7 +38,8 @@ def _graph_config(config: Path, graph: dict[str, Any]) -> None:
         + f'client_id = "{graph["client_id"]}"\n'
         + f'client_secret_file = "{secret}"\n'
         + f'graph_url = "{graph["graph_url"]}"\n'
-        + "poll_seconds = 0.5\npoll_fast_seconds = 0.25\n"
+        + f'notification_url = "http://127.0.0.1:{ops_port}"\n'
+        + "poll_seconds = 30\npoll_fast_seconds = 30\n"
     )
 
 
@@ -103,3 +109,26 @@ def test_r_graph_3_an_event_with_invitees_creates_an_item_that_invites_nobody(wo
     time.sleep(2)  # long enough for an invitation or a lost relation to show
     assert world.outlook(1).find("Graph quarterly review") == []  # the enrolled colleague got no copy
     assert world.desk.invitees(event_id) == {contact_id, colleague_id}  # the event keeps its invitees
+
+
+def test_r_graph_2_every_mailbox_is_subscribed_and_a_removed_subscription_is_replaced(world: World) -> None:
+    hub = world.sandbox.graph.state.hub
+    notify = world.bridge.ops_url + "/graph/notify"
+
+    def subscriptions() -> dict[str, Any]:
+        live = list(hub.subscriptions.values())
+        return {s.mailbox.lower(): s for s in live if s.notification_url == notify}
+
+    mailboxes = {user["email"].lower() for user in world.endpoints["users"]}
+    wait_until(lambda: set(subscriptions()) == mailboxes or None)
+    owner, mailbox = world.user(0)
+    removed = subscriptions()[mailbox.lower()]
+    assert world.sandbox.graph.faults.lifecycle("subscriptionRemoved", removed.id) == 1
+    replaced, _ = wait_until(lambda: (s := subscriptions().get(mailbox.lower())) and s.id != removed.id and s)
+    assert replaced.lifecycle_url == world.bridge.ops_url + "/graph/lifecycle"
+    delivered = hub.stats.delivered
+    start, end = world.slot()
+    world.outlook(0).book("Graph pushed after removal", start, end)
+    _, took = wait_until(lambda: next(iter(world.desk.events_of(owner, "Graph pushed after removal")), None))
+    assert took < 10, f"took {took:.1f} s"  # polling runs every 30 s: a notification announced it
+    assert hub.stats.delivered > delivered
