@@ -26,6 +26,7 @@ from typing import Protocol
 
 from bridge.core.fields import ExchangeItem, SalesforceRelation
 from bridge.core.model import Directory, PairState, Response, Side
+from bridge.core.series import SeriesState
 
 # ------------------------------------------------------------------------------------------ records
 
@@ -260,6 +261,14 @@ class StoredPair:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredSeries:
+    """A recurring series' state (SPEC §15) as the store keeps it, one row per series and user."""
+
+    user_id: str
+    state: SeriesState
+
+
+@dataclass(frozen=True, slots=True)
 class Intent:
     """A write about to be made (R-MERGE-4): recorded before it runs, cleared in the commit that follows.
     A restart that finds one re-reads the pair before planning again, so the write is never doubled."""
@@ -294,6 +303,8 @@ class Commit:
     issues_opened: list[StoredIssue] = field(default_factory=list)
     issues_closed: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # code, sf, ex
     intents_done: list[str] = field(default_factory=list)  # tokens
+    series: list[StoredSeries] = field(default_factory=list)
+    forget_series: list[str] = field(default_factory=list)  # series keys
 
 
 class Store(Protocol):
@@ -307,6 +318,10 @@ class Store(Protocol):
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
         """Every enrolled user's pair of one meeting (R-MULTI)."""
+        ...
+
+    async def series_of(self, user_id: str) -> list[StoredSeries]:
+        """The user's recurring series (SPEC §15), by key."""
         ...
 
     async def position(self, stream: str) -> str | None: ...

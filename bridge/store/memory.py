@@ -15,9 +15,10 @@ from datetime import datetime
 
 from bridge.core.model import Side
 from bridge.core.serial import state_to_dict
-from bridge.ports import Commit, Intent, StoredIssue, StoredPair
+from bridge.core.series_serial import series_from_dict, series_to_dict
+from bridge.ports import Commit, Intent, StoredIssue, StoredPair, StoredSeries
 from bridge.store import rules
-from bridge.store.codec import dumps, event_to_dict, item_to_dict
+from bridge.store.codec import dumps, event_to_dict, item_to_dict, loads
 
 
 @dataclass(slots=True)
@@ -32,6 +33,7 @@ class MemoryState:
 
     pairs: dict[tuple[str, str], StoredPair] = field(default_factory=dict)
     positions: dict[str, str] = field(default_factory=dict)
+    series: dict[tuple[str, str], StoredSeries] = field(default_factory=dict)
     intents: dict[str, tuple[datetime, Intent]] = field(default_factory=dict)
     issues: list[_Issue] = field(default_factory=list)
     next_issue: int = 1
@@ -63,6 +65,9 @@ class MemoryStore:
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
         found = [pair for pair in self._state.pairs.values() if pair.state.uid == uid]
         return sorted(found, key=rules.by_uid_order)
+
+    async def series_of(self, user_id: str) -> list[StoredSeries]:
+        return [s for (user, _), s in sorted(self._state.series.items()) if user == user_id]
 
     # ----------------------------------------------------------------------------------- positions
 
@@ -98,6 +103,11 @@ class MemoryStore:
                 dumps(event_to_dict(pair.event))
             if pair.item is not None:
                 dumps(item_to_dict(pair.item))
+        # The SQL store keeps a series as JSON text: what it reads back is what this one keeps.
+        kept = [
+            StoredSeries(s.user_id, series_from_dict(loads(dumps(series_to_dict(s.state)))))
+            for s in commit.series
+        ]
         now = rules.utc(self._now())
         state = copy.copy(self._state)
         state.pairs = dict(state.pairs)
@@ -109,6 +119,11 @@ class MemoryStore:
             state.pairs[rules.pair_id(pair)] = pair
         for key in commit.forget:
             state.pairs.pop((commit.user_id, key), None)
+        state.series = dict(state.series)
+        for stored in kept:
+            state.series[(stored.user_id, stored.state.key)] = stored
+        for key in commit.forget_series:
+            state.series.pop((commit.user_id, key), None)
         for position in commit.positions:
             state.positions[position.stream] = position.value
         for issue in commit.issues_opened:

@@ -71,6 +71,11 @@ def check_commit(commit: Commit) -> None:
         _text("closed issue ex_id", ex_id, optional=True)
     for token in commit.intents_done:
         _text("Commit.intents_done", token)
+    for stored in commit.series:
+        _text("StoredSeries.user_id", stored.user_id)
+        _text("SeriesState.key", stored.state.key)
+    for key in commit.forget_series:
+        _text("Commit.forget_series", key)
 
 
 def check_position(position: StreamPosition) -> None:

@@ -72,6 +72,19 @@ pairs = sa.Table(
     sa.Index(None, "uid"),
 )
 
+series = sa.Table(
+    # A recurring series' state (SPEC §15): one row per user and series, found by either side's series id.
+    "series",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("sf_series", sa.Text, nullable=True),
+    sa.Column("ex_series", sa.Text, nullable=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "user_id"),
+)
+
 positions = sa.Table(
     "stream_positions",
     metadata,

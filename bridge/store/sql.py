@@ -31,12 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bridge.core.model import Side
 from bridge.core.serial import state_from_dict, state_to_dict
+from bridge.core.series_serial import series_from_dict, series_to_dict
 from bridge.errors import ConfigError, MappingError, TransientError
-from bridge.ports import Commit, Intent, StoredIssue, StoredPair
+from bridge.ports import Commit, Intent, StoredIssue, StoredPair, StoredSeries
 from bridge.store import migrate as migrations
 from bridge.store import rules
 from bridge.store.codec import dumps, event_from_dict, event_to_dict, item_from_dict, item_to_dict, loads
-from bridge.store.schema import OPEN_CAUSE, intents, issues, pairs, positions
+from bridge.store.schema import OPEN_CAUSE, intents, issues, pairs, positions, series
 
 CONFIG_KEY = "store.url"
 DRIVERS = {
@@ -227,6 +228,14 @@ class SqlStore:
             rows = (await connection.execute(query)).mappings().all()
         return [_pair_from_row(row) for row in rows]
 
+    async def series_of(self, user_id: str) -> list[StoredSeries]:
+        query: sa.Select[Any] = (
+            sa.select(series).where(series.c.user_id == user_id).order_by(*self._text_order(series.c.key))
+        )
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_series_from_row(row) for row in rows]
+
     # ---------------------------------------------------------------------------------- positions
 
     async def position(self, stream: str) -> str | None:
@@ -288,6 +297,9 @@ class SqlStore:
         rules.check_commit(commit)
         now = self._now()
         pair_rows = [_pair_row(pair, now) for pair in rules.last_by(commit.pairs, rules.pair_id)]
+        series_rows = [
+            _series_row(s, now) for s in rules.last_by(commit.series, lambda s: (s.user_id, s.state.key))
+        ]
         position_rows = [
             {"stream": p.stream, "value": p.value, "updated_at": now}
             for p in rules.last_by(commit.positions, lambda p: p.stream)
@@ -301,6 +313,19 @@ class SqlStore:
                         set_={c.name: insert.excluded[c.name] for c in pairs.c if not c.primary_key},
                     ),
                     pair_rows,
+                )
+            if series_rows:
+                insert = self._insert(series)
+                await connection.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[series.c.user_id, series.c.key],
+                        set_={c.name: insert.excluded[c.name] for c in series.c if not c.primary_key},
+                    ),
+                    series_rows,
+                )
+            for keys in _chunks(commit.forget_series):
+                await connection.execute(
+                    sa.delete(series).where(series.c.user_id == commit.user_id, series.c.key.in_(keys))
                 )
             if commit.forget:
                 for keys in _chunks(commit.forget):
@@ -420,6 +445,25 @@ def _pair_from_row(row: Mapping[str, Any]) -> StoredPair:
         event=None if row["event"] is None else event_from_dict(loads(row["event"])),
         item=None if row["item"] is None else item_from_dict(loads(row["item"])),
     )
+
+
+def _series_row(stored: StoredSeries, now: datetime) -> dict[str, Any]:
+    state = stored.state
+    return {
+        "user_id": stored.user_id,
+        "key": state.key,
+        "sf_series": state.sf_series,
+        "ex_series": state.ex_series,
+        "state": dumps(series_to_dict(state)),
+        "updated_at": now,
+    }
+
+
+def _series_from_row(row: Mapping[str, Any]) -> StoredSeries:
+    try:
+        return StoredSeries(row["user_id"], series_from_dict(loads(row["state"])))
+    except (ValueError, TypeError, KeyError) as error:
+        raise MappingError(f"stored series {row['key']!r} of user {row['user_id']!r}: {error}") from error
 
 
 def _reason(error: BaseException) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
+import pytest
+
 from bridge.core import (
     CloseIssue,
     Command,
@@ -365,3 +367,21 @@ def test_r_rec_7_a_series_edit_is_one_write_of_the_series_not_one_per_occurrence
     both = plan_series(state, sf, renamed, POLICY, NOW)
     (through,) = of(both, UpdateSeries)
     assert isinstance(through, UpdateSeries) and through.through_id == "00U000000000003"
+
+
+# ------------------------------------------------------------------------------------ storage (R-TIME-2)
+
+
+def test_r_rec_2_a_series_state_is_stored_as_json_and_read_back_equal() -> None:
+    import json
+
+    from bridge.core.series_serial import series_from_dict, series_to_dict
+
+    state = paired()
+    split = replace(state.occurrences[0], base=body(utc(11, 2, 9), "Moved"), split=True)
+    state = replace(state, occurrences=(split, *state.occurrences[1:]))
+    data = json.loads(json.dumps(series_to_dict(state)))
+    assert series_from_dict(data) == state
+    data["rule"]["days"] = ["XX"]
+    with pytest.raises(ValueError, match=r"series\.rule\.days\[0\]"):
+        series_from_dict(data)
