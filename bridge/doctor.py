@@ -5,8 +5,8 @@
     exit_code(checks)               # 0 only when no check failed
 
 Contract:
-- Every check goes through the adapters the bridge itself runs on (`open_salesforce`, `open_ews`,
-  `open_store`), so a pass means the bridge's own calls work from here with these credentials.
+- Every check goes through the adapters the bridge itself runs on (`open_salesforce`, `open_ews` or
+  `open_graph`, `open_store`), so a pass means the bridge's own calls work from here with these credentials.
 - Nothing is written: no record, no item, no schema. A store that is empty or at an older schema revision is
   a warning, not a failure: `calbridge run` migrates it at start. A store a newer release upgraded fails.
 - A result is `ok`, `warn` (works, but read the note), `fail` (the bridge would not work: the row says how
@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.config import Config
+from bridge.config import Config, is_loopback
 from bridge.core.fields import SF_ITEM_ID_FIELD, SF_SYNC_HASH_FIELD, SF_UID_FIELD
+from bridge.core.model import Invitations
 from bridge.errors import CalbridgeError, ConfigError, RefusedError
 from bridge.salesforce import changes, reads
 
@@ -292,9 +293,7 @@ def provider_check(config: Config, now: datetime) -> Check:
     name = "exchange provider"
     ex = config.exchange
     if ex.provider == "graph":
-        return _fail(
-            name, "provider = graph: Microsoft Graph is not available in this release", 'use provider = "ews"'
-        )
+        return _graph_provider(config)
     if not _is_exchange_online(ex.ews_url or ""):
         return _ok(name, "EWS against Exchange Server on-premises, which keeps EWS")
     if now >= EWS_SHUT_DOWN:
@@ -306,13 +305,43 @@ def provider_check(config: Config, now: datetime) -> Check:
     return Check(name, Result.WARN, note)
 
 
+def _graph_provider(config: Config) -> Check:
+    """Graph: how changes will arrive, and what `invitations = none` means there (R-GRAPH-2, R-GRAPH-3)."""
+    name = "exchange provider"
+    graph = config.exchange.graph
+    url = graph.notification_url
+    if url is None:
+        changes = (
+            f"changes found by delta polling every {graph.poll_seconds:g} s (set exchange.graph."
+            "notification_url for change notifications)"
+        )
+    else:
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
+            return _fail(
+                name,
+                f"exchange.graph.notification_url {url} is not https: Graph refuses to post to it",
+                "use the bridge's public https address that reaches the ops server's /graph/notify and "
+                "/graph/lifecycle (docs/graph.md)",
+            )
+        changes = f"change notifications posted to {url.rstrip('/')}/graph/notify, delta polling behind them"
+    listing = [u.email for u in config.enabled_users if config.policy_for(u).invitations is Invitations.NONE]
+    if not listing:
+        return _ok(name, f"Microsoft Graph; {changes}")
+    return Check(
+        name,
+        Result.WARN,
+        f"Microsoft Graph; {changes}. Under invitations = none ({_listed(listing)}), an item created from "
+        "Salesforce invites nobody: Graph cannot create a meeting without mailing its attendees, so they are "
+        "listed at the end of the item's body instead (R-GRAPH-3)",
+    )
+
+
 async def _mailboxes(config: Config, now: datetime) -> Check:
     from bridge.runtime.supervisor import open_mailbox_port
 
     name = "exchange mailboxes"
     users = config.enabled_users
-    if config.exchange.provider != "ews":
-        return Check(name, Result.SKIPPED, "needs provider = ews")
     if not users:
         return Check(name, Result.WARN, "no enabled user in [[users]]: nothing would be synced")
     mailboxes: Any = open_mailbox_port(config)
@@ -336,8 +365,17 @@ async def _mailboxes(config: Config, now: datetime) -> Check:
     finally:
         await mailboxes.close()
     if not failures:
-        return _ok(name, f"the service account opens the calendars of all {len(users)} enrolled mailboxes")
+        who = "the app registration" if config.exchange.provider == "graph" else "the service account"
+        return _ok(name, f"{who} opens the calendars of all {len(users)} enrolled mailboxes")
     found = "; ".join(f"{reason}: {_listed(addresses)}" for reason, addresses in sorted(failures.items()))
+    if config.exchange.provider == "graph":
+        return _fail(
+            name,
+            found,
+            "grant the app registration Calendars.ReadWrite (application) and put these mailboxes in its "
+            "RBAC for Applications scope; a missing mailbox: correct its email in [[users]]; a refused "
+            "token: check exchange.graph.authority, client_id and the secret",
+        )
     fix = (
         f"let {config.exchange.username} impersonate these mailboxes (the ApplicationImpersonation role, "
         "scoped to the synced users); a missing mailbox: correct its email in [[users]]; refused "
@@ -370,6 +408,8 @@ async def _clock(config: Config, clock: Clock) -> Check:
     ]
     if config.exchange.provider == "ews" and config.exchange.ews_url:
         servers.append(("Exchange", config.exchange.ews_url, config.exchange.ca_bundle))
+    if config.exchange.provider == "graph":
+        servers.append(("Graph", config.exchange.graph.graph_url, config.exchange.ca_bundle))
     skews, problems = [], []
     for label, url, ca in servers:
         verify: bool | str = False if insecure else (str(ca) if ca else True)

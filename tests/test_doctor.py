@@ -197,5 +197,49 @@ def test_r_graph_1_provider_check_knows_exchange_online_from_on_premises(sandbox
     warned = provider_check(online, now)
     assert warned.result is Result.WARN and "blocked from 2026-10-01" in warned.found
     assert provider_check(online, datetime(2027, 4, 2, tzinfo=UTC)).result is Result.FAIL
-    refused = provider_check(graph, now)
-    assert refused.result is Result.FAIL and 'provider = "ews"' in refused.fix
+    polled = provider_check(graph, now)
+    assert polled.result is Result.WARN and "delta polling every 10 s" in polled.found
+    # R-GRAPH-3: admins are told that under invitations = none the attendees are listed, not invited.
+    assert "invitations = none" in polled.found and "listed at the end of the item's body" in polled.found
+    assert sandbox.users[0]["email"] in polled.found
+    inviting = _config(
+        sandbox,
+        exchange={
+            "provider": "graph",
+            "graph": {**graph_app, "notification_url": "https://bridge.example.com"},
+        },
+        policy={"invitations": "all"},
+    )
+    pushed = provider_check(inviting, now)
+    assert pushed.result is Result.OK
+    assert "change notifications posted to https://bridge.example.com/graph/notify" in pushed.found
+    plain = {**graph_app, "notification_url": "http://bridge.example.com"}
+    refused = provider_check(_config(sandbox, exchange={"provider": "graph", "graph": plain}), now)
+    assert refused.result is Result.FAIL and "not https" in refused.found and "/graph/notify" in refused.fix
+
+
+def test_r_graph_1_doctor_runs_every_check_over_graph(sandbox: Sandbox, tmp_path: Path) -> None:
+    graph = sandbox.endpoints()["graph"]
+    secret = tmp_path / "graph-client-secret"
+    secret.write_text(graph["client_secret"], encoding="utf-8")
+    app = {k: graph[k] for k in ("authority", "client_id", "graph_url")} | {"client_secret_file": str(secret)}
+    config = _config(sandbox, exchange={"provider": "graph", "graph": app})
+
+    checks = _by_name(asyncio.run(diagnose(config)))
+
+    assert checks["exchange provider"].result is Result.WARN  # invitations = none: attendees listed
+    mailboxes = checks["exchange mailboxes"]
+    assert mailboxes.result is Result.OK and "the app registration opens" in mailboxes.found
+    assert "Graph" in checks["clock"].found
+    assert exit_code(list(checks.values())) == 0
+    assert not any(graph["client_secret"] in f"{c.found} {c.fix}" for c in checks.values())
+
+    mailbox = sandbox.exchange.store.mailbox(sandbox.users[1]["email"])
+    assert mailbox is not None
+    mailbox.impersonation = False  # out of the app's scope
+    try:
+        refused = _by_name(asyncio.run(diagnose(config)))["exchange mailboxes"]
+    finally:
+        mailbox.impersonation = True
+    assert refused.result is Result.FAIL and sandbox.users[1]["email"] in refused.found
+    assert "RBAC for Applications" in refused.fix
