@@ -2,7 +2,8 @@
 
 Each test module gets one sandbox and one bridge (starting them is the slow part); tests keep out of each
 other's way by using their own subjects, times and users. A module may set `BRIDGE_SETTINGS` (TOML text
-appended to the written config) to run the bridge under other policies.
+appended to the written config) to run the bridge under other policies, and `PROVIDERS = ("ews", "graph")`
+to run every test once per Exchange provider (R-GRAPH-1), with one world per provider.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ class World:
     desk: SalesforceDesk
     bridge: BridgeProcess
     root: Path
+    provider: str = "ews"
+
+    def stored_id(self, ews_id: str) -> str:
+        """The id the bridge keeps for an item Outlook (EWS) shows as `ews_id`: Graph names items by
+        immutable ids of its own."""
+        return self.sandbox.graph.state.ids.immutable_id(ews_id) if self.provider == "graph" else ews_id
+
+    def ews_id(self, stored_id: str) -> str:
+        """The id Outlook (EWS) knows an item by, from the id the bridge keeps."""
+        return self.sandbox.graph.state.ids.to_ews(stored_id) if self.provider == "graph" else stored_id
 
     def user(self, index: int = 0) -> tuple[str, str]:
         """(Salesforce user id, mailbox address) of a seeded user."""
@@ -51,17 +62,44 @@ class World:
         self.bridge = BridgeProcess(self.bridge.config).start()
 
 
+def use_graph(config: Path, graph: dict[str, Any], settings: str) -> None:
+    """The written EWS config switched to `provider = "graph"` with the sandbox's app registration (its
+    secret in an owner-only file); `settings`: more `[exchange.graph]` lines."""
+    secret = config.parent / "graph-client-secret"
+    secret.write_text(graph["client_secret"] + "\n", encoding="utf-8")
+    secret.chmod(0o600)
+    text = config.read_text().replace('provider = "ews"', 'provider = "graph"', 1)
+    config.write_text(
+        text
+        + "\n[exchange.graph]\n"
+        + f'authority = "{graph["authority"]}"\n'
+        + f'client_id = "{graph["client_id"]}"\n'
+        + f'client_secret_file = "{secret}"\n'
+        + f'graph_url = "{graph["graph_url"]}"\n'
+        + settings
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    providers = getattr(metafunc.module, "PROVIDERS", None)
+    if providers and "world" in metafunc.fixturenames:
+        metafunc.parametrize("world", providers, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("e2e")
+    provider = getattr(request, "param", "ews")
+    root = tmp_path_factory.mktemp(f"e2e-{provider}")
     with running_sandbox(root / "sandbox") as sandbox:
         config = sandbox.write_bridge_config(root / "bridge")
+        endpoints = sandbox.endpoints()
+        if provider == "graph":  # delta polling, fast (test_graph_provider.py covers notifications)
+            use_graph(config, endpoints["graph"], "poll_seconds = 0.5\npoll_fast_seconds = 0.25\n")
         extra = getattr(request.module, "BRIDGE_SETTINGS", "")
         if extra:
             config.write_text(config.read_text() + "\n" + extra)
-        endpoints = sandbox.endpoints()
         bridge = BridgeProcess(config).start()
-        world = World(sandbox, endpoints, SalesforceDesk(endpoints), bridge, root)
+        world = World(sandbox, endpoints, SalesforceDesk(endpoints), bridge, root, provider)
         try:
             yield world
         finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,29 +17,9 @@ from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import SalesforceDesk, wait_until
 from bridge.sandbox.runner import running_sandbox
 
-from .conftest import World
+from .conftest import World, use_graph
 
 SYNC_CATEGORY = "Salesforce"
-
-
-def _graph_config(config: Path, graph: dict[str, Any]) -> None:
-    """The written EWS config switched to Graph: provider, the app registration, notifications posted to
-    the ops server, and a delta poll too slow to explain a change seen within seconds."""
-    secret = config.parent / "graph-client-secret"
-    secret.write_text(graph["client_secret"] + "\n", encoding="utf-8")
-    secret.chmod(0o600)
-    text = config.read_text().replace('provider = "ews"', 'provider = "graph"', 1)
-    ops_port = tomllib.loads(text)["ops"]["port"]
-    config.write_text(
-        text
-        + "\n[exchange.graph]\n"
-        + f'authority = "{graph["authority"]}"\n'
-        + f'client_id = "{graph["client_id"]}"\n'
-        + f'client_secret_file = "{secret}"\n'
-        + f'graph_url = "{graph["graph_url"]}"\n'
-        + f'notification_url = "http://127.0.0.1:{ops_port}"\n'
-        + "poll_seconds = 30\npoll_fast_seconds = 30\n"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +28,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with running_sandbox(root / "sandbox") as sandbox:
         config = sandbox.write_bridge_config(root / "bridge")
         endpoints = sandbox.endpoints()
-        _graph_config(config, endpoints["graph"])
+        # Notifications posted to the ops server; a delta poll too slow to explain a change seen in seconds.
+        ops_port = tomllib.loads(config.read_text())["ops"]["port"]
+        settings = (
+            f'notification_url = "http://127.0.0.1:{ops_port}"\npoll_seconds = 30\npoll_fast_seconds = 30\n'
+        )
+        use_graph(config, endpoints["graph"], settings)
         bridge = BridgeProcess(config).start()
-        world = World(sandbox, endpoints, SalesforceDesk(endpoints), bridge, root)
+        world = World(sandbox, endpoints, SalesforceDesk(endpoints), bridge, root, "graph")
         try:
             yield world
         finally:
@@ -85,7 +69,7 @@ def test_r_time_1_an_event_created_in_salesforce_reaches_outlook_through_graph(w
     (item,), _ = wait_until(lambda: outlook.find("Graph contract review") or None)
     assert (item.start, item.end, item.location) == (start, end, "HQ")
     item_id, _ = wait_until(lambda: (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c"))  # R-PAIR-1
-    assert item_id != item.id  # a Graph (immutable REST) id, not the EWS id Outlook sees: Graph wrote it
+    assert item_id == world.stored_id(item.id) != item.id  # the immutable id Graph gave: Graph wrote it
     assert world.sandbox.graph.router.requests > 0
 
 
