@@ -70,6 +70,8 @@ class SalesforceSettings(_Section):
     api_version: str = "62.0"
     ca_bundle: Path | None = None
     api_budget: Fraction = 0.8
+    # While writes wait past the budget, how often the org's usage is asked (one `limits` call each time).
+    budget_poll_seconds: Annotated[float, Field(gt=0)] = 60.0
 
     @field_validator("instance_url", "token_url")
     @classmethod

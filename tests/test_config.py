@@ -444,3 +444,19 @@ def test_check_config_prints_every_error_and_exits_1(secrets_dir: Path) -> None:
     assert "Traceback" not in result.stderr
     missing = _check_config(str(secrets_dir / "nope.toml"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_r_api_2_budget_poll_seconds_reaches_the_salesforce_connection(secrets_dir: Path) -> None:
+    import asyncio
+
+    from bridge.runtime.supervisor import open_salesforce_port
+
+    assert _load(secrets_dir, _toml(secrets_dir)).salesforce.budget_poll_seconds == 60
+    config = _load(secrets_dir, _toml(secrets_dir, salesforce="budget_poll_seconds = 5"))
+    port = open_salesforce_port(config)
+    try:
+        assert getattr(port, "connection").budget_poll_s == 5  # noqa: B009 - the adapter's, not the port's
+    finally:
+        asyncio.run(port.close())
+    problems = _problems(secrets_dir, _toml(secrets_dir, salesforce="budget_poll_seconds = 0"))
+    assert [p.partition(":")[0] for p in problems] == ["salesforce.budget_poll_seconds"]

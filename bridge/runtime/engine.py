@@ -100,8 +100,13 @@ class Bridge:
         self.ready.set()
 
     async def stop(self) -> None:
-        """Stop reading the streams, finish the passes in flight, store the watermarks (SIGTERM)."""
+        """Stop reading the streams, finish the passes in flight, store the watermarks (SIGTERM). A write
+        held back by the Salesforce API budget does not hold the stop up: it fails, stays a recorded intent,
+        and is made after the restart (R-API-2, R-MERGE-4)."""
         self.ready.clear()
+        release = getattr(self.salesforce, "release_budget", None)  # ports that have no budget lack it
+        if callable(release):
+            release()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

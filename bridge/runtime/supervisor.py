@@ -58,6 +58,7 @@ def open_salesforce_port(config: Config) -> SalesforcePort:
         ca_bundle=str(sf.ca_bundle) if sf.ca_bundle else None,
         call_client=config.bridge_id,
         api_budget=sf.api_budget,
+        budget_poll_s=sf.budget_poll_seconds,
     )
     return open_salesforce(connection)
 

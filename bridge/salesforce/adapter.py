@@ -87,6 +87,11 @@ class SalesforceAdapter:
         """Usage is past `api_budget` of the limit: writes wait (W-API-BUDGET)."""
         return self.budget.exceeded
 
+    def release_budget(self) -> None:
+        """Shutdown: writes held back by the budget fail (TransientError) instead of waiting, so the passes
+        in flight end; the runtime makes them after the restart from their recorded intents."""
+        self.budget.release()
+
     # -- stream ---------------------------------------------------------------------------------------
 
     @property

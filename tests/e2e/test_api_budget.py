@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import wait_until
 
 from .conftest import World
@@ -94,3 +95,24 @@ def test_r_api_2_past_the_budget_writes_wait_with_w_api_budget_and_go_through_wh
     found, _ = wait_until(lambda: world.desk.events_of(owner, "Booked while the org is near its limit"), 30)
     assert len(found) == 1 and found[0]["Exchange_Item_Id__c"] == item.id
     wait_until(lambda: "W-API-BUDGET" not in open_codes(world), timeout=20)
+
+
+def test_r_api_2_a_stop_while_writes_wait_for_the_budget_exits_0_and_the_restart_makes_them_once(
+    world: World,
+) -> None:
+    owner, _ = world.user(2)
+    outlook = world.outlook(2)
+    subject = "Booked just before a shutdown"
+    set_usage(world, int(0.9 * LIMIT))
+    item = outlook.book(subject, *world.slot())
+    wait_until(lambda: "W-API-BUDGET" in open_codes(world), timeout=20)
+    began = time.monotonic()
+    assert world.bridge.stop(timeout=15) == 0, world.bridge.tail()
+    assert time.monotonic() - began < 10, "the stop waited for the budget"
+    assert world.desk.events_of(owner, subject) == []
+    set_usage(world, 1_000)
+    world.bridge = BridgeProcess(world.bridge.config).start()  # the held create is an intent: made now
+    found, _ = wait_until(lambda: world.desk.events_of(owner, subject), timeout=20)
+    assert len(found) == 1 and found[0]["Exchange_Item_Id__c"] == item.id
+    time.sleep(1.5)  # long enough for a second copy to show up if one were coming
+    assert len(world.desk.events_of(owner, subject)) == 1

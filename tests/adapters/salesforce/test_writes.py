@@ -197,6 +197,29 @@ async def test_r_api_2_writes_wait_while_usage_is_over_the_budget_and_resume(
         sandbox.salesforce.faults.set_api_usage(used + 50, limit)
 
 
+async def test_r_api_2_on_shutdown_a_write_waiting_for_the_budget_fails_transiently_instead_of_waiting(
+    salesforce: SalesforceAdapter, sandbox: Sandbox, make_event: Callable[..., str]
+) -> None:
+    event_id = make_event()
+    org = sandbox.salesforce.org
+    limit, used = org.api_limit, org.api_usage
+    try:
+        sandbox.salesforce.faults.set_api_usage(90, 100)
+        await salesforce.read_events([event_id])
+        write = asyncio.create_task(salesforce.update_event(event_id, None, {"Subject": "never made"}))
+        await asyncio.sleep(0.6)
+        assert not write.done()
+        salesforce.release_budget()
+        with pytest.raises(TransientError, match="after the restart"):
+            await asyncio.wait_for(write, 2)
+        with pytest.raises(TransientError):  # a later write over the budget does not wait either
+            await asyncio.wait_for(salesforce.update_event(event_id, None, {"Subject": "nor this"}), 2)
+        sandbox.salesforce.faults.set_api_usage(10, 100)
+        assert (await salesforce.read_events([event_id]))[event_id].fields["Subject"] != "never made"
+    finally:
+        sandbox.salesforce.faults.set_api_usage(used + 50, limit)
+
+
 async def test_r_merge_3_writes_carry_the_call_options_client(
     salesforce: SalesforceAdapter, listen: Any, owner: str
 ) -> None:
