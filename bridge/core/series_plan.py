@@ -195,7 +195,7 @@ def _paired(
     commands: list[Command] = []
     state = state.bound(sf, ex)
     series = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
-    changed = [s for s in (sf, ex) if s is not None and (s.rule, s.anchor) != (state.rule, state.anchor)]
+    changed = [s for s in (sf, ex) if s is not None and _repatterned(state, s)]
     dropped: tuple[datetime, ...] = ()
     if changed:
         source = max(changed, key=lambda s: (s.modified, s.side is policy.tie_winner))
@@ -217,6 +217,16 @@ def _paired(
         ex_version=None if _wrote(commands, Side.EXCHANGE) else versions.get(Side.EXCHANGE, state.ex_version),
     )
     return SeriesPlan(tuple(commands), state, dropped)
+
+
+def _repatterned(state: SeriesState, series: Series) -> bool:
+    """A new pattern or start (R-REC-5). The same series may be read in another zone on each side (a
+    Lightning series follows its writer's zone, an Exchange master its start's): the first start is
+    compared as an instant, not as a local time in a named zone."""
+    if state.anchor is None:
+        return series.rule != state.rule
+    first = series.anchor.until_instant(series.anchor.first)
+    return (series.rule, first) != (state.rule, state.anchor.until_instant(state.anchor.first))
 
 
 def _wrote(commands: list[Command], side: Side) -> bool:

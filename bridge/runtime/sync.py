@@ -36,6 +36,8 @@ from bridge.runtime.passes import (
     run_pass,
 )
 from bridge.runtime.reconcile import Gathered, Reader, with_directory
+from bridge.runtime.series import SeriesRoad, Touched, split_exchange, split_salesforce
+from bridge.runtime.series import claimed as claimed_by_series
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class UserSync:
         self.binding = binding
         self.services = services
         self.reader = reader
+        self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store)
         self._ctx: UserContext | None = None
 
     async def context(self) -> UserContext:
@@ -121,6 +124,11 @@ class UserSync:
         if work.exchange and sync_state is None:
             return await self.reconcile(ctx, work)  # the user's first sync
         pairs = await store.pairs_of(ctx.user_id)
+        # Series rows and masters take the series road (SPEC §15), never the pair road.
+        touched = Touched()
+        series = await store.series_of(ctx.user_id) if self.series.available() else []
+        if self.series.available():
+            split_salesforce(work.sf, series, touched)
         by_sf = {p.state.sf_id: p for p in pairs if live(p) and p.state.sf_id}
         by_ex = {p.state.ex_id: p for p in pairs if live(p) and p.state.ex_id}
         got = Gathered()
@@ -134,6 +142,7 @@ class UserSync:
                 changed, deleted, new_state = await self._sync(ctx, sync_state)
             except StreamGapError:
                 return await self.reconcile(ctx, work)
+            changed = split_exchange(changed, touched) if self.series.available() else changed
             synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)
@@ -145,6 +154,10 @@ class UserSync:
             )
             items = await self.reader.exchange.window_items(ctx.mailbox, start, end)
             claimed = {(s, i) for p in pairs if live(p) for s in Side if (i := p.state.id_of(s))}
+            in_series = claimed_by_series(series)
+            claimed |= {(Side.SALESFORCE, i) for i in in_series[0]} | {
+                (Side.EXCHANGE, i) for i in in_series[1]
+            }
             await self.reader.unpaired(
                 ctx,
                 [e for e in events if (Side.SALESFORCE, e.id) not in claimed],
@@ -153,6 +166,8 @@ class UserSync:
                 got,
             )
             _time_new_copies(got.jobs, work, synced_ids)
+        # Before the pass commits its positions: a series road that fails transiently leaves them unread.
+        await self.series.run(ctx, touched, self.services.now())
         return await self._finish(ctx, got, pairs, positions=positions, quiet=quiet)
 
     async def reconcile(self, ctx: UserContext, work: Work) -> bool:

@@ -21,9 +21,10 @@ from datetime import datetime
 from types import TracebackType
 
 from bridge.core.model import Directory, Response
+from bridge.core.series import Series
 from bridge.errors import MappingError
 from bridge.ports import EventRecord, SalesforceNotice, Written
-from bridge.salesforce import changes
+from bridge.salesforce import changes, series
 from bridge.salesforce.auth import Tokens
 from bridge.salesforce.budget import ApiBudget
 from bridge.salesforce.connection import SalesforceConnection
@@ -137,6 +138,17 @@ class SalesforceAdapter:
 
     async def resolve(self, emails: Collection[str]) -> Directory:
         return await self._reader.resolve(emails)
+
+    # -- recurring series (SPEC §15) -------------------------------------------------------------------
+
+    async def read_series(self, series_id: str, known: Mapping[str, datetime]) -> Series | None:
+        return await series.read_series(self.rest, series_id, known)
+
+    async def series_ids(self, event_ids: Sequence[str]) -> dict[str, str]:
+        return await series.series_ids(self.rest, event_ids)
+
+    async def create_series(self, fields: Mapping[str, object], rule: str) -> str:
+        return await series.create_series(self.rest, fields, rule)
 
     # -- writes ---------------------------------------------------------------------------------------
 

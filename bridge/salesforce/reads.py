@@ -37,6 +37,7 @@ EVENT_FIELDS = (
     "IsChild",
     "IsRecurrence",
     "RecurrenceActivityId",
+    "IsRecurrence2",  # a Lightning series' row (SPEC §15): never synced as a single event
     "Exchange_Item_Id__c",
     "Exchange_UID__c",
     "Calbridge_Sync_Hash__c",

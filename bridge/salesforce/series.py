@@ -25,15 +25,19 @@ from bridge.salesforce import soql
 from bridge.salesforce.reads import EVENT_FIELDS
 from bridge.salesforce.rest import RestClient
 
-SERIES_FIELDS = (
-    *EVENT_FIELDS,
-    "IsRecurrence2",
-    "IsRecurrence2Exception",
-    "Recurrence2PatternText",
-    "Recurrence2PatternTimeZone",
-    "ActivityRecurrence2Id",
-    "GroupEventType",
-    "SystemModstamp",
+SERIES_FIELDS = tuple(
+    dict.fromkeys(
+        (
+            *EVENT_FIELDS,
+            "IsRecurrence2",
+            "IsRecurrence2Exception",
+            "Recurrence2PatternText",
+            "Recurrence2PatternTimeZone",
+            "ActivityRecurrence2Id",
+            "GroupEventType",
+            "SystemModstamp",
+        )
+    )
 )
 PATTERN_ROW = "3"  # GroupEventType of the series pattern row
 
@@ -105,3 +109,30 @@ def series_from_rows(
 
 def _start(copy: Copy, zone: ZoneInfo) -> datetime:
     return utc_span(copy.content.when, zone)[0]
+
+
+async def series_ids(rest: RestClient, event_ids: Sequence[str]) -> dict[str, str]:
+    """Row id -> ActivityRecurrence2Id for the rows of `event_ids` that belong to a Lightning series (a
+    change event names the series only on create: an edit or deletion of one row names the row)."""
+    if not event_ids:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in soql.chunks(list(event_ids)):
+        rows = await rest.query(
+            f"SELECT Id, ActivityRecurrence2Id FROM Event WHERE Id IN {soql.id_list(chunk)} "
+            "AND ActivityRecurrence2Id != null"
+        )
+        found.update((str(row["Id"]), str(row["ActivityRecurrence2Id"])) for row in rows)
+    return found
+
+
+async def create_series(rest: RestClient, fields: Mapping[str, object], rule: str) -> str:
+    """A Lightning series of `fields` (its first occurrence) following `rule` (Recurrence2PatternText,
+    API 52.0+); its ActivityRecurrence2Id. Salesforce answers with the first occurrence's id only."""
+    values = {**fields, "Recurrence2PatternText": rule}
+    answer = await rest.restful("write", "sobjects/Event/", "POST", json=values)
+    first = str(answer["id"])
+    rows = await rest.query(f"SELECT ActivityRecurrence2Id FROM Event WHERE Id = {soql.record_id(first)}")
+    if not rows or not rows[0].get("ActivityRecurrence2Id"):
+        raise MappingError(f"Salesforce event {first} was created without a series")
+    return str(rows[0]["ActivityRecurrence2Id"])

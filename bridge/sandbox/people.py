@@ -199,3 +199,27 @@ class Outlook:
 
     def delete(self, item: Any) -> None:
         item.delete(send_meeting_cancellations="SendToNone")
+
+
+def book_series(
+    outlook: Outlook, subject: str, start: datetime, end: datetime, recurrence: Any, zone: str
+) -> Any:
+    """A recurring appointment as Outlook books it: the start and end in the person's zone, one master."""
+    from exchangelib import EWSTimeZone
+
+    tz = EWSTimeZone(zone)
+    return outlook.book(subject, start.astimezone(tz), end.astimezone(tz), recurrence=recurrence)
+
+
+def occurrences(outlook: Outlook, master: Any, start: datetime, end: datetime) -> list[Any]:
+    """The master's occurrences and exceptions in [start, end), as Outlook's calendar view shows them."""
+    from exchangelib import EWSDateTime
+
+    uid = master.uid or outlook.account.calendar.get(id=master.id).uid  # a saved item comes back without it
+    view = outlook.account.calendar.view(
+        start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end)
+    )
+    return sorted(
+        (i for i in view if getattr(i, "uid", None) == uid and i.type in ("Occurrence", "Exception")),
+        key=lambda i: i.start,
+    )

@@ -68,11 +68,14 @@ READ_FIELDS = (
     "is_cancelled",
     "is_meeting",
     "is_recurring",
+    "type",  # IsRecurring is false on the organizer's own master (reference/recurrence.md §3)
     "my_response_type",
     "organizer",
     "_start_timezone",
     "_end_timezone",
 )
+
+_IN_SERIES = ("RecurringMaster", "Occurrence", "Exception")
 
 # Command field name -> what it may hold. `time_zone` is ours: the IANA zone of the item's start and end.
 WRITABLE = frozenset(
@@ -174,7 +177,7 @@ def to_exchange_item(item: CalendarItem, start_zone_id: str | None = None) -> Ex
         salesforce_event_id=getattr(item, EX_EVENT_ID_FIELD, None) or None,
         is_cancelled=bool(item.is_cancelled),
         is_meeting=bool(item.is_meeting),
-        is_recurring=bool(item.is_recurring),
+        is_recurring=bool(item.is_recurring) or getattr(item, "type", None) in _IN_SERIES,
         my_response_type=item.my_response_type,
         organizer=item.organizer.email_address if item.organizer is not None else None,
         time_zone=iana_zone(zone_id),

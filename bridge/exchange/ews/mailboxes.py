@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bridge.core.fields import ExchangeItem
-from bridge.errors import CalbridgeError
+from bridge.core.model import Policy
+from bridge.core.patterns_ews import EwsRecurrence
+from bridge.core.series import Series
+from bridge.errors import CalbridgeError, NotFoundError
 from bridge.ports import MailboxChanges, MailboxNotice, Written
 
-from . import reading, writing
+from . import reading, series, writing
 from .connection import EwsConnection
 from .session import EwsSession
 from .streaming import Streams
@@ -101,6 +104,26 @@ class EwsMailboxes:
         zone = await self.session.run(mailbox, mailbox_zone)
         self._zones[key] = (time.monotonic(), zone)
         return zone
+
+    # ---- recurring series (SPEC §15) -------------------------------------------------------------------
+
+    async def read_series(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime, policy: Policy
+    ) -> Series | None:
+        """The series of `master_id` with its occurrences in [start, end); None when the master is gone."""
+        try:
+            return await self.session.run(
+                mailbox, lambda account: series.read_series(account, master_id, start, end, policy)
+            )
+        except NotFoundError:
+            return None
+
+    async def create_series(
+        self, mailbox: str, fields: Mapping[str, object], rule: EwsRecurrence, categories: Sequence[str]
+    ) -> Written:
+        return await self.session.run(
+            mailbox, lambda account: series.create_series(account, fields, rule, categories)
+        )
 
     # ---- writing -----------------------------------------------------------------------------------------
 

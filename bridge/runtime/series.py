@@ -1,0 +1,376 @@
+"""The series road (SPEC §15): recurring series read whole on both sides, planned by `plan_series`, written
+and stored as one unit, beside the pair road of single events.
+
+What comes in. A Salesforce change event of a Lightning series' row (its `IsRecurrence2` or
+`ActivityRecurrence2Id`, or a row id a stored series holds), and an Exchange master from a mailbox sync
+(Exchange reports an occurrence's edit or deletion as an update of its master, reference/recurrence.md
+§3.6). `UserSync` takes these out of the pair road (`split_salesforce`, `split_exchange`) and hands them
+to `SeriesRoad.run`, which reads each series touched on both sides (the Salesforce rows by series id, the
+Exchange master with a CalendarView of the window), plans and executes it, and commits its state.
+
+What is built: R-REC-1 (a series created on the other side, Exchange -> Lightning series and back),
+R-REC-2 (occurrences by original start), R-REC-3 (an occurrence changed becomes an exception, split out
+of a Salesforce series where needed), R-REC-4 for one occurrence, and the series' own fields (R-REC-7).
+A plan that needs a command not built yet (rebuilding a series on a pattern change, ending it on "this
+and following", the single copies of an expanded series) writes nothing: the series keeps its state and
+I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern) is reported
+against it with the mapping issue; other series and users go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent
+from bridge.core.fields import ExchangeItem
+from bridge.core.issues import Issue, IssueCode, make_issue
+from bridge.core.model import Policy, Side
+from bridge.core.patterns_ews import EwsRecurrence
+from bridge.core.series import OccurrencePair, Series, SeriesState
+from bridge.core.series_commands import (
+    CreateSeries,
+    DeleteOccurrence,
+    SplitOccurrence,
+    UpdateOccurrence,
+    UpdateSeries,
+)
+from bridge.core.series_plan import SeriesPlan, plan_series
+from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
+from bridge.ports import (
+    Commit,
+    EventChange,
+    MailboxPort,
+    SalesforcePort,
+    Store,
+    StoredIssue,
+    StoredSeries,
+    Written,
+)
+from bridge.runtime.executor import UserContext
+
+log = logging.getLogger(__name__)
+
+BUILT = (
+    CreateSeries,
+    UpdateSeries,
+    UpdateOccurrence,
+    DeleteOccurrence,
+    SplitOccurrence,
+    RaiseIssue,
+    CloseIssue,
+)
+_ROUNDS = 2  # a plan that created a series is planned once more at once, to bind the new ids
+
+
+class SalesforceSeries(Protocol):
+    async def read_series(self, series_id: str, known: Mapping[str, datetime]) -> Series | None: ...
+
+    async def series_ids(self, event_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def create_series(self, fields: Mapping[str, object], rule: str) -> str: ...
+
+
+class MailboxSeries(Protocol):
+    async def read_series(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime, policy: Policy
+    ) -> Series | None: ...
+
+    async def create_series(
+        self, mailbox: str, fields: Mapping[str, object], rule: EwsRecurrence, categories: Sequence[str]
+    ) -> Written: ...
+
+
+@dataclass(slots=True)
+class Touched:
+    """What the streams said of series, for one user's pass."""
+
+    sf_rows: set[str] = field(default_factory=set)  # row ids changed by someone else
+    sf_series: set[str] = field(default_factory=set)  # ActivityRecurrence2Ids named by a change
+    ex_masters: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.sf_rows or self.sf_series or self.ex_masters)
+
+
+def is_series_change(change: EventChange) -> bool:
+    fields = change.fields
+    return bool(fields.get("IsRecurrence2") or fields.get("ActivityRecurrence2Id"))
+
+
+def split_salesforce(
+    changes: dict[str, list[EventChange]], stored: Sequence[StoredSeries], touched: Touched
+) -> None:
+    """Take the changes of series rows out of `changes` (the pair road's work) into `touched`. An echo of
+    the bridge's own write is dropped: the road re-reads what it wrote before it commits."""
+    rows = {p.sf_id for s in stored for p in s.state.occurrences if p.sf_id}
+    for event_id in list(changes):
+        found = changes[event_id]
+        if not (event_id in rows or any(is_series_change(c) for c in found)):
+            continue
+        del changes[event_id]
+        real = [c for c in found if not c.echo]
+        if not real:
+            continue
+        touched.sf_rows.add(event_id)
+        touched.sf_series |= {str(s) for c in real if (s := c.fields.get("ActivityRecurrence2Id"))}
+
+
+def split_exchange(items: list[ExchangeItem], touched: Touched) -> list[ExchangeItem]:
+    """The items of a mailbox sync that are not series masters; the masters go to `touched` (a sync
+    lists singles and masters only, never occurrences)."""
+    masters = [i for i in items if i.is_recurring]
+    touched.ex_masters |= {i.item_id for i in masters}
+    return [i for i in items if not i.is_recurring]
+
+
+def claimed(stored: Sequence[StoredSeries]) -> tuple[set[str], set[str]]:
+    """The Salesforce rows and Exchange occurrences the stored series hold, kept out of the pair road's
+    unpaired pass (they would only be skipped there as recurring, with an issue each)."""
+    sf = {p.sf_id for s in stored for p in s.state.occurrences if p.sf_id}
+    ex = {p.ex_id for s in stored for p in s.state.occurrences if p.ex_id}
+    ex |= {s.state.ex_series for s in stored if s.state.ex_series}
+    return sf, ex
+
+
+class SeriesRoad:
+    """Reads, plans, writes and stores the series one pass touched, one series at a time."""
+
+    def __init__(self, salesforce: SalesforcePort, exchange: MailboxPort, store: Store) -> None:
+        self.salesforce = salesforce
+        self.exchange = exchange
+        self.store = store
+
+    def available(self) -> bool:
+        return hasattr(self.salesforce, "read_series") and hasattr(self.exchange, "read_series")
+
+    @property
+    def _sf(self) -> SalesforceSeries:
+        return self.salesforce  # type: ignore[return-value]
+
+    @property
+    def _ex(self) -> MailboxSeries:
+        return self.exchange  # type: ignore[return-value]
+
+    async def run(self, ctx: UserContext, touched: Touched, now: datetime) -> None:
+        """Plan every series `touched` names. Raises TransientError when a service is away (the caller's
+        pass is retried; the series are read again then)."""
+        if not touched or not self.available():
+            return
+        stored = [s.state for s in await self.store.series_of(ctx.user_id)]
+        by_sf = {s.sf_series: s for s in stored if s.sf_series}
+        by_ex = {s.ex_series: s for s in stored if s.ex_series}
+        by_row = {p.sf_id: s for s in stored for p in s.occurrences if p.sf_id}
+        wanted_sf = set(touched.sf_series) | {
+            by_row[r].sf_series or "" for r in touched.sf_rows if r in by_row
+        }
+        unknown = sorted(r for r in touched.sf_rows if r not in by_row)
+        if unknown:
+            wanted_sf |= set((await self._sf.series_ids(unknown)).values())
+        work: dict[str, tuple[SeriesState | None, str | None, str | None]] = {}
+        for series_id in sorted(wanted_sf - {""}):
+            state = by_sf.get(series_id)
+            key = state.key if state else f"series:sf:{series_id}"
+            work[key] = (state, series_id, state.ex_series if state else None)
+        for master_id in sorted(touched.ex_masters):
+            state = by_ex.get(master_id)
+            key = state.key if state else f"series:ex:{master_id}"
+            work[key] = (state, state.sf_series if state else None, master_id)
+        for state, sf_id, ex_id in work.values():
+            try:
+                await self._one(ctx, state, sf_id, ex_id, now)
+            except (MappingError, RefusedError) as error:  # this series only; the others go on
+                issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, str(error))
+                await self._commit(ctx, None, [issue], [])
+
+    async def _one(
+        self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
+    ) -> None:
+        for _round in range(_ROUNDS):
+            sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
+            planned = plan_series(state, sf, ex, ctx.policy, now)
+            missing = [c for c in planned.commands if not isinstance(c, BUILT)]
+            if missing:
+                detail = "Not synced yet: " + ", ".join(sorted({type(c).__name__ for c in missing})) + "."
+                issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, detail)
+                await self._commit(ctx, state, [issue], [])
+                return
+            if planned.state is None:
+                return
+            result = await _Writes(self, ctx, planned, sf, ex).run()
+            await self._commit(ctx, result.state, result.opened, result.closed)
+            if not result.created:
+                return
+            state, sf_id, ex_id = result.state, result.state.sf_series, result.state.ex_series
+
+    async def _read(
+        self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
+    ) -> tuple[Series | None, Series | None]:
+        known = {p.sf_id: p.original_start for p in state.occurrences if p.sf_id} if state else {}
+        sf = await self._sf.read_series(sf_id, known) if sf_id else None
+        ex = None
+        if ex_id:
+            start, end = now - ctx.policy.past, now + ctx.policy.future
+            ex = await self._ex.read_series(ctx.mailbox, ex_id, start, end, ctx.policy)
+        return sf, ex
+
+    async def _commit(
+        self,
+        ctx: UserContext,
+        state: SeriesState | None,
+        opened: Sequence[Issue],
+        closed: Sequence[tuple[IssueCode, str | None, str | None]],
+    ) -> None:
+        now = datetime.now().astimezone()
+        commit = Commit(user_id=ctx.user_id)
+        if state is not None:
+            commit.series.append(StoredSeries(ctx.user_id, state))
+        for issue in opened:
+            commit.issues_opened.append(
+                StoredIssue(ctx.user_id, issue.code.value, issue.sf_id, issue.ex_id, issue.message, now, now)
+            )
+        commit.issues_closed += [(code.value, sf_id, ex_id) for code, sf_id, ex_id in closed]
+        await self.store.commit(commit)
+
+
+@dataclass(slots=True)
+class _Result:
+    state: SeriesState
+    opened: list[Issue] = field(default_factory=list)
+    closed: list[tuple[IssueCode, str | None, str | None]] = field(default_factory=list)
+    created: bool = False
+
+
+class _Writes:
+    """One series plan's commands through the ports, in order. A write that fails stops the plan: the
+    state stored is the one before it, with what was created bound (so nothing is created twice)."""
+
+    def __init__(
+        self, road: SeriesRoad, ctx: UserContext, planned: SeriesPlan, sf: Series | None, ex: Series | None
+    ) -> None:
+        assert planned.state is not None
+        self.road, self.ctx, self.planned = road, ctx, planned
+        self.read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
+        self.result = _Result(planned.state)
+
+    async def run(self) -> _Result:
+        for command in self.planned.commands:
+            try:
+                await self._command(command)
+            except NotFoundError:
+                continue  # already gone there: the next read shows it
+            except TransientError:
+                raise
+            except CalbridgeError as error:
+                sf_id, ex_id = self.result.state.sf_series, self.result.state.ex_series
+                code = (
+                    IssueCode.SF_VALIDATION
+                    if getattr(error, "side", None) is Side.SALESFORCE
+                    else IssueCode.EXCHANGE_REFUSED
+                )
+                self.result.opened.append(make_issue(code, self.ctx.user_id, sf_id, ex_id, str(error)))
+                log.warning("series_write_failed", extra={"user": self.ctx.user_id, "reason": str(error)})
+                break
+        return self.result
+
+    def _series(self, side: Side, named: object) -> str:
+        state = self.result.state
+        found = state.series_of(side) if isinstance(named, Created) else str(named)
+        if found is None:
+            raise AssertionError(f"the plan names the {side} series before creating it")
+        return found
+
+    async def _record(
+        self, side: Side, series_id: str, original_start: datetime, record_id: str | None
+    ) -> str:
+        """An occurrence's own id: the one the plan names, else found by original start in a fresh read of
+        a series this plan created (its ids were not known when it was planned)."""
+        if record_id:
+            return record_id
+        state = self.result.state
+        known = {p.sf_id: p.original_start for p in state.occurrences if p.sf_id}
+        ctx = self.ctx
+        if side is Side.SALESFORCE:
+            fresh = await self.road._sf.read_series(series_id, known)
+        else:
+            start, end = original_start, original_start.replace(year=original_start.year + 1)
+            fresh = await self.road._ex.read_series(ctx.mailbox, series_id, start, end, ctx.policy)
+        found = fresh.occurrence(original_start) if fresh is not None else None
+        if found is None:
+            raise NotFoundError(side, f"{series_id}@{original_start.isoformat()}")
+        return found.id
+
+    async def _command(self, command: Command) -> None:
+        ctx, result = self.ctx, self.result
+        if isinstance(command, RaiseIssue):
+            issue = command.issue
+            state = result.state
+            result.opened.append(
+                replace(issue, sf_id=issue.sf_id or state.sf_series, ex_id=issue.ex_id or state.ex_series)
+            )
+        elif isinstance(command, CloseIssue):
+            result.closed.append((command.code, command.sf_id, command.ex_id))
+        elif isinstance(command, CreateSeries) and command.side is Side.SALESFORCE:
+            assert isinstance(command.rule, str)
+            values = {**dict(command.fields), "OwnerId": ctx.user_id}
+            series_id = await self.road._sf.create_series(values, command.rule)
+            result.state, result.created = result.state.after_create(Side.SALESFORCE, series_id), True
+        elif isinstance(command, CreateSeries):
+            assert isinstance(command.rule, EwsRecurrence)
+            written = await self.road._ex.create_series(
+                ctx.mailbox, dict(command.fields), command.rule, command.categories
+            )
+            result.state, result.created = result.state.after_create(Side.EXCHANGE, written.id), True
+        elif isinstance(command, UpdateSeries) and command.side is Side.SALESFORCE:
+            if command.through_id is not None:  # API 58.0: an edit of a plain future row changes the series
+                await self.road.salesforce.update_event(command.through_id, None, dict(command.fields))
+        elif isinstance(command, UpdateSeries):
+            master = self._series(Side.EXCHANGE, command.series_id)
+            await self.road.exchange.update_item(
+                ctx.mailbox, master, None, dict(command.fields), (), (), False
+            )
+        elif isinstance(command, UpdateOccurrence | DeleteOccurrence):
+            series_id = self._series(command.side, command.series_id)
+            record = await self._record(command.side, series_id, command.original_start, command.record_id)
+            await self._occurrence(command, record)
+        elif isinstance(command, SplitOccurrence):
+            series_id = self._series(Side.SALESFORCE, command.series_id)
+            row = await self._record(Side.SALESFORCE, series_id, command.original_start, command.record_id)
+            await self.road.salesforce.delete_event(row, None)
+            values = {**dict(command.fields), "OwnerId": ctx.user_id}
+            single = await self.road.salesforce.create_event(values, ())
+            self._rebind(command.original_start, single.id)
+        elif isinstance(command, UpdateEvent):  # a split occurrence's single event, changed again
+            await self.road.salesforce.update_event(str(command.event_id), None, dict(command.fields))
+        else:
+            raise AssertionError(f"no handler for {command!r}")
+
+    async def _occurrence(self, command: UpdateOccurrence | DeleteOccurrence, record: str) -> None:
+        ctx = self.ctx
+        if isinstance(command, DeleteOccurrence) and command.side is Side.SALESFORCE:
+            await self.road.salesforce.delete_event(record, None)
+        elif isinstance(command, DeleteOccurrence):
+            await self.road.exchange.delete_item(ctx.mailbox, record, None, False)
+        elif command.side is Side.SALESFORCE:
+            await self.road.salesforce.update_event(record, None, dict(command.fields))
+        else:
+            await self.road.exchange.update_item(
+                ctx.mailbox, record, None, dict(command.fields), (), (), False
+            )
+
+    def _rebind(self, original_start: datetime, sf_id: str) -> None:
+        """The split occurrence's Salesforce side is the single event from now on (R-REC-3)."""
+        state = self.result.state
+        pairs = tuple(
+            replace(p, sf_id=sf_id, split=True) if p.original_start == original_start else p
+            for p in state.occurrences
+        )
+        if not any(p.original_start == original_start for p in pairs):
+            pairs = (*pairs, OccurrencePair(original_start, sf_id, None, split=True))
+        self.result.state = replace(state, occurrences=pairs)
+
+
+__all__ = ["SeriesRoad", "Touched", "claimed", "split_exchange", "split_salesforce"]
