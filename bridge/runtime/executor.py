@@ -20,6 +20,7 @@ closes it when the write is through.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -177,7 +178,14 @@ class Executor:
         done = Executed(key=key, state=state, event=event, item=item)
         made = _Made()
         emails = _emails_by_relation(directory)
-        for command in plan.commands:
+        commands = list(plan.commands)
+        while commands:
+            together = _relation_run(commands)
+            if len(together) > 1 and not getattr(self.salesforce, "budget_exceeded", False):
+                del commands[: len(together)]
+                state = await self._relations_together(ctx, together, state, made, done, emails)
+                continue
+            command = commands.pop(0)
             try:
                 state = await self._run(ctx, command, state, made, done, emails)
             except CalbridgeError as error:
@@ -294,34 +302,50 @@ class Executor:
             done.writes.append((Side.EXCHANGE, item_id))
             done.item = None
             return state
-        if isinstance(command, AddAttendeeRelation):
+        if isinstance(command, _RELATIONS):
             event_id = made.event(command.event_id)
-            await self.salesforce.add_relation(event_id, command.relation_id, command.status)
-            done.writes.append((Side.SALESFORCE, event_id))
-            done.event = _relation_added(done.event, command, ctx, emails)
-            return _after_relations(state, event_id, done.event)
-        if isinstance(command, UpdateAttendeeStatus):
-            event_id = made.event(command.event_id)
-            await self.salesforce.update_relation(event_id, command.relation_id, command.status)
-            done.writes.append((Side.SALESFORCE, event_id))
-            if done.event is not None:
-                rows = tuple(
-                    replace(r, status=SF_STATUS[command.status])
-                    if r.relation_id == command.relation_id
-                    else r
-                    for r in done.event.relations
-                )
-                done.event = records.with_relations(done.event, rows)
-            return _after_relations(state, event_id, done.event)
-        if isinstance(command, RemoveAttendeeRelation):
-            event_id = made.event(command.event_id)
-            await self.salesforce.remove_relation(event_id, command.relation_id)
-            done.writes.append((Side.SALESFORCE, event_id))
-            if done.event is not None:
-                rows = tuple(r for r in done.event.relations if r.relation_id != command.relation_id)
-                done.event = records.with_relations(done.event, rows)
-            return _after_relations(state, event_id, done.event)
+            await self._relation_call(command, event_id)
+            return _relation_effect(command, event_id, state, done, ctx, emails)
         raise AssertionError(f"no handler for {command!r}")
+
+    async def _relations_together(
+        self,
+        ctx: UserContext,
+        together: list[_Relation],
+        state: PairState | None,
+        made: _Made,
+        done: Executed,
+        emails: Mapping[str, tuple[str, Relation]],
+    ) -> PairState | None:
+        """Invitee writes of one plan go out at once, so the adapter batches them (sObject Collections,
+        R-API-3): a meeting with 1,000 attendees costs a few calls, not a thousand in a row. Their effects
+        on the stored record and the state are then applied in plan order; the first failure fails the
+        plan after the others are recorded."""
+        event_ids = [made.event(command.event_id) for command in together]
+        results = await asyncio.gather(
+            *(self._relation_call(c, e) for c, e in zip(together, event_ids, strict=True)),
+            return_exceptions=True,
+        )
+        failed: tuple[CalbridgeError, Command] | None = None
+        for command, event_id, result in zip(together, event_ids, results, strict=True):
+            if isinstance(result, CalbridgeError):
+                failed = failed or (result, command)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                state = _relation_effect(command, event_id, state, done, ctx, emails)
+        done.state = state
+        if failed is not None:
+            raise PlanFailed(failed[0], done, failed[1]) from failed[0]
+        return state
+
+    async def _relation_call(self, command: _Relation, event_id: str) -> None:
+        if isinstance(command, AddAttendeeRelation):
+            await self.salesforce.add_relation(event_id, command.relation_id, command.status)
+        elif isinstance(command, UpdateAttendeeStatus):
+            await self.salesforce.update_relation(event_id, command.relation_id, command.status)
+        else:
+            await self.salesforce.remove_relation(event_id, command.relation_id)
 
     async def _intend(
         self, ctx: UserContext, command: Command, state: PairState | None, done: Executed
@@ -377,6 +401,44 @@ def _emails_by_relation(directory: Directory | None) -> dict[str, tuple[str, Rel
     return {
         relation.relation_id: (email, relation) for email, found in directory.entries for relation in found
     }
+
+
+_Relation = AddAttendeeRelation | UpdateAttendeeStatus | RemoveAttendeeRelation
+_RELATIONS = (AddAttendeeRelation, UpdateAttendeeStatus, RemoveAttendeeRelation)
+
+
+def _relation_run(commands: list[Command]) -> list[_Relation]:
+    """The invitee writes at the head of `commands`, up to the first command of another kind."""
+    run: list[_Relation] = []
+    for command in commands:
+        if not isinstance(command, _RELATIONS):
+            break
+        run.append(command)
+    return run
+
+
+def _relation_effect(
+    command: _Relation,
+    event_id: str,
+    state: PairState | None,
+    done: Executed,
+    ctx: UserContext,
+    emails: Mapping[str, tuple[str, Relation]],
+) -> PairState | None:
+    """What an invitee write changes in the stored record and the state, once Salesforce took it."""
+    done.writes.append((Side.SALESFORCE, event_id))
+    if isinstance(command, AddAttendeeRelation):
+        done.event = _relation_added(done.event, command, ctx, emails)
+    elif done.event is not None:
+        if isinstance(command, UpdateAttendeeStatus):
+            rows = tuple(
+                replace(r, status=SF_STATUS[command.status]) if r.relation_id == command.relation_id else r
+                for r in done.event.relations
+            )
+        else:
+            rows = tuple(r for r in done.event.relations if r.relation_id != command.relation_id)
+        done.event = records.with_relations(done.event, rows)
+    return _after_relations(state, event_id, done.event)
 
 
 def _relation_added(

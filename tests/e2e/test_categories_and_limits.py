@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchangelib import Attendee, Mailbox
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.sandbox.people import wait_until
 
@@ -100,6 +101,7 @@ def test_r_lim_1_more_than_1000_attendees_sync_truncated_with_w_truncated(world:
             "composite/sobjects", method="POST", data=json.dumps({"allOrNone": True, "records": batch})
         )
         assert all(row["success"] for row in answer)
+    writes_before = _bridge_writes(world)
     item = outlook.book(
         "Truncated: user conference",
         *world.slot(),
@@ -110,6 +112,17 @@ def test_r_lim_1_more_than_1000_attendees_sync_truncated_with_w_truncated(world:
     event = _event_for_item(world, item.id)
     wait_until(lambda: _issues_of(world, item.id).get("W-TRUNCATED"), timeout=60)
     wait_until(lambda: len(world.desk.invitees(event["Id"])) == 1000, timeout=60)
+    # R-API-3: the invitees go out in sObject Collections of up to 200, not one call each.
+    assert _bridge_writes(world) - writes_before <= 10
+
+
+def _bridge_writes(world: World) -> float:
+    """The bridge's Salesforce write calls so far, from its /metrics."""
+    for family in text_string_to_metric_families(world.bridge.metrics()):
+        for sample in family.samples:
+            if sample.name == "calbridge_salesforce_calls_total" and sample.labels.get("kind") == "write":
+                return sample.value
+    return 0.0
 
 
 def test_r_lim_1_an_unmappable_time_zone_gets_e_timezone_and_nothing_is_synced(world: World) -> None:
