@@ -9,9 +9,9 @@
 On start, every user catches up: one with no stored Exchange sync state or with pending intents gets a
 window reconcile (their first sync, or recovery after a crash, R-MERGE-4); the others sync their mailbox
 from the stored state. The Salesforce stream resumes from the stored replay ids. The periodic reconcile
-(R-TIME-4) reads the window of up to 200 owners per Salesforce call and spreads the batches over the
-period. `bridge.runtime.supervisor` builds a Bridge from the configuration; tests build one over the
-in-memory ports or the real adapters.
+(R-TIME-4) asks Salesforce one cheap question per 200 owners (a digest of each window), reads only the
+windows whose digest changed, and spreads the batches over the period. `bridge.runtime.supervisor`
+builds a Bridge from the configuration; tests build one over the in-memory ports or the real adapters.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class Bridge:
         self.watermarks = Watermarks()
         self.router = Router(self.actors, store, salesforce, self.users, self.watermarks)
         self._tasks: list[asyncio.Task[None]] = []
+        self._digests: dict[str, str] = {}  # user id -> their window's digest at the last periodic pass
         self.ready = asyncio.Event()
         self.started_at: datetime | None = None
 
@@ -161,17 +162,43 @@ class Bridge:
         await self.actors.wait_idle()
 
     async def reconcile_all(self) -> None:
-        """One periodic reconcile pass over every user, Salesforce read in batches (R-TIME-4)."""
+        """One periodic reconcile pass over every user at once (R-TIME-4); the scheduler spreads the same
+        batches over the period instead."""
+        for batch in self._batches():
+            await self._reconcile_batch(batch)
+
+    def _batches(self) -> list[list[UserBinding]]:
+        """The users in batches of up to 200 that share a window (one Salesforce query each)."""
         groups: dict[tuple[int, int], list[UserBinding]] = {}
         for user in self.users.values():
             groups.setdefault((user.policy.past_days, user.policy.future_days), []).append(user)
-        for users in groups.values():
-            for batch in owner_batches([u.user_id for u in users]):
-                policy = self.users[batch[0]].policy
-                now = self._now()
-                found = await self.salesforce.window_events(batch, now - policy.past, now + policy.future)
-                for user_id in batch:
-                    self.actors.submit(user_id, Work(reconcile=True, events=list(found.get(user_id, []))))
+        return [
+            [self.users[user_id] for user_id in batch]
+            for users in groups.values()
+            for batch in owner_batches([u.user_id for u in users])
+        ]
+
+    async def _reconcile_batch(self, batch: Sequence[UserBinding]) -> None:
+        """R-TIME-4 for one batch: one cheap question to Salesforce (a digest of each owner's window); the
+        windows whose digest changed since the last pass are read (one more query) and reconciled, and the
+        other users only catch their mailbox up, which costs no Salesforce call. A port that cannot give
+        digests has every window read."""
+        policy = batch[0].policy
+        now = self._now()
+        start, end = now - policy.past, now + policy.future
+        user_ids = [u.user_id for u in batch]
+        changed = user_ids
+        digests = getattr(self.salesforce, "window_digests", None)
+        if digests is not None:
+            answers: dict[str, str] = await digests(user_ids, start, end)
+            changed = [u for u in user_ids if u not in self._digests or answers.get(u) != self._digests[u]]
+            self._digests.update(answers)
+        found = await self.salesforce.window_events(changed, start, end) if changed else {}
+        for user_id in user_ids:
+            if user_id in changed:
+                self.actors.submit(user_id, Work(reconcile=True, events=list(found.get(user_id, []))))
+            else:
+                self.actors.submit(user_id, Work(exchange=True))
 
     # ---------------------------------------------------------------------------------- tasks
 
@@ -222,12 +249,19 @@ class Bridge:
             log.exception("could not store the stream positions; trying again")
 
     async def _scheduler(self) -> None:
+        """R-TIME-4: every period, each batch of users once, the batches spread evenly over the period (so
+        10,000 users make 50 small passes, not one burst)."""
         period = self.settings.reconcile_every_s
         while True:
-            await asyncio.sleep(period)
-            try:
-                await self.reconcile_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("periodic reconcile failed; trying again next period")
+            batches = self._batches()
+            if not batches:
+                await asyncio.sleep(period)
+                continue
+            for batch in batches:
+                await asyncio.sleep(period / len(batches))
+                try:
+                    await self._reconcile_batch(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("periodic reconcile failed; trying again next period")

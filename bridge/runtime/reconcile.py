@@ -7,9 +7,10 @@ the pairing fields of R-PAIR-1, adoption R-PAIR-2, duplicates R-PAIR-3); the who
 `guard_deletions` (R-DEL-10). It is how a user's first sync runs, how a gap is healed (R-TIME-3), how an
 interrupted create is found again (R-MERGE-4) and the periodic safety net (R-TIME-4).
 
-The periodic reconcile reads Salesforce for up to 200 owners in one `window_events` call and hands each
-user's events to that user's actor, so a pass over users with nothing changed costs one Salesforce call
-per 200 users (R-TIME-4).
+The periodic reconcile (`bridge.runtime.engine`) asks Salesforce for a digest of up to 200 owners' windows
+in one call, reads the windows whose digest changed in one `window_events` call, and hands each of those
+users' events to their actor; the others only catch their mailbox up. A pass over users with nothing
+changed costs one Salesforce call per 200 users (R-TIME-4).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bridge.runtime.executor import UserContext
 from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
 from bridge.runtime.records import pair_key
 
-BATCH_OWNERS = 200
+BATCH_OWNERS = 200  # owners per periodic batch: the Salesforce adapter's owners per query (reads.py)
 
 
 @dataclass(slots=True)

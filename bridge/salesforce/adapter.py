@@ -136,6 +136,12 @@ class SalesforceAdapter:
     ) -> dict[str, list[EventRecord]]:
         return await self._reader.window_events(owner_ids, start, end)
 
+    async def window_digests(
+        self, owner_ids: Collection[str], start: datetime, end: datetime
+    ) -> dict[str, str]:
+        """Whether each owner's window changed, cheaply: see `reads.Reader.window_digests` (R-TIME-4)."""
+        return await self._reader.window_digests(owner_ids, start, end)
+
     async def resolve(self, emails: Collection[str]) -> Directory:
         return await self._reader.resolve(emails)
 

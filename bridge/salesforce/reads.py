@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core.fields import SalesforceRelation
@@ -55,8 +55,17 @@ RELATION_FIELDS = (
 )
 _KIND_BY_PREFIX = {"005": RelationKind.USER, "003": RelationKind.CONTACT, "00Q": RelationKind.LEAD}
 _KIND_BY_TYPE = {"User": RelationKind.USER, "Contact": RelationKind.CONTACT, "Lead": RelationKind.LEAD}
-# Owners per window query: each adds an 18-character id to the query, and one page holds 2,000 rows.
-OWNERS_PER_QUERY = 100
+# Owners per query: 200 quoted ids keep a GET query under URL limits (soql.IN_CHUNK); a window query's
+# answer may take several pages, a digest query's (one row per owner) takes one. The runtime's periodic
+# reconcile asks for the same number of owners at a time (bridge.runtime.reconcile.BATCH_OWNERS).
+OWNERS_PER_QUERY = soql.IN_CHUNK
+# What tells that an owner's window changed, without reading it: how many events, the newest change, and
+# the window's edges (an event entering at the far end raises the latest start; one leaving at the near end
+# raises the earliest end), so a window that changed membership differs even when no record did.
+_DIGEST = "COUNT(Id), MAX(SystemModstamp), MIN(EndDateTime), MAX(StartDateTime)"
+# SystemModstamp counts whole seconds: a window changed this recently may change again within the same
+# second without its digest showing it, so its digest is made unequal to any other (a margin for skew).
+UNSETTLED_S = 2.0
 
 
 def _relation(row: dict[str, Any]) -> SalesforceRelation | None:
@@ -84,6 +93,14 @@ def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any
         ordered = sorted((r for r in found if r is not None), key=lambda r: r.relation_id)
         out[str(event["Id"])] = EventRecord(fields, tuple(ordered))
     return out
+
+
+def _digest(row: dict[str, Any]) -> str:
+    digest = "|".join(str(row.get(f"expr{n}")) for n in range(4))
+    changed = versions.parse(row.get("expr1"))
+    if changed is None or (datetime.now(UTC) - changed).total_seconds() < UNSETTLED_S:
+        digest += f"|unsettled {time.monotonic_ns()}"
+    return digest
 
 
 class Reader:
@@ -116,7 +133,7 @@ class Reader:
         self, owner_ids: Collection[str], start: datetime, end: datetime
     ) -> dict[str, list[EventRecord]]:
         """Every event of these owners overlapping [start, end), child events included, grouped by owner:
-        one events query and one relations query per 100 owners (plus pages)."""
+        one events query and one relations query per 200 owners (plus pages)."""
         owners = sorted(set(owner_ids))
         grouped: dict[str, list[EventRecord]] = {owner: [] for owner in owners}
         owner_key = {owner[:15]: owner for owner in owners}
@@ -138,6 +155,29 @@ class Reader:
                 if owner is not None:
                     grouped[owner].append(record)
         return grouped
+
+    async def window_digests(
+        self, owner_ids: Collection[str], start: datetime, end: datetime
+    ) -> dict[str, str]:
+        """A digest of each owner's window [start, end) from one aggregate query per 200 owners (R-TIME-4):
+        equal digests on two passes mean the Event rows of the window are the same (no event created,
+        changed, deleted, entering or leaving). Invitee rows do not count: adding one leaves its Event
+        alone. An owner with no events has the digest ""; a window changed in the last `UNSETTLED_S`
+        seconds has a digest equal to no other."""
+        owners = sorted(set(owner_ids))
+        digests = dict.fromkeys(owners, "")
+        owner_key = {owner[:15]: owner for owner in owners}
+        after, before = soql.datetime_literal(start), soql.datetime_literal(end)
+        for chunk in soql.chunks(owners, OWNERS_PER_QUERY):
+            rows = await self._rest.query(
+                f"SELECT OwnerId, {_DIGEST} FROM Event WHERE OwnerId IN {soql.id_list(chunk)} "
+                f"AND StartDateTime < {before} AND EndDateTime > {after} GROUP BY OwnerId"
+            )
+            for row in rows:
+                owner = owner_key.get(str(row.get("OwnerId"))[:15])
+                if owner is not None:
+                    digests[owner] = _digest(row)
+        return digests
 
     async def resolve(self, emails: Collection[str]) -> Directory:
         """Users, then Contacts, then Leads per address, case-insensitively (R-ATT-8). Addresses found are

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import requests
 
 from bridge.sandbox.launch import BridgeProcess
@@ -223,13 +222,6 @@ def test_r_time_4_the_periodic_reconcile_repairs_a_change_whose_event_was_lost(w
     wait_until(lambda: outlook.by_id(item.id).subject == "Periodic safety net (renamed)", timeout=20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="window_events (bridge/salesforce/reads.py) costs an Event query plus an EventRelation query per "
-    "100 owners, so an idle pass costs 2 calls for 3 users and 4 for 200; one call per 200 users needs a "
-    "cheap change check first (e.g. GROUP BY OwnerId with MAX(SystemModstamp)), which the sandbox's SOQL "
-    "does not serve yet",
-)
 def test_r_time_4_an_idle_periodic_pass_costs_at_most_one_salesforce_call_for_every_200_users(
     world: World,
 ) -> None:

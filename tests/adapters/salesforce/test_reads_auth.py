@@ -22,6 +22,7 @@ from bridge.errors import ConfigError, MappingError
 from bridge.ports import StreamPosition
 from bridge.salesforce import SalesforceAdapter, SalesforceConnection, open_salesforce, soql
 from bridge.salesforce.changes import EVENT_TOPIC, EventSchema, change_notice
+from bridge.salesforce.reads import UNSETTLED_S
 from bridge.sandbox.runner import Sandbox
 from bridge.sandbox.salesforce.server import INTEGRATION_USERNAME
 from tests.adapters.salesforce.conftest import unique
@@ -63,6 +64,35 @@ async def test_r_time_4_window_of_many_owners_in_one_query(
     for owner, records in window.items():
         assert all(r.owner_id == owner for r in records)
     assert any(r.relations for records in window.values() for r in records)
+
+
+async def test_r_time_4_window_digests_are_one_query_for_every_owner_and_change_with_the_window(
+    salesforce: SalesforceAdapter,
+    plain: Salesforce,
+    endpoints: dict[str, Any],
+    owner: str,
+    make_event: Callable[..., str],
+) -> None:
+    owners = [u["salesforce_user_id"] for u in endpoints["users"]]
+    nobody = "005000000000000AAA"  # an owner with no events
+    now = dt.datetime.now(dt.UTC)
+    span = (now - dt.timedelta(days=30), now + dt.timedelta(days=60))
+    event_id = make_event()
+    await asyncio.sleep(UNSETTLED_S + 0.1)  # SystemModstamp counts seconds: a fresh change is never "equal"
+    before = salesforce.calls["query"]
+    first = await salesforce.window_digests([*owners, nobody], *span)
+    assert salesforce.calls["query"] - before == 1
+    assert first[nobody] == "" and all(first[o] for o in owners)
+    assert await salesforce.window_digests(owners, *span) == {o: first[o] for o in owners}
+    plain.Event.update(event_id, {"Location": "Moved"})
+    changed = await salesforce.window_digests(owners, *span)
+    assert changed[owner] != first[owner]
+    assert {o: d for o, d in changed.items() if o != owner} == {o: first[o] for o in owners if o != owner}
+    # Changed again within the same second: the stamp cannot tell, so a fresh digest equals no other.
+    plain.Event.update(event_id, {"Location": "Moved again"})
+    assert (await salesforce.window_digests([owner], *span))[owner] != changed[owner]
+    plain.Event.delete(event_id)
+    assert (await salesforce.window_digests([owner], *span))[owner] != first[owner]
 
 
 async def test_r_att_8_resolve_users_contacts_leads_case_insensitively_and_cached(

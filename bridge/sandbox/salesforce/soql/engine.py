@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..schema import SObjectDef
+from .aggregate import aggregate_records
 from .catalog import Catalog
 from .errors import INVALID_FIELD, SoqlError, unsupported_sobject
 from .fields import FieldResolver, Relationship, ResolvedField, Row, parent_value
@@ -40,13 +41,15 @@ def run(
     selected = _resolve_selection(text, resolver, query.fields)
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     matches = ConditionCompiler(text, resolver, today).compile(query.where) if query.where else None
-    sort_keys = [(order_key(text, resolver, item), item.descending) for item in query.order_by]
-
     rows = [
         row
         for row in catalog.rows(sobject.name, include_deleted)
         if (include_deleted or not row.get("IsDeleted")) and (matches is None or matches(row))
     ]
+    if query.aggregates or query.group_by:
+        records = aggregate_records(text, query, resolver, rows)
+        return QueryResult(sobject, records, len(records), [None] * len(records))
+    sort_keys = [(order_key(text, resolver, item), item.descending) for item in query.order_by]
     # Stable sorts from the last key to the first give the multi-key order.
     for key, descending in reversed(sort_keys):
         rows.sort(key=key, reverse=descending)

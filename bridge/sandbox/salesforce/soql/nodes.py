@@ -9,6 +9,7 @@ from typing import Literal as TypingLiteral
 
 RelativeDateName = TypingLiteral["TODAY", "YESTERDAY", "TOMORROW", "LAST_N_DAYS", "NEXT_N_DAYS"]
 Operator = TypingLiteral["=", "!=", "<", "<=", ">", ">="]
+AggregateName = TypingLiteral["COUNT", "MAX", "MIN"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,20 @@ class OrderItem:
 
 
 @dataclass(frozen=True)
+class Aggregate:
+    """`MAX(SystemModstamp) last` in a selection: the function, its field, and the alias if one is given
+    (Salesforce names an unaliased one `expr0`, `expr1`, ... in select order)."""
+
+    function: AggregateName
+    field: FieldPath
+    alias: str | None
+    position: int
+
+
+@dataclass(frozen=True)
 class Query:
-    """`fields` is empty for `SELECT COUNT()`."""
+    """`fields` is empty for `SELECT COUNT()`. An aggregate query (`aggregates` or `group_by` given) selects
+    only grouped fields and aggregates, and answers one AggregateResult row per group."""
 
     fields: tuple[FieldPath, ...]
     count_only: bool
@@ -131,3 +144,5 @@ class Query:
     order_by: tuple[OrderItem, ...]
     limit: int | None
     offset: int | None
+    aggregates: tuple[Aggregate, ...] = ()
+    group_by: tuple[FieldPath, ...] = ()

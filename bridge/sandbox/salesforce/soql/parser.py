@@ -1,9 +1,10 @@
 """Recursive-descent parser for the SOQL subset the sandbox serves.
 
 Grammar (keywords case-insensitive):
-    query      := SELECT selection FROM name [WHERE condition] [ORDER BY order (, order)*]
-                  [LIMIT int] [OFFSET int]
-    selection  := COUNT ( ) | path (, path)*
+    query      := SELECT selection FROM name [WHERE condition] [GROUP BY path (, path)*]
+                  [ORDER BY order (, order)*] [LIMIT int] [OFFSET int]
+    selection  := COUNT ( ) | item (, item)*
+    item       := path | (COUNT | MAX | MIN) ( path ) [alias]
     condition  := unary (AND unary)* | unary (OR unary)*     -- mixing AND and OR needs parentheses
     unary      := NOT unary | ( condition ) | path operator value | path [NOT] IN ( value (, value)* )
                 | path LIKE value
@@ -27,6 +28,7 @@ RESERVED = frozenset(
 )
 _RELATIVE_DATES = ("TODAY", "YESTERDAY", "TOMORROW")
 _RELATIVE_DATE_RANGES = ("LAST_N_DAYS", "NEXT_N_DAYS")
+_AGGREGATES = ("COUNT", "MAX", "MIN")
 
 
 def parse(query: str) -> nodes.Query:
@@ -81,12 +83,19 @@ class _Parser:
 
     def query(self) -> nodes.Query:
         self.keyword("SELECT")
-        fields, count_only = self.selection()
+        fields, aggregates, count_only = self.selection()
         self.keyword("FROM")
         sobject = self.expect(Kind.IDENT)
         if "." in sobject.text:
             raise self.unexpected(sobject)
         where = self.condition() if self.accept_keyword("WHERE") else None
+        group_by: list[nodes.FieldPath] = []
+        if self.accept_keyword("GROUP"):
+            self.keyword("BY")
+            group_by.append(self.path())
+            while self.current.kind is Kind.COMMA:
+                self.advance()
+                group_by.append(self.path())
         order_by: list[nodes.OrderItem] = []
         if self.accept_keyword("ORDER"):
             self.keyword("BY")
@@ -111,21 +120,45 @@ class _Parser:
             tuple(order_by),
             limit,
             offset,
+            tuple(aggregates),
+            tuple(group_by),
         )
 
-    def selection(self) -> tuple[list[nodes.FieldPath], bool]:
-        if self.current.is_keyword("COUNT") and self.tokens[self.index + 1].kind is Kind.LPAREN:
+    def selection(self) -> tuple[list[nodes.FieldPath], list[nodes.Aggregate], bool]:
+        if (
+            self.current.is_keyword("COUNT")
+            and self.tokens[self.index + 1].kind is Kind.LPAREN
+            and self.tokens[self.index + 2].kind is Kind.RPAREN
+        ):
             self.advance()
             self.advance()
             self.expect(Kind.RPAREN)
             if self.current.kind is Kind.COMMA:
                 raise self.unexpected()
-            return [], True
-        fields = [self.path()]
-        while self.current.kind is Kind.COMMA:
+            return [], [], True
+        fields: list[nodes.FieldPath] = []
+        aggregates: list[nodes.Aggregate] = []
+        while True:
+            if self.current.is_keyword(*_AGGREGATES) and self.tokens[self.index + 1].kind is Kind.LPAREN:
+                aggregates.append(self.aggregate())
+            else:
+                fields.append(self.path())
+            if self.current.kind is not Kind.COMMA:
+                return fields, aggregates, False
             self.advance()
-            fields.append(self.path())
-        return fields, False
+
+    def aggregate(self) -> nodes.Aggregate:
+        function = self.advance()
+        self.expect(Kind.LPAREN)
+        field = self.path()
+        self.expect(Kind.RPAREN)
+        alias: str | None = None
+        if self.current.kind is Kind.IDENT and self.current.text.upper() not in RESERVED:
+            if "." in self.current.text:
+                raise self.unexpected()
+            alias = self.advance().text
+        name = cast(nodes.AggregateName, function.text.upper())
+        return nodes.Aggregate(name, field, alias, function.position)
 
     def path(self) -> nodes.FieldPath:
         token = self.current
