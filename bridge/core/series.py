@@ -154,6 +154,14 @@ class SeriesState:
     def pair_at(self, original_start: datetime) -> OccurrencePair | None:
         return next((p for p in self.occurrences if p.original_start == original_start), None)
 
+    def holds(self, side: Side, record_id: str) -> bool:
+        """Whether `record_id` is one of this series' records on `side`: the series itself or one of its
+        occurrences (a split occurrence's single event included, R-REC-3)."""
+        if self.series_of(side) == record_id:
+            return True
+        own = (p.sf_id if side is Side.SALESFORCE else p.ex_id for p in self.occurrences)
+        return record_id in own
+
 
 def original_start(
     row_id: str, start: datetime, known: Mapping[str, datetime], expected: Iterable[datetime]

@@ -1,7 +1,7 @@
 """Notices -> the actor of the user they concern.
 
-Salesforce: an Event change goes to the user whose pair holds the event (the store's pair index), else,
-for a CREATE, to the payload's OwnerId; an unknown record is read once to find its owner. An
+Salesforce: an Event change goes to the user whose pair or recurring series holds the event (the store),
+else, for a CREATE, to the payload's OwnerId; an unknown record is read once to find its owner. An
 EventRelation change goes where its event goes, as a re-read. An echo nobody holds is dropped: it only
 ever refreshes a stored copy. Exchange notices are per mailbox, so per user. Notices of users who are not
 enrolled are done at once.
@@ -103,6 +103,10 @@ class Router:
         pair = await self.store.pair_by_record(Side.SALESFORCE, event_id)
         if pair is not None and pair.user_id in self.users:
             return pair.user_id
+        # A series row (SPEC §15) is held by its series' state: a deleted row cannot be read for its owner.
+        series = await self.store.series_by_record(Side.SALESFORCE, event_id)
+        if series is not None and series.user_id in self.users:
+            return series.user_id
         if owner is None and read:
             self.stats.owner_reads += 1
             found = await self.salesforce.read_events([event_id])

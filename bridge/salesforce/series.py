@@ -9,6 +9,7 @@ The rule is read in the series' zone (`Recurrence2PatternTimeZone`) at the first
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -95,7 +96,7 @@ def series_from_rows(
     return Series(
         side=Side.SALESFORCE,
         id=series_id,
-        version=newest.version,
+        version=series_version(newest.version, [c.id for c in copies]),
         modified=newest.modified,
         content=series_content,
         rule=rule,
@@ -105,6 +106,13 @@ def series_from_rows(
         uid=copies[0].uid,
         last_start=max(o.original_start for o in found),
     )
+
+
+def series_version(newest: str, row_ids: Sequence[str]) -> str:
+    """A series' version: its newest row's, and which rows it has. Deleting a row modifies no other, so
+    the newest row alone would take a deletion for a replay (R-MERGE-4) and lose it (R-REC-4)."""
+    rows = hashlib.sha256(",".join(sorted(row_ids)).encode()).hexdigest()[:12]
+    return f"{newest}/{rows}"
 
 
 def _start(copy: Copy, zone: ZoneInfo) -> datetime:

@@ -69,6 +69,10 @@ class MemoryStore:
     async def series_of(self, user_id: str) -> list[StoredSeries]:
         return [s for (user, _), s in sorted(self._state.series.items()) if user == user_id]
 
+    async def series_by_record(self, side: Side, record_id: str) -> StoredSeries | None:
+        found = (s for _, s in sorted(self._state.series.items()) if s.state.holds(side, record_id))
+        return next(found, None)
+
     # ----------------------------------------------------------------------------------- positions
 
     async def position(self, stream: str) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -235,6 +236,21 @@ class SqlStore:
         async with self._read() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_series_from_row(row) for row in rows]
+
+    async def series_by_record(self, side: Side, record_id: str) -> StoredSeries | None:
+        # Occurrence ids live inside the state's JSON: the text search narrows (SQLite's LIKE ignores
+        # case, so a 15-character Salesforce id could match another), `holds` decides.
+        column = series.c.sf_series if side is Side.SALESFORCE else series.c.ex_series
+        text = json.dumps(record_id)  # as it stands in the state's JSON
+        query: sa.Select[Any] = (
+            sa.select(series)
+            .where(sa.or_(column == record_id, series.c.state.contains(text, autoescape=True)))
+            .order_by(*self._text_order(series.c.user_id, series.c.key))
+        )
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        found = (s for s in map(_series_from_row, rows) if s.state.holds(side, record_id))
+        return next(found, None)
 
     # ---------------------------------------------------------------------------------- positions
 

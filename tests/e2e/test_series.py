@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.people import book_series, iso, occurrences, wait_until
@@ -107,11 +106,6 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R-REC-4 from Salesforce is not wired: the router drops the DELETE of a row no pair holds "
-    "(it cannot read a deleted row to find its owner) and does not yet look rows up in the stored series",
-)
 def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)

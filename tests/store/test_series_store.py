@@ -48,3 +48,24 @@ async def test_a_series_is_updated_in_place_and_forgotten_by_its_user_only(store
     assert await store.series_of("005A") == [bound]
     await store.commit(Commit("005A", forget_series=["series:ex:AAMkA"]))
     assert await store.series_of("005A") == []
+
+
+async def test_r_rec_4_a_row_no_pair_holds_is_found_by_its_series_whatever_its_case(store: Any) -> None:
+    # A deleted Salesforce row cannot be read for its owner: the stored series tells whose it is.
+    split = replace(weekly("series:ex:AAMkA", "828A", "AAMkA"), occurrences=(
+        OccurrencePair(START, "00UA", "AAMkA=occ"),
+        OccurrencePair(START.replace(day=10), "00Usingle", "AAMkA=occ2", split=True),
+    ))  # fmt: skip
+    await store.commit(Commit("005A", series=[StoredSeries("005A", split)]))
+    await store.commit(
+        Commit("005B", series=[StoredSeries("005B", weekly("series:ex:AAMkB", "828B", "AAMkB"))])
+    )
+    found = await store.series_by_record(Side.SALESFORCE, "00UA")
+    assert found is not None and (found.user_id, found.state.key) == ("005A", "series:ex:AAMkA")
+    single = await store.series_by_record(Side.SALESFORCE, "00Usingle")
+    assert single is not None and single.user_id == "005A"
+    mine = await store.series_by_record(Side.EXCHANGE, "AAMkB")
+    assert mine is not None and mine.user_id == "005B"
+    assert await store.series_by_record(Side.SALESFORCE, "00ua") is None  # 15-character ids are case-exact
+    assert await store.series_by_record(Side.SALESFORCE, "AAMkA=occ") is None  # an Exchange id, not a row
+    assert await store.series_by_record(Side.SALESFORCE, "00U%") is None

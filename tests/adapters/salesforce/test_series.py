@@ -65,3 +65,16 @@ async def test_r_rec_6_a_week_number_series_reads_as_unmappable_with_its_rows(
     assert found is not None and isinstance(found.rule, Unmappable) and found.rule.code == "BYWEEKNO"
     assert len(found.occurrences) == 3
     assert await read_series(salesforce.rest, "828000000000zzz", {}) is None
+
+
+async def test_r_rec_4_a_deleted_row_changes_the_series_version(
+    salesforce: SalesforceAdapter, plain: Salesforce
+) -> None:
+    # Deleting a row modifies no other row: the version must still change, or the deletion reads as a replay.
+    series_id = person_creates_series(plain, unique("Weekly forecast"), "FREQ=WEEKLY;BYDAY=MO;COUNT=3")
+    before = await read_series(salesforce.rest, series_id, {})
+    assert before is not None
+    plain.Event.delete(before.occurrences[1].id)
+    after = await read_series(salesforce.rest, series_id, {})
+    assert after is not None and len(after.occurrences) == 2
+    assert after.version != before.version
