@@ -7,10 +7,13 @@
 | GET /metrics | Prometheus text (`bridge.ops.metrics`) |
 | GET /issues[?user=] | open issues as JSON, all or one user's (Salesforce user id or mailbox address) |
 | POST /sync-now?user= | compare and sync one user's window now (R-TIME-5); answers once it is committed |
+| GET /status, POST /status/confirm | the status page for a browser (`bridge.ops.status_page`) |
 
 It listens on 127.0.0.1:8765 by default. Bound to any other address it refuses to start without a token,
 and then every endpoint but /healthz needs `Authorization: Bearer <token>` (R-SEC-3); a token configured on
-loopback is required too. The server reads the bridge through `OpsSource`, which the runtime implements.
+loopback is required too. A GET may carry the token as the password of HTTP Basic authentication instead,
+so that a browser can open the status page; a browser re-sends Basic credentials on its own, so they never
+authorise a POST. The server reads the bridge through `OpsSource`, which the runtime implements.
 
 An adapter may add routes of its own before `start()` (`add_route`): Graph's change notifications POST to
 /graph/notify and /graph/lifecycle without the ops token, so such a route is open and authenticates its
@@ -19,6 +22,8 @@ callers itself (Graph's `clientState`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hmac
 from collections import Counter
@@ -29,13 +34,15 @@ from aiohttp import web
 
 from bridge.errors import ConfigError
 from bridge.ops.metrics import Metrics
+from bridge.ops.status_page import CONFIRM, PAGE, BridgeStatus, StatusPage
 from bridge.ports import StoredIssue
 
 if TYPE_CHECKING:
     from bridge.config import Config
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", CONFIRM})  # the confirm route checks the ops token itself
+READING = frozenset({"GET", "HEAD"})
 
 
 class OpsSource(Protocol):
@@ -59,6 +66,15 @@ class OpsSource(Protocol):
         KeyError: no such enrolled user; TimeoutError: still running."""
         ...
 
+    async def status(self) -> BridgeStatus:
+        """Users, their last sync each way, latency, readiness and open issues, for the status page."""
+        ...
+
+    async def confirm(self, user: str) -> str:
+        """Carry out `user`'s held deletions (R-DEL-10); returns the user id once committed. KeyError: no
+        such enrolled user; ValueError: nothing held; TimeoutError: still running."""
+        ...
+
 
 def issue_json(issue: StoredIssue) -> dict[str, Any]:
     return {
@@ -77,6 +93,21 @@ def _is_loopback(host: str) -> bool:
     from bridge.config import is_loopback
 
     return is_loopback(host)
+
+
+def _credential(header: str, *, basic: bool) -> str | None:
+    """The token a request's Authorization header carries: a Bearer token, or (when `basic`) the password
+    of Basic credentials, whatever the user name."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if basic and scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
 
 
 class OpsServer:
@@ -131,6 +162,9 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/issues", self._issues)
         app.router.add_post("/sync-now", self._sync_now)
+        page = StatusPage(self.source, self._token)
+        app.router.add_get(PAGE, page.page)
+        app.router.add_post(CONFIRM, page.confirm)
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
         return app
@@ -161,15 +195,13 @@ class OpsServer:
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self._token is None or request.path in self._open_paths:
             return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, supplied = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            supplied.strip().encode(), self._token.encode()
-        ):
+        supplied = _credential(request.headers.get("Authorization", ""), basic=request.method in READING)
+        if supplied is None or not hmac.compare_digest(supplied.encode(), self._token.encode()):
+            challenges = [("WWW-Authenticate", 'Bearer realm="calbridge"')]
+            if request.method in READING:  # lets a browser ask for the token (as the password)
+                challenges.append(("WWW-Authenticate", 'Basic realm="calbridge", charset="UTF-8"'))
             return web.json_response(
-                {"error": "send Authorization: Bearer <ops token>"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="calbridge"'},
+                {"error": "send Authorization: Bearer <ops token>"}, status=401, headers=challenges
             )
         return await handler(request)
 

@@ -10,6 +10,9 @@ watermarks, then closes the ops server, the adapters and the store, in that orde
 Readiness (`/readyz`, docs/ops.md): `store` (a read answers within 2 s), `salesforce_stream` (every topic
 subscribed), `exchange_subscriptions` (every enabled user's mailbox subscribed) and `first_sync` (every
 user's first pass since start committed). A port that cannot tell (the in-memory ones) passes its check.
+
+The supervisor is the ops server's source: readiness, issues, metrics, sync-now, and the status page's
+`status()` and `confirm()` (held deletions, R-DEL-10).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.config import Config
+from bridge.core.issues import IssueCode
 from bridge.ports import MailboxPort, SalesforcePort, Store, StoredIssue
 from bridge.runtime.actor import ActorSettings
 from bridge.runtime.engine import Bridge, BridgeSettings
@@ -29,6 +35,7 @@ from bridge.runtime.sync import UserBinding
 
 if TYPE_CHECKING:
     from bridge.ops.metrics import Metrics
+    from bridge.ops.status_page import BridgeStatus
 
 log = logging.getLogger(__name__)
 STORE_PROBE_S = 2.0
@@ -263,17 +270,74 @@ class Supervisor:
         """R-TIME-5 through the running bridge: the user's window compared and synced, then return."""
         if self.bridge is None:
             raise KeyError(user)
-        bridge = self.bridge
         user_id = self.user_id(user)
+        await self._pass_done(user_id, self.bridge.sync_now)
+        return user_id
+
+    async def confirm(self, user: str) -> str:
+        """R-DEL-10 from the status page: the user's held deletions carried out, then return. KeyError: not
+        an enrolled user; ValueError: no deletions are held for them (an open E-MASS-DELETE says there are),
+        so a confirm never releases a hold nobody saw."""
+        if self.bridge is None:
+            raise KeyError(user)
+        user_id = self.user_id(user)
+        held = [i for i in await self.bridge.store.issues(user_id) if i.code == IssueCode.MASS_DELETE.value]
+        if not held:
+            raise ValueError(f"no deletions are held for {user_id}")
+        log.info("held deletions confirmed from the status page", extra={"user": user_id})
+        await self._pass_done(user_id, self.bridge.confirm)
+        return user_id
+
+    async def _pass_done(self, user_id: str, submit: Callable[[str], None]) -> None:
+        """`submit(user_id)` work to the user's actor and wait until the pass that takes it up committed."""
+        assert self.bridge is not None
+        bridge = self.bridge
         before = bridge.actors.running.get(user_id)
-        bridge.sync_now(user_id)
+        submit(user_id)
         actor = bridge.actors.running[user_id]
         # The pass that takes the work up is the next one, or the one after a pass already running.
         target = (actor.passes if actor is before else 0) + 1 + int(actor.busy)
         async with asyncio.timeout(SYNC_NOW_TIMEOUT_S):
             while bridge.actors.running.get(user_id) is actor and actor.passes < target:
                 await asyncio.sleep(0.05)
-        return user_id
+
+    async def status(self) -> BridgeStatus:
+        """For the status page: every configured user with the last pass that wrote each way (the store's
+        `synced:<direction>:<user>` marks), their open issues and held deletions; latency from this
+        process's measurements; readiness."""
+        from bridge.ops.status_page import BridgeStatus, Latency, UserStatus
+
+        checks = await self.readiness()
+        if self.bridge is None:
+            return BridgeStatus(checks)
+        store = self.bridge.store
+        issues = sorted(await store.issues(None), key=lambda i: (i.user_id, i.code, i.first_seen))
+        marks = await store.positions("synced:")
+        users = [
+            UserStatus(
+                user_id=(user_id := u.salesforce_user_id),
+                mailbox=u.email,
+                enabled=u.enabled,
+                last_to_exchange=_moment(marks.get(f"synced:to_exchange:{user_id}")),
+                last_to_salesforce=_moment(marks.get(f"synced:to_salesforce:{user_id}")),
+                open_issues=sum(1 for i in issues if i.user_id == user_id),
+                held=next(
+                    (i for i in issues if i.user_id == user_id and i.code == IssueCode.MASS_DELETE.value),
+                    None,
+                ),
+            )
+            for u in self.config.users
+        ]
+        latency = [
+            Latency(
+                direction,
+                len(self.metrics.latencies.get(direction, ())),
+                self.metrics.percentile(direction, 0.5),
+                self.metrics.percentile(direction, 0.95),
+            )
+            for direction in ("to_exchange", "to_salesforce")
+        ]
+        return BridgeStatus(checks, users, latency, issues)
 
     async def issues(self, user: str | None) -> list[StoredIssue]:
         if self.bridge is None:
@@ -282,3 +346,11 @@ class Supervisor:
             with contextlib.suppress(KeyError):
                 user = self.user_id(user)
         return await self.bridge.store.issues(user)
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A stored `synced:` mark as a time (None when missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
