@@ -38,6 +38,7 @@ from bridge.ports import Commit, Intent, StoredIssue, StoredPair, StoredSeries
 from bridge.store import migrate as migrations
 from bridge.store import rules
 from bridge.store.codec import dumps, event_from_dict, event_to_dict, item_from_dict, item_to_dict, loads
+from bridge.store.leases import Fence, check_fence
 from bridge.store.schema import OPEN_CAUSE, intents, issues, pairs, positions, series
 
 CONFIG_KEY = "store.url"
@@ -273,7 +274,9 @@ class SqlStore:
 
     # ------------------------------------------------------------------------------------ intents
 
-    async def record_intent(self, intent: Intent) -> None:
+    async def record_intent(self, intent: Intent, *, fence: Fence | None = None) -> None:
+        """Record `intent`; under `fence` only while that lease is still held (`LeaseLostError` else), so a
+        replica that lost a user never starts another write for it."""
         rules.check_intent(intent)
         insert = self._insert(intents).values(
             token=intent.token,
@@ -288,6 +291,7 @@ class SqlStore:
             set_={name: insert.excluded[name] for name in ("user_id", "pair_key", "side", "description")},
         )
         async with self._write() as connection:
+            await check_fence(connection, fence)
             await connection.execute(statement)
 
     async def pending_intents(self, user_id: str | None = None) -> list[Intent]:
@@ -309,7 +313,9 @@ class SqlStore:
 
     # ------------------------------------------------------------------------------------- commit
 
-    async def commit(self, commit: Commit) -> None:
+    async def commit(self, commit: Commit, *, fence: Fence | None = None) -> None:
+        """Write `commit` in one transaction; under `fence` only while that lease's token is still the one
+        named (`LeaseLostError` else, nothing written): replicas fence every commit (docs/replicas.md)."""
         rules.check_commit(commit)
         now = self._now()
         pair_rows = [_pair_row(pair, now) for pair in rules.last_by(commit.pairs, rules.pair_id)]
@@ -321,6 +327,7 @@ class SqlStore:
             for p in rules.last_by(commit.positions, lambda p: p.stream)
         ]
         async with self._write() as connection:
+            await check_fence(connection, fence)
             if pair_rows:
                 insert = self._insert(pairs)
                 await connection.execute(
