@@ -65,9 +65,18 @@ class MemorySalesforce:
 
     # ------------------------------------------------------------------------- as a person changes it
 
-    def put_event(self, owner_id: str, subject: str, start: datetime, end: datetime, **more: object) -> str:
-        """A user creates an event (not the bridge: the change is no echo)."""
+    def put_event(
+        self,
+        owner_id: str,
+        subject: str,
+        start: datetime,
+        end: datetime,
+        relations: Sequence[SalesforceRelation] = (),
+        **more: object,
+    ) -> str:
+        """A user creates an event, with these invitees (not the bridge: the change is no echo)."""
         event_id = f"00U{next(self._ids):012d}"
+        self.relations[event_id] = list(relations)
         self.events[event_id] = {
             "Id": event_id,
             "OwnerId": owner_id,
@@ -89,6 +98,26 @@ class MemorySalesforce:
     def remove_event(self, event_id: str) -> None:
         del self.events[event_id]
         self._emit(event_id, ChangeType.DELETE, {}, echo=False)
+
+    def invite(self, event_id: str, relation_id: str) -> None:
+        """A user adds an invitee (a person the directory knows) by hand: an EventRelation change."""
+        email = next((e for e, r in self.people.items() if r.relation_id == relation_id), None)
+        kind = self.people[email].kind if email else RelationKind.USER
+        rows = [r for r in self.relations[event_id] if r.relation_id != relation_id]
+        self.relations[event_id] = [*rows, SalesforceRelation(relation_id, kind, email, "New")]
+        self._emit_relation(event_id, ChangeType.CREATE)
+
+    def uninvite(self, event_id: str, relation_id: str) -> None:
+        self.relations[event_id] = [r for r in self.relations[event_id] if r.relation_id != relation_id]
+        self._emit_relation(event_id, ChangeType.DELETE)
+
+    def pending(self) -> list[SalesforceNotice]:
+        """The notices not consumed yet, taken off the stream: for tests that run the runtime step by step
+        instead of reading `notices`."""
+        taken = []
+        while not self._stream.empty():
+            taken.append(self._stream.get_nowait())
+        return taken
 
     # ---------------------------------------------------------------------------------------- the port
 
@@ -184,7 +213,14 @@ class MemorySalesforce:
     def _stamp(self, event_id: str) -> str:
         now = self.clock.tick()
         version = now.isoformat()
-        self.events[event_id].update(SystemModstamp=version, LastModifiedDate=version)
+        fields = self.events[event_id]
+        fields.update(SystemModstamp=version, LastModifiedDate=version)
+        first, minutes = fields.get("ActivityDate"), fields.get("DurationInMinutes")
+        if fields.get("IsAllDayEvent") and isinstance(first, str) and isinstance(minutes, int):
+            # As Salesforce does: an all-day event's span also reads as midnights UTC, the last day inclusive.
+            start = datetime.fromisoformat(first).replace(tzinfo=UTC)
+            last = start + timedelta(days=max(1, minutes // 1440) - 1)
+            fields.update(StartDateTime=start.isoformat(), EndDateTime=last.isoformat())
         return version
 
     def _stamps(self, event_id: str) -> dict[str, object]:
@@ -193,6 +229,19 @@ class MemorySalesforce:
 
     def _record(self, event_id: str) -> EventRecord:
         return EventRecord(dict(self.events[event_id]), tuple(self.relations[event_id]))
+
+    def _emit_relation(self, event_id: str, kind: ChangeType) -> None:
+        position = StreamPosition(SF_STREAM, f"{next(self._replay):08x}")
+        change = EventChange(
+            "EventRelation",
+            kind,
+            (f"0RE{event_id}",),
+            {"EventId": event_id},
+            frozenset(),
+            self.clock.now,
+            position,
+        )
+        self._stream.put_nowait(change)
 
     def _emit(self, event_id: str, kind: ChangeType, fields: dict[str, object], *, echo: bool) -> None:
         position = StreamPosition(SF_STREAM, f"{next(self._replay):08x}")
@@ -243,6 +292,13 @@ class MemoryMailbox:
     def remove_item(self, mailbox: str, item_id: str) -> None:
         del self.items[mailbox][item_id]
         self._changed(mailbox, item_id, deleted=True)
+
+    def pending(self) -> list[MailboxNotice]:
+        """The notices not consumed yet, taken: for tests that run the runtime step by step."""
+        taken = []
+        while not self._notices.empty():
+            taken.append(self._notices.get_nowait())
+        return taken
 
     # ---------------------------------------------------------------------------------------- the port
 

@@ -171,6 +171,7 @@ async def _execute(
     before = _state(job)
     key = records.pair_key(before) if before is not None else None
     event, item = job.event, job.item
+    gone: set[Side] = set()
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
@@ -204,7 +205,13 @@ async def _execute(
                 if observation is None:
                     return None
             elif isinstance(cause, NotFoundError):
+                gone.add(cause.side)
                 observation = Deleted(cause.side)
+                if len(gone) == len(Side):
+                    # Both copies are gone (a shared pair whose event went with its owner): each Deleted
+                    # would touch the other missing copy; nothing is left to sync, so the row goes.
+                    planned = Plan((), None)
+                    continue
             elif isinstance(cause, RefusedError):
                 if before is None:
                     issues.append(_refused_issue(ctx, job, cause))

@@ -113,3 +113,16 @@ async def test_r_pair_5_an_own_event_like_a_joined_meeting_never_gets_an_item(wo
     await world.bridge.wait_idle()
     assert list(world.ex.items[BOB.mailbox]) == [bob_item]  # the meeting shows once in Bob's calendar
     assert BOB.user_id in [r.relation_id for r in world.sf.relations[str(shared["Id"])]]
+
+
+async def test_r_del_5_a_joined_copy_deleted_after_the_event_leaves_no_pair_behind(world: World) -> None:
+    world.invitation(ANN)
+    await world.bridge.wait_idle()
+    bob_item = world.invitation(BOB)
+    await world.bridge.wait_idle()
+    (shared,) = world.events()
+    world.sf.remove_event(str(shared["Id"]))  # Ann deletes the meeting's event in Salesforce
+    await world.bridge.wait_idle()
+    world.ex.remove_item(BOB.mailbox, bob_item)  # then Bob deletes his copy: both copies of his pair are gone
+    await world.bridge.wait_idle()
+    assert [p.state.ex_id for p in await world.store.pairs_of(BOB.user_id)] == []
