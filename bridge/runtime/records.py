@@ -46,8 +46,9 @@ def event_version(record: EventRecord) -> str | None:
 
 def apply_change(stored: EventRecord | None, change: EventChange, event_id: str) -> EventRecord | None:
     """The stored record with `change` applied, or None when the change cannot be applied without a read:
-    diff-encoded fields, an unknown record that is not a CREATE, or any EventRelation change."""
-    if change.entity != "Event" or change.diff_fields:
+    diff-encoded fields, an unknown record that is not a CREATE, any EventRelation change, or a new Who
+    (the primary Who is one of the event's attendees, R-ATT-9, and only a read tells its address)."""
+    if change.entity != "Event" or change.diff_fields or "WhoId" in change.fields:
         return None
     fields = {k: v for k, v in change.fields.items() if k not in _NOT_FIELDS}
     if change.change_type in (ChangeType.CREATE, ChangeType.UNDELETE):

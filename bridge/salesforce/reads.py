@@ -34,6 +34,8 @@ EVENT_FIELDS = (
     "ShowAs",
     "IsPrivate",
     "WhoId",
+    "Who.Email",
+    "Who.Type",
     "IsChild",
     "IsRecurrence",
     "RecurrenceActivityId",
@@ -80,6 +82,19 @@ def _relation(row: dict[str, Any]) -> SalesforceRelation | None:
     )
 
 
+def _primary_who(fields: dict[str, Any], invitees: Iterable[SalesforceRelation]) -> list[SalesforceRelation]:
+    """The event's primary Who as one more attendee row when no invitee row holds it (R-ATT-9): read from
+    the Event itself (`Who.Email`), so it counts with Shared Activities on or off. Its status is New (the
+    Who was never asked); taking it off in Exchange leaves it the event's Who (R-ATT-10), so it is shown
+    again at the event's next change. `Who` is kept out of the stored fields: it is not an Event field."""
+    who = fields.pop("Who", None) or {}
+    who_id = fields.get("WhoId")
+    if not who_id or any(r.relation_id[:15] == str(who_id)[:15] for r in invitees):
+        return []
+    row = _relation({"RelationId": who_id, "Relation": who, "Status": "New"})
+    return [row] if row is not None else []
+
+
 def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any]]) -> dict[str, EventRecord]:
     by_event: dict[str, list[dict[str, Any]]] = {}
     for row in relations:
@@ -89,8 +104,9 @@ def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any
         rows = by_event.get(str(event["Id"])[:15], [])
         fields = dict(event)
         fields["LastModifiedDate"] = versions.normalised(event.get("LastModifiedDate"))
-        found = (_relation(r) for r in rows)
-        ordered = sorted((r for r in found if r is not None), key=lambda r: r.relation_id)
+        found = [r for r in (_relation(r) for r in rows) if r is not None]
+        primary = _primary_who(fields, found)
+        ordered = sorted([*found, *primary], key=lambda r: r.relation_id)
         out[str(event["Id"])] = EventRecord(fields, tuple(ordered))
     return out
 

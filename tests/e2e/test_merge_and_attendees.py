@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-import pytest
 from exchangelib import Attendee, HTMLBody, Mailbox
 
 from bridge.sandbox.launch import BridgeProcess
@@ -252,17 +251,22 @@ def test_r_att_6_and_9_an_item_made_from_an_event_lists_every_invitee_unanswered
     assert answers == {"Unknown"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R-ATT-9: the Salesforce reader takes attendees from invitee EventRelation rows only "
-    "(IsInvitee = true), so a primary Who that is not also an invitee never reaches the item",
-)
 def test_r_att_9_the_events_primary_who_becomes_an_attendee(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
     (who_id, who_email), _ = world.desk.contacts(2)
     event_id = world.desk.create_event(owner, "People: about one contact", *world.slot(), WhoId=who_id)
     item = _item_for_event(world, 0, event_id)
+    _settles(lambda: outlook.attendees(outlook.by_id(item.id)), {who_email.lower()})
+
+
+def test_r_att_9_a_who_set_later_on_a_synced_event_becomes_an_attendee(world: World) -> None:
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    _, (who_id, who_email) = world.desk.contacts(2)
+    event_id = world.desk.create_event(owner, "People: contact named later", *world.slot())
+    item = _item_for_event(world, 0, event_id)
+    world.desk.update_event(event_id, WhoId=who_id)
     _settles(lambda: outlook.attendees(outlook.by_id(item.id)), {who_email.lower()})
 
 

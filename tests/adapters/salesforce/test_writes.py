@@ -280,10 +280,15 @@ async def test_r_att_10_who_ids_on_create_and_a_who_becomes_an_invitee(
     written = await salesforce.create_event(event_fields(unique("Who"), owner), contacts)
     record = (await salesforce.read_events([written.id]))[written.id]
     assert record.fields["WhoId"] == contacts[0]
-    assert record.relations == ()  # Who relations are not invitees
+    # Who relations are not invitees; the primary Who is read as an attendee all the same (R-ATT-9).
+    assert [(r.relation_id, r.email, r.status) for r in record.relations] == [
+        (contacts[0], "who0@example.test", "New")
+    ]
     await salesforce.add_relation(written.id, contacts[1], Response.ACCEPTED)
     record = (await salesforce.read_events([written.id]))[written.id]
-    assert [(r.relation_id, r.status) for r in record.relations] == [(contacts[1], "Accepted")]
+    assert sorted((r.relation_id, r.status) for r in record.relations) == sorted(
+        [(contacts[0], "New"), (contacts[1], "Accepted")]
+    )
     await salesforce.remove_relation(written.id, contacts[1])
     rows = plain.query(f"SELECT Id, IsParent FROM EventRelation WHERE EventId = '{written.id}'")["records"]
     assert len(rows) == 2 and all(row["IsParent"] for row in rows)  # still a Who, no longer an invitee
