@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bridge.core.commands import Command
 from bridge.core.issues import IssueCode
 from bridge.core.model import SCALAR_FIELDS, Content, Policy, Side, Timed
+from bridge.core.private import project
 from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState, missing
 from bridge.core.series_commands import DeleteOccurrence, EndSeries, SplitOccurrence
 from bridge.core.series_writes import info, writable, write_exception
@@ -96,17 +97,30 @@ def _edited(
     for side, found, series in ((Side.SALESFORCE, o_sf, sf), (Side.EXCHANGE, o_ex, ex)):
         if found is not None and series is not None and (found.exception or pair.split):
             base = pair.base or _plain(state, side, pair)
-            if base is None or found.content != base:
+            if base is None or not _same(side, found.content, base, policy):
                 candidates.append((side, found, series))
     if not candidates:
         return [], pair
     side, found, series = max(candidates, key=lambda c: (c[2].modified, c[0] is policy.tie_winner))
     target = side.other
     series_id = state.series_of(target)
+    content = found.content
+    if side is Side.SALESFORCE and o_ex is not None:
+        # A Salesforce row or single event holds no invitees of its own here: the twin keeps its own.
+        content = replace(content, attendees=o_ex.content.attendees)
     if series_id is None or not writable(target, state, sf, policy) or state.masked is not None:
-        return [], replace(pair, base=found.content)
+        return [], replace(pair, base=content)
     names = (*SCALAR_FIELDS, "attendees") if target is Side.EXCHANGE else SCALAR_FIELDS
-    return write_exception(target, series_id, pair, found.content, names, policy, now)
+    return write_exception(target, series_id, pair, content, names, policy, now)
+
+
+def _same(side: Side, found: Content, base: Content, policy: Policy) -> bool:
+    """Whether an occurrence still holds its base, in what that side can hold: a Salesforce occurrence
+    carries the base as the bridge wrote it there (projected, without invitees)."""
+    if side is Side.EXCHANGE:
+        return found == base
+    written = project(base, Side.SALESFORCE, policy, mask=False)
+    return replace(found, attendees=()) == replace(written, attendees=())
 
 
 def _plain(state: SeriesState, side: Side, pair: OccurrencePair) -> Content | None:

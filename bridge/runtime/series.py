@@ -30,7 +30,7 @@ from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
-from bridge.core.series import OccurrencePair, Series, SeriesState
+from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
@@ -51,6 +51,7 @@ from bridge.ports import (
     Written,
 )
 from bridge.runtime.executor import UserContext
+from bridge.runtime.passes import copy_of_event
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +212,37 @@ class SeriesRoad:
     ) -> tuple[Series | None, Series | None]:
         known = {p.sf_id: p.original_start for p in state.occurrences if p.sf_id} if state else {}
         sf = await self._sf.read_series(sf_id, known) if sf_id else None
+        if sf is not None and state is not None:
+            sf = await self._with_singles(sf, state)
         ex = None
         if ex_id:
             start, end = now - ctx.policy.past, now + ctx.policy.future
             ex = await self._ex.read_series(ctx.mailbox, ex_id, start, end, ctx.policy)
         return sf, ex
+
+    async def _with_singles(self, sf: Series, state: SeriesState) -> Series:
+        """The Salesforce series with its split occurrences' single events (R-REC-3) among its
+        occurrences, at their original starts: they left the series' rows but stay paired, so an edit of
+        one still travels and the pattern's gap there is no deletion. One missing is deleted (R-REC-4)."""
+        split = {p.sf_id: p.original_start for p in state.occurrences if p.split and p.sf_id}
+        if not split:
+            return sf
+        read = await self.salesforce.read_events(sorted(split))
+        singles = []
+        for event_id, record in sorted(read.items()):
+            copy = copy_of_event(record)
+            singles.append(Occurrence(split[event_id], copy.id, copy.content, copy.version, exception=True))
+        if not singles:
+            return sf
+        held = {o.original_start for o in singles}
+        rows = [o for o in sf.occurrences if o.original_start not in held]
+        starts = [o.original_start for o in singles] + ([sf.last_start] if sf.last_start else [])
+        return replace(
+            sf,
+            occurrences=tuple(sorted((*rows, *singles), key=lambda o: o.original_start)),
+            version="+".join((sf.version, *(o.version for o in singles))),
+            last_start=max(starts),
+        )
 
     async def _commit(
         self,

@@ -83,6 +83,18 @@ def test_r_rec_1_3_4_an_outlook_series_is_one_lightning_series_and_its_occurrenc
     kept = [r["StartDateTime"][:16] for r in _rows(world, subject)]
     assert kept == [iso(starts[0])[:16], iso(starts[3])[:16]]
 
+    # R-REC-3: the split occurrence stays paired: its single event moved to another room in Salesforce
+    # changes that occurrence in Outlook (which kept it through the deletion above), and only it.
+    world.desk.update_event(moved[0]["Id"], Location="Room 4")
+
+    def outlook_rooms() -> list[str] | None:
+        seen = occurrences(outlook, master, start, start + timedelta(weeks=WEEKS))
+        rooms = [str(o.location or "") for o in seen]
+        return rooms if "Room 4" in rooms else None
+
+    rooms, _ = wait_until(outlook_rooms, timeout=20)
+    assert rooms == ["", "Room 4", ""]
+
 
 def test_r_rec_1_a_lightning_series_is_one_outlook_series(
     world: World,
@@ -104,6 +116,17 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
         start + timedelta(weeks=n) for n in range(WEEKS)
     ]
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+
+    # R-REC-7: a row edited in Salesforce changes the whole series there (API 58.0), and in Outlook the
+    # series' master, not one occurrence.
+    renamed = "Weekly onboarding: Larch Freight (new team)"
+    world.desk.update_event(_rows(world, subject)[2]["Id"], Subject=renamed)
+    master_renamed, _ = wait_until(
+        lambda: [i for i in outlook.find(renamed) if i.type == "RecurringMaster"], timeout=20
+    )
+    assert len(master_renamed) == 1 and not outlook.find(subject)
+    seen = occurrences(outlook, master_renamed[0], start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+    assert [o.subject for o in seen] == [renamed] * WEEKS
 
 
 def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(world: World) -> None:

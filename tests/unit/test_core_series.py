@@ -19,6 +19,7 @@ from bridge.core import (
     Timed,
     UpdateItem,
 )
+from bridge.core.model import Attendee
 from bridge.core.patterns import Anchor, Frequency, Pattern, Unmappable, Weekday
 from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import Occurrence, Series, SeriesState, expected_starts, recreation
@@ -200,6 +201,42 @@ def test_r_rec_3_a_future_exchange_exception_splits_the_salesforce_occurrence_ou
     assert isinstance(raised, RaiseIssue) and raised.issue.code is IssueCode.OCCURRENCE_SPLIT
     assert not of(result, UpdateSeries)
     assert result.state is not None and result.state.pair_at(utc(11, 30)).split  # type: ignore[union-attr]
+
+
+def test_r_rec_3_a_split_occurrence_stays_paired_with_its_single_event() -> None:
+    guest = (Attendee("ana@example.test"),)
+    moved = body(utc(11, 30, 13), "Weekly sync, moved", attendees=guest)
+    ex = series(Side.EXCHANGE, exceptions={utc(11, 30): moved}, version="v2", modified=at(-0.5))
+    state = plan_series(paired(), None, ex, POLICY, NOW).state
+    assert state is not None
+    # The runtime reads the single event that took the row's place in with the series, at its original start.
+    single = Occurrence(utc(11, 30), "00Usingle", replace(moved, attendees=()), "e1", exception=True)
+    rows = series(Side.SALESFORCE, version="s2", gone=(utc(11, 30),))
+    sf = replace(rows, occurrences=tuple(sorted((*rows.occurrences, single), key=lambda o: o.original_start)))
+    quiet = plan_series(state, sf, ex, POLICY, NOW)
+    assert quiet.commands == ()  # no deletion of the Outlook exception, no write back
+    assert quiet.state is not None and quiet.state.pair_at(utc(11, 30)) == replace(
+        state.pair_at(utc(11, 30)),
+        sf_id="00Usingle",  # type: ignore[arg-type]
+    )
+    # The single event edited in Salesforce changes the Outlook exception, its invitees kept.
+    edited = replace(single, content=replace(single.content, location="Room 9"), version="e2")
+    changed = replace(
+        sf, occurrences=tuple(edited if o is single else o for o in sf.occurrences), version="s3"
+    )
+    result = plan_series(quiet.state, replace(changed, modified=at(-0.1)), ex, POLICY, NOW)
+    (update,) = result.commands
+    assert isinstance(update, UpdateOccurrence) and update.side is Side.EXCHANGE
+    assert (update.original_start, update.record_id) == (utc(11, 30), "AAMkOcc4")
+    assert update.fields["location"] == "Room 9"
+    assert [a.email for a in update.fields["required_attendees"]] == ["ana@example.test"]  # type: ignore[attr-defined]
+    # The single event deleted in Salesforce deletes the Outlook occurrence (R-REC-4).
+    gone = plan_series(quiet.state, replace(rows, version="s4"), ex, POLICY, NOW)
+    (delete,) = gone.commands
+    assert isinstance(delete, DeleteOccurrence) and (delete.side, delete.original_start) == (
+        Side.EXCHANGE,
+        utc(11, 30),
+    )
 
 
 def test_r_rec_3_a_salesforce_exception_becomes_an_exchange_exception() -> None:
