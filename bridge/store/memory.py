@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bridge.core.model import Side
 from bridge.core.serial import state_to_dict
@@ -37,6 +38,7 @@ class MemoryState:
     intents: dict[str, tuple[datetime, Intent]] = field(default_factory=dict)
     issues: list[_Issue] = field(default_factory=list)
     next_issue: int = 1
+    journal: Any = None  # bridge.store.journal.MemoryJournal, made by journal_of
 
 
 class MemoryStore:

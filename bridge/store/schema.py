@@ -132,3 +132,32 @@ issues = sa.Table(
 )
 
 OPEN_CAUSE = ("user_id", "code", "sf_id", "ex_id")
+
+journal = sa.Table(
+    # Every write the bridge made (the journal of issue 9's safe roll-out): what the record was before and
+    # after, in the bridge's field terms, and the pair row as it was before the plan (for `calbridge undo`).
+    "journal",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("pair_key", sa.Text, nullable=False),
+    sa.Column("side", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),  # "sync": a plan's write; "undo": calbridge undo's
+    sa.Column("entry", sa.Text, nullable=False),  # JSON: before, after, pair_before
+    sa.Column("undone_at", UtcDateTime, nullable=True),
+    sa.Index(None, "user_id", "at"),
+    sa.Index(None, "at"),
+)
+
+observed = sa.Table(
+    # Observe mode: what the bridge would write for one pair (or unpaired copy) of one user, as last planned.
+    "observed",
+    metadata,
+    sa.Column("user_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),  # JSON: writes (kinds), lines (in words), issues
+)
