@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,7 @@ class EventBus:
         pass a value above anything it issued before, so old replay ids stay invalid instead of pointing at
         unrelated new events."""
         self.retention = retention
+        self.published: Counter[str] = Counter()  # events appended per topic since start (admin /state)
         self._clock = clock
         self._lock = threading.Lock()
         self._log: list[StoredEvent] = []
@@ -213,6 +215,7 @@ class EventBus:
                 self._latest += 1
                 event_id = event_ids[index] if event_ids else str(uuid.uuid4())
                 self._log.append(StoredEvent(self._latest, topics, event_id, schema_id, payload, now))
+                self.published.update(topics)
                 replays.append(self._latest)
             listeners = list(self._listeners)
         for listener in listeners:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -66,6 +67,15 @@ class PubSubServer:
         self._streams: set[StreamControl] = set()
         self._fail_next = 0
         self._latency = 0.0
+        self.delivered: Counter[str] = Counter()  # events sent per topic, over every subscription
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Events published and delivered per topic since start: delivered / published is how many times
+        the subscribers between them received each event (admin /state, `pubsub`)."""
+        return {
+            "published": dict(sorted(self.bus.published.items())),
+            "delivered": dict(sorted(self.delivered.items())),
+        }
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -300,6 +310,7 @@ class _Service:
             async for response in stream_events(
                 server.bus, topic, cursor, control, rpc_id, server.keepalive, server.idle_close
             ):
+                server.delivered[topic.name] += len(response.events)
                 yield response
         except errors.PubSubError as exc:
             await errors.abort_with(context, exc)

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +72,7 @@ class RestApi:
         self.instance_url = ""
         self.cursors = rest_query.QueryCursors()
         self.publisher: PlatformEventPublisher | None = None
+        self.pubsub_counts: Callable[[], dict[str, dict[str, int]]] | None = None  # set by the server
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -220,4 +222,5 @@ class RestApi:
                 "records": dict(sorted(live.items())),
                 "deleted": dict(sorted(deleted.items())),
                 "pending_failures": self.faults.pending_failures(),
+                "pubsub": self.pubsub_counts() if self.pubsub_counts is not None else {},
             }

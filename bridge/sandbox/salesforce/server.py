@@ -86,6 +86,7 @@ class SalesforceSandbox:
             **(pubsub_options or {}),
         )
         self.faults.pubsub = self.pubsub.apply_fault
+        self.api.pubsub_counts = self.pubsub.counts
         self.host = "127.0.0.1"
         self.rest_port = 0
         self.pubsub_port = 0

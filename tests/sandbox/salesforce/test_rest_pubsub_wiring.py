@@ -105,3 +105,28 @@ def test_platform_event_fields_are_checked(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Calbridge_Command__e.create({"Nope__c": "x"})
     assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_admin_state_counts_events_published_and_delivered_per_topic(
+    stub: pb_grpc.PubSubStub, sandbox: SalesforceSandbox, sf: Salesforce
+) -> None:
+    """What issue 10 measures: each change event delivered once per subscriber, never more."""
+    topic = "/data/EventChangeEvent"
+    before = sandbox.api.state()["pubsub"]
+    first = pb.FetchRequest(topic_name=topic, replay_preset=pb.LATEST, num_requested=10)
+    subscriptions = [Subscription(stub, first, _metadata(sandbox)) for _ in range(2)]
+    try:
+        for subscription in subscriptions:
+            subscription.expect_nothing(0.2)
+        sf.Event.create(
+            {"Subject": "Counted", "StartDateTime": "2026-11-30T09:00:00Z", "DurationInMinutes": 30}
+        )
+        for subscription in subscriptions:
+            subscription.events(1)
+    finally:
+        for subscription in subscriptions:
+            subscription.close()
+    after = sandbox.api.state()["pubsub"]
+    published = after["published"][topic] - before["published"].get(topic, 0)
+    delivered = after["delivered"][topic] - before["delivered"].get(topic, 0)
+    assert (published, delivered) == (1, 2)  # one event, two subscribers
