@@ -157,6 +157,31 @@ class SyncSettings(_Section):
     workers: int = Field(default=16, ge=1, le=1024)  # users synced at the same time
     batch_size: int = Field(default=200, ge=1, le=200)  # records per sObject Collections call (R-API-3)
     insecure_skip_tls_verify: bool = False  # R-SEC-2: loudly logged when true
+    # Who syncs and how: "config" ([[users]] and [policy] here) or "salesforce" (the Calbridge User permission
+    # set and Calbridge_Settings__c rows, followed as they change; this file's values fill what they leave blank).
+    settings_source: Literal["config", "salesforce"] = "config"
+    issues_to_salesforce: bool = False  # keep every issue as a Calbridge_Issue__c record (R-LIM-1)
+
+
+class ReplicaSettings(_Section):
+    """Several replicas over one PostgreSQL store (docs/replicas.md); off: one process syncs everyone."""
+
+    enabled: bool = False
+    id: str | None = None  # default: the host name (a Kubernetes pod's name)
+    lease_seconds: float = Field(default=15.0, ge=3.0, le=120.0)  # a dead replica's users move within 4/3 x
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
+            raise ValueError(f"{value!r} is not a replica id; use up to 100 letters, digits, _, . or -")
+        return value
+
+    @property
+    def replica_id(self) -> str:
+        import socket
+
+        return self.id or socket.gethostname()
 
 
 class LogSettings(_Section):
@@ -261,6 +286,7 @@ class Config(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     users: list[UserSettings] = Field(default_factory=list)
@@ -550,6 +576,14 @@ def _resolve(config: Config) -> list[Problem]:
             )
     if config.state_dir.exists() and not config.state_dir.is_dir():
         problems.append(Problem("state_dir", f"{str(config.state_dir)!r} is a file; name a directory"))
+    if config.replica.enabled and not config.store.url.startswith("postgres"):
+        problems.append(
+            Problem(
+                "replica.enabled",
+                "replicas share one store: set store.url to a PostgreSQL database (SQLite is a file only "
+                "one process writes), or run one replica with replica.enabled = false",
+            )
+        )
     seen: dict[str, int] = {}
     for index, user in enumerate(config.users):
         for value in (user.email, user.salesforce_user_id[:15]):

@@ -29,6 +29,8 @@ class IssueCode(StrEnum):
     UNANSWERED = "W-UNANSWERED"
     WAIT_ORGANIZER = "W-WAIT-ORGANIZER"
     API_BUDGET = "W-API-BUDGET"
+    SETTINGS = "W-SETTINGS"  # a Calbridge_Settings__c row that cannot be used as it is
+    COMMAND_REFUSED = "W-COMMAND-REFUSED"  # a Calbridge_Command__e from someone not allowed to send it
     UNRESOLVED_ATTENDEE = "I-UNRESOLVED-ATTENDEE"
     RECURRING_EXPANDED = "I-RECURRING-EXPANDED"
     OCCURRENCE_SPLIT = "I-OCCURRENCE-SPLIT"
@@ -54,6 +56,11 @@ MESSAGES: dict[IssueCode, str] = {
     IssueCode.UNANSWERED: "A meeting you declined or have not answered is not synced.",
     IssueCode.WAIT_ORGANIZER: "Waits until the organizer's copy of this meeting is synced.",
     IssueCode.API_BUDGET: "Salesforce writes are paused: the org is near its daily API limit.",
+    IssueCode.SETTINGS: "A sync settings row in Salesforce cannot be used as it is:",
+    IssueCode.COMMAND_REFUSED: (
+        "A command from Salesforce was refused: only the user themselves or a holder of Calbridge Admin may "
+        "send it."
+    ),
     IssueCode.UNRESOLVED_ATTENDEE: "An address matches no User, Contact or Lead; it is tried again later.",
     IssueCode.RECURRING_EXPANDED: "The series' pattern does not map; its occurrences sync one by one.",
     IssueCode.OCCURRENCE_SPLIT: "A changed occurrence was split out of its Salesforce series.",

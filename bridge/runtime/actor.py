@@ -171,6 +171,10 @@ class Actors:
         actor.submit(work, tickets)
         self.metrics.queue_depth(self.depth)
 
+    def sync_of(self, user_id: str) -> UserSync | None:
+        """The user's passes, when made already (a settings change rebinds them)."""
+        return self._syncs.get(user_id)
+
     def _exited(self, actor: Actor) -> None:
         if self._actors.get(actor.user_id) is actor:
             del self._actors[actor.user_id]

@@ -12,6 +12,13 @@ from the stored state. The Salesforce stream resumes from the stored replay ids.
 (R-TIME-4) asks Salesforce one cheap question per 200 owners (a digest of each window), reads only the
 windows whose digest changed, and spreads the batches over the period. `bridge.runtime.supervisor`
 builds a Bridge from the configuration; tests build one over the in-memory ports or the real adapters.
+
+Users change while it runs (`apply_users`, from `bridge.runtime.settings` when settings come from
+Salesforce): a new user is watched and first-synced, a user whose policy or mailbox changed is re-planned
+under it (a window reconcile), and a user who left is switched off (R-DEL-6: every pair ended as the
+R-DEL table says) and unwatched. Commands from Salesforce pass `gate` (`bridge.runtime.gate`) first; a
+`sync_now` command and every periodic pass read the settings again first (`follower`), since Salesforce
+does not stream permission set assignments.
 """
 
 from __future__ import annotations
@@ -19,19 +26,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bridge.ports import Commit, MailboxPort, SalesforcePort, Store
+from bridge.core.model import Side
+from bridge.ports import BridgeCommand, CommandKind, Commit, EventChange, MailboxPort, SalesforcePort, Store
 from bridge.runtime.actor import Actors, ActorSettings
 from bridge.runtime.executor import Executor
+from bridge.runtime.gate import CommandGate
+from bridge.runtime.issues_out import IssueMirror
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import PassServices
 from bridge.runtime.reconcile import Reader, owner_batches
 from bridge.runtime.router import Router
+from bridge.runtime.settings import SettingsFollower
 from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
 from bridge.runtime.watermark import Watermarks
+from bridge.salesforce.changes import stream_name
+from bridge.salesforce.settings import SETTINGS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +73,7 @@ class Bridge:
         self.exchange = exchange
         self.store = store
         self.users = {u.user_id: u for u in users}
+        self._bindings = dict(self.users)  # every user ever enrolled, for passes made after they left
         self.settings = settings or BridgeSettings()
         self.metrics = metrics or RuntimeMetrics()
         self.clock = clock
@@ -74,9 +88,12 @@ class Bridge:
         self._digests: dict[str, str] = {}  # user id -> their window's digest at the last periodic pass
         self.ready = asyncio.Event()
         self.started_at: datetime | None = None
+        self.follower: SettingsFollower | None = None  # settings from Salesforce (bridge.runtime.settings)
+        self.gate: CommandGate | None = None  # who may command from Salesforce (bridge.runtime.gate)
+        self.mirror: IssueMirror | None = None  # issues kept in Salesforce (bridge.runtime.issues_out)
 
     def _make_sync(self, user_id: str) -> UserSync:
-        return UserSync(self.users[user_id], self.services, self.reader)
+        return UserSync(self._bindings[user_id], self.services, self.reader)
 
     def _now(self) -> datetime:
         return self.clock() if self.clock is not None else datetime.now(UTC)
@@ -97,6 +114,8 @@ class Bridge:
         self._spawn(self._flusher(), "watermark flusher")
         if self.settings.reconcile_every_s > 0:
             self._spawn(self._scheduler(), "periodic reconcile")
+        if self.mirror is not None:
+            self._spawn(self.mirror.run(), "issues to Salesforce")
         self.started_at = self._now()
         self.ready.set()
 
@@ -137,6 +156,89 @@ class Bridge:
 
     def confirm(self, user_id: str) -> None:
         self.router.submit(user_id, Work(reconcile=True, confirmed=True))
+
+    # ------------------------------------------------------------------------------------ users
+
+    async def apply_users(self, wanted: Mapping[str, UserBinding]) -> None:
+        """Make the enrolled users `wanted`: switch off who left, enrol who is new, rebind who changed."""
+        for user_id in [u for u in self.users if u not in wanted]:
+            await self._switch_off(user_id)
+        for user_id, binding in wanted.items():
+            if self.users.get(user_id) != binding:
+                await self._enrol(binding)
+
+    async def _enrol(self, binding: UserBinding) -> None:
+        old = self.users.get(binding.user_id)
+        self.users[binding.user_id] = self._bindings[binding.user_id] = binding
+        self._index()
+        sync = self.actors.sync_of(binding.user_id)
+        if sync is not None:
+            sync.rebind(binding)
+        if old is not None and old.mailbox.lower() != binding.mailbox.lower():
+            await self.exchange.unwatch(old.mailbox)
+        if old is None or old.mailbox.lower() != binding.mailbox.lower():
+            await self.exchange.watch(binding.mailbox)
+        log.info(
+            "user %s", "enrolled" if old is None else "settings changed", extra={"user": binding.user_id}
+        )
+        # First sync of a new user; for a changed policy, the window planned again under it.
+        self.actors.submit(binding.user_id, Work(reconcile=True))
+
+    async def _switch_off(self, user_id: str) -> None:
+        """R-DEL-6: no more notices for the user; one last pass ends every pair as the R-DEL table says."""
+        binding = self.users.pop(user_id)
+        self._index()
+        self.actors.submit(user_id, Work(switched_off=True))
+        await self.exchange.unwatch(binding.mailbox)
+        log.info("user switched off", extra={"user": user_id})
+
+    def _index(self) -> None:
+        """The router's and reader's views of who is enrolled, after `users` changed."""
+        self.router.users = dict(self.users)
+        self.router.by_mailbox = {b.mailbox.lower(): b.user_id for b in self.users.values()}
+        enrolled = {u.mailbox.lower(): u.user_id for u in self.users.values()}
+        enrolled.update(
+            {u.policy.user_email.lower(): u.user_id for u in self.users.values() if u.policy.user_email}
+        )
+        self.reader.enrolled = enrolled
+
+    async def refresh_settings(self) -> None:
+        """Read enrolment and policies again (when they come from Salesforce) and apply them. A failed read
+        leaves the users as they were: the next ask reads again."""
+        if self.follower is None:
+            return
+        try:
+            await self.follower.refresh(self.apply_users)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not read the settings from Salesforce; keeping the users as they were")
+
+    async def owner_of(self, event_id: str) -> str | None:
+        """The user an event belongs to: its pair's user, else its owner as Salesforce says."""
+        pair = await self.store.pair_by_record(Side.SALESFORCE, event_id)
+        if pair is not None:
+            return pair.user_id
+        record = (await self.salesforce.read_events([event_id])).get(event_id)
+        return record.owner_id if record is not None else None
+
+    async def _admitted(self, notice: object) -> bool:
+        """Whether a Salesforce notice goes on to the router: a settings change is read here instead, a
+        command must pass the gate, and a `sync_now` reads the settings first (a new assignment)."""
+        position = getattr(notice, "position", None)
+        if isinstance(notice, EventChange) and notice.position.stream == stream_name(SETTINGS_TOPIC):
+            await self.refresh_settings()
+        elif (
+            isinstance(notice, BridgeCommand) and self.gate is not None and not await self.gate.allows(notice)
+        ):
+            pass
+        else:
+            if isinstance(notice, BridgeCommand) and notice.kind is CommandKind.SYNC_NOW:
+                await self.refresh_settings()
+            return True
+        if position is not None:
+            self.watermarks.begin(position).release()  # done with: its replay id may be stored
+        return False
 
     async def run_users(
         self,
@@ -210,7 +312,8 @@ class Bridge:
         while True:
             try:
                 async for notice in self.salesforce.notices(resume):
-                    await self.router.salesforce_notice(notice)
+                    if await self._admitted(notice):
+                        await self.router.salesforce_notice(notice)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -253,6 +356,7 @@ class Bridge:
         10,000 users make 50 small passes, not one burst)."""
         period = self.settings.reconcile_every_s
         while True:
+            await self.refresh_settings()  # assignments are not streamed: read with every period
             batches = self._batches()
             if not batches:
                 await asyncio.sleep(period)

@@ -49,6 +49,7 @@ def bindings(config: Config) -> list[UserBinding]:
 
 def open_salesforce_port(config: Config) -> SalesforcePort:
     from bridge.salesforce import SalesforceConnection, open_salesforce
+    from bridge.salesforce.settings import SETTINGS_TOPIC
 
     sf = config.salesforce
     connection = SalesforceConnection(
@@ -66,6 +67,8 @@ def open_salesforce_port(config: Config) -> SalesforcePort:
         call_client=config.bridge_id,
         api_budget=sf.api_budget,
         budget_poll_s=sf.budget_poll_seconds,
+        # Settings from Salesforce: the settings object's change events are read too (docs/metadata.md).
+        extra_topics=(SETTINGS_TOPIC,) if config.sync.settings_source == "salesforce" else (),
     )
     return open_salesforce(connection)
 
@@ -99,6 +102,12 @@ async def open_store_port(config: Config) -> Store:
     store = open_store(config.store_url)
     await store.migrate()
     return store
+
+
+def _local_users(bridge: Bridge) -> list[UserBinding]:
+    """The users this process syncs: every enrolled user, or a replica's held ones (docs/replicas.md)."""
+    local = getattr(bridge, "local_users", None)
+    return list(local()) if callable(local) else list(bridge.users.values())
 
 
 class Supervisor:
@@ -140,8 +149,23 @@ class Supervisor:
         if exchange is None:
             exchange = open_mailbox_port(self.config)
             self._closing.append(exchange)
-        self.bridge = Bridge(
-            salesforce, exchange, store, bindings(self.config), settings=self.settings, metrics=self.metrics
+        if self.config.replica.enabled:  # one of several replicas over PostgreSQL (docs/replicas.md)
+            from bridge.runtime.replicas import open_replica
+
+            self.bridge = open_replica(
+                self.config, salesforce, exchange, store, bindings(self.config), self.settings, self.metrics
+            )
+            return self.bridge
+        from bridge.runtime.admin import build_bridge
+
+        self.bridge = await build_bridge(
+            self.config,
+            salesforce,
+            exchange,
+            store,
+            bindings(self.config),
+            settings=self.settings,
+            metrics=self.metrics,
         )
         return self.bridge
 
@@ -243,7 +267,7 @@ class Supervisor:
         subscribed = getattr(bridge.exchange, "subscribed", None)
         if subscribed is None:
             return set()
-        return {u.mailbox.lower() for u in bridge.users.values()} - set(subscribed)
+        return {u.mailbox.lower() for u in _local_users(bridge)} - set(subscribed)
 
     def collect(self, metrics: Metrics) -> None:
         """Salesforce calls by kind and the streams' state, for a scrape of /metrics."""
@@ -256,7 +280,7 @@ class Supervisor:
         metrics.set_stream("salesforce", bool(getattr(bridge.salesforce, "stream_connected", True)))
         missing = self._unsubscribed(bridge)
         metrics.set_stream("exchange", not missing)
-        metrics.mailboxes_subscribed.set(len(bridge.users) - len(missing))
+        metrics.mailboxes_subscribed.set(len(_local_users(bridge)) - len(missing))
 
     def user_id(self, user: str) -> str:
         """An enrolled user's Salesforce id from their id or mailbox address; KeyError otherwise."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bridge.core.commands import Changed, Deleted, SyncNow
+from bridge.core.commands import Changed, Deleted, SyncNow, UserSwitchedOff
 from bridge.core.fields import ExchangeItem
 from bridge.core.model import Copy, PairStatus, Policy, Side
 from bridge.core.scope import opted_in
@@ -60,12 +60,19 @@ class Work:
     exchange: bool = False
     reconcile: bool = False
     confirmed: bool = False
+    switched_off: bool = False  # R-DEL-6: end every pair of the user, then nothing more
     events: list[EventRecord] | None = None  # the user's window, read by a batched reconcile
     exchange_since: datetime | None = None  # earliest notice time, for the latency metric
 
     def __bool__(self) -> bool:
         return bool(
-            self.sf or self.reread or self.sync_now or self.sync_now_all or self.exchange or self.reconcile
+            self.sf
+            or self.reread
+            or self.sync_now
+            or self.sync_now_all
+            or self.exchange
+            or self.reconcile
+            or self.switched_off
         )
 
     def merge(self, other: Work) -> None:
@@ -77,6 +84,7 @@ class Work:
         self.exchange |= other.exchange
         self.reconcile |= other.reconcile
         self.confirmed |= other.confirmed
+        self.switched_off |= other.switched_off
         if other.events is not None:
             self.events = other.events
         if other.exchange_since is not None:
@@ -84,7 +92,14 @@ class Work:
             self.exchange_since = other.exchange_since if since is None else min(since, other.exchange_since)
 
     def records(self) -> int:
-        return len(self.sf) + len(self.reread) + len(self.sync_now) + int(self.exchange) + int(self.reconcile)
+        return (
+            len(self.sf)
+            + len(self.reread)
+            + len(self.sync_now)
+            + int(self.exchange)
+            + int(self.reconcile)
+            + int(self.switched_off)
+        )
 
 
 def exchange_stream(mailbox: str) -> str:
@@ -100,6 +115,11 @@ class UserSync:
         self.reader = reader
         self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store)
         self._ctx: UserContext | None = None
+
+    def rebind(self, binding: UserBinding) -> None:
+        """A new policy or mailbox for the user (settings changed): the next pass plans under it."""
+        self.binding = binding
+        self._ctx = None
 
     async def context(self) -> UserContext:
         if self._ctx is None:
@@ -118,6 +138,8 @@ class UserSync:
         ctx = await self.context()
         store = self.reader.store
         stream = exchange_stream(ctx.mailbox)
+        if work.switched_off:
+            return await self.switch_off(ctx)
         if work.reconcile or work.sync_now_all:
             return await self.reconcile(ctx, work)
         sync_state = await store.position(stream) if work.exchange else None
@@ -195,6 +217,16 @@ class UserSync:
             intents=pending,
             confirmed=work.confirmed,
         )
+
+    async def switch_off(self, ctx: UserContext) -> bool:
+        """R-DEL-6: every live pair planned as `UserSwitchedOff` (categories removed, items the bridge made
+        from Salesforce deleted) from the stored copies, with no read. Switching off is an admin's decision,
+        so the mass-delete guard does not hold it for a confirm the user could no longer send (R-DEL-10)."""
+        pairs = await self.reader.store.pairs_of(ctx.user_id)
+        got = Gathered()
+        got.jobs = [Job(p, UserSwitchedOff(), p.event, p.item) for p in pairs if live(p)]
+        await self._finish(ctx, got, pairs, confirmed=True)
+        return False
 
     async def _finish(
         self,

@@ -6,7 +6,7 @@
 
 One token serves REST and Pub/Sub (`auth.Tokens`); REST runs on the adapter's thread pool (`rest`), writes
 are batched and conditional (`writes`), reads are few SOQL calls (`reads`), and the stream merges the
-three topics (`pubsub`, `changes`). `calls` counts calls per kind and `api_usage`/`api_limit`/
+topics (`pubsub`, `changes`). `calls` counts calls per kind and `api_usage`/`api_limit`/
 `budget_exceeded` report the org's API use (R-API-1, R-API-2) for the runtime's metrics and issues.
 """
 
@@ -24,7 +24,7 @@ from bridge.core.model import Directory, Response
 from bridge.core.series import Series
 from bridge.errors import MappingError
 from bridge.ports import EventRecord, SalesforceNotice, Written
-from bridge.salesforce import changes, series
+from bridge.salesforce import changes, series, settings
 from bridge.salesforce.auth import Tokens
 from bridge.salesforce.budget import ApiBudget
 from bridge.salesforce.connection import SalesforceConnection
@@ -32,7 +32,7 @@ from bridge.salesforce.metrics import CallCounter
 from bridge.salesforce.pubsub import PubSub
 from bridge.salesforce.reads import Reader
 from bridge.salesforce.rest import RestClient, https_session
-from bridge.salesforce.writes import Writer
+from bridge.salesforce.writes import Create, Update, Writer
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -98,10 +98,16 @@ class SalesforceAdapter:
     @property
     def stream_connected(self) -> bool:
         """Every topic the bridge reads is subscribed now (the ops server's readiness, `/readyz`)."""
-        return all(self.pubsub.connected(topic) for topic in changes.TOPICS)
+        return all(self.pubsub.connected(topic) for topic in self.topics)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics read: Event, EventRelation and commands, plus `connection.extra_topics` (the settings
+        object's change events when settings come from Salesforce)."""
+        return (*changes.TOPICS, *self.connection.extra_topics)
 
     async def notices(self, resume: Mapping[str, str]) -> AsyncIterator[SalesforceNotice]:
-        """Change events and commands from the three topics, merged; see `pubsub` for resume and gaps.
+        """Change events and commands from every topic read, merged; see `pubsub` for resume and gaps.
         `resume` maps stream names (`sf:<topic>`) to replay ids in hex."""
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
 
@@ -114,7 +120,7 @@ class SalesforceAdapter:
             except BaseException as error:  # a bug: end the merged stream with it rather than hang
                 await queue.put(error)
 
-        tasks = [asyncio.create_task(run(topic), name=f"salesforce {topic}") for topic in changes.TOPICS]
+        tasks = [asyncio.create_task(run(topic), name=f"salesforce {topic}") for topic in self.topics]
         try:
             while True:
                 item = await queue.get()
@@ -144,6 +150,26 @@ class SalesforceAdapter:
 
     async def resolve(self, emails: Collection[str]) -> Directory:
         return await self._reader.resolve(emails)
+
+    # -- the package's settings, permission sets and issues (bridge.salesforce.settings) ----------------
+
+    async def read_enrolment(self) -> settings.Enrolment:
+        return await settings.read_enrolment(self.rest)
+
+    async def holds(self, user_id: str, set_names: Collection[str]) -> bool:
+        return await settings.holds(self.rest, user_id, set_names)
+
+    async def open_issues(self) -> list[dict[str, object]]:
+        return await settings.open_issues(self.rest)
+
+    async def create_issue(self, fields: Mapping[str, object]) -> str:
+        """A `Calbridge_Issue__c` record, batched with other creates (R-API-3); its id."""
+        return await self._writer.creates.submit(Create(settings.ISSUE_OBJECT, settings.issue_fields(fields)))
+
+    async def update_issue(self, record_id: str, fields: Mapping[str, object]) -> None:
+        await self._writer.updates.submit(
+            Update(settings.ISSUE_OBJECT, record_id, settings.issue_fields(fields))
+        )
 
     # -- recurring series (SPEC §15) -------------------------------------------------------------------
 

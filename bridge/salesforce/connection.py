@@ -53,6 +53,8 @@ class SalesforceConnection:
     backoff_max_s: float = 30.0
     pubsub_batch: int = 100
     directory_ttl_s: float = 600.0
+    # Topics read besides Event, EventRelation and commands (the settings object's change events).
+    extra_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.auth not in ("client_credentials", "jwt"):

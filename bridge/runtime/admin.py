@@ -1,0 +1,57 @@
+"""A Bridge with the metadata package's parts, as the configuration asks (docs/metadata.md):
+
+- `sync.settings_source = "salesforce"`: the first users are read from Salesforce, and the bridge follows
+  the settings object's change events (`bridge.runtime.settings`);
+- `sync.issues_to_salesforce`: every issue kept as a `Calbridge_Issue__c` record (`runtime.issues_out`);
+- always, when the port can tell who holds a permission set: commands from Salesforce pass the gate
+  (`bridge.runtime.gate`).
+A port without these abilities (the in-memory ones) gets a plain Bridge, unless the configuration asks for
+settings from Salesforce, which it then refuses to start with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bridge.config import Config
+from bridge.errors import ConfigError
+from bridge.ports import MailboxPort, SalesforcePort, Store
+from bridge.runtime.engine import Bridge
+from bridge.runtime.gate import CommandGate
+from bridge.runtime.issues_out import IssueMirror, IssueSignal
+from bridge.runtime.settings import SettingsFollower
+from bridge.runtime.sync import UserBinding
+
+
+async def build_bridge(
+    config: Config,
+    salesforce: SalesforcePort,
+    exchange: MailboxPort,
+    store: Store,
+    users: Sequence[UserBinding],
+    **options: Any,
+) -> Bridge:
+    """The bridge (not started); `users` are the config's, used unless settings come from Salesforce."""
+    mirror = None
+    if config.sync.issues_to_salesforce:
+        mirror = IssueMirror(salesforce, store)  # type: ignore[arg-type]  # checked by the attribute below
+        if not hasattr(salesforce, "create_issue"):
+            raise ConfigError("sync.issues_to_salesforce", "this Salesforce port cannot write issues")
+        store = IssueSignal.wrap(store, mirror.poke)
+    follower = None
+    if config.sync.settings_source == "salesforce":
+        read = getattr(salesforce, "read_enrolment", None)
+        if read is None:
+            raise ConfigError("sync.settings_source", "this Salesforce port cannot read the settings object")
+        follower = SettingsFollower(config, read, store)
+        users = list((await follower.current()).bindings.values())
+    bridge = Bridge(salesforce, exchange, store, users, **options)
+    bridge.follower, bridge.mirror = follower, mirror
+    holds = getattr(salesforce, "holds", None)
+    if holds is not None:
+        bridge.gate = CommandGate(holds, bridge.owner_of, store)
+    return bridge
+
+
+__all__ = ["build_bridge"]
