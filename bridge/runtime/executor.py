@@ -13,6 +13,11 @@ in-memory ports of `bridge.runtime.memory`.
 A failure stops the plan and raises `PlanFailed` with what had been done so far: the caller decides by the
 error's class (bridge.errors) and by whether anything was already written or created.
 
+Every write made is journaled (`bridge.runtime.journal`, issue 9): the record before and after in the
+bridge's field terms and the pair row before the plan, one entry per write, stored when the plan ends
+(done or failed), so `calbridge undo` can put both sides back. A user in observe mode never reaches here
+with a write (`bridge.runtime.observe` reports plans instead); a plan that tries is a bug and refused.
+
 While the org is past its API budget the Salesforce adapter holds writes back (R-API-2); a write that will
 be held opens W-API-BUDGET for its pair at once (the plan's commit would come only after the wait) and
 closes it when the write is through.
@@ -21,6 +26,7 @@ closes it when the write is through.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -57,7 +63,10 @@ from bridge.ports import (
     StoredIssue,
     Written,
 )
-from bridge.runtime import records
+from bridge.runtime import journal, records
+from bridge.store.journal import Journal, JournalEntry, journal_of
+
+log = logging.getLogger(__name__)
 
 _ITEM_FIELDS = frozenset(f.name for f in fields(ExchangeItem))
 _SALESFORCE_WRITES = (
@@ -72,11 +81,13 @@ _SALESFORCE_WRITES = (
 
 @dataclass(frozen=True, slots=True)
 class UserContext:
-    """Who a plan runs for: the Salesforce user, their mailbox and their policy (mailbox zone set)."""
+    """Who a plan runs for: the Salesforce user, their mailbox and their policy (mailbox zone set);
+    `observe`: the user is in observe mode (plans are reported, nothing is written)."""
 
     user_id: str
     mailbox: str
     policy: Policy
+    observe: bool = False
 
 
 @dataclass(slots=True)
@@ -93,6 +104,7 @@ class Executed:
     intents: list[str] = field(default_factory=list)
     writes: list[tuple[Side, str]] = field(default_factory=list)
     created: bool = False
+    journal: list[JournalEntry] = field(default_factory=list)
 
 
 class PlanFailed(Exception):
@@ -156,10 +168,12 @@ class Executor:
         store: Store,
         *,
         clock: Any = None,
+        journal_store: Journal | None = None,
     ) -> None:
         self.salesforce = salesforce
         self.exchange = exchange
         self.store = store
+        self.journal = journal_store if journal_store is not None else journal_of(store)
         self._now = clock or (lambda: datetime.now(UTC))
 
     async def execute(
@@ -174,27 +188,77 @@ class Executor:
     ) -> Executed:
         """Run `plan` for `ctx`'s user. `key` names the pair the plan started from (None: a new one);
         `event`/`item` are the raw copies the plan was made from."""
+        if ctx.observe and plan.writes:
+            raise AssertionError(f"user {ctx.user_id} is in observe mode: the bridge writes nothing for them")
         state = plan.state
         done = Executed(key=key, state=state, event=event, item=item)
         made = _Made()
         emails = _emails_by_relation(directory)
         commands = list(plan.commands)
-        while commands:
-            together = _relation_run(commands)
-            if len(together) > 1 and not getattr(self.salesforce, "budget_exceeded", False):
-                del commands[: len(together)]
-                state = await self._relations_together(ctx, together, state, made, done, emails)
-                continue
-            command = commands.pop(0)
-            try:
-                state = await self._run(ctx, command, state, made, done, emails)
-            except CalbridgeError as error:
+        pair_before = await self._pair_before(ctx, key, state) if plan.writes else None
+        try:
+            while commands:
+                together = _relation_run(commands)
+                if len(together) > 1 and not getattr(self.salesforce, "budget_exceeded", False):
+                    del commands[: len(together)]
+                    state = await self._relations_together(ctx, together, state, made, done, emails)
+                    continue
+                command = commands.pop(0)
+                try:
+                    state = await self._run(ctx, command, state, made, done, emails)
+                except CalbridgeError as error:
+                    done.state = state
+                    raise PlanFailed(error, done, command) from error
                 done.state = state
-                raise PlanFailed(error, done, command) from error
-            done.state = state
-        if done.key is None and state is not None:
-            done.key = records.pair_key(state)
+            if done.key is None and state is not None:
+                done.key = records.pair_key(state)
+        finally:
+            await self._journal(done, pair_before)
         return done
+
+    async def _pair_before(self, ctx: UserContext, key: str | None, state: PairState | None) -> Any:
+        """The user's stored pair row of `key` before the plan, JSON-safe, for the journal (undo puts it
+        back); None for a new pair."""
+        if key is None or state is None:
+            return None
+        for side in Side:
+            record_id = state.id_of(side)
+            if record_id is None:
+                continue
+            found = await self.store.pair_by_record(side, record_id)
+            if found is not None and found.user_id == ctx.user_id and records.pair_key(found.state) == key:
+                return journal.stored_pair_json(found)
+        mine = [p for p in await self.store.pairs_of(ctx.user_id) if records.pair_key(p.state) == key]
+        return journal.stored_pair_json(mine[0]) if mine else None
+
+    async def _journal(self, done: Executed, pair_before: Any) -> None:
+        """Store the plan's journal entries, named by the pair's key. A journal that cannot be written
+        does not undo the writes made: they are logged, and the plan's outcome stands."""
+        if not done.journal:
+            return
+        key = done.key or (records.pair_key(done.state) if done.state is not None else "")
+        entries = [replace(e, pair_key=e.pair_key or key, pair_before=pair_before) for e in done.journal]
+        try:
+            await self.journal.record(entries)
+        except Exception:
+            log.exception(
+                "journal_failed",
+                extra={"user": entries[0].user_id, "pair": key, "writes": len(entries)},
+            )
+
+    def _note(
+        self,
+        ctx: UserContext,
+        done: Executed,
+        side: Side,
+        action: str,
+        record_id: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        done.journal.append(
+            JournalEntry(ctx.user_id, "", side, action, record_id, self._now(), before=before, after=after)
+        )
 
     async def _run(
         self,
@@ -248,6 +312,8 @@ class Executor:
             values = made.values(command.fields)
             values.setdefault("OwnerId", ctx.user_id)
             written = await self.salesforce.create_event(values, command.who_ids)
+            after = {"fields": journal.encode_fields(values), "who_ids": list(command.who_ids)}
+            self._note(ctx, done, Side.SALESFORCE, "create", written.id, None, after)
             made.event_id = written.id
             done.created = True
             done.writes.append((Side.SALESFORCE, written.id))
@@ -258,6 +324,8 @@ class Executor:
             written = await self.exchange.create_item(
                 ctx.mailbox, values, command.categories, command.send_invitations
             )
+            after = {"fields": journal.encode_fields(values), "categories": list(command.categories)}
+            self._note(ctx, done, Side.EXCHANGE, "create", written.id, None, after)
             made.item_id, made.item_uid = written.id, written.uid
             done.created = True
             done.writes.append((Side.EXCHANGE, written.id))
@@ -267,7 +335,10 @@ class Executor:
         if isinstance(command, UpdateEvent):
             event_id = made.event(command.event_id)
             values = made.values(command.fields)
+            before = journal.event_before(done.event, values)
             written = await self.salesforce.update_event(event_id, command.if_version, values)
+            after = {"fields": journal.encode_fields(values)}
+            self._note(ctx, done, Side.SALESFORCE, "update", event_id, before, after)
             done.writes.append((Side.SALESFORCE, event_id))
             done.event = records.with_fields(done.event, event_id, {**values, **_version_fields(written)})
             return _after(
@@ -276,6 +347,7 @@ class Executor:
         if isinstance(command, UpdateItem):
             item_id = made.item(command.item_id)
             values = made.values(command.fields)
+            before = journal.item_before(done.item, values)
             written = await self.exchange.update_item(
                 ctx.mailbox,
                 item_id,
@@ -285,12 +357,19 @@ class Executor:
                 command.remove_categories,
                 command.send_invitations,
             )
+            after = {
+                "fields": journal.encode_fields(values),
+                "add_categories": list(command.add_categories),
+                "remove_categories": list(command.remove_categories),
+            }
+            self._note(ctx, done, Side.EXCHANGE, "update", item_id, before, after)
             done.writes.append((Side.EXCHANGE, item_id))
             done.item = _updated_item(done.item, written, values, command)
             return _after(state, Side.EXCHANGE, Written(item_id, written.version, written.uid))
         if isinstance(command, DeleteEvent):
             event_id = made.event(command.event_id)
             await self.salesforce.delete_event(event_id, command.if_version)
+            self._note(ctx, done, Side.SALESFORCE, "delete", event_id, journal.whole_event(done.event), None)
             done.writes.append((Side.SALESFORCE, event_id))
             done.event = None
             return state
@@ -299,12 +378,15 @@ class Executor:
             await self.exchange.delete_item(
                 ctx.mailbox, item_id, command.if_version, command.send_cancellations
             )
+            self._note(ctx, done, Side.EXCHANGE, "delete", item_id, journal.whole_item(done.item), None)
             done.writes.append((Side.EXCHANGE, item_id))
             done.item = None
             return state
         if isinstance(command, _RELATIONS):
             event_id = made.event(command.event_id)
+            status = _relation_status(done.event, command.relation_id)
             await self._relation_call(command, event_id)
+            self._note_relation(ctx, done, command, event_id, status)
             return _relation_effect(command, event_id, state, done, ctx, emails)
         raise AssertionError(f"no handler for {command!r}")
 
@@ -322,22 +404,43 @@ class Executor:
         on the stored record and the state are then applied in plan order; the first failure fails the
         plan after the others are recorded."""
         event_ids = [made.event(command.event_id) for command in together]
+        befores = [_relation_status(done.event, command.relation_id) for command in together]
         results = await asyncio.gather(
             *(self._relation_call(c, e) for c, e in zip(together, event_ids, strict=True)),
             return_exceptions=True,
         )
         failed: tuple[CalbridgeError, Command] | None = None
-        for command, event_id, result in zip(together, event_ids, results, strict=True):
+        for command, event_id, before, result in zip(together, event_ids, befores, results, strict=True):
             if isinstance(result, CalbridgeError):
                 failed = failed or (result, command)
             elif isinstance(result, BaseException):
                 raise result
             else:
+                self._note_relation(ctx, done, command, event_id, before)
                 state = _relation_effect(command, event_id, state, done, ctx, emails)
         done.state = state
         if failed is not None:
             raise PlanFailed(failed[0], done, failed[1]) from failed[0]
         return state
+
+    def _note_relation(
+        self, ctx: UserContext, done: Executed, command: _Relation, event_id: str, before: str | None
+    ) -> None:
+        action = {
+            AddAttendeeRelation: "add_relation",
+            UpdateAttendeeStatus: "update_relation",
+            RemoveAttendeeRelation: "remove_relation",
+        }[type(command)]
+        after = None if isinstance(command, RemoveAttendeeRelation) else SF_STATUS[command.status]
+        self._note(
+            ctx,
+            done,
+            Side.SALESFORCE,
+            action,
+            event_id,
+            {"relation_id": command.relation_id, "status": before},
+            {"relation_id": command.relation_id, "status": after},
+        )
 
     async def _relation_call(self, command: _Relation, event_id: str) -> None:
         if isinstance(command, AddAttendeeRelation):
@@ -405,6 +508,13 @@ def _emails_by_relation(directory: Directory | None) -> dict[str, tuple[str, Rel
 
 _Relation = AddAttendeeRelation | UpdateAttendeeStatus | RemoveAttendeeRelation
 _RELATIONS = (AddAttendeeRelation, UpdateAttendeeStatus, RemoveAttendeeRelation)
+
+
+def _relation_status(event: EventRecord | None, relation_id: str) -> str | None:
+    """The invitee's status on the record as last known (None: not an invitee, or not known)."""
+    if event is None:
+        return None
+    return next((r.status for r in event.relations if r.relation_id == relation_id), None)
 
 
 def _relation_run(commands: list[Command]) -> list[_Relation]:
