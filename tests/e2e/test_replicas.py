@@ -1,0 +1,170 @@
+"""Three replicas (issue 10, docs/replicas.md): three `calbridge run` processes over one PostgreSQL database
+and one sandbox, users spread over them by leases. Changes on both sides are synced once, each Salesforce
+change event is delivered once to the deployment (not once per replica), and when the replica reading the
+Salesforce stream is killed (SIGKILL) the others take its users and the stream over within 30 s, with
+nothing lost and nothing doubled (R-TIME-2, R-MERGE-4).
+
+Leases last 6 s here (15 s by default) so the test stays short; the takeover bound scales with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bridge.sandbox.launch import BridgeProcess
+from bridge.sandbox.people import Outlook, SalesforceDesk, wait_until
+from bridge.sandbox.runner import Sandbox, running_sandbox
+from bridge.store.leases import STREAM_KEY
+
+POSTGRES = os.environ.get("CALBRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REPLICAS = ("r1", "r2", "r3")
+USERS = 6
+LEASE_S = 6
+TAKEOVER_S = 30.0
+TOPIC = "/data/EventChangeEvent"
+
+
+def _sql(database: str | None, query: str) -> list[Any]:
+    url = POSTGRES if database is None else POSTGRES.rsplit("/", 1)[0] + "/" + database
+
+    async def run() -> list[Any]:
+        connection = await asyncpg.connect(url, timeout=5)
+        try:
+            return list(await connection.fetch(query))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+@dataclass
+class Deployment:
+    sandbox: Sandbox
+    endpoints: dict[str, Any]
+    desk: SalesforceDesk
+    database: str
+    bridges: dict[str, BridgeProcess]
+
+    def user(self, index: int) -> tuple[str, str]:
+        user = self.endpoints["users"][index]
+        return user["salesforce_user_id"], user["email"]
+
+    def holders(self) -> dict[str, str]:
+        """Lease key -> the replica holding it (unexpired leases only)."""
+        rows = _sql(self.database, "SELECT key, holder FROM leases WHERE expires_at > now() AND holder <> ''")
+        return {row["key"]: row["holder"] for row in rows}
+
+    def counts(self) -> tuple[int, int]:
+        """(published, delivered) Event change events since the sandbox started."""
+        counts = self.sandbox.salesforce.pubsub.counts()
+        return counts["published"].get(TOPIC, 0), counts["delivered"].get(TOPIC, 0)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("e2e-replicas")
+    database = f"calbridge_replicas_{uuid.uuid4().hex[:12]}"
+    try:
+        _sql(None, f'CREATE DATABASE "{database}"')
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for replicas and cannot be reached: {error!r}")
+    url = POSTGRES.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0] + "/" + database
+    bridges: dict[str, BridgeProcess] = {}
+    try:
+        with running_sandbox(root / "sandbox", users=USERS) as sandbox:
+            for name in REPLICAS:
+                config = sandbox.write_bridge_config(root / name)
+                config.write_text(
+                    config.read_text()
+                    + f'\n[store]\nurl = "{url}"\n'
+                    + f'\n[replica]\nenabled = true\nid = "{name}"\nlease_seconds = {LEASE_S}\n'
+                )
+                bridges[name] = BridgeProcess(config).start()
+            endpoints = sandbox.endpoints()
+            yield Deployment(sandbox, endpoints, SalesforceDesk(endpoints), database, bridges)
+            for name, bridge in bridges.items():
+                if bridge.process is not None and bridge.process.poll() is None:
+                    code = bridge.stop()
+                    assert code == 0, f"replica {name} exited with {code}:\n{bridge.tail()}"
+    finally:
+        _sql(None, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _spread(deployment: Deployment) -> dict[str, str]:
+    """Once every user and the stream are held, by every replica between them: lease key -> replica."""
+    keys = {deployment.user(i)[0] for i in range(USERS)} | {STREAM_KEY}
+
+    def settled() -> dict[str, str] | None:
+        held = deployment.holders()
+        return held if keys <= set(held) and set(held.values()) == set(REPLICAS) else None
+
+    return wait_until(settled, timeout=4 * LEASE_S)[0]
+
+
+def _both_ways(deployment: Deployment, tag: str, users: list[int], at: datetime) -> list[tuple[int, str]]:
+    """For each user an event booked in Salesforce and an item in Outlook: (user, subject) of each."""
+    made = []
+    for n, index in enumerate(users):
+        owner, mailbox = deployment.user(index)
+        start = at + timedelta(hours=2 * n)
+        sf_subject, ex_subject = f"{tag} from Salesforce {index}", f"{tag} from Outlook {index}"
+        deployment.desk.create_event(owner, sf_subject, start, start + timedelta(hours=1))
+        Outlook(deployment.endpoints, mailbox).book(ex_subject, start, start + timedelta(minutes=30))
+        made += [(index, sf_subject), (index, ex_subject)]
+    return made
+
+
+def _synced_once(deployment: Deployment, made: list[tuple[int, str]], timeout: float) -> float:
+    """Wait until every change is on the other side; then each subject is exactly one event and one item
+    (nothing lost, nothing doubled). Returns the seconds it took."""
+    started = time.monotonic()
+
+    def copies(index: int, subject: str) -> tuple[int, int]:
+        owner, mailbox = deployment.user(index)
+        events = deployment.desk.events_of(owner, subject)
+        items = Outlook(deployment.endpoints, mailbox).find(subject)
+        return len(events), len(items)
+
+    wait_until(lambda: all(copies(i, s) >= (1, 1) for i, s in made) or None, timeout=timeout, every=0.5)
+    took = time.monotonic() - started
+    time.sleep(2.0)  # long enough for a second copy to show up, were one on its way
+    assert {s: copies(i, s) for i, s in made} == {s: (1, 1) for _, s in made}
+    return took
+
+
+def test_r_time_2_three_replicas_share_the_users_sync_each_change_once_and_survive_a_kill(
+    deployment: Deployment,
+) -> None:
+    held = _spread(deployment)
+    victim = held[STREAM_KEY]  # the stream reader: its death must lose no Salesforce change either
+    theirs = [i for i in range(USERS) if held[deployment.user(i)[0]] == victim]
+    assert theirs, f"the stream holder {victim} holds no user; spread: {held}"
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+
+    # Every user, on all three replicas; Salesforce delivers each change event once to the deployment.
+    published, delivered = deployment.counts()
+    _synced_once(deployment, _both_ways(deployment, "Before", list(range(USERS)), day), timeout=30)
+    published, delivered = (a - b for a, b in zip(deployment.counts(), (published, delivered), strict=True))
+    assert published > 0 and delivered == published, (published, delivered)
+
+    # The stream holder dies mid-flight; its users' changes made meanwhile reach the other side anyway.
+    killed_at = time.monotonic()
+    deployment.bridges[victim].kill()
+    made = _both_ways(deployment, "During", theirs, day + timedelta(days=1))
+    took = _synced_once(deployment, made, timeout=TAKEOVER_S)
+    assert time.monotonic() - killed_at - 2.0 < TAKEOVER_S
+    after = deployment.holders()
+    for index in theirs:
+        assert after[deployment.user(index)[0]] in set(REPLICAS) - {victim}
+    assert after[STREAM_KEY] != victim
+    print(f"takeover: {victim}'s {len(theirs)} users synced again {took:.1f} s after the kill")
