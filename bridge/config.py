@@ -158,7 +158,7 @@ class SyncSettings(_Section):
     batch_size: int = Field(default=200, ge=1, le=200)  # records per sObject Collections call (R-API-3)
     insecure_skip_tls_verify: bool = False  # R-SEC-2: loudly logged when true
     # Who syncs and how: "config" ([[users]] and [policy] here) or "salesforce" (the Calbridge User permission
-    # set and Calbridge_Settings__c rows, followed as they change; this file's values fill what they leave blank).
+    # set and Calbridge_Settings__c rows, followed as they change; this file fills what they leave blank).
     settings_source: Literal["config", "salesforce"] = "config"
     issues_to_salesforce: bool = False  # keep every issue as a Calbridge_Issue__c record (R-LIM-1)
 
@@ -213,6 +213,15 @@ class PolicySettings(_Section):
     error_category: str = Field(default="Sync Error", min_length=1)
     mass_delete_min: Count = 10
     mass_delete_fraction: Fraction = 0.5
+    # Observe mode (issue 9): read, plan and report what would be written (calbridge observe-report); write
+    # nothing. A runtime switch, not a sync rule: `observing()` reads it, the core's Policy never holds it.
+    observe: bool = False
+
+
+class JournalSettings(_Section):
+    """The journal of every write the bridge made (calbridge undo)."""
+
+    keep_days: int = Field(default=30, ge=1, le=3650)
 
 
 class UserSettings(_Section):
@@ -242,6 +251,7 @@ class UserSettings(_Section):
     error_category: str | None = Field(default=None, min_length=1)
     mass_delete_min: Count | None = None
     mass_delete_fraction: Fraction | None = None
+    observe: bool | None = None
 
     @field_validator("email")
     @classmethod
@@ -289,6 +299,7 @@ class Config(BaseSettings):
     replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
     users: list[UserSettings] = Field(default_factory=list)
 
     @field_validator("bridge_id")
@@ -343,6 +354,7 @@ class Config(BaseSettings):
             user = self.user(user)
         values: dict[str, Any] = self.policy.model_dump()
         values.update(user.overrides())
+        values.pop("observe")
         values["blocked_categories"] = frozenset(values["blocked_categories"])
         values["internal_domains"] = frozenset(d.lower().lstrip("@") for d in values["internal_domains"])
         return Policy(
@@ -351,6 +363,12 @@ class Config(BaseSettings):
             mailbox_time_zone=mailbox_time_zone,
             **values,
         )
+
+    def observing(self, user: UserSettings | str) -> bool:
+        """Whether the user is in observe mode: their own `observe`, else the org's."""
+        if isinstance(user, str):
+            user = self.user(user)
+        return self.policy.observe if user.observe is None else user.observe
 
     def secrets(self) -> list[str]:
         """Every configured secret's value, for the log redactor."""
