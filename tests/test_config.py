@@ -113,7 +113,7 @@ def test_a_minimal_file_loads_with_the_documented_defaults(secrets_dir: Path) ->
 
 def test_policy_defaults_are_the_specs_for_every_policy_field() -> None:
     core = {f.name for f in dataclasses.fields(Policy)} - {"user_id", "user_email", "mailbox_time_zone"}
-    assert set(PolicySettings.model_fields) == core
+    assert set(PolicySettings.model_fields) - {"observe"} == core  # observe: a runtime switch (issue 9)
     assert core <= set(UserSettings.model_fields), "every policy key can be overridden per user"
     config = Config.model_construct(policy=PolicySettings())
     user = UserSettings(email="a@acme.com", salesforce_user_id="005000000000001")
@@ -460,3 +460,29 @@ def test_r_api_2_budget_poll_seconds_reaches_the_salesforce_connection(secrets_d
         asyncio.run(port.close())
     problems = _problems(secrets_dir, _toml(secrets_dir, salesforce="budget_poll_seconds = 0"))
     assert [p.partition(":")[0] for p in problems] == ["salesforce.budget_poll_seconds"]
+
+
+def test_issue_9_observe_is_set_for_the_org_and_overridden_per_user() -> None:
+    from bridge.config import build_config
+
+    base = {
+        "salesforce": {"instance_url": "https://acme.my.salesforce.com", "client_id": "id"},
+        "exchange": {
+            "provider": "graph",
+            "graph": {"authority": "https://login.example/t", "client_id": "c"},
+        },
+        "policy": {"observe": True},
+        "journal": {"keep_days": 7},
+        "users": [
+            {"email": "ann@acme.example", "salesforce_user_id": "005000000000001"},
+            {"email": "bob@acme.example", "salesforce_user_id": "005000000000002", "observe": False},
+        ],
+    }
+    import os
+
+    os.environ.setdefault("CALBRIDGE_SALESFORCE__CLIENT_SECRET", "s")
+    os.environ.setdefault("CALBRIDGE_EXCHANGE__GRAPH__CLIENT_SECRET", "s")
+    config = build_config(base)
+    assert config.observing("ann@acme.example") and not config.observing("bob@acme.example")
+    assert config.journal.keep_days == 7
+    assert not hasattr(config.policy_for("ann@acme.example"), "observe")
