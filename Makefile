@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench proto clean
+.PHONY: setup browser demo test lint bench proto clean
 
 setup: $(STAMP)
 
@@ -16,13 +16,23 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "setup done"
 
+# The status page's browser test (tests/e2e/test_status_page_browser.py) drives Debian's Chromium through
+# Debian's ChromeDriver; nothing downloads a browser of its own. Installed here when missing and root (CI
+# is); otherwise that test skips and names this target.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && echo "installing Debian's chromium and chromium-driver (once)" && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    >/dev/null; } || \
+	  echo "chromium is not installed (needs root): the status page's browser test will skip"
+
 demo: setup
 	$(PY) -m bridge demo
 
 # The whole suite, then the issue's bar for the core: at least 95 % branch coverage of bridge/core.
 # End-to-end modules mostly wait on the sandbox and the bridge process, so four workers share two cores
 # well; --dist loadfile keeps each module (and its one sandbox + bridge) on one worker.
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -n 4 --dist loadfile --cov --cov-report=
 	$(PY) -m coverage report --include='bridge/core/*' --fail-under=95 --skip-covered
 

@@ -326,9 +326,10 @@ class Supervisor:
                 await asyncio.sleep(0.05)
 
     async def status(self) -> BridgeStatus:
-        """For the status page: every configured user with the last pass that wrote each way (the store's
-        `synced:<direction>:<user>` marks), their open issues and held deletions; latency from this
-        process's measurements; readiness."""
+        """For the status page: every enrolled user (from the config or, with settings from Salesforce, as
+        enrolled now), then the configured users who are not, as switched off; with the last pass that
+        wrote each way (the store's `synced:<direction>:<user>` marks), their open issues and held
+        deletions; latency from this process's measurements; readiness."""
         from bridge.ops.status_page import BridgeStatus, Latency, UserStatus
 
         checks = await self.readiness()
@@ -337,11 +338,14 @@ class Supervisor:
         store = self.bridge.store
         issues = sorted(await store.issues(None), key=lambda i: (i.user_id, i.code, i.first_seen))
         marks = await store.positions("synced:")
+        enrolled = {b.user_id: b.mailbox for b in self.bridge.users.values()}
+        configured = {u.salesforce_user_id: u.email for u in self.config.users}
+        off = {user_id: mailbox for user_id, mailbox in configured.items() if user_id not in enrolled}
         users = [
             UserStatus(
-                user_id=(user_id := u.salesforce_user_id),
-                mailbox=u.email,
-                enabled=u.enabled,
+                user_id=user_id,
+                mailbox=mailbox,
+                enabled=user_id in enrolled,
                 last_to_exchange=_moment(marks.get(f"synced:to_exchange:{user_id}")),
                 last_to_salesforce=_moment(marks.get(f"synced:to_salesforce:{user_id}")),
                 open_issues=sum(1 for i in issues if i.user_id == user_id),

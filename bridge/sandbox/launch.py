@@ -2,7 +2,8 @@
 
 The demo, the end-to-end tests and the crash tests start the bridge through its command line, wait for
 `/readyz`, and stop it with SIGTERM (plans in flight finish, exit 0) or kill it with SIGKILL (the crash a
-restart must survive). Its log goes to a file next to the config.
+restart must survive). Its log goes to a file next to the config. When the config names an ops token file,
+its own probes send that token.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class BridgeProcess:
         settings = tomllib.loads(config.read_text())
         ops = settings.get("ops", {})
         self.ops_url = f"http://{ops.get('host', '127.0.0.1')}:{ops.get('port', 8765)}"
+        token_file = ops.get("token_file")
+        token = Path(token_file).read_text(encoding="utf-8").strip() if token_file else ""
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -56,7 +60,7 @@ class BridgeProcess:
 
     def readiness(self) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(self.ops_url + "/readyz", timeout=2) as answer:
+            with urllib.request.urlopen(self._ops("/readyz"), timeout=2) as answer:
                 body: dict[str, Any] = json.loads(answer.read() or b"{}")
                 return body
         except urllib.error.HTTPError:
@@ -68,8 +72,11 @@ class BridgeProcess:
         return self.readiness() is not None
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(self.ops_url + "/metrics", timeout=5) as answer:
+        with urllib.request.urlopen(self._ops("/metrics"), timeout=5) as answer:
             return str(answer.read().decode())
+
+    def _ops(self, path: str) -> urllib.request.Request:
+        return urllib.request.Request(self.ops_url + path, headers=self._headers)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait: the bridge finishes the plans in flight and exits."""

@@ -196,6 +196,8 @@ async def test_r_sec_3_confirm_from_another_site_is_refused_even_with_the_token(
         assert answer == 403
         answer, _, _ = await world.confirm(ANN, TOKEN, **{"Sec-Fetch-Site": "cross-site"})
         assert answer == 403
+        answer, _, _ = await world.confirm(ANN, TOKEN, Origin="null")  # a sandboxed frame, a data: page
+        assert answer == 403
         assert len(world.sf.events) == 12
         # A client that is not a browser may send the token as a Bearer header instead.
         answer, _, _ = await world.confirm(ANN, "", Authorization=f"Bearer {TOKEN}")
