@@ -190,13 +190,14 @@ class ReplicaBridge(Bridge):
         self.live = await self.book.heartbeat()
         renewed = await self.book.renew()
         self._trusted_until = started + SAFETY * self.replica.lease_s
-        for key in [k for k in self.held if k not in renewed]:
-            log.warning("lease on %s lost", key, extra={"replica": self.replica.replica_id})
+        lost = [k for k in self.held if k not in renewed]
+        for key in lost:
             await self._leave(key)
         me = self.replica.replica_id
         keys = [*self.users, STREAM_KEY]
         mine = {k for k in keys if preferred(k, self.live or [me]) == me}
-        for key in [k for k in self.held if k not in mine]:
+        given = [k for k in self.held if k not in mine]
+        for key in given:
             token = self.held[key]
             await self._leave(key, finish=True)
             await self.outbox.flush()  # the new holder finds the pending work when it takes the lease
@@ -204,12 +205,17 @@ class ReplicaBridge(Bridge):
         won = await self.book.acquire(sorted(mine - set(self.held)))
         for key, token in sorted(won.items()):
             await self._take(key, token)
-        if won:
-            log.info(
-                "replica %s holds %d users%s",
+        if lost or given or won:
+            log.log(
+                logging.WARNING if lost else logging.INFO,
+                "replica %s: %d leases lost, %d given up, %d taken; holds %d users%s (live: %s)",
                 me,
+                len(lost),
+                len(given),
+                len(won),
                 len(self.held_users),
                 " and the Salesforce stream" if STREAM_KEY in self.held else "",
+                ", ".join(self.live),
                 extra={"replica": me, "users": len(self.held_users)},
             )
 
