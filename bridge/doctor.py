@@ -62,11 +62,16 @@ SETTINGS_FIELDS = (
     *("Blocked_Categories__c", "Internal_Domains__c", "Sync_Category__c", "Unsync_Category__c"),
     *("Error_Category__c", "Mass_Delete_Min__c", "Mass_Delete_Fraction__c"),
 )
+def _own(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """An object's own fields: a path through a relationship (`Who.Email`) is the other object's field."""
+    return tuple(f for f in fields if "." not in f)
+
+
 # What the bridge reads and writes in Salesforce, per object: (fields it reads, fields it writes). The
 # integration user's describe shows a field only with field-level security read, `updateable` only with edit.
 BRIDGE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "Event": (reads.EVENT_FIELDS, (SF_ITEM_ID_FIELD, SF_UID_FIELD, SF_SYNC_HASH_FIELD)),
-    "EventRelation": (tuple(f for f in reads.RELATION_FIELDS if "." not in f), ("Status",)),
+    "Event": (_own(reads.EVENT_FIELDS), (SF_ITEM_ID_FIELD, SF_UID_FIELD, SF_SYNC_HASH_FIELD)),
+    "EventRelation": (_own(reads.RELATION_FIELDS), ("Status",)),
     "Calbridge_Command__e": (("Command__c", "User_Id__c", "Event_Id__c"), ()),
     "Calbridge_Issue__c": ((*ISSUE_FIELDS, "Is_Open__c"), (*ISSUE_FIELDS, "Is_Open__c")),
     "Calbridge_Settings__c": (SETTINGS_FIELDS, ()),
