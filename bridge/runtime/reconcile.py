@@ -30,6 +30,7 @@ from bridge.ports import EventRecord, MailboxPort, SalesforcePort, Store, Stored
 from bridge.runtime.executor import UserContext
 from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
 from bridge.runtime.records import pair_key
+from bridge.runtime.series import Touched, leave_series
 
 BATCH_OWNERS = 200  # owners per periodic batch: the Salesforce adapter's owners per query (reads.py)
 
@@ -41,6 +42,7 @@ class Gathered:
     jobs: list[Job] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     copies: list[Copy] = field(default_factory=list)  # every copy read, for the directory
+    series: Touched = field(default_factory=Touched)  # what the window showed of series (SPEC §15)
 
 
 def window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:
@@ -115,8 +117,11 @@ class Reader:
         *,
         pairs: Sequence[StoredPair],
         events: Sequence[EventRecord] | None = None,
+        series: tuple[set[str], set[str]] | None = None,
     ) -> Gathered:
-        """Jobs for every pair and unpaired copy of the user's window (see the module doc)."""
+        """Jobs for every pair and unpaired copy of the user's window (see the module doc). With `series`
+        (the records stored series hold) the records of recurring series are left to the series road
+        (SPEC §15, `leave_series`), and `Gathered.series` names the rows of series not stored yet."""
         start, end = window(ctx, now)
         if events is None:
             events = (await self.salesforce.window_events([ctx.user_id], start, end)).get(ctx.user_id, [])
@@ -148,6 +153,10 @@ class Reader:
                 got.jobs.append(job)
         unpaired_events = [e for i, e in event_by_id.items() if (Side.SALESFORCE, i) not in taken]
         unpaired_items = [i for k, i in item_by_id.items() if (Side.EXCHANGE, k) not in taken]
+        if series is not None:
+            unpaired_events, unpaired_items = leave_series(
+                unpaired_events, unpaired_items, series, got.series
+            )
         waiting = [p for p in pairs if not live(p)]
         await self.unpaired(ctx, unpaired_events, unpaired_items, waiting, got)
         return got

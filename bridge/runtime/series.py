@@ -43,6 +43,7 @@ from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedEr
 from bridge.ports import (
     Commit,
     EventChange,
+    EventRecord,
     MailboxPort,
     SalesforcePort,
     Store,
@@ -112,6 +113,8 @@ def split_salesforce(
         found = changes[event_id]
         if not (event_id in rows or any(is_series_change(c) for c in found)):
             continue
+        if event_id not in rows and any(c.fields.get("IsChild") for c in found):
+            continue  # an invitee's copy of a row: the pair road skips it (R-SCOPE-7)
         del changes[event_id]
         real = [c for c in found if not c.echo]
         if not real:
@@ -135,6 +138,23 @@ def claimed(stored: Sequence[StoredSeries]) -> tuple[set[str], set[str]]:
     ex = {p.ex_id for s in stored for p in s.state.occurrences if p.ex_id}
     ex |= {s.state.ex_series for s in stored if s.state.ex_series}
     return sf, ex
+
+
+def leave_series(
+    events: Sequence[EventRecord],
+    items: Sequence[ExchangeItem],
+    held: tuple[set[str], set[str]],
+    touched: Touched,
+) -> tuple[list[EventRecord], list[ExchangeItem]]:
+    """The events and items of a window read that the pair road's unpaired pass takes: not the records
+    stored series hold (`claimed`), nor any Lightning row or Exchange occurrence, which are the series
+    road's. The rows of series not stored yet go to `touched` (an invitee's copy excepted, R-SCOPE-7);
+    an occurrence's master comes from the mailbox sync, which lists masters."""
+    held_sf, held_ex = held
+    rows = [e for e in events if e.fields.get("IsRecurrence2") and e.id not in held_sf]
+    touched.sf_rows |= {e.id for e in rows if not e.fields.get("IsChild")}
+    singles = [e for e in events if not e.fields.get("IsRecurrence2") and e.id not in held_sf]
+    return singles, [i for i in items if not i.is_recurring and i.item_id not in held_ex]
 
 
 class SeriesRoad:
@@ -400,4 +420,4 @@ class _Writes:
         self.result.state = replace(state, occurrences=pairs)
 
 
-__all__ = ["SeriesRoad", "Touched", "claimed", "split_exchange", "split_salesforce"]
+__all__ = ["SeriesRoad", "Touched", "claimed", "leave_series", "split_exchange", "split_salesforce"]

@@ -36,7 +36,7 @@ from bridge.runtime.passes import (
     run_pass,
 )
 from bridge.runtime.reconcile import Gathered, Reader, with_directory
-from bridge.runtime.series import SeriesRoad, Touched, split_exchange, split_salesforce
+from bridge.runtime.series import SeriesRoad, Touched, leave_series, split_exchange, split_salesforce
 from bridge.runtime.series import claimed as claimed_by_series
 
 
@@ -176,14 +176,14 @@ class UserSync:
             )
             items = await self.reader.exchange.window_items(ctx.mailbox, start, end)
             claimed = {(s, i) for p in pairs if live(p) for s in Side if (i := p.state.id_of(s))}
-            in_series = claimed_by_series(series)
-            claimed |= {(Side.SALESFORCE, i) for i in in_series[0]} | {
-                (Side.EXCHANGE, i) for i in in_series[1]
-            }
+            events = [e for e in events if (Side.SALESFORCE, e.id) not in claimed]
+            items = [i for i in items if (Side.EXCHANGE, i.item_id) not in claimed]
+            if self.series.available():
+                events, items = leave_series(events, items, claimed_by_series(series), touched)
             await self.reader.unpaired(
                 ctx,
-                [e for e in events if (Side.SALESFORCE, e.id) not in claimed],
-                [i for i in items if (Side.EXCHANGE, i.item_id) not in claimed],
+                events,
+                items,
                 [p for p in pairs if not live(p)],
                 got,
             )
@@ -199,11 +199,25 @@ class UserSync:
         pending = [i.token for i in await store.pending_intents(ctx.user_id)]
         sync_state = await store.position(stream)
         try:
-            _, _, new_state = await self._sync(ctx, sync_state)
+            changed, _, new_state = await self._sync(ctx, sync_state)
         except StreamGapError:
-            _, _, new_state = await self._sync(ctx, None)
+            changed, _, new_state = await self._sync(ctx, None)
         pairs = await store.pairs_of(ctx.user_id)
-        got = await self.reader.window_reconcile(ctx, self.services.now(), pairs=pairs, events=work.events)
+        road = self.series.available()
+        series = await store.series_of(ctx.user_id) if road else []
+        got = await self.reader.window_reconcile(
+            ctx,
+            self.services.now(),
+            pairs=pairs,
+            events=work.events,
+            series=claimed_by_series(series) if road else None,
+        )
+        if road:  # SPEC §15: every stored series, and those the window or the mailbox sync shows
+            touched = got.series
+            split_exchange(changed, touched)
+            touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
+            touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}
+            await self.series.run(ctx, touched, self.services.now())
         if work.sync_now_all:
             for job in got.jobs:
                 if isinstance(job.observation, Changed) and job.stored is not None:

@@ -7,6 +7,11 @@ seeded Salesforce users): a Lightning series follows its owner's zone, an Outloo
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +21,7 @@ from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 from bridge.sandbox.people import book_series, iso, occurrences, wait_until
 
 from .conftest import World
+from .test_timing_and_restart import change_events_lost
 
 ZONE = "Europe/Madrid"
 WEEKS = 4
@@ -151,3 +157,48 @@ def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(worl
 
     starts, _ = wait_until(gone, timeout=20)
     assert start + timedelta(weeks=1) not in starts
+
+
+def _sync_now(world: World, address: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_r_rec_1_4_sync_now_brings_a_lightning_series_and_a_deletion_whose_change_events_were_lost(
+    world: World,
+) -> None:
+    owner, address = world.user(0)
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 3)
+    subject = "Weekly account planning: Quarry Bank"
+    with change_events_lost(world):
+        world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+    time.sleep(1.0)
+    assert outlook.find(subject) == []  # nothing but a reconcile would bring it
+    _sync_now(world, address)
+
+    # R-REC-1 from a window reconcile: one master, no single item per row, nothing skipped.
+    (item,), _ = wait_until(lambda: outlook.find(subject), timeout=20)
+    assert item.type == "RecurringMaster"
+    with change_events_lost(world):
+        world.desk.delete_event(_rows(world, subject)[2]["Id"])
+    _sync_now(world, address)
+
+    def starts() -> list[datetime] | None:
+        left = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+        found = [datetime.fromtimestamp(o.start.timestamp(), UTC) for o in left]
+        return found if len(found) == WEEKS - 1 else None
+
+    found, _ = wait_until(starts, timeout=20)
+    assert found == [start + timedelta(weeks=n) for n in (0, 1, 3)]
+    assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+    # The rows and occurrences went the series road: none was skipped as a series "not synced yet", nor
+    # taken for a duplicate of another.
+    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
+        codes = {issue["code"] for issue in json.loads(answer.read())["issues"]}
+    assert not codes & {"I-RECURRING", "E-DUPLICATE-KEY"}
