@@ -20,6 +20,7 @@ against it with the mapping issue; other series and users go on.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -52,6 +53,7 @@ from bridge.ports import (
     Written,
 )
 from bridge.runtime.executor import UserContext
+from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
 
 log = logging.getLogger(__name__)
@@ -160,10 +162,17 @@ def leave_series(
 class SeriesRoad:
     """Reads, plans, writes and stores the series one pass touched, one series at a time."""
 
-    def __init__(self, salesforce: SalesforcePort, exchange: MailboxPort, store: Store) -> None:
+    def __init__(
+        self,
+        salesforce: SalesforcePort,
+        exchange: MailboxPort,
+        store: Store,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
         self.salesforce = salesforce
         self.exchange = exchange
         self.store = store
+        self.metrics = metrics or RuntimeMetrics()
 
     def available(self) -> bool:
         return hasattr(self.salesforce, "read_series") and hasattr(self.exchange, "read_series")
@@ -205,6 +214,8 @@ class SeriesRoad:
                 await self._one(ctx, state, sf_id, ex_id, now)
             except (MappingError, RefusedError) as error:  # this series only; the others go on
                 issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, str(error))
+                log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
+                                                      "reason": str(error)})  # fmt: skip
                 await self._commit(ctx, None, [issue], [])
 
     async def _one(
@@ -217,12 +228,15 @@ class SeriesRoad:
             if missing:
                 detail = "Not synced yet: " + ", ".join(sorted({type(c).__name__ for c in missing})) + "."
                 issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, detail)
+                log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
+                                                      "reason": detail})  # fmt: skip
                 await self._commit(ctx, state, [issue], [])
                 return
             if planned.state is None:
                 return
             result = await _Writes(self, ctx, planned, sf, ex).run()
             await self._commit(ctx, result.state, result.opened, result.closed)
+            self._report(ctx, result, planned)
             if not result.created:
                 return
             state, sf_id, ex_id = result.state, result.state.sf_series, result.state.ex_series
@@ -264,6 +278,37 @@ class SeriesRoad:
             last_start=max(starts),
         )
 
+    def _report(self, ctx: UserContext, result: _Result, planned: SeriesPlan) -> None:
+        """As the pair road does (docs/ops.md): one `series_written` line per plan that wrote, counted in
+        the plan and write metrics, and each issue it raised."""
+        self.metrics.plans(1)
+        for issue in result.opened:
+            self.metrics.issue(issue.code.value)
+            log.info(
+                "issue_raised",
+                extra={"user": ctx.user_id, "code": issue.code.value, "salesforce_id": issue.sf_id,
+                       "exchange_id": issue.ex_id, "reason": issue.message},
+            )  # fmt: skip
+        written = Counter(side for c in result.done for side in _written_sides(c))
+        if not written:
+            return
+        for side, count in written.items():
+            self.metrics.writes(side.value, count)
+        kinds = Counter(type(c).__name__ for c in result.done if _written_sides(c))
+        state = result.state
+        log.info(
+            "series_written",
+            extra={
+                "user": ctx.user_id,
+                "series": state.key,
+                "commands": dict(sorted(kinds.items())),
+                "direction": "both" if len(written) > 1 else _DIRECTION[next(iter(written))],
+                "salesforce_id": state.sf_series,
+                "exchange_id": state.ex_series,
+                "dropped_exceptions": len(planned.dropped),
+            },
+        )
+
     async def _commit(
         self,
         ctx: UserContext,
@@ -289,6 +334,18 @@ class _Result:
     opened: list[Issue] = field(default_factory=list)
     closed: list[tuple[IssueCode, str | None, str | None]] = field(default_factory=list)
     created: bool = False
+    done: list[Command] = field(default_factory=list)  # the commands carried out, in order
+
+
+_DIRECTION = {Side.SALESFORCE: "to_salesforce", Side.EXCHANGE: "to_exchange"}
+
+
+def _written_sides(command: Command) -> tuple[Side, ...]:
+    """Where a series command writes (an issue command writes to neither service)."""
+    if isinstance(command, SplitOccurrence | UpdateEvent):
+        return (Side.SALESFORCE,)
+    side = getattr(command, "side", None)
+    return (side,) if isinstance(side, Side) else ()
 
 
 class _Writes:
@@ -307,6 +364,7 @@ class _Writes:
         for command in self.planned.commands:
             try:
                 await self._command(command)
+                self.result.done.append(command)
             except NotFoundError:
                 continue  # already gone there: the next read shows it
             except TransientError:

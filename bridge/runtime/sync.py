@@ -113,7 +113,7 @@ class UserSync:
         self.binding = binding
         self.services = services
         self.reader = reader
-        self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store)
+        self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store, services.metrics)
         self._ctx: UserContext | None = None
 
     def rebind(self, binding: UserBinding) -> None:

@@ -8,6 +8,7 @@ seeded Salesforce users): a Lightning series follows its owner's zone, an Outloo
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -115,6 +116,7 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
         found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
         return found[0] if found else None
 
+    writes_before = _exchange_writes(world)
     # R-REC-1: one recurring master in Outlook, never a single item per row.
     item, _ = wait_until(master, timeout=20)
     seen = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
@@ -122,6 +124,10 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
         start + timedelta(weeks=n) for n in range(WEEKS)
     ]
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+    # The operator sees it as any other write: a log line naming the series, and the write counted.
+    logged = [json.loads(line) for line in world.bridge.tail(400).splitlines() if "series_written" in line]
+    assert any(e["exchange_id"] == item.id and e["direction"] == "to_exchange" for e in logged)
+    assert _exchange_writes(world) > writes_before
 
     # R-REC-7: a row edited in Salesforce changes the whole series there (API 58.0), and in Outlook the
     # series' master, not one occurrence.
@@ -157,6 +163,12 @@ def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(worl
 
     starts, _ = wait_until(gone, timeout=20)
     assert start + timedelta(weeks=1) not in starts
+
+
+def _exchange_writes(world: World) -> float:
+    pattern = re.compile(r'^calbridge_writes_total\{side="exchange"\} ([0-9.e+]+)$', re.M)
+    match = pattern.search(world.bridge.metrics())
+    return float(match.group(1)) if match else 0.0
 
 
 def _sync_now(world: World, address: str) -> None:
