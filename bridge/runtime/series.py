@@ -5,8 +5,11 @@ What comes in. A Salesforce change event of a Lightning series' row (its `IsRecu
 `ActivityRecurrence2Id`, or a row id a stored series holds), and an Exchange master from a mailbox sync
 (Exchange reports an occurrence's edit or deletion as an update of its master, reference/recurrence.md
 §3.6). `UserSync` takes these out of the pair road (`split_salesforce`, `split_exchange`) and hands them
-to `SeriesRoad.run`, which reads each series touched on both sides (the Salesforce rows by series id, the
-Exchange master with a CalendarView of the window), plans and executes it, and commits its state.
+to `SeriesRoad.run`, which reads each series touched on both sides (the Salesforce rows by series id, and
+the single events of occurrences split out of them; the Exchange master with a CalendarView of the window),
+plans and executes it, and commits its state. A window reconcile (first sync, gap, periodic, sync now)
+touches every stored series and those its window and mailbox sync show (`leave_series`). A row's change is
+routed to its user through the stored series (`Store.series_by_record`): a deleted row cannot be read.
 
 What is built: R-REC-1 (a series created on the other side, Exchange -> Lightning series and back),
 R-REC-2 (occurrences by original start), R-REC-3 (an occurrence changed becomes an exception, split out
