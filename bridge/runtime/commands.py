@@ -22,11 +22,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-RUNTIME_COMMANDS = frozenset({"run", "status", "issues", "sync-now", "backfill"})
+RUNTIME_COMMANDS = frozenset({"run", "status", "issues", "sync-now", "backfill", "observe-report", "undo"})
 DEFAULT_CONFIG = "calbridge.toml"
 USER_HELP = "the user's mailbox address or Salesforce user id, as in [[users]]"
 
@@ -93,6 +94,28 @@ def add_runtime_commands(sub: Any) -> None:
     which = backfill.add_mutually_exclusive_group(required=True)
     which.add_argument("user", nargs="?", metavar="USER", help=USER_HELP)
     which.add_argument("--all", action="store_true", help="every enabled user")
+    report = sub.add_parser(
+        "observe-report",
+        help="what the bridge would write for users in observe mode, from the store",
+        description="Per user in observe mode: planned writes by kind, a sample in words, and the issues "
+        "that would be raised (issue 9). Reads only the store; a running bridge keeps it current.",
+    )
+    config_option(report)
+    report.add_argument("--user", metavar="USER", help=USER_HELP)
+    report.add_argument("--sample", type=int, default=10, metavar="N", help="planned writes shown (10)")
+    undo = sub.add_parser(
+        "undo",
+        help="put both sides back as they were before the bridge's writes since a time",
+        description="Revert the user's journaled writes since --since, newest first: created records "
+        "deleted, updated ones restored, deleted ones re-created with their pairing fields. A record edited "
+        "since by someone else is left alone and listed. The user must be in observe mode (or the bridge "
+        "stopped: --force), or the bridge would redo what undo reverts. Exit 1 when something was not "
+        "undone.",
+    )
+    config_option(undo)
+    undo.add_argument("--user", required=True, metavar="USER", help=USER_HELP)
+    undo.add_argument("--since", required=True, metavar="TIME", help="ISO time (UTC) or a span: 30m, 2h, 1d")
+    undo.add_argument("--force", action="store_true", help="the bridge is stopped: undo a writing user")
 
 
 def run_runtime_command(args: argparse.Namespace) -> int:
@@ -125,6 +148,12 @@ def run_runtime_command(args: argparse.Namespace) -> int:
             return asyncio.run(_issues(config, args.user, args.all))
         if command == "sync-now":
             return _sync_now(config, args.user)
+        if command in ("observe-report", "undo"):
+            from bridge.runtime import undo_command
+
+            if command == "undo":
+                return asyncio.run(undo_command.undo(config, args.user, args.since, force=args.force))
+            return asyncio.run(undo_command.observe_report(config, args.user, args.sample))
         users = _users(config, None if args.all else args.user)
         return asyncio.run(_reconcile(config, users, sync_now=False))
     except KeyError as exc:
@@ -170,7 +199,7 @@ def _users(config: Any, key: str | None) -> list[str]:
 async def _run(config: Any) -> int:
     from bridge.runtime.supervisor import Supervisor
 
-    supervisor = Supervisor(config)
+    supervisor = Supervisor(config, settings=bridge_settings(config))
     try:
         return await supervisor.run()
     except OSError as exc:
@@ -180,6 +209,20 @@ async def _run(config: Any) -> int:
                 "stop it or set another ops.port"
             ) from None
         raise
+
+
+def bridge_settings(config: Any) -> Any:
+    """The runtime's settings from the configuration: the periodic reconcile, the users in observe mode
+    and how long the journal keeps writes (issue 9)."""
+    from bridge.runtime.actor import ActorSettings
+    from bridge.runtime.engine import BridgeSettings
+
+    return BridgeSettings(
+        reconcile_every_s=config.sync.reconcile_hours * 3600,
+        actor=ActorSettings(),
+        observe=frozenset(u.salesforce_user_id for u in config.users if config.observing(u)),
+        journal_keep_days=config.journal.keep_days,
+    )
 
 
 def _when(value: str | None) -> str:
@@ -296,10 +339,10 @@ def _ask_running_bridge(config: Any, user_id: str) -> dict[str, Any] | None:
 async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bridge.runtime.engine import BridgeSettings
     from bridge.runtime.supervisor import Supervisor
 
-    supervisor = Supervisor(config, ops=False, settings=BridgeSettings(reconcile_every_s=0))
+    settings = replace(bridge_settings(config), reconcile_every_s=0)
+    supervisor = Supervisor(config, ops=False, settings=settings)
     bridge = await supervisor.open_bridge()
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bridge.core.model import Side
 from bridge.ports import BridgeCommand, CommandKind, Commit, EventChange, MailboxPort, SalesforcePort, Store
@@ -37,6 +37,7 @@ from bridge.runtime.executor import Executor
 from bridge.runtime.gate import CommandGate
 from bridge.runtime.issues_out import IssueMirror
 from bridge.runtime.metrics import RuntimeMetrics
+from bridge.runtime.observe import UnplannedSeries
 from bridge.runtime.passes import PassServices
 from bridge.runtime.reconcile import Reader, owner_batches
 from bridge.runtime.router import Router
@@ -45,6 +46,7 @@ from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
 from bridge.runtime.watermark import Watermarks
 from bridge.salesforce.changes import stream_name
 from bridge.salesforce.settings import SETTINGS_TOPIC
+from bridge.store.journal import journal_of
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class BridgeSettings:
     reconcile_every_s: float = 6 * 3600.0  # R-TIME-4; 0 turns the periodic reconcile off
     actor: ActorSettings = field(default_factory=ActorSettings)
     stream_retry_s: float = 1.0
+    observe: frozenset[str] = frozenset()  # users in observe mode (issue 9): planned, reported, not written
+    journal_keep_days: int = 30  # journal entries older than this are pruned at start (issue 9)
 
 
 class Bridge:
@@ -80,7 +84,9 @@ class Bridge:
         enrolled = {u.mailbox.lower(): u.user_id for u in users}
         enrolled.update({u.policy.user_email.lower(): u.user_id for u in users if u.policy.user_email})
         self.reader = Reader(salesforce, exchange, store, enrolled)
-        self.services = PassServices(Executor(salesforce, exchange, store, clock=clock), self.metrics, clock)
+        self.services = PassServices(
+            Executor(salesforce, exchange, store, clock=clock), self.metrics, clock, self.settings.observe
+        )
         self.actors = Actors(self._make_sync, self.metrics, self.settings.actor)
         self.watermarks = Watermarks()
         self.router = Router(self.actors, store, salesforce, self.users, self.watermarks)
@@ -93,7 +99,10 @@ class Bridge:
         self.mirror: IssueMirror | None = None  # issues kept in Salesforce (bridge.runtime.issues_out)
 
     def _make_sync(self, user_id: str) -> UserSync:
-        return UserSync(self._bindings[user_id], self.services, self.reader)
+        sync = UserSync(self._bindings[user_id], self.services, self.reader)
+        if user_id in self.settings.observe:
+            sync.series = UnplannedSeries(self.salesforce, self.exchange, self.store)  # writes as it plans
+        return sync
 
     def _now(self) -> datetime:
         return self.clock() if self.clock is not None else datetime.now(UTC)
@@ -101,6 +110,10 @@ class Bridge:
     # ------------------------------------------------------------------------------------- life
 
     async def start(self) -> None:
+        keep = timedelta(days=self.settings.journal_keep_days)
+        pruned = await journal_of(self.store).prune(self._now() - keep)
+        if pruned:
+            log.info("journal_pruned", extra={"entries": pruned})
         stored = await self.store.positions("sf:")
         self.watermarks = Watermarks(stored)
         self.router.watermarks = self.watermarks

@@ -78,6 +78,8 @@ class PassServices:
     executor: Executor
     metrics: RuntimeMetrics
     clock: object = None
+    observe: frozenset[str] = frozenset()  # users in observe mode: `bridge.runtime.observe` plans for them
+    marks: dict[str, object] = field(default_factory=dict)  # user id -> observe.ObserveMark
 
     def now(self) -> datetime:
         if callable(self.clock):
@@ -101,7 +103,25 @@ async def run_pass(
     extra_pairs: Sequence[StoredPair] = (),
 ) -> PassResult:
     """Plan, guard, execute and commit `jobs` of one user. Raises TransientError (after committing what
-    succeeded) when a service is unavailable."""
+    succeeded) when a service is unavailable. A user in observe mode is planned and reported instead, and
+    the first pass after it asks for a window reconcile (`bridge.runtime.observe`)."""
+    from bridge.runtime import observe
+
+    mark = observe.mark_of(services, ctx)
+    if ctx.observe or ctx.user_id in services.observe:
+        await observe.observe_pass(
+            services,
+            replace(ctx, observe=True),
+            jobs,
+            mark=mark,
+            pair_count=pair_count,
+            confirmed=confirmed,
+            positions=positions,
+            extra_issues=extra_issues,
+        )
+        return PassResult()
+    resumed = await mark.writes_resumed(ctx)
+    positions = [*positions, *mark.positions(ctx)] if resumed else positions
     now = services.now()
     store = services.executor.store
     plans = [plan(_state(job), job.observation, ctx.policy, now) for job in jobs]
@@ -139,6 +159,9 @@ async def run_pass(
         if _has_content(commit):
             await store.commit(commit)
     services.metrics.plans(len(plans))
+    if resumed:
+        mark.committed(ctx)
+        result.reconcile_next = True  # writes just turned on: the whole window, of which nothing was written
     return result
 
 

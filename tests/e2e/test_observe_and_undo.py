@@ -1,0 +1,106 @@
+"""Safe roll-out (issue 9), end to end: a pilot user in observe mode (the bridge reads, plans and reports,
+and writes nothing), writes turned on (what was only observed is written then), and `calbridge undo`
+putting both sides back after the bridge wrote under a wrong policy, sparing what a person edited since."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.sandbox.people import wait_until
+
+from .conftest import World
+
+BRIDGE_SETTINGS = "[policy]\nobserve = true\n"
+PROOF_S = 2.0  # how long "nothing was written" is watched
+
+
+def _calbridge(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args, "--config", str(world.bridge.config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _observe(world: World, on: bool) -> None:
+    """The org's observe switch flipped in the config, and the bridge restarted to take it."""
+    config = world.bridge.config
+    text = config.read_text()
+    config.write_text(text.replace(f"observe = {str(not on).lower()}", f"observe = {str(on).lower()}"))
+    world.restart()
+
+
+def _item_for(world: World, event_id: str) -> Any:
+    outlook = world.outlook(0)
+
+    def probe() -> Any:
+        item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
+        return outlook.by_id(world.ews_id(item_id)) if item_id else None
+
+    return wait_until(probe)[0]
+
+
+def test_r_observe_1_an_observed_user_gets_a_report_of_planned_writes_and_nothing_is_written(
+    world: World,
+) -> None:
+    owner, _ = world.user(0)
+    start, end = world.slot()
+    event_id = world.desk.create_event(owner, "Pilot: Ridgeway renewal", start, end)
+
+    def reported() -> str | None:
+        answer = _calbridge(world, "observe-report", "--sample", "100")
+        return answer.stdout if "Pilot: Ridgeway renewal" in answer.stdout else None
+
+    report = wait_until(reported, timeout=30)[0]
+    assert "CreateItem" in report and "create an Exchange item 'Pilot: Ridgeway renewal'" in report
+    time.sleep(PROOF_S)
+    assert world.outlook(0).find("Pilot: Ridgeway renewal") == []
+    assert not (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
+
+
+def test_r_observe_2_writes_turned_on_write_what_was_only_observed(world: World) -> None:
+    _observe(world, on=False)
+    event_id = world.desk.events_of(world.user(0)[0], "Pilot: Ridgeway renewal")[0]["Id"]
+    item = _item_for(world, event_id)
+    assert item.subject == "Pilot: Ridgeway renewal"
+
+
+def test_r_undo_1_undo_puts_both_sides_back_and_leaves_what_a_person_edited_since(world: World) -> None:
+    owner, email = world.user(0)
+    outlook = world.outlook(0)
+    since = datetime.now(UTC)
+    # Under a wrong policy the bridge writes: an event becomes an item, an item an event, an edit crosses.
+    start, end = world.slot()
+    made_here = world.desk.create_event(owner, "Wrong policy: Halden QBR", start, end)
+    made_item = _item_for(world, made_here)
+    start, end = world.slot()
+    booked = outlook.book("Wrong policy: dentist", start, end)
+    made_event = wait_until(lambda: world.desk.events_of(owner, "Wrong policy: dentist") or None)[0][0]
+    event_id = world.desk.events_of(owner, "Pilot: Ridgeway renewal")[0]["Id"]
+    paired = _item_for(world, event_id)
+    world.desk.update_event(event_id, Location="Room 4")
+    wait_until(lambda: ((i := outlook.by_id(paired.id)) is not None and i.location == "Room 4") or None)
+    # A person then edits the item the bridge made from Salesforce: undo must leave it alone.
+    outlook.change(outlook.by_id(made_item.id), subject="Halden QBR (kept by Ann)")
+    time.sleep(1.0)
+
+    refused = _calbridge(world, "undo", "--user", email, "--since", since.isoformat())
+    assert refused.returncode == 2 and "observe mode" in refused.stderr
+    _observe(world, on=True)
+    answer = _calbridge(world, "undo", "--user", email, "--since", since.isoformat())
+    assert answer.returncode == 1, answer.stdout + answer.stderr  # something was left: the edited item
+    assert "edited since by someone else" in answer.stdout
+    # The event the bridge created from the Outlook item is gone; the item itself stays (a person's).
+    assert world.desk.event(made_event["Id"]) is None
+    assert outlook.by_id(booked.id) is not None
+    # The location the bridge wrote into the item is back to what it was.
+    assert (outlook.by_id(paired.id).location or "") == ""
+    # The person's edit is untouched, and so is the event it came from.
+    assert outlook.by_id(made_item.id).subject == "Halden QBR (kept by Ann)"
+    assert world.desk.event(made_here) is not None
