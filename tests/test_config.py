@@ -462,7 +462,7 @@ def test_r_api_2_budget_poll_seconds_reaches_the_salesforce_connection(secrets_d
     assert [p.partition(":")[0] for p in problems] == ["salesforce.budget_poll_seconds"]
 
 
-def test_issue_9_observe_is_set_for_the_org_and_overridden_per_user() -> None:
+def test_issue_9_observe_is_set_for_the_org_and_overridden_per_user(monkeypatch: pytest.MonkeyPatch) -> None:
     from bridge.config import build_config
 
     base = {
@@ -478,10 +478,10 @@ def test_issue_9_observe_is_set_for_the_org_and_overridden_per_user() -> None:
             {"email": "bob@acme.example", "salesforce_user_id": "005000000000002", "observe": False},
         ],
     }
-    import os
-
-    os.environ.setdefault("CALBRIDGE_SALESFORCE__CLIENT_SECRET", "s")
-    os.environ.setdefault("CALBRIDGE_EXCHANGE__GRAPH__CLIENT_SECRET", "s")
+    # monkeypatch, not os.environ: a secret left in the environment reaches every later test's config
+    # and every `calbridge run` they start ("set both by CALBRIDGE_... and by ..._file").
+    monkeypatch.setenv("CALBRIDGE_SALESFORCE__CLIENT_SECRET", "s")
+    monkeypatch.setenv("CALBRIDGE_EXCHANGE__GRAPH__CLIENT_SECRET", "s")
     config = build_config(base)
     assert config.observing("ann@acme.example") and not config.observing("bob@acme.example")
     assert config.journal.keep_days == 7

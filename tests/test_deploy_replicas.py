@@ -30,24 +30,22 @@ def _rendered(tmp_path: Path) -> dict[str, dict[str, Any]]:
     return {d["kind"]: d for d in yaml.safe_load_all(out.stdout) if d}
 
 
-def _pod_config(manifests: dict[str, dict[str, Any]], tmp_path: Path) -> Config:
-    """The config a pod reads: the ConfigMap, then the container's environment over it."""
+def _pod_config(manifests: dict[str, dict[str, Any]], tmp_path: Path, env: pytest.MonkeyPatch) -> Config:
+    """The config a pod reads: the ConfigMap, then the container's environment (and only that) over it."""
     container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     text = manifests["ConfigMap"]["data"]["calbridge.toml"].replace(SECRET_DIR, str(tmp_path))
-    env = {e["name"]: e.get("value", "pod-name") for e in container["env"]}
-    env = {k: v.replace(SECRET_DIR, str(tmp_path)) for k, v in env.items()}
+    for name in [n for n in os.environ if n.startswith("CALBRIDGE_")]:
+        env.delenv(name)
+    for variable in container["env"]:
+        env.setenv(variable["name"], variable.get("value", "pod-name").replace(SECRET_DIR, str(tmp_path)))
     for name in ("salesforce-client-secret", "exchange-password", "ops-token", "store-password"):
         (tmp_path / name).write_text("placeholder\n")
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return build_config(tomllib.loads(text))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return build_config(tomllib.loads(text))
 
 
-def test_three_replicas_each_named_after_its_pod_share_a_postgresql_store(tmp_path: Path) -> None:
+def test_three_replicas_each_named_after_its_pod_share_a_postgresql_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifests = _rendered(tmp_path)
     deployment = manifests["Deployment"]
     assert deployment["spec"]["replicas"] == 3
@@ -58,7 +56,7 @@ def test_three_replicas_each_named_after_its_pod_share_a_postgresql_store(tmp_pa
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     (named,) = (e for e in container["env"] if e["name"] == "CALBRIDGE_REPLICA__ID")
     assert named["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    config = _pod_config(manifests, tmp_path)
+    config = _pod_config(manifests, tmp_path, monkeypatch)
     assert config.replica.enabled and config.replica.replica_id == "pod-name"
     assert config.store_url.startswith("postgresql+asyncpg://") and "placeholder" in config.store_url
 
