@@ -110,6 +110,13 @@ def _local_users(bridge: Bridge) -> list[UserBinding]:
     return list(local()) if callable(local) else list(bridge.users.values())
 
 
+def _stream_ok(bridge: Bridge) -> bool:
+    """The Salesforce stream is connected, or this replica is not the one reading it (docs/replicas.md)."""
+    if not getattr(bridge, "reads_salesforce", True):
+        return True
+    return bool(getattr(bridge.salesforce, "stream_connected", True))
+
+
 class Supervisor:
     """The running bridge of one configuration."""
 
@@ -256,7 +263,7 @@ class Supervisor:
             store = False
         return {
             "store": store,
-            "salesforce_stream": bool(getattr(bridge.salesforce, "stream_connected", True)),
+            "salesforce_stream": _stream_ok(bridge),
             "exchange_subscriptions": not self._unsubscribed(bridge),
             "first_sync": self.first_sync.is_set(),
         }
@@ -277,7 +284,7 @@ class Supervisor:
         calls = getattr(bridge.salesforce, "calls", None)
         if calls is not None and hasattr(calls, "snapshot"):
             metrics.count_salesforce_calls(calls.snapshot())
-        metrics.set_stream("salesforce", bool(getattr(bridge.salesforce, "stream_connected", True)))
+        metrics.set_stream("salesforce", _stream_ok(bridge))
         missing = self._unsubscribed(bridge)
         metrics.set_stream("exchange", not missing)
         metrics.mailboxes_subscribed.set(len(_local_users(bridge)) - len(missing))
@@ -318,7 +325,9 @@ class Supervisor:
         bridge = self.bridge
         before = bridge.actors.running.get(user_id)
         submit(user_id)
-        actor = bridge.actors.running[user_id]
+        actor = bridge.actors.running.get(user_id)
+        if actor is None:  # a user another replica holds: the work was handed over to it (docs/replicas.md)
+            return
         # The pass that takes the work up is the next one, or the one after a pass already running.
         target = (actor.passes if actor is before else 0) + 1 + int(actor.busy)
         async with asyncio.timeout(SYNC_NOW_TIMEOUT_S):
@@ -354,7 +363,7 @@ class Supervisor:
                     None,
                 ),
             )
-            for u in self.config.users
+            for user_id, mailbox in (enrolled | off).items()
         ]
         latency = [
             Latency(
