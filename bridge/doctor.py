@@ -60,7 +60,7 @@ SETTINGS_FIELDS = (
     *("Past_Days__c", "Future_Days__c", "Private__c", "Safe_Description__c", "Continuous_Attendees__c"),
     *("Invitations__c", "Tie_Winner__c", "Delete_In_Exchange__c", "Sync_Internal__c", "Sync_Unanswered__c"),
     *("Blocked_Categories__c", "Internal_Domains__c", "Sync_Category__c", "Unsync_Category__c"),
-    *("Error_Category__c", "Mass_Delete_Min__c", "Mass_Delete_Fraction__c"),
+    *("Error_Category__c", "Mass_Delete_Min__c", "Mass_Delete_Fraction__c", "Observe__c"),
 )
 def _own(fields: tuple[str, ...]) -> tuple[str, ...]:
     """An object's own fields: a path through a relationship (`Who.Email`) is the other object's field."""

@@ -41,6 +41,7 @@ from bridge.runtime.observe import UnplannedSeries
 from bridge.runtime.passes import PassServices
 from bridge.runtime.reconcile import Reader, owner_batches
 from bridge.runtime.router import Router
+from bridge.runtime.series import SeriesRoad
 from bridge.runtime.settings import SettingsFollower
 from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
 from bridge.runtime.watermark import Watermarks
@@ -100,9 +101,27 @@ class Bridge:
 
     def _make_sync(self, user_id: str) -> UserSync:
         sync = UserSync(self._bindings[user_id], self.services, self.reader)
-        if user_id in self.settings.observe:
+        if user_id in self.services.observe:
             sync.series = UnplannedSeries(self.salesforce, self.exchange, self.store)  # writes as it plans
         return sync
+
+    def _observe(self, binding: UserBinding) -> None:
+        """Observe mode as the user's settings now say (from Salesforce they can change while running);
+        the first pass with writes on after it reconciles the window (`bridge.runtime.observe`)."""
+        observed = binding.observe
+        if observed == (binding.user_id in self.services.observe):
+            return
+        if observed:
+            self.services.observe = self.services.observe | {binding.user_id}
+        else:
+            self.services.observe = self.services.observe - {binding.user_id}
+        sync = self.actors.sync_of(binding.user_id)
+        if sync is not None:  # the series road follows: one that writes only when observing is off
+            sync.series = (
+                UnplannedSeries(self.salesforce, self.exchange, self.store)
+                if observed
+                else SeriesRoad(self.salesforce, self.exchange, self.store, self.services.metrics)
+            )
 
     def _now(self) -> datetime:
         return self.clock() if self.clock is not None else datetime.now(UTC)
@@ -183,6 +202,7 @@ class Bridge:
     async def _enrol(self, binding: UserBinding) -> None:
         old = self.users.get(binding.user_id)
         self.users[binding.user_id] = self._bindings[binding.user_id] = binding
+        self._observe(binding)
         self._index()
         sync = self.actors.sync_of(binding.user_id)
         if sync is not None:

@@ -129,7 +129,9 @@ def resolve(config: Config, found: Enrolment) -> Resolved:
         except ValidationError as error:
             out.problem(user_id, f"not enrolled: {error.errors()[0]['msg']}")
             continue
-        out.bindings[user_id] = UserBinding(user_id, mailbox, config.policy_for(settings))
+        out.bindings[user_id] = UserBinding(
+            user_id, mailbox, config.policy_for(settings), observe=config.observing(settings)
+        )
     return out
 
 

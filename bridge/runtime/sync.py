@@ -47,6 +47,7 @@ class UserBinding:
     user_id: str
     mailbox: str
     policy: Policy
+    observe: bool = False  # planned and reported, nothing written (issue 9's observe mode)
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ POLICY_FIELDS: Mapping[str, str] = {
     "Invitations__c": "invitations",
     "Tie_Winner__c": "tie_winner",
     "Delete_In_Exchange__c": "delete_in_exchange",
+    "Observe__c": "observe",
     "Sync_Internal__c": "sync_internal",
     "Sync_Unanswered__c": "sync_unanswered",
     "Blocked_Categories__c": "blocked_categories",

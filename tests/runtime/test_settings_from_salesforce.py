@@ -46,6 +46,17 @@ def test_r_scope_2_a_user_row_wins_over_the_org_row_which_wins_over_the_config()
     assert not found.problems
 
 
+def test_observe_mode_follows_the_settings_rows_org_then_user() -> None:
+    """Issue 9's observe mode: the org row turns it on for every user, a user's row can turn it off."""
+    rows = [
+        {"Id": "a0A1", "User__c": None, "Observe__c": "on"},
+        {"Id": "a0A2", "User__c": BOB, "Observe__c": "off", "Sync_Enabled__c": True},
+    ]
+    found = resolve(_config(), _enrolment(rows))
+    assert found.bindings[ANN].observe and not found.bindings[BOB].observe
+    assert not found.problems
+
+
 def test_r_del_6_who_syncs_holds_calbridge_user_and_is_not_switched_off() -> None:
     config = _config(users=[{"email": "bob@mail.acme.test", "salesforce_user_id": BOB}])
     rows = [{"Id": "a0A2", "User__c": ANN, "Sync_Enabled__c": False}]
