@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.core.commands import Command, frozen_fields
+from bridge.core.fields import SF_ITEM_ID_FIELD
 from bridge.core.model import SCALAR_FIELDS, Policy, Side, Timed
 from bridge.core.patterns import Pattern
 from bridge.core.patterns_dates import occurrence_dates
@@ -44,6 +45,8 @@ def repattern(
     base = state.base_of(other) or source.content
     content = replace(base, when=first_span(source))
     fields = fields_for(other, content, SCALAR_FIELDS if other is Side.SALESFORCE else ("when",), policy)
+    if other is Side.SALESFORCE:  # a new Salesforce series: it names its Outlook twin as the first did
+        fields[SF_ITEM_ID_FIELD] = state.ex_series
     commands: list[Command] = [
         RebuildSeries(other, series_id, frozen_fields(fields), rule_for(other, source))
     ]

@@ -13,10 +13,11 @@ routed to its user through the stored series (`Store.series_by_record`): a delet
 
 What is built: R-REC-1 (a series created on the other side, Exchange -> Lightning series and back),
 R-REC-2 (occurrences by original start), R-REC-3 (an occurrence changed becomes an exception, split out
-of a Salesforce series where needed), R-REC-4 for one occurrence, and the series' own fields (R-REC-7).
-A plan that needs a command not built yet (rebuilding a series on a pattern change, ending it on "this
-and following", the single copies of an expanded series) writes nothing: the series keeps its state and
-I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern) is reported
+of a Salesforce series where needed), R-REC-4 (one occurrence, and "this and following": an Exchange
+master's range ends, a Salesforce series is deleted from its first row to go), R-REC-5 (a new pattern or
+start: the master is updated in place, a Salesforce series deleted and created anew under a new id), and
+the series' own fields (R-REC-7). A plan that needs a command not built yet (the single copies of an
+expanded series) writes nothing: the series keeps its state and I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern) is reported
 against it with the mapping issue; other series and users go on.
 """
 
@@ -26,7 +27,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent
@@ -38,6 +39,8 @@ from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
+    EndSeries,
+    RebuildSeries,
     SplitOccurrence,
     UpdateOccurrence,
     UpdateSeries,
@@ -64,6 +67,8 @@ log = logging.getLogger(__name__)
 BUILT = (
     CreateSeries,
     UpdateSeries,
+    RebuildSeries,
+    EndSeries,
     UpdateOccurrence,
     DeleteOccurrence,
     SplitOccurrence,
@@ -80,6 +85,8 @@ class SalesforceSeries(Protocol):
 
     async def create_series(self, fields: Mapping[str, object], rule: str) -> str: ...
 
+    async def delete_onwards(self, row_id: str) -> None: ...
+
 
 class MailboxSeries(Protocol):
     async def read_series(
@@ -88,6 +95,12 @@ class MailboxSeries(Protocol):
 
     async def create_series(
         self, mailbox: str, fields: Mapping[str, object], rule: EwsRecurrence, categories: Sequence[str]
+    ) -> Written: ...
+
+    async def end_series(self, mailbox: str, master_id: str, last: date) -> Written: ...
+
+    async def rebuild_series(
+        self, mailbox: str, master_id: str, fields: Mapping[str, object], rule: EwsRecurrence
     ) -> Written: ...
 
 
@@ -362,6 +375,7 @@ class _Writes:
         self.road, self.ctx, self.planned = road, ctx, planned
         self.read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
         self.result = _Result(planned.state)
+        self.renamed: dict[str, str] = {}  # a Salesforce series rebuilt under a new id (R-REC-5)
 
     async def run(self) -> _Result:
         for command in self.planned.commands:
@@ -387,6 +401,7 @@ class _Writes:
     def _series(self, side: Side, named: object) -> str:
         state = self.result.state
         found = state.series_of(side) if isinstance(named, Created) else str(named)
+        found = self.renamed.get(found, found) if found is not None else None
         if found is None:
             raise AssertionError(f"the plan names the {side} series before creating it")
         return found
@@ -440,6 +455,8 @@ class _Writes:
             await self.road.exchange.update_item(
                 ctx.mailbox, master, None, dict(command.fields), (), (), False
             )
+        elif isinstance(command, EndSeries | RebuildSeries):
+            await self._repattern(command)
         elif isinstance(command, UpdateOccurrence | DeleteOccurrence):
             series_id = self._series(command.side, command.series_id)
             record = await self._record(command.side, series_id, command.original_start, command.record_id)
@@ -455,6 +472,34 @@ class _Writes:
             await self.road.salesforce.update_event(str(command.event_id), None, dict(command.fields))
         else:
             raise AssertionError(f"no handler for {command!r}")
+
+    async def _repattern(self, command: EndSeries | RebuildSeries) -> None:
+        """R-REC-4/5. Exchange ends or re-patterns the master in place. Salesforce cannot update a pattern:
+        it deletes the series from its first row to go ("this and following"), and a rebuild creates the
+        series anew, whose id the later commands of the plan (naming the old one) then mean."""
+        ctx, result = self.ctx, self.result
+        series_id = self._series(command.side, command.series_id)
+        if command.side is Side.EXCHANGE and isinstance(command, EndSeries):
+            await self.road._ex.end_series(ctx.mailbox, series_id, command.last)
+            return
+        if command.side is Side.EXCHANGE:
+            assert isinstance(command, RebuildSeries) and isinstance(command.rule, EwsRecurrence)
+            await self.road._ex.rebuild_series(ctx.mailbox, series_id, dict(command.fields), command.rule)
+            return
+        split = {p.sf_id for p in result.state.occurrences if p.split}
+        rows = await self.road._sf.read_series(series_id, {})
+        held = [o for o in (rows.occurrences if rows else ()) if o.id not in split]
+        after = command.after if isinstance(command, EndSeries) else None
+        going = [o for o in held if after is None or o.original_start >= after]
+        if going:
+            await self.road._sf.delete_onwards(min(going, key=lambda o: o.original_start).id)
+        if isinstance(command, RebuildSeries):
+            assert isinstance(command.rule, str)
+            values = {**dict(command.fields), "OwnerId": ctx.user_id}
+            new_id = await self.road._sf.create_series(values, command.rule)
+            self.renamed[series_id] = new_id
+            result.state = replace(result.state, sf_series=new_id)
+            result.created = True
 
     async def _occurrence(self, command: UpdateOccurrence | DeleteOccurrence, record: str) -> None:
         ctx = self.ctx

@@ -182,6 +182,9 @@ class SalesforceAdapter:
     async def create_series(self, fields: Mapping[str, object], rule: str) -> str:
         return await series.create_series(self.rest, fields, rule)
 
+    async def delete_onwards(self, row_id: str) -> None:
+        await series.delete_onwards(self.rest, row_id)
+
     # -- writes ---------------------------------------------------------------------------------------
 
     async def create_event(self, fields: Mapping[str, object], who_ids: Sequence[str]) -> Written:

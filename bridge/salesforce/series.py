@@ -134,6 +134,13 @@ async def series_ids(rest: RestClient, event_ids: Sequence[str]) -> dict[str, st
     return found
 
 
+async def delete_onwards(rest: RestClient, row_id: str) -> None:
+    """Delete the series from row `row_id` onwards (R-REC-4 "this and following"; from the first row, the
+    whole series). Salesforce answers at once and deletes asynchronously: the rows go a moment later."""
+    checked = soql.record_id(row_id).strip("'")
+    await rest.restful("write", f"sobjects/Event/{checked}/fromThisEventOnwards", "DELETE", record_id=row_id)
+
+
 async def create_series(rest: RestClient, fields: Mapping[str, object], rule: str) -> str:
     """A Lightning series of `fields` (its first occurrence) following `rule` (Recurrence2PatternText,
     API 52.0+); its ActivityRecurrence2Id. Salesforce answers with the first occurrence's id only."""

@@ -214,3 +214,68 @@ def test_r_rec_1_4_sync_now_brings_a_lightning_series_and_a_deletion_whose_chang
     with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
         codes = {issue["code"] for issue in json.loads(answer.read())["issues"]}
     assert not codes & {"I-RECURRING", "E-DUPLICATE-KEY"}
+
+
+def test_r_rec_4_5_an_outlook_series_ended_early_then_moved_to_another_day_follows_in_salesforce(
+    world: World,
+) -> None:
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 4)
+    subject = "Weekly forecast call: Cedar Logistics"
+    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+
+    # R-REC-4: the series ends after its second occurrence in Outlook; Salesforce keeps only those two.
+    local = start.astimezone(ZoneInfo(ZONE))
+    shorter = Recurrence(
+        pattern=_weekly(start).pattern, boundary=NumberedPattern(start=local.date(), number=2)
+    )
+    outlook.change(master, recurrence=shorter)
+    kept, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == 2 and r, timeout=20)
+    assert [r["StartDateTime"][:16] for r in kept] == [iso(start + timedelta(weeks=n))[:16] for n in (0, 1)]
+
+    # R-REC-5: the series moves to the next day, an hour later; Salesforce holds one series on those days.
+    moved = start + timedelta(days=1, hours=1)
+    master = outlook.by_id(master.id)
+    tz = ZoneInfo(ZONE)
+    outlook.change(
+        master,
+        start=moved.astimezone(tz),
+        end=(moved + timedelta(minutes=30)).astimezone(tz),
+        recurrence=_weekly(moved),
+    )
+    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
+
+    def rebuilt() -> list[str] | None:
+        starts = [r["StartDateTime"][:16] for r in _rows(world, subject)]
+        return starts if starts == expected else None
+
+    wait_until(rebuilt, timeout=30)
+    rows = _rows(world, subject)
+    assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1 and all(r["IsRecurrence2"] for r in rows)
+    assert {r["Exchange_Item_Id__c"] for r in rows} == {master.id}
+
+
+def test_r_rec_4_this_and_following_deleted_in_salesforce_ends_the_outlook_series(world: World) -> None:
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 5)
+    subject = "Weekly deal desk: Orchard Lane"
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+
+    def master() -> Any:
+        found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
+        return found[0] if found else None
+
+    item, _ = wait_until(master, timeout=20)
+    third = _rows(world, subject)[2]["Id"]
+    world.desk.sf.restful(f"sobjects/Event/{third}/fromThisEventOnwards", method="DELETE")
+
+    def left() -> list[datetime] | None:
+        seen = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+        found = [datetime.fromtimestamp(o.start.timestamp(), UTC) for o in seen]
+        return found if len(found) == 2 else None
+
+    found, _ = wait_until(left, timeout=20)
+    assert found == [start, start + timedelta(weeks=1)]
+    assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]

@@ -19,6 +19,7 @@ from bridge.core import (
     Timed,
     UpdateItem,
 )
+from bridge.core.fields import SF_ITEM_ID_FIELD
 from bridge.core.model import Attendee
 from bridge.core.patterns import Anchor, Frequency, Pattern, Unmappable, Weekday
 from bridge.core.patterns_ews import EwsRecurrence
@@ -306,6 +307,8 @@ def test_r_rec_5_a_new_pattern_rebuilds_the_other_side_keeping_exceptions_that_s
     assert isinstance(rebuild, RebuildSeries) and rebuild.rule == (
         "RRULE:FREQ=WEEKLY;BYDAY=MO;WKST=MO;INTERVAL=2;COUNT=10"
     )
+    # The new Salesforce series names its Outlook twin, as the first one did.
+    assert rebuild.fields[SF_ITEM_ID_FIELD] == "AAMkMaster"
     (exception,) = of(result, UpdateOccurrence)
     assert isinstance(exception, UpdateOccurrence) and exception.original_start == utc(11, 16)
     assert result.dropped == (utc(11, 23),)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from bridge.core.fields import ExchangeItem
 from bridge.core.model import Policy
@@ -123,6 +123,20 @@ class EwsMailboxes:
     ) -> Written:
         return await self.session.run(
             mailbox, lambda account: series.create_series(account, fields, rule, categories)
+        )
+
+    async def end_series(self, mailbox: str, master_id: str, last: date) -> Written:
+        return await self.session.run(
+            mailbox, lambda account: series.end_series(account, master_id, last), item_id=master_id
+        )
+
+    async def rebuild_series(
+        self, mailbox: str, master_id: str, fields: Mapping[str, object], rule: EwsRecurrence
+    ) -> Written:
+        return await self.session.run(
+            mailbox,
+            lambda account: series.rebuild_series(account, master_id, fields, rule),
+            item_id=master_id,
         )
 
     # ---- writing -----------------------------------------------------------------------------------------

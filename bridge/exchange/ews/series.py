@@ -10,13 +10,13 @@ against the pairs it keeps (bridge.core.series_plan).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import exchangelib.recurrence as ews
 from exchangelib import Account, CalendarItem, EWSDateTime
-from exchangelib.items import SAVE_ONLY, SEND_TO_NONE
+from exchangelib.items import NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
 
 from bridge.core.fields import item_from_exchange
 from bridge.core.model import Policy, Side
@@ -108,6 +108,47 @@ def create_series(
     if isinstance(saved, Exception):
         raise saved
     return Written(id=saved.id, version=saved.changekey)
+
+
+def end_series(account: Account, master_id: str, last: date) -> Written:
+    """ "This and following" deleted on the other side (R-REC-4): the master's range ends on `last`, the
+    local date of its last remaining occurrence. Raises NotFoundError when the master is gone."""
+    master = _master(account, master_id)
+    start = master.recurrence.boundary.start
+    boundary = ews.EndDatePattern(start=start, end=max(last, _date(start)))
+    master.recurrence = ews.Recurrence(pattern=master.recurrence.pattern, boundary=boundary)
+    return _save(account, master, ["recurrence"])
+
+
+def rebuild_series(
+    account: Account, master_id: str, fields: Mapping[str, object], rule: EwsRecurrence
+) -> Written:
+    """A new pattern or start (R-REC-5): the master's span (`fields`) and recurrence replaced in one
+    update. Exchange drops the master's exceptions and deletions with it; the core writes back those whose
+    original start the new pattern still gives. Raises NotFoundError when the master is gone."""
+    master = _master(account, master_id)
+    names = apply_fields(master, fields, label=f"series {master_id} in {account.primary_smtp_address}")
+    master.recurrence = to_exchangelib(rule)
+    return _save(account, master, [*names, "recurrence"])
+
+
+def _master(account: Account, master_id: str) -> CalendarItem:
+    (master,) = account.fetch(ids=[(master_id, None)], only_fields=list(MASTER_FIELDS))
+    if isinstance(master, Exception) or master.recurrence is None:
+        raise NotFoundError(Side.EXCHANGE, master_id)
+    return master
+
+
+def _save(account: Account, master: CalendarItem, names: Sequence[str]) -> Written:
+    (saved,) = account.bulk_update(
+        items=[(master, list(dict.fromkeys(names)))],
+        conflict_resolution=NEVER_OVERWRITE,
+        message_disposition=SAVE_ONLY,
+        send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+    )
+    if isinstance(saved, Exception):
+        raise saved
+    return Written(id=saved[0], version=saved[1])
 
 
 def _occurrence(found: CalendarItem, policy: Policy) -> Occurrence:

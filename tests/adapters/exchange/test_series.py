@@ -13,10 +13,11 @@ from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 from bridge.core import Content, Policy, Side, Timed
 from bridge.core.patterns import Anchor, Frequency, Pattern, Weekday
 from bridge.core.patterns_dates import occurrence_starts
+from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import Occurrence, Series
 from bridge.core.series_commands import CreateSeries
 from bridge.core.series_plan import plan_series
-from bridge.exchange.ews.series import create_series, read_series
+from bridge.exchange.ews.series import create_series, end_series, read_series, rebuild_series
 
 from .conftest import ANA, BO
 
@@ -96,3 +97,40 @@ def test_r_rec_1_a_salesforce_series_is_written_to_exchange_as_one_master(
     assert back.rule == pattern and back.anchor == anchor
     assert back.paired_id == "828000000000009" and "Salesforce" in back.categories
     assert len(back.occurrences) == 12 and back.occurrences[-1].original_start.date() == date(2031, 12, 30)
+
+
+def test_r_rec_4_a_master_ended_early_keeps_only_the_earlier_occurrences(
+    user: Callable[[str], Account],
+) -> None:
+    account = user(ANA)
+    master = mondays(account, "Pipeline review (ends early)")
+    end_series(account, master.id, date(2031, 3, 17))
+    found = read_series(account, master.id, *WINDOW, POLICY)
+    assert [o.original_start.date() for o in found.occurrences] == [
+        date(2031, 3, 3),
+        date(2031, 3, 10),
+        date(2031, 3, 17),
+    ]
+    assert found.rule == Pattern(Frequency.WEEKLY, days=frozenset({Weekday.MO}), until=date(2031, 3, 17))
+
+
+def test_r_rec_5_a_master_rebuilt_follows_its_new_pattern_and_start(
+    user: Callable[[str], Account],
+) -> None:
+    account = user(ANA)
+    master = mondays(account, "Pipeline review (moves to Wednesdays)")
+    wednesday = FIRST + timedelta(days=2, hours=1)
+    rule = EwsRecurrence(
+        "WeeklyPattern",
+        {"interval": 1, "weekdays": [3], "first_day_of_week": 1},
+        "NumberedPattern",
+        {"start": wednesday.date(), "number": 3},
+    )
+    fields = {"start": wednesday, "end": wednesday + timedelta(minutes=30), "time_zone": "Europe/Berlin"}
+    rebuild_series(account, master.id, fields, rule)
+    found = read_series(account, master.id, *WINDOW, POLICY)
+    assert found.rule == Pattern(Frequency.WEEKLY, days=frozenset({Weekday.WE}), count=3)
+    assert [o.original_start for o in found.occurrences] == [
+        datetime(2031, 3, 5, 9, tzinfo=UTC) + timedelta(weeks=n) for n in range(3)
+    ]
+    assert found.content.subject == "Pipeline review (moves to Wednesdays)"

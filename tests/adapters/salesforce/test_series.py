@@ -3,6 +3,7 @@ the rows of one series as a core `Series`, the pattern row left out, the rule re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -78,3 +79,20 @@ async def test_r_rec_4_a_deleted_row_changes_the_series_version(
     after = await read_series(salesforce.rest, series_id, {})
     assert after is not None and len(after.occurrences) == 2
     assert after.version != before.version
+
+
+async def test_r_rec_4_this_and_following_deleted_leaves_the_earlier_rows(
+    salesforce: SalesforceAdapter, plain: Salesforce
+) -> None:
+    # Salesforce deletes "this and following" asynchronously: the call answers at once, the rows go soon.
+    series_id = person_creates_series(plain, unique("Weekly standup"), "FREQ=WEEKLY;BYDAY=MO;COUNT=4")
+    before = await read_series(salesforce.rest, series_id, {})
+    assert before is not None
+    await salesforce.delete_onwards(before.occurrences[2].id)
+    for _ in range(50):
+        after = await read_series(salesforce.rest, series_id, {})
+        if after is not None and len(after.occurrences) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert after is not None
+    assert [o.id for o in after.occurrences] == [o.id for o in before.occurrences[:2]]
