@@ -175,6 +175,10 @@ class Actors:
         """The user's passes, when made already (a settings change rebinds them)."""
         return self._syncs.get(user_id)
 
+    def actor_of(self, user_id: str) -> Actor | None:
+        """The user's running actor, if any (without copying the map, as `running` does)."""
+        return self._actors.get(user_id)
+
     def _exited(self, actor: Actor) -> None:
         if self._actors.get(actor.user_id) is actor:
             del self._actors[actor.user_id]

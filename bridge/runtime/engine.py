@@ -43,6 +43,7 @@ from bridge.runtime.reconcile import Reader, owner_batches
 from bridge.runtime.router import Router
 from bridge.runtime.series import SeriesRoad
 from bridge.runtime.settings import SettingsFollower
+from bridge.runtime.startup import spread
 from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
 from bridge.runtime.watermark import Watermarks
 from bridge.salesforce.changes import stream_name
@@ -60,6 +61,7 @@ class BridgeSettings:
     stream_retry_s: float = 1.0
     observe: frozenset[str] = frozenset()  # users in observe mode (issue 9): planned, reported, not written
     journal_keep_days: int = 30  # journal entries older than this are pruned at start (issue 9)
+    startup_parallel: int = 32  # users' first passes in flight at start (bridge.runtime.startup)
 
 
 class Bridge:
@@ -92,6 +94,7 @@ class Bridge:
         self.watermarks = Watermarks()
         self.router = Router(self.actors, store, salesforce, self.users, self.watermarks)
         self._tasks: list[asyncio.Task[None]] = []
+        self._startup: asyncio.Task[None] | None = None  # first passes, spread (bridge.runtime.startup)
         self._digests: dict[str, str] = {}  # user id -> their window's digest at the last periodic pass
         self.ready = asyncio.Event()
         self.started_at: datetime | None = None
@@ -137,10 +140,16 @@ class Bridge:
         self.watermarks = Watermarks(stored)
         self.router.watermarks = self.watermarks
         pending = {i.user_id for i in await self.store.pending_intents()}
+        works = []
         for user in self.users.values():
             known = await self.store.position(exchange_stream(user.mailbox))
             first = known is None or user.user_id in pending
-            self.actors.submit(user.user_id, Work(reconcile=True) if first else Work(exchange=True))
+            works.append((user.user_id, Work(reconcile=True) if first else Work(exchange=True)))
+        # Spread, not all at once (no thundering herd at 10,000 users); notices are routed meanwhile.
+        self._startup = asyncio.create_task(
+            spread(self.actors, works, limit=self.settings.startup_parallel), name="startup"
+        )
+        self._tasks.append(self._startup)
         self._spawn(self._salesforce_pump(stored), "salesforce stream")
         self._spawn(self._exchange_pump(), "exchange stream")
         self._spawn(self._flusher(), "watermark flusher")
@@ -170,6 +179,8 @@ class Bridge:
 
     async def wait_idle(self, settle_s: float = 0.05) -> None:
         """Until no actor has work and no notice is in flight, twice in a row `settle_s` apart."""
+        if self._startup is not None and not self._startup.done():
+            await asyncio.shield(self._startup)
         quiet = 0
         while quiet < 2:
             await self.actors.wait_idle()
@@ -282,18 +293,9 @@ class Bridge:
     ) -> None:
         """Reconcile these users' windows and return when committed, without reading the streams (the
         CLI's `sync-now` and `backfill`). `done` hears of each user finished."""
-        for user_id in user_ids:
-            self.actors.submit(user_id, Work(sync_now_all=True) if sync_now else Work(reconcile=True))
-        pending = set(user_ids)
-        while pending:
-            await asyncio.sleep(0.05)
-            running = self.actors.running
-            for user_id in list(pending):
-                actor = running.get(user_id)
-                if actor is None or (actor.passes > 0 and not actor.depth and not actor.busy):
-                    pending.discard(user_id)
-                    if done is not None:
-                        done(user_id)
+        works = [(u, Work(sync_now_all=True) if sync_now else Work(reconcile=True)) for u in user_ids]
+        what = "sync now" if sync_now else "backfill"
+        await spread(self.actors, works, limit=self.settings.startup_parallel, what=what, done=done)
         await self.actors.wait_idle()
 
     async def reconcile_all(self) -> None:
