@@ -94,6 +94,11 @@ def add_runtime_commands(sub: Any) -> None:
     which = backfill.add_mutually_exclusive_group(required=True)
     which.add_argument("user", nargs="?", metavar="USER", help=USER_HELP)
     which.add_argument("--all", action="store_true", help="every enabled user")
+    backfill.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over instead of resuming an unfinished backfill (its checkpoint is in the store)",
+    )
     report = sub.add_parser(
         "observe-report",
         help="what the bridge would write for users in observe mode, from the store",
@@ -155,7 +160,7 @@ def run_runtime_command(args: argparse.Namespace) -> int:
                 return asyncio.run(undo_command.undo(config, args.user, args.since, force=args.force))
             return asyncio.run(undo_command.observe_report(config, args.user, args.sample))
         users = _users(config, None if args.all else args.user)
-        return asyncio.run(_reconcile(config, users, sync_now=False))
+        return asyncio.run(_reconcile(config, users, sync_now=False, restart=args.restart))
     except KeyError as exc:
         who = exc.args[0] if exc.args else "?"
         print(
@@ -336,14 +341,21 @@ def _ask_running_bridge(config: Any, user_id: str) -> dict[str, Any] | None:
         return None  # nobody listens: sync in this process
 
 
-async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool) -> int:
+async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool, restart: bool = False) -> int:
+    """Reconcile the users in this process with a progress bar. A backfill keeps a checkpoint in the store
+    (bridge.runtime.checkpoint): stopped half-way, the next backfill resumes after the users done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from bridge.runtime.checkpoint import Checkpoint
     from bridge.runtime.supervisor import Supervisor
 
     settings = replace(bridge_settings(config), reconcile_every_s=0)
     supervisor = Supervisor(config, ops=False, settings=settings)
     bridge = await supervisor.open_bridge()
+    checkpoint = None if sync_now else await Checkpoint.open(bridge.store, restart=restart)
+    left = checkpoint.left(user_ids) if checkpoint is not None else user_ids
+    if checkpoint is not None and len(left) < len(user_ids):
+        print(f"resuming the backfill started {_when(checkpoint.started)}: {len(left)} users left")
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -351,14 +363,44 @@ async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool) -> int
         TextColumn("users"),
         TimeElapsedColumn(),
     )
+    complete = False
+    flusher = asyncio.create_task(_flush_every(checkpoint, 1.0)) if checkpoint is not None else None
     try:
         with Progress(*columns, console=_console(), transient=False) as progress:
-            task = progress.add_task("sync now" if sync_now else "backfill", total=len(user_ids))
-            await bridge.run_users(user_ids, sync_now=sync_now, done=lambda _: progress.advance(task))
+            task = progress.add_task(
+                "sync now" if sync_now else "backfill",
+                total=len(user_ids),
+                completed=len(user_ids) - len(left),
+            )
+
+            def done(user_id: str) -> None:
+                progress.advance(task)
+                if checkpoint is not None:
+                    checkpoint.finished(user_id)
+
+            await bridge.run_users(left, sync_now=sync_now, done=done)
         await bridge.stop()
+        complete = True
     finally:
+        if flusher is not None:
+            flusher.cancel()
+        if checkpoint is not None:
+            await checkpoint.close(complete=complete and not _failures(bridge))
         await supervisor.stop()
-    failures = sum(v for k, v in bridge.metrics.counters.items() if k.startswith("failure_"))
-    writes = sum(v for k, v in bridge.metrics.counters.items() if k.startswith("writes_"))
-    print(f"{len(user_ids)} users reconciled in this process; {writes} writes, {failures} failures")
+    failures, writes = (
+        _failures(bridge),
+        sum(v for k, v in bridge.metrics.counters.items() if k.startswith("writes_")),
+    )
+    print(f"{len(left)} users reconciled in this process; {writes} writes, {failures} failures")
     return 1 if failures else 0
+
+
+def _failures(bridge: Any) -> int:
+    return sum(v for k, v in bridge.metrics.counters.items() if k.startswith("failure_"))
+
+
+async def _flush_every(checkpoint: Any, seconds: float) -> None:
+    """Store the backfill's marks while it runs, so a stop loses at most `seconds` of finished users."""
+    while True:
+        await asyncio.sleep(seconds)
+        await checkpoint.flush()

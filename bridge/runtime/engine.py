@@ -292,10 +292,24 @@ class Bridge:
         done: Callable[[str], None] | None = None,
     ) -> None:
         """Reconcile these users' windows and return when committed, without reading the streams (the
-        CLI's `sync-now` and `backfill`). `done` hears of each user finished."""
-        works = [(u, Work(sync_now_all=True) if sync_now else Work(reconcile=True)) for u in user_ids]
-        what = "sync now" if sync_now else "backfill"
-        await spread(self.actors, works, limit=self.settings.startup_parallel, what=what, done=done)
+        CLI's `sync-now` and `backfill`). `done` hears of each user finished. A backfill reads the
+        Salesforce windows of up to 200 users in one query (R-API-3), a batch at a time, so memory holds
+        one batch's events and not every user's."""
+        if sync_now:
+            works = [(u, Work(sync_now_all=True)) for u in user_ids]
+            await spread(self.actors, works, limit=self.settings.startup_parallel, what="sync now", done=done)
+        else:
+            wanted = set(user_ids)
+            for batch in self._batches():
+                ids = [u.user_id for u in batch if u.user_id in wanted]
+                if not ids:
+                    continue
+                policy, now = batch[0].policy, self._now()
+                found = await self.salesforce.window_events(ids, now - policy.past, now + policy.future)
+                works = [(u, Work(reconcile=True, events=list(found.get(u, [])))) for u in ids]
+                await spread(
+                    self.actors, works, limit=self.settings.startup_parallel, what="backfill", done=done
+                )
         await self.actors.wait_idle()
 
     async def reconcile_all(self) -> None:
