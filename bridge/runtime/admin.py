@@ -4,7 +4,9 @@
   the settings object's change events (`bridge.runtime.settings`);
 - `sync.issues_to_salesforce`: every issue kept as a `Calbridge_Issue__c` record (`runtime.issues_out`);
 - always, when the port can tell who holds a permission set: commands from Salesforce pass the gate
-  (`bridge.runtime.gate`).
+  (`bridge.runtime.gate`);
+- always: users with `enabled = false` in calbridge.toml are handed over as switched off, so the bridge
+  ends the pairs they still have (R-DEL-6) and leaves them alone after that.
 A port without these abilities (the in-memory ones) gets a plain Bridge, unless the configuration asks for
 settings from Salesforce, which it then refuses to start with.
 """
@@ -46,7 +48,7 @@ async def build_bridge(
             raise ConfigError("sync.settings_source", "this Salesforce port cannot read the settings object")
         follower = SettingsFollower(config, read, store)
         users = list((await follower.current()).bindings.values())
-    bridge = Bridge(salesforce, exchange, store, users, **options)
+    bridge = Bridge(salesforce, exchange, store, users, switched_off=switched_off(config), **options)
     bridge.follower, bridge.mirror = follower, mirror
     holds = getattr(salesforce, "holds", None)
     if holds is not None:
@@ -54,4 +56,10 @@ async def build_bridge(
     return bridge
 
 
-__all__ = ["build_bridge"]
+def switched_off(config: Config) -> list[UserBinding]:
+    """The `[[users]]` entries with `enabled = false`: the bridge ends their pairs once (R-DEL-6)."""
+    off = [u for u in config.users if not u.enabled]
+    return [UserBinding(u.salesforce_user_id, u.email, config.policy_for(u)) for u in off]
+
+
+__all__ = ["build_bridge", "switched_off"]

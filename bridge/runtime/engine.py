@@ -16,9 +16,13 @@ builds a Bridge from the configuration; tests build one over the in-memory ports
 Users change while it runs (`apply_users`, from `bridge.runtime.settings` when settings come from
 Salesforce): a new user is watched and first-synced, a user whose policy or mailbox changed is re-planned
 under it (a window reconcile), and a user who left is switched off (R-DEL-6: every pair ended as the
-R-DEL table says) and unwatched. Commands from Salesforce pass `gate` (`bridge.runtime.gate`) first; a
-`sync_now` command and every periodic pass read the settings again first (`follower`), since Salesforce
-does not stream permission set assignments.
+R-DEL table says) and unwatched; a user switched off while the bridge was stopped (`switched_off`, from
+`enabled = false` in calbridge.toml) gets the same pass at start if they still have pairs, and since that
+pass forgets their pairs and mailbox sync state, switching them back on later is a first sync.
+
+Commands from Salesforce pass `gate` (`bridge.runtime.gate`) first; a `sync_now` command and every
+periodic pass read the settings again first (`follower`), since Salesforce does not stream permission set
+assignments.
 """
 
 from __future__ import annotations
@@ -38,13 +42,13 @@ from bridge.runtime.gate import CommandGate
 from bridge.runtime.issues_out import IssueMirror
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.observe import UnplannedSeries
-from bridge.runtime.passes import PassServices
+from bridge.runtime.passes import PassServices, live
 from bridge.runtime.reconcile import Reader, owner_batches
 from bridge.runtime.router import Router
 from bridge.runtime.series import SeriesRoad
 from bridge.runtime.settings import SettingsFollower
 from bridge.runtime.startup import spread
-from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
+from bridge.runtime.sync import UserBinding, UserSync, Work, sync_state_of
 from bridge.runtime.watermark import Watermarks
 from bridge.salesforce.changes import stream_name
 from bridge.salesforce.settings import SETTINGS_TOPIC
@@ -75,12 +79,15 @@ class Bridge:
         settings: BridgeSettings | None = None,
         metrics: RuntimeMetrics | None = None,
         clock: Callable[[], datetime] | None = None,
+        switched_off: Sequence[UserBinding] = (),
     ) -> None:
         self.salesforce = salesforce
         self.exchange = exchange
         self.store = store
         self.users = {u.user_id: u for u in users}
         self._bindings = dict(self.users)  # every user ever enrolled, for passes made after they left
+        # Users switched off before this start (`enabled = false`): R-DEL-6 once for those with pairs.
+        self.switched_off = {u.user_id: u for u in switched_off if u.user_id not in self.users}
         self.settings = settings or BridgeSettings()
         self.metrics = metrics or RuntimeMetrics()
         self.clock = clock
@@ -142,7 +149,7 @@ class Bridge:
         pending = {i.user_id for i in await self.store.pending_intents()}
         works = []
         for user in self.users.values():
-            known = await self.store.position(exchange_stream(user.mailbox))
+            known = await sync_state_of(self.store, user.mailbox)
             first = known is None or user.user_id in pending
             works.append((user.user_id, Work(reconcile=True) if first else Work(exchange=True)))
         # Spread, not all at once (no thundering herd at 10,000 users); notices are routed meanwhile.
@@ -150,6 +157,7 @@ class Bridge:
             spread(self.actors, works, limit=self.settings.startup_parallel), name="startup"
         )
         self._tasks.append(self._startup)
+        await self._end_switched_off()
         self._spawn(self._salesforce_pump(stored), "salesforce stream")
         self._spawn(self._exchange_pump(), "exchange stream")
         self._spawn(self._flusher(), "watermark flusher")
@@ -212,6 +220,7 @@ class Bridge:
 
     async def _enrol(self, binding: UserBinding) -> None:
         old = self.users.get(binding.user_id)
+        self.switched_off.pop(binding.user_id, None)
         self.users[binding.user_id] = self._bindings[binding.user_id] = binding
         self._observe(binding)
         self._index()
@@ -235,6 +244,17 @@ class Bridge:
         self.actors.submit(user_id, Work(switched_off=True))
         await self.exchange.unwatch(binding.mailbox)
         log.info("user switched off", extra={"user": user_id})
+
+    async def _end_switched_off(self) -> None:
+        """R-DEL-6 for users switched off while the bridge was stopped: one who still has pairs gets the
+        switch-off pass (which forgets them), so a later start finds none and leaves the user alone. Their
+        mailbox is not watched and their notices are not routed."""
+        for user_id, binding in self.switched_off.items():
+            if not any(live(p) for p in await self.store.pairs_of(user_id)):
+                continue
+            self._bindings[user_id] = binding
+            self.actors.submit(user_id, Work(switched_off=True))
+            log.info("user switched off", extra={"user": user_id})
 
     def _index(self) -> None:
         """The router's and reader's views of who is enrolled, after `users` changed."""

@@ -43,7 +43,7 @@ from bridge.runtime.engine import Bridge, BridgeSettings
 from bridge.runtime.handoff import Inbox, Outbox
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.reconcile import owner_batches
-from bridge.runtime.sync import UserBinding, UserSync, Work, exchange_stream
+from bridge.runtime.sync import UserBinding, UserSync, Work, sync_state_of
 from bridge.runtime.watermark import Ticket, Watermarks
 from bridge.store.leases import STREAM_KEY, Fence, LeaseBook, LeaseLostError
 from bridge.store.sql import SqlStore
@@ -231,7 +231,7 @@ class ReplicaBridge(Bridge):
             await self.exchange.watch(binding.mailbox)
         except Exception as error:  # a refused mailbox must not stop the others; the catch-up still runs
             log.error("cannot watch %s: %s", binding.mailbox, error)
-        known = await self.store.position(exchange_stream(binding.mailbox))
+        known = await sync_state_of(self.store, binding.mailbox)
         cut_short = await self.store.pending_intents(key)
         # As after a restart (R-TIME-2, R-MERGE-4): from the stored sync state, or the whole window.
         self.actors.submit(key, Work(reconcile=True) if known is None or cut_short else Work(exchange=True))

@@ -23,7 +23,7 @@ from bridge.core.fields import ExchangeItem
 from bridge.core.model import Copy, PairStatus, Policy, Side
 from bridge.core.scope import opted_in
 from bridge.errors import MappingError, StreamGapError
-from bridge.ports import ChangeType, EventChange, EventRecord, StoredPair, StreamPosition
+from bridge.ports import ChangeType, EventChange, EventRecord, Store, StoredPair, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import UserContext
 from bridge.runtime.passes import (
@@ -103,8 +103,16 @@ class Work:
         )
 
 
+NO_SYNC_STATE = ""  # a mailbox's stored sync state once forgotten (R-DEL-6): read as none
+
+
 def exchange_stream(mailbox: str) -> str:
     return f"ex:{mailbox.lower()}"
+
+
+async def sync_state_of(store: Store, mailbox: str) -> str | None:
+    """The mailbox's stored sync state; None when it never synced or was forgotten at a switch-off."""
+    return await store.position(exchange_stream(mailbox)) or None
 
 
 class UserSync:
@@ -143,7 +151,7 @@ class UserSync:
             return await self.switch_off(ctx)
         if work.reconcile or work.sync_now_all:
             return await self.reconcile(ctx, work)
-        sync_state = await store.position(stream) if work.exchange else None
+        sync_state = await sync_state_of(store, ctx.mailbox) if work.exchange else None
         if work.exchange and sync_state is None:
             return await self.reconcile(ctx, work)  # the user's first sync
         pairs = await store.pairs_of(ctx.user_id)
@@ -198,7 +206,7 @@ class UserSync:
         store = self.reader.store
         stream = exchange_stream(ctx.mailbox)
         pending = [i.token for i in await store.pending_intents(ctx.user_id)]
-        sync_state = await store.position(stream)
+        sync_state = await sync_state_of(store, ctx.mailbox)
         try:
             changed, _, new_state = await self._sync(ctx, sync_state)
         except StreamGapError:
@@ -240,7 +248,10 @@ class UserSync:
         pairs = await self.reader.store.pairs_of(ctx.user_id)
         got = Gathered()
         got.jobs = [Job(p, UserSwitchedOff(), p.event, p.item) for p in pairs if live(p)]
-        await self._finish(ctx, got, pairs, confirmed=True)
+        # The mailbox's sync state is forgotten with the pairs, so switching the user back on is a first
+        # sync (a window reconcile) and not a catch-up that would miss what changed while they were off.
+        forgotten = [StreamPosition(exchange_stream(ctx.mailbox), NO_SYNC_STATE)]
+        await self._finish(ctx, got, pairs, positions=forgotten, confirmed=True)
         return False
 
     async def _finish(
@@ -479,4 +490,4 @@ def _may_merge(job: Job) -> bool:
     return any(c.version != state.version_of(c.side) for c in _copies(job))
 
 
-__all__ = ["UserBinding", "UserSync", "Work", "exchange_stream"]
+__all__ = ["NO_SYNC_STATE", "UserBinding", "UserSync", "Work", "exchange_stream", "sync_state_of"]
