@@ -106,7 +106,9 @@ class OccurrencePair:
 @dataclass(frozen=True, slots=True)
 class SeriesState:
     """The status row of one paired series. `rule` is None for an expanded series (R-REC-6): its
-    occurrences are paired with single copies on the other side, by original start all the same."""
+    occurrences are paired with single copies on the other side, by original start all the same.
+    `ended` is the series' tombstone (R-DEL-9): one side's series was deleted or unsynced and the other
+    kept (`bridge.core.series_gone`); such a state plans nothing, so the survivor never comes back."""
 
     key: str
     origin: Side
@@ -121,6 +123,7 @@ class SeriesState:
     ex_version: str | None = None
     occurrences: tuple[OccurrencePair, ...] = ()
     open_issues: frozenset[IssueCode] = frozenset()
+    ended: bool = False  # R-DEL-9: one side's series went under the R-DEL table; never re-created
 
     @property
     def expanded(self) -> bool:

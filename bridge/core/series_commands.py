@@ -63,6 +63,15 @@ class EndSeries(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteSeries(Command):
+    """Delete a whole series under the R-DEL table (R-REC-7): an Exchange master, or a Salesforce series
+    from its first row onwards."""
+
+    side: Side
+    series_id: RecordId
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateOccurrence(Command):
     """Make one occurrence an exception, or change one that is (R-REC-3)."""
 

@@ -74,6 +74,8 @@ def plan_series(
     seen = [s for s in (sf, ex) if s is not None]
     if not seen:
         return SeriesPlan((), state)
+    if state is not None and state.ended:
+        return SeriesPlan((), state)  # R-DEL-9: the series' tombstone
     if state is not None and all(s.version and s.version == state.version_of(s.side) for s in seen):
         return SeriesPlan((), state)
     too_long = next((s for s in seen if s.longest() > MAX_RECURRING_OCCURRENCE), None)

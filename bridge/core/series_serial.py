@@ -47,6 +47,7 @@ def series_to_dict(state: SeriesState) -> dict[str, object]:
             for p in state.occurrences
         ],
         "open_issues": sorted(code.value for code in state.open_issues),
+        **({"ended": True} if state.ended else {}),  # absent in rows written before tombstones
     }
 
 
@@ -99,6 +100,7 @@ def series_from_dict(data: object) -> SeriesState:
         open_issues=frozenset(
             _code(v, IssueCode, f"series.open_issues[{i}]") for i, v in enumerate(fields.items("open_issues"))
         ),
+        ended=fields.flag("ended") if "ended" in fields.data else False,
     )
     fields.done()
     return state

@@ -16,9 +16,11 @@ R-REC-2 (occurrences by original start), R-REC-3 (an occurrence changed becomes 
 of a Salesforce series where needed), R-REC-4 (one occurrence, and "this and following": an Exchange
 master's range ends, a Salesforce series is deleted from its first row to go), R-REC-5 (a new pattern or
 start: the master is updated in place, a Salesforce series deleted and created anew under a new id), and
-the series' own fields (R-REC-7). A plan that needs a command not built yet (the single copies of an
-expanded series) writes nothing: the series keeps its state and I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern) is reported
-against it with the mapping issue; other series and users go on.
+the series' own fields and a whole series deleted on one side under the R-DEL table (R-REC-7,
+`bridge.core.series_gone`; a deleted master comes from the mailbox sync's deletions). A plan that needs
+a command not built yet (the single copies of an expanded series) writes nothing: the series keeps its
+state and I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern)
+is reported against it with the mapping issue; other series and users go on.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
-from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent
+from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent, UpdateItem
 from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Policy, Side
@@ -39,12 +41,14 @@ from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
+    DeleteSeries,
     EndSeries,
     RebuildSeries,
     SplitOccurrence,
     UpdateOccurrence,
     UpdateSeries,
 )
+from bridge.core.series_gone import plan_gone
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import (
@@ -239,6 +243,10 @@ class SeriesRoad:
     ) -> None:
         for _round in range(_ROUNDS):
             sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
+            gone = _gone_side(state, sf, ex)
+            if state is not None and gone is not None:
+                await self._gone(ctx, state, gone, sf if gone is Side.EXCHANGE else ex)
+                return
             planned = plan_series(state, sf, ex, ctx.policy, now)
             missing = [c for c in planned.commands if not isinstance(c, BUILT)]
             if missing:
@@ -256,6 +264,22 @@ class SeriesRoad:
             if not result.created:
                 return
             state, sf_id, ex_id = result.state, result.state.sf_series, result.state.ex_series
+
+    async def _gone(self, ctx: UserContext, state: SeriesState, gone: Side, survivor: Series | None) -> None:
+        """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
+        forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9)."""
+        commands, after = plan_gone(state, gone, survivor, ctx.policy)
+        if commands:
+            planned = SeriesPlan(commands, state)
+            result = await _Writes(self, ctx, planned, None, None).run()
+            self._report(ctx, result, planned)
+            if result.opened:  # the write failed: the state stays as it was, and the issue says why
+                await self._commit(ctx, state, result.opened, [])
+                return
+        closed = [(code, state.sf_series, state.ex_series) for code in state.open_issues]
+        log.info("series_ended", extra={"user": ctx.user_id, "series": state.key, "gone": gone.value,
+                                        "forgotten": after is None})  # fmt: skip
+        await self._commit(ctx, after, [], closed, forget=state.key if after is None else None)
 
     async def _read(
         self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
@@ -331,17 +355,28 @@ class SeriesRoad:
         state: SeriesState | None,
         opened: Sequence[Issue],
         closed: Sequence[tuple[IssueCode, str | None, str | None]],
+        forget: str | None = None,
     ) -> None:
         now = datetime.now().astimezone()
         commit = Commit(user_id=ctx.user_id)
         if state is not None:
             commit.series.append(StoredSeries(ctx.user_id, state))
+        if forget is not None:
+            commit.forget_series.append(forget)
         for issue in opened:
             commit.issues_opened.append(
                 StoredIssue(ctx.user_id, issue.code.value, issue.sf_id, issue.ex_id, issue.message, now, now)
             )
         commit.issues_closed += [(code.value, sf_id, ex_id) for code, sf_id, ex_id in closed]
         await self.store.commit(commit)
+
+
+def _gone_side(state: SeriesState | None, sf: Series | None, ex: Series | None) -> Side | None:
+    """The side whose stored series read as gone (a deleted master; no row left), if one did."""
+    if state is None or state.ended:
+        return None
+    read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
+    return next((side for side in Side if state.series_of(side) and read[side] is None), None)
 
 
 @dataclass(slots=True)
@@ -360,6 +395,8 @@ def _written_sides(command: Command) -> tuple[Side, ...]:
     """Where a series command writes (an issue command writes to neither service)."""
     if isinstance(command, SplitOccurrence | UpdateEvent):
         return (Side.SALESFORCE,)
+    if isinstance(command, UpdateItem):
+        return (Side.EXCHANGE,)
     side = getattr(command, "side", None)
     return (side,) if isinstance(side, Side) else ()
 
@@ -454,6 +491,16 @@ class _Writes:
             master = self._series(Side.EXCHANGE, command.series_id)
             await self.road.exchange.update_item(
                 ctx.mailbox, master, None, dict(command.fields), (), (), False
+            )
+        elif isinstance(command, DeleteSeries) and command.side is Side.EXCHANGE:
+            await self.road.exchange.delete_item(ctx.mailbox, str(command.series_id), None, False)
+        elif isinstance(command, DeleteSeries):
+            rows = await self.road._sf.read_series(str(command.series_id), {})
+            if rows is not None and rows.occurrences:
+                await self.road._sf.delete_onwards(rows.occurrences[0].id)
+        elif isinstance(command, UpdateItem):  # R-DEL-5: the surviving master's category removed
+            await self.road.exchange.update_item(
+                ctx.mailbox, str(command.item_id), None, {}, (), command.remove_categories, False
             )
         elif isinstance(command, EndSeries | RebuildSeries):
             await self._repattern(command)

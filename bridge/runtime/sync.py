@@ -174,6 +174,8 @@ class UserSync:
             except StreamGapError:
                 return await self.reconcile(ctx, work)
             changed = split_exchange(changed, touched) if self.series.available() else changed
+            # A deleted master is its series' deletion (R-REC-7): the series road reads it as gone.
+            touched.ex_masters |= {i for i in deleted if any(s.state.ex_series == i for s in series)}
             synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)

@@ -279,3 +279,16 @@ def test_r_rec_4_this_and_following_deleted_in_salesforce_ends_the_outlook_serie
     found, _ = wait_until(left, timeout=20)
     assert found == [start, start + timedelta(weeks=1)]
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+
+
+def test_r_rec_7_an_outlook_series_deleted_deletes_its_lightning_series(world: World) -> None:
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 6)
+    subject = "Weekly territory review: Birch Supply"
+    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+
+    # R-DEL-2 for the series as one unit (kind A): every row goes, the pattern row with them.
+    outlook.delete(master)
+    wait_until(lambda: not _rows(world, subject) or None, timeout=20)
+    assert world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == []

@@ -28,12 +28,14 @@ from bridge.core.series_commands import (
     CreateSeries,
     CreateSingle,
     DeleteOccurrence,
+    DeleteSeries,
     EndSeries,
     RebuildSeries,
     SplitOccurrence,
     UpdateOccurrence,
     UpdateSeries,
 )
+from bridge.core.series_gone import plan_gone
 from bridge.core.series_plan import SeriesPlan, plan_series
 
 from .factories import NOW, POLICY, at
@@ -425,3 +427,39 @@ def test_r_rec_2_a_series_state_is_stored_as_json_and_read_back_equal() -> None:
     data["rule"]["days"] = ["XX"]
     with pytest.raises(ValueError, match=r"series\.rule\.days\[0\]"):
         series_from_dict(data)
+
+
+# --------------------------------------------------------------------------- R-REC-7 under the R-DEL table
+
+
+def test_r_rec_7_an_outlook_master_deleted_deletes_the_salesforce_series_as_one_unit() -> None:
+    state = paired()  # made in Outlook: kind A, R-DEL-2 deletes the event
+    commands, after = plan_gone(state, Side.EXCHANGE, series(Side.SALESFORCE, version="s2"), POLICY)
+    assert commands == (DeleteSeries(Side.SALESFORCE, "828000000000001"),) and after is None
+
+
+def test_r_rec_7_a_salesforce_series_deleted_unsyncs_its_outlook_master_and_never_comes_back() -> None:
+    state = paired()  # kind A: R-DEL-5 removes the category, the master stays in Outlook
+    survivor = series(Side.EXCHANGE, version="v2")
+    commands, after = plan_gone(state, Side.SALESFORCE, survivor, POLICY)
+    assert commands == (UpdateItem("AAMkMaster", None, remove_categories=(POLICY.sync_category,)),)
+    assert after is not None and after.ended and after.sf_series is None
+    # R-DEL-9: the master is read again later (a reconcile): nothing is written, nothing re-created.
+    assert plan_series(after, None, replace(survivor, version="v3"), POLICY, NOW).commands == ()
+    # R-DEL-7: delete_in_exchange deletes the master instead.
+    deleting = replace(POLICY, delete_in_exchange=True)
+    assert plan_gone(state, Side.SALESFORCE, survivor, deleting)[0] == (
+        DeleteSeries(Side.EXCHANGE, "AAMkMaster"),
+    )
+
+
+def test_r_rec_7_a_series_gone_on_both_sides_is_forgotten_and_an_ended_state_is_stored() -> None:
+    import json
+
+    from bridge.core.series_serial import series_from_dict, series_to_dict
+
+    state = paired()
+    assert plan_gone(state, Side.EXCHANGE, None, POLICY) == ((), None)
+    _, ended = plan_gone(state, Side.SALESFORCE, series(Side.EXCHANGE), POLICY)
+    assert ended is not None
+    assert series_from_dict(json.loads(json.dumps(series_to_dict(ended)))) == ended

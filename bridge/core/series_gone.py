@@ -1,0 +1,50 @@
+"""A whole series gone on one side, under the R-DEL table (R-REC-7): the series is one unit, so an Outlook
+master deleted is R-DEL-2 for the whole series and every row of a Salesforce series deleted is R-DEL-5.
+
+The cell of `bridge.core.deletion.outcome` says what the other side's series becomes: deleted (the state is
+forgotten: nothing is left to come back), its `Salesforce` category removed, or left as it is. A series
+that survives is kept by an `ended` state, the series' tombstone (R-DEL-9), so it is never created anew.
+What the cell calls "the user's attendee relation removed" or "event passed on" is not written for a
+series: the survivor is left as it is and the state ends (docs/behaviour.md says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bridge.core.commands import Command, UpdateItem
+from bridge.core.deletion import Action, Outcome, outcome
+from bridge.core.model import Kind, Policy, Side
+from bridge.core.series import Series, SeriesState
+from bridge.core.series_commands import DeleteSeries
+
+_ACTION = {Side.EXCHANGE: Action.DELETED_IN_EXCHANGE, Side.SALESFORCE: Action.DELETED_IN_SALESFORCE}
+
+
+def plan_gone(
+    state: SeriesState, gone: Side, survivor: Series | None, policy: Policy
+) -> tuple[tuple[Command, ...], SeriesState | None]:
+    """The commands and the state to keep (None: forget it) once `gone`'s series is no more. `survivor`
+    is the other side's series as read now, None when it is gone too."""
+    other = gone.other
+    survivor_id = state.series_of(other)
+    if survivor is None or survivor_id is None:
+        return (), None
+    cell = outcome(_ACTION[gone], _kind(state, survivor), policy)
+    if cell in (Outcome.DELETE_EVENT, Outcome.DELETE_ITEM):
+        return (DeleteSeries(other, survivor_id),), None
+    commands: tuple[Command, ...] = ()
+    if cell is Outcome.REMOVE_CATEGORY and other is Side.EXCHANGE:
+        commands = (UpdateItem(survivor_id, None, remove_categories=(policy.sync_category,)),)
+    ended = replace(state, ended=True, occurrences=(), open_issues=frozenset())
+    if gone is Side.SALESFORCE:
+        return commands, replace(ended, sf_series=None, sf_version=None)
+    return commands, replace(ended, ex_series=None, ex_version=None)
+
+
+def _kind(state: SeriesState, survivor: Series) -> Kind:
+    """The series' kind of SPEC §8: where it began, and a meeting when it has attendees."""
+    content = state.base_of(survivor.side) or survivor.content
+    if content.attendees:
+        return Kind.C
+    return Kind.A if state.origin is Side.EXCHANGE else Kind.B
