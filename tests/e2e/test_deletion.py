@@ -14,7 +14,6 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from exchangelib import Attendee, CalendarItem, EWSDateTime, Mailbox
 
 from bridge.sandbox.launch import BridgeProcess
@@ -316,12 +315,6 @@ def _restart_with_user_2_off_and_user_1_on_delete_in_exchange(world: World) -> N
     world.bridge = BridgeProcess(config).start()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runtime never plans R-DEL-6: a user switched off (enabled = false) is left out of the "
-    "bridge's "
-    "bindings, so core's UserSwitchedOff observation is never made and their pairs stay as they were",
-)
 def test_r_del_6_a_user_switched_off_loses_the_category_of_a_and_the_item_of_b(world: World) -> None:
     off_a, _ = kind_a(world, 2, "Del-6 A")
     off_b, _ = kind_b(world, 2, "Del-6 B")

@@ -57,3 +57,13 @@ async def test_r_del_6_switching_a_user_back_on_is_a_first_sync(world: World) ->
     await _restart(world, [ANN, BOB])
     subjects = [i.subject for i in world.ex.items[ANN.mailbox].values()]
     assert "Booked while off" in subjects  # the window was read, not only the mailbox caught up
+
+
+async def test_r_del_6_switching_off_is_not_held_by_the_mass_delete_guard(world: World) -> None:
+    for n in range(12):  # more than R-DEL-10's 10 deletions, and every pair of the user
+        world.sf.put_event(ANN.user_id, f"Meeting {n}", *soon(n + 1))
+    await world.bridge.wait_idle()
+    assert len(world.ex.items[ANN.mailbox]) == 12
+    await _restart(world, [BOB], off=[ANN])
+    assert world.ex.items[ANN.mailbox] == {}  # the admin's decision: no confirm is waited for
+    assert not [i for i in await world.store.issues(ANN.user_id) if i.code == "E-MASS-DELETE"]
