@@ -11,6 +11,7 @@ from bridge.core.deletion import ENDS_WITH_TOMBSTONE, Action, Outcome, outcome
 from bridge.core.fields import OWNER_FIELD, SF_ITEM_ID_FIELD, SF_UID_FIELD, salesforce_fields
 from bridge.core.model import Copy, Invitations, PairState, PairStatus, Policy, Tombstone
 from bridge.core.private import MASKED_FIELDS, masked
+from bridge.core.status import Cause, after, cause_of, changes, kept
 
 # The side each action already took away: no command may touch it.
 _EVENT_GONE = frozenset({Action.DELETED_IN_SALESFORCE})
@@ -32,23 +33,18 @@ def apply_action(
     recorded ones. `holders` are the other enrolled users who still have a copy of the meeting
     (`MeetingContext.holders`): a kind D event passes to the first of them (R-MULTI-4)."""
     sf_version, ex_version = versions if versions is not None else (state.sf_version, state.ex_version)
-    if action is Action.USER_SWITCHED_OFF and state.status is not PairStatus.ACTIVE:
-        return Plan((), None)  # nothing on either side carries the pair any more: forget it
-    if state.status is PairStatus.OUT_OF_WINDOW:
-        if action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE):
-            return _end(
-                state, PlanBuilder(policy), action, now, (sf_version, ex_version)
-            )  # nothing left to write: just remember
-        return Plan((), state)
-    if state.status is not PairStatus.ACTIVE:
-        if (
-            action in (Action.DELETED_IN_EXCHANGE, Action.DELETED_IN_SALESFORCE)
-            and state.status is PairStatus.WAITING
-        ):
-            builder = PlanBuilder(policy)
+    if state.status is not PairStatus.ACTIVE:  # the status table says what the action does to it
+        cause = cause_of(action)
+        if cause is None or not changes(state.status, cause):
+            return Plan((), state)
+        if after(state.status, cause) is None:
+            if cause is Cause.OFF:
+                return Plan((), None)  # nothing on either side carries the pair any more: forget it
+            builder = PlanBuilder(policy)  # a waiting copy deleted: its issues close with it
             builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
             return Plan(tuple(builder.issue_commands), None)
-        return Plan((), state)
+        # A paused pair deleted: nothing left to write, just remember.
+        return _end(state, PlanBuilder(policy), action, now, (sf_version, ex_version))
     cell = outcome(action, state.kind, policy, state.owns_event, others_hold=bool(holders))
     if cell is None:
         return Plan((), state)
@@ -129,23 +125,24 @@ def _end(
 ) -> Plan:
     builder.issues(state.open_issues, {}, state.sf_id, state.ex_id, None)
     commands, event_written, _ = builder.build(state.sf_id, versions[0], state.ex_id, versions[1])
-    if action is Action.USER_SWITCHED_OFF:
+    cause = cause_of(action)
+    assert cause is not None, f"{action} ends or pauses no pair"
+    status = after(state.status, cause)
+    if status is None:
         return Plan(commands, None)
     if event_written:
         state = replace(state, sf_version=None)
     gone_item = item_deleted or action is Action.DELETED_IN_EXCHANGE
     ex_id = None if gone_item else state.ex_id
-    if action is Action.LEFT_WINDOW:
-        new_state = replace(
-            state, status=PairStatus.OUT_OF_WINDOW, ex_id=ex_id, ex_version=None, open_issues=frozenset()
-        )
+    if status is PairStatus.OUT_OF_WINDOW:
+        new_state = replace(state, status=status, ex_id=ex_id, ex_version=None, open_issues=frozenset())
         return Plan(commands, new_state)
-    assert action in ENDS_WITH_TOMBSTONE
+    assert status is PairStatus.ENDED and action in ENDS_WITH_TOMBSTONE
     sf_id = None if event_gone or action is Action.DELETED_IN_SALESFORCE else state.sf_id
     tombstone = Tombstone(reason=action.value, at=now)
     ended = replace(  # a tombstone tracks no versions: nothing is synced until it is opted in again
         state,
-        status=PairStatus.ENDED,
+        status=status,
         sf_id=sf_id,
         ex_id=ex_id,
         sf_version=None,
@@ -176,7 +173,7 @@ def end_out_of_scope(state: PairState, item: Copy, event: Copy | None, policy: P
     commands, _, _ = builder.build(state.sf_id, event_version, item.id, item.version)
     ended = replace(
         state,
-        status=PairStatus.ENDED,
+        status=kept(state.status, Cause.SCOPE),
         sf_version=None,
         ex_version=None,
         tombstone=Tombstone(reason="R-SCOPE-8", at=now),

@@ -45,6 +45,7 @@ from bridge.core.scope import (
     opted_in,
     unsync_requested,
 )
+from bridge.core.status import Cause, kept
 from bridge.core.sync import sync_pair
 
 _ACTIONS: dict[type[Observation], Action] = {
@@ -121,8 +122,10 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
             return Plan((), state)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     # The origin is unknown; Exchange gives the kind whose deletions remove least (A rather than B).
+    # A tombstone's copies taken up again are an opt-in (R-DEL-9); any other adoption pairs them.
+    status = state.status if state is not None else None
     adopted = PairState(
-        status=PairStatus.ACTIVE,
+        status=kept(status, Cause.OPT_IN if status is PairStatus.ENDED else Cause.PAIR),
         kind=kind_of(Side.EXCHANGE, ex, organizer_user, policy),
         origin=Side.EXCHANGE,
         key=state.key if state is not None else "",
@@ -259,7 +262,8 @@ def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         if event is None or admit_event(event, policy, now).verdict is not Verdict.CREATE:
             return Plan((), state)
         return create_partner(event, seen, policy, state.open_issues)
-    return _active(replace(state, status=PairStatus.ACTIVE), seen, policy, now, resuming=True)
+    resumed = replace(state, status=kept(state.status, Cause.RETURN))
+    return _active(resumed, seen, policy, now, resuming=True)
 
 
 def _revive(state: PairState, seen: Changed, policy: Policy, now: datetime) -> Plan:

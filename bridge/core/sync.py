@@ -32,6 +32,7 @@ from bridge.core.merge import FieldMerge, merge_fields
 from bridge.core.model import Attendee, Content, Copy, Kind, PairState, PairStatus, Policy, Side
 from bridge.core.people import merge_people
 from bridge.core.scope import in_window, kind_of, sends_invitations
+from bridge.core.status import Cause, kept
 
 _MUTABLE_KINDS = (Kind.A, Kind.B, Kind.C)  # an appointment becomes a meeting when attendees appear
 
@@ -128,9 +129,9 @@ def _window(
         else {}
     )
     item_categories = seen.ex.categories if seen.ex is not None else None
-    status, ex_id = PairStatus.ACTIVE, state.ex_id
+    status, ex_id = state.status, state.ex_id
     if not (in_window(merged.sf.when, policy, now) or in_window(merged.ex.when, policy, now)):
-        wanted, status = {}, PairStatus.OUT_OF_WINDOW
+        wanted, status = {}, kept(state.status, Cause.LEAVE)
         if leave_window(builder, state, ex, item_categories):
             ex_id = None
     builder.issues(state.open_issues, wanted, sf.id, ex.id, item_categories)
