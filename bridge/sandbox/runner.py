@@ -77,9 +77,19 @@ def _toml_str(value: object) -> str:
 class Sandbox:
     """The Salesforce and Exchange sandboxes on one event loop; every seeded user has a mailbox."""
 
-    def __init__(self, state_dir: Path, *, users: int = 3, persist: bool = True, **salesforce: Any) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        users: int = 3,
+        events_per_user: int = 0,
+        persist: bool = True,
+        **salesforce: Any,
+    ) -> None:
         """`users` (1 to MAX_USERS, 10,000) are seeded in a new org; beyond eight they get generated names and
-        a light seed (bridge.sandbox.salesforce.seed). A reloaded org keeps its own users."""
+        a light seed (bridge.sandbox.salesforce.seed). A reloaded org keeps its own users. `events_per_user`
+        (load tests) adds that many plain appointments per user to a new sandbox, half as Salesforce events
+        (the odd one there) and half as items in the mailbox, so a first sync writes both ways."""
         if not 1 <= users <= MAX_USERS:
             raise ValueError(f"users must be between 1 and {MAX_USERS}, not {users}")
         self.state_dir = state_dir
@@ -100,7 +110,9 @@ class Sandbox:
                 f"move it away (e.g. mv {org_file} {org_file}.bad) and start again to begin a new org"
             ) from None
         if fresh:
-            self.users = seed_org(self.salesforce.org, users=users)
+            self.users = seed_org(
+                self.salesforce.org, users=users, events_per_user=events_per_user - events_per_user // 2
+            )
             # Enrolled people hold the package's user permission set, as an admin would have assigned it.
             setup_objects.assign(
                 self.salesforce.org,
@@ -126,7 +138,7 @@ class Sandbox:
                 "mailboxes"
             ) from None
         # A reloaded store keeps its items; seeding adds nothing to a mailbox that already has some.
-        seed_mailboxes(self.exchange, addresses)
+        seed_mailboxes(self.exchange, addresses, items_per_user=events_per_user // 2 if fresh else 0)
         # Graph serves the same mailboxes (one store, one loop); it keeps ids, delta tokens, subscriptions.
         graph_file = state_dir / GRAPH_FILE if persist else None
         if graph_file is not None:

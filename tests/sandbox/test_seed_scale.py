@@ -80,3 +80,24 @@ def test_usernames_stay_unique_case_insensitively_after_a_rename(twelve: Sandbox
     with pytest.raises(SalesforceMalformedRequest) as again:
         users.create({"Username": renamed, "Email": renamed, "LastName": "Third"})
     assert again.value.content[0]["errorCode"] == "DUPLICATE_USERNAME"
+
+
+def test_events_per_user_seeds_half_in_salesforce_and_half_in_each_mailbox_without_overlaps(
+    tmp_path: Path,
+) -> None:
+    with running_sandbox(tmp_path, users=2, events_per_user=15, persist=False) as sandbox:
+        endpoints = sandbox.endpoints()
+        user = endpoints["users"][1]
+        events = SalesforceDesk(endpoints).query(
+            "SELECT Subject, StartDateTime FROM Event WHERE OwnerId = {} AND Subject LIKE 'Load test%'",
+            user["salesforce_user_id"],
+        )
+        window = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=30)
+        items = [
+            i
+            for i in Outlook(endpoints, user["email"]).account.calendar.view(*window)
+            if i.subject.startswith("Load test")
+        ]
+    assert len(events) == 8 and len(items) == 7  # the odd one in Salesforce
+    starts = [e["StartDateTime"] for e in events] + [i.start.isoformat() for i in items]
+    assert len({s[:16] for s in starts}) == 15  # one appointment a slot, none on top of another

@@ -4,7 +4,8 @@ Each of the first eight mailboxes gets a working appointment, an all-day day, a 
 in category ``Personal``; the first mailbox also organizes a meeting with the second, sent, so the same UID
 lands in both calendars. Mailboxes beyond the eighth (load tests seed thousands) get a light seed: one
 appointment and one in category ``Personal``. Everything is fictional and carries no Salesforce ids: the
-bridge is what links items to events.
+bridge is what links items to events. Load tests may add `items_per_user` plain appointments to every
+mailbox (`_bulk_plans`), in the afternoons so they never meet the Salesforce seed's load-test mornings.
 """
 
 from __future__ import annotations
@@ -71,15 +72,21 @@ def _build(store: Store, mailbox: Mailbox, plan: _Plan, today: datetime) -> Cale
     return item
 
 
-def _seed(store: Store, addresses: list[str], now: datetime) -> dict[str, Any]:
+def _bulk_plans(count: int) -> list[_Plan]:
+    """Six 30-minute appointments a day from tomorrow on, 14:00 to 19:00 UTC."""
+    return [_Plan(f"Load test item {n + 1}", 1 + n // 6, 14 + n % 6, 30) for n in range(count)]
+
+
+def _seed(store: Store, addresses: list[str], now: datetime, items_per_user: int = 0) -> dict[str, Any]:
     today = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
     boxes = [store.mailbox(a) or store.add_mailbox(a) for a in addresses]
     empty = [not box.folder("calendar").items for box in boxes]
     seeded: dict[str, list[str]] = {}
+    bulk = _bulk_plans(items_per_user)
     for position, (mailbox, is_empty) in enumerate(zip(boxes, empty, strict=True)):
         if not is_empty:
             continue  # never add demo data on top of real data (e.g. a reloaded state file)
-        plans = _PLANS if position < FULL_SEEDS else _LIGHT_PLANS
+        plans = (_PLANS if position < FULL_SEEDS else _LIGHT_PLANS) + tuple(bulk)
         for plan in plans:
             store.insert(_build(store, mailbox, plan, today))
         seeded[mailbox.address] = [plan.subject for plan in plans]
@@ -100,14 +107,15 @@ def _seed(store: Store, addresses: list[str], now: datetime) -> dict[str, Any]:
 
 
 def seed_mailboxes(
-    sandbox: ExchangeSandbox, addresses: Iterable[str], now: datetime | None = None
+    sandbox: ExchangeSandbox, addresses: Iterable[str], now: datetime | None = None, items_per_user: int = 0
 ) -> dict[str, Any]:
     """Put demo items in each of ``addresses`` (added as mailboxes if missing), spread over the week after
-    ``now`` (default: the current time). Mailboxes whose calendar already holds items are left alone, so
-    calling it on a reloaded sandbox adds nothing. Safe before or after ``start`` and from any thread.
+    ``now`` (default: the current time), and ``items_per_user`` load-test appointments more in each.
+    Mailboxes whose calendar already holds items are left alone, so calling it on a reloaded sandbox adds
+    nothing. Safe before or after ``start`` and from any thread.
 
     Returns ``{"items": {address: [subjects]}, "meeting_uid": uid or None}`` for what was added.
     """
     wanted = list(addresses)
     moment = now or utcnow()
-    return sandbox.faults.run_in_loop(lambda: _seed(sandbox.store, wanted, moment))
+    return sandbox.faults.run_in_loop(lambda: _seed(sandbox.store, wanted, moment, items_per_user))

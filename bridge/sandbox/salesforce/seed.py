@@ -5,6 +5,9 @@ tests) go on with generated fictional names, each with a light seed: one account
 generated users' records stand for data an org held before its change events' retention began: they publish
 no change events (encoding them was most of the seeding time, and a bridge starts from a read of the window,
 not from the stream's history).
+
+Load tests ask for more: `events_per_user` adds that many plain appointments to every user, spread over the
+next seven weeks (inside the bridge's default window) and published as no change events either.
 """
 
 from __future__ import annotations
@@ -85,10 +88,14 @@ def _email(first: str, last: str, domain: str = DOMAIN) -> str:
     return f"{first.lower()}.{last.lower()}@{domain}"
 
 
-def seed_org(org: Org, users: int = 3, now: datetime | None = None) -> list[dict[str, Any]]:
+def seed_org(
+    org: Org, users: int = 3, now: datetime | None = None, events_per_user: int = 0
+) -> list[dict[str, Any]]:
     """Create `users` users (1 to MAX_USERS) with their contacts, leads and events, owned by each user; the
-    first eight get a full week, the others a light seed. Returns `[{"salesforce_user_id", "email"}, ...]`
-    in creation order."""
+    first eight get a full week, the others a light seed, and every user `events_per_user` more plain
+    appointments (see `_seed_bulk`). Returns `[{"salesforce_user_id", "email"}, ...]` in creation order."""
+    if events_per_user < 0:
+        raise ValueError(f"events_per_user must be 0 or more, not {events_per_user}")
     start_of_day = (
         (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     )
@@ -114,6 +121,9 @@ def seed_org(org: Org, users: int = 3, now: datetime | None = None) -> list[dict
         else:
             with _no_change_events(org):
                 _seed_light(org, user_id, index, start_of_day)
+        if events_per_user:
+            with _no_change_events(org):
+                _seed_bulk(org, user_id, events_per_user, start_of_day)
     return created
 
 
@@ -166,6 +176,23 @@ def _seed_light(org: Org, user_id: str, index: int, day: datetime) -> None:
                 "ShowAs": "Busy",
             },
         )
+
+
+def _seed_bulk(org: Org, user_id: str, count: int, day: datetime) -> None:
+    """`count` plain appointments of 30 minutes in one transaction, six a working day from tomorrow on
+    (8:00 to 13:00 UTC), so 100 of them end within three weeks and none overlap."""
+    with org.transaction(user_id, client="calbridge-seed") as writer:
+        for n in range(count):
+            days, slot = divmod(n, 6)
+            writer.create(
+                "Event",
+                {
+                    "Subject": f"Load test appointment {n + 1}",
+                    "StartDateTime": day + timedelta(days=1 + days, hours=8 + slot),
+                    "DurationInMinutes": 30,
+                    "ShowAs": "Busy",
+                },
+            )
 
 
 def _seed_user(org: Org, user_id: str, index: int, day: datetime, colleagues: list[str]) -> None:
