@@ -2,7 +2,7 @@
 
 The org keeps the defaults (`private = "mask"`, `safe_description = true`); the second user is `skip` with
 descriptions that sync like any field, the third is `full`. Their settings go into their `[[users]]`
-tables, then the bridge restarts once.
+tables, then the bridge restarts once. Over EWS and Graph (R-GRAPH-1).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ USER_SETTINGS: dict[int, str] = {
     2: 'private = "full"',
 }
 QUIET = 2.0
+PROVIDERS = ("ews", "graph")
 EVENT_FIELDS = "Id, Subject, IsPrivate, Description, Location, ShowAs"
 
 
@@ -37,6 +38,8 @@ def policies(world: World) -> World:
 
 
 def _event_for_item(world: World, item_id: str) -> dict[str, Any]:
+    item_id = world.stored_id(item_id)
+
     def probe() -> dict[str, Any] | None:
         rows = world.desk.query(f"SELECT {EVENT_FIELDS} FROM Event WHERE Exchange_Item_Id__c = {{}}", item_id)
         return rows[0] if rows else None
@@ -49,7 +52,7 @@ def _item_for_event(world: World, index: int, event_id: str) -> Any:
 
     def probe() -> Any:
         item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
-        return outlook.by_id(item_id) if item_id else None
+        return outlook.by_id(world.ews_id(item_id)) if item_id else None
 
     return wait_until(probe)[0]
 

@@ -1,6 +1,6 @@
 """Several enrolled users on one meeting (R-MULTI-1..3): invitations sent between sandbox mailboxes make one
 Salesforce event, owned by the organizer, with the enrolled attendees as User invitees; an attendee's answer
-changes only their own status."""
+changes only their own status. Over EWS and Graph (R-GRAPH-1)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bridge.sandbox.people import Outlook, wait_until
 from .conftest import World
 
 QUIET_S = 2.0
+PROVIDERS = ("ews", "graph")
 
 
 def send_meeting(world: World, organizer: int, attendees: list[str], subject: str) -> Any:
