@@ -200,6 +200,17 @@ class Actors:
                 return
             await asyncio.gather(*(a.wait_idle() for a in actors))
 
+    async def stop_user(self, user_id: str) -> tuple[Work, list[Ticket]]:
+        """End one user's actor after the pass in flight (a replica giving the user up) and return the work
+        it had not started with that work's tickets, which are the caller's now. Nothing for a user with
+        no actor. Work submitted afterwards starts a new actor."""
+        actor = self._actors.get(user_id)
+        if actor is None:
+            return Work(), []
+        await actor.stop()
+        left, actor._pending = actor._pending, _Pending()
+        return left.work, left.tickets
+
     async def stop(self) -> None:
         """Finish the passes in flight, then end every actor (SIGTERM)."""
         self._stopping = True

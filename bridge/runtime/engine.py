@@ -146,19 +146,9 @@ class Bridge:
         stored = await self.store.positions("sf:")
         self.watermarks = Watermarks(stored)
         self.router.watermarks = self.watermarks
-        pending = {i.user_id for i in await self.store.pending_intents()}
-        works = []
-        for user in self.users.values():
-            known = await sync_state_of(self.store, user.mailbox)
-            first = known is None or user.user_id in pending
-            works.append((user.user_id, Work(reconcile=True) if first else Work(exchange=True)))
-        # Spread, not all at once (no thundering herd at 10,000 users); notices are routed meanwhile.
-        self._startup = asyncio.create_task(
-            spread(self.actors, works, limit=self.settings.startup_parallel), name="startup"
-        )
-        self._tasks.append(self._startup)
+        await self.catch_up([u.user_id for u in self.local_users()])
         await self._end_switched_off()
-        self._spawn(self._salesforce_pump(stored), "salesforce stream")
+        self._spawn(self.read_salesforce(stored), "salesforce stream")
         self._spawn(self._exchange_pump(), "exchange stream")
         self._spawn(self._flusher(), "watermark flusher")
         if self.settings.reconcile_every_s > 0:
@@ -167,6 +157,24 @@ class Bridge:
             self._spawn(self.mirror.run(), "issues to Salesforce")
         self.started_at = self._now()
         self.ready.set()
+
+    async def catch_up(self, user_ids: Sequence[str]) -> None:
+        """Start the first passes of these users, as after a restart (R-TIME-2): a window reconcile for one
+        with no stored sync state or with pending intents (R-MERGE-4), else a mailbox catch-up. Spread,
+        not all at once (no thundering herd at 10,000 users); notices are routed meanwhile. Returns once
+        the spread has begun; `wait_idle` waits for it."""
+        pending = {i.user_id for i in await self.store.pending_intents()}
+        works = []
+        for user_id in user_ids:
+            known = await sync_state_of(self.store, self.users[user_id].mailbox)
+            first = known is None or user_id in pending
+            works.append((user_id, Work(reconcile=True) if first else Work(exchange=True)))
+        if not works:
+            return
+        self._startup = asyncio.create_task(
+            spread(self.actors, works, limit=self.settings.startup_parallel), name="startup"
+        )
+        self._tasks.append(self._startup)
 
     async def stop(self) -> None:
         """Stop reading the streams, finish the passes in flight, store the watermarks (SIGTERM). A write
@@ -210,6 +218,15 @@ class Bridge:
 
     # ------------------------------------------------------------------------------------ users
 
+    def syncs_here(self, user_id: str) -> bool:
+        """Whether this process syncs the user's passes and watches their mailbox. Always, for one process;
+        a replica (bridge.runtime.replicas) only for the users whose leases it holds."""
+        return True
+
+    def local_users(self) -> list[UserBinding]:
+        """The enrolled users this process syncs (`syncs_here`): its streams, catch-ups and reconciles."""
+        return [u for u in self.users.values() if self.syncs_here(u.user_id)]
+
     async def apply_users(self, wanted: Mapping[str, UserBinding]) -> None:
         """Make the enrolled users `wanted`: switch off who left, enrol who is new, rebind who changed."""
         for user_id in [u for u in self.users if u not in wanted]:
@@ -227,6 +244,8 @@ class Bridge:
         sync = self.actors.sync_of(binding.user_id)
         if sync is not None:
             sync.rebind(binding)
+        if not self.syncs_here(binding.user_id):
+            return  # another replica syncs the user; this one only knows them now
         if old is not None and old.mailbox.lower() != binding.mailbox.lower():
             await self.exchange.unwatch(old.mailbox)
         if old is None or old.mailbox.lower() != binding.mailbox.lower():
@@ -241,6 +260,8 @@ class Bridge:
         """R-DEL-6: no more notices for the user; one last pass ends every pair as the R-DEL table says."""
         binding = self.users.pop(user_id)
         self._index()
+        if not self.syncs_here(user_id):
+            return  # the replica holding the user makes the pass
         self.actors.submit(user_id, Work(switched_off=True))
         await self.exchange.unwatch(binding.mailbox)
         log.info("user switched off", extra={"user": user_id})
@@ -250,7 +271,7 @@ class Bridge:
         switch-off pass (which forgets them), so a later start finds none and leaves the user alone. Their
         mailbox is not watched and their notices are not routed."""
         for user_id, binding in self.switched_off.items():
-            if not any(live(p) for p in await self.store.pairs_of(user_id)):
+            if not self.syncs_here(user_id) or not any(live(p) for p in await self.store.pairs_of(user_id)):
                 continue
             self._bindings[user_id] = binding
             self.actors.submit(user_id, Work(switched_off=True))
@@ -341,7 +362,7 @@ class Bridge:
     def _batches(self) -> list[list[UserBinding]]:
         """The users in batches of up to 200 that share a window (one Salesforce query each)."""
         groups: dict[tuple[int, int], list[UserBinding]] = {}
-        for user in self.users.values():
+        for user in self.local_users():
             groups.setdefault((user.policy.past_days, user.policy.future_days), []).append(user)
         return [
             [self.users[user_id] for user_id in batch]
@@ -377,7 +398,9 @@ class Bridge:
         assert asyncio.iscoroutine(job)
         self._tasks.append(asyncio.create_task(job, name=name))
 
-    async def _salesforce_pump(self, resume: dict[str, str]) -> None:
+    async def read_salesforce(self, resume: dict[str, str]) -> None:
+        """Route the Salesforce stream's notices from `resume` until cancelled, resuming from the stored
+        positions after a failure. (A replica reads it only while it holds the stream lease.)"""
         while True:
             try:
                 async for notice in self.salesforce.notices(resume):
@@ -392,7 +415,7 @@ class Bridge:
             resume = await self.store.positions("sf:")
 
     async def _exchange_pump(self) -> None:
-        mailboxes = [u.mailbox for u in self.users.values()]
+        mailboxes = [u.mailbox for u in self.local_users()]
         while True:
             try:
                 async for notice in self.exchange.notices(mailboxes):
@@ -402,7 +425,7 @@ class Bridge:
             except Exception:
                 log.exception("Exchange notifications failed; catching every mailbox up")
             await asyncio.sleep(self.settings.stream_retry_s)
-            for user in self.users.values():
+            for user in self.local_users():
                 self.actors.submit(user.user_id, Work(exchange=True))
 
     async def _flusher(self) -> None:

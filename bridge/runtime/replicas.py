@@ -30,21 +30,28 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from bridge.config import Config
-from bridge.errors import ConfigError, TransientError
+from bridge.errors import CalbridgeError, ConfigError, MappingError, TransientError
 from bridge.ports import Commit, Intent, MailboxPort, SalesforcePort, Store
-from bridge.runtime.actor import Actor, Actors
+from bridge.runtime.actor import Actors
+from bridge.runtime.admin import switched_off
 from bridge.runtime.engine import Bridge, BridgeSettings
+from bridge.runtime.gate import CommandGate
 from bridge.runtime.handoff import Inbox, Outbox
+from bridge.runtime.issues_out import IssueMirror
 from bridge.runtime.metrics import RuntimeMetrics
-from bridge.runtime.reconcile import owner_batches
-from bridge.runtime.sync import UserBinding, UserSync, Work, sync_state_of
-from bridge.runtime.watermark import Ticket, Watermarks
+from bridge.runtime.settings import SettingsFollower, resolve
+from bridge.runtime.shared_settings import enrolment_from_text, publishing, stored_enrolment
+from bridge.runtime.sync import UserBinding, UserSync, Work
+from bridge.runtime.watermark import Ticket, Watermark, Watermarks
+from bridge.salesforce.settings import Enrolment
 from bridge.store.leases import STREAM_KEY, Fence, LeaseBook, LeaseLostError
 from bridge.store.sql import SqlStore
 
@@ -73,6 +80,10 @@ def preferred(key: str, live: Sequence[str]) -> str:
     return max(live, key=weight)
 
 
+class HeldElsewhereError(CalbridgeError):
+    """An in-process command (`calbridge sync-now`, `backfill`) found users another replica is syncing."""
+
+
 class FencedStore(SqlStore):
     """The store as one replica's runtime uses it: each commit and intent of a user is made under the user's
     lease; a commit of stream positions alone (the watermark flush) under the stream lease. A lease this
@@ -82,7 +93,8 @@ class FencedStore(SqlStore):
         super().__init__(store.engine, now=store._now, schema=store.schema)
         self._token = token
 
-    def _fence(self, key: str) -> Fence:
+    def fence(self, key: str) -> Fence:
+        """The fence of the lease on `key` as this replica holds it; `LeaseLostError` when it does not."""
         token = self._token(key)
         if token is None:
             raise LeaseLostError(Fence(key, -1), None)
@@ -90,17 +102,32 @@ class FencedStore(SqlStore):
 
     async def commit(self, commit: Commit, *, fence: Fence | None = None) -> None:
         if fence is None and commit.user_id:
-            fence = self._fence(commit.user_id)
+            fence = self.fence(commit.user_id)
         elif fence is None and any(p.stream.startswith("sf:") for p in commit.positions):
-            fence = self._fence(STREAM_KEY)
+            fence = self.fence(STREAM_KEY)
         await super().commit(commit, fence=fence)
 
     async def record_intent(self, intent: Intent, *, fence: Fence | None = None) -> None:
-        await super().record_intent(intent, fence=fence or self._fence(intent.user_id))
+        await super().record_intent(intent, fence=fence or self.fence(intent.user_id))
+
+
+class AdminView:
+    """The store as the stream holder's deployment-wide duties use it (W-SETTINGS, W-COMMAND-REFUSED about
+    any user): commits fenced by the stream lease instead of the user's, which another replica may hold."""
+
+    def __init__(self, store: FencedStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def commit(self, commit: Commit) -> None:
+        await self._store.commit(commit, fence=self._store.fence(STREAM_KEY))
 
 
 class ReplicaActors(Actors):
-    """Actors for the users this replica holds; work for any other user is handed over to its holder."""
+    """Actors for the users this replica holds; work for any other user is handed over to its holder.
+    A switch-off pass (R-DEL-6) is tracked (`leaving`) so the user's lease is kept until it committed."""
 
     def __init__(
         self,
@@ -113,30 +140,41 @@ class ReplicaActors(Actors):
         super().__init__(make_sync, metrics, bridge.settings.actor)
         self._holds = holds
         self._outbox = outbox
+        self.leaving: dict[str, Ticket] = {}  # user -> the ticket of their switch-off pass
 
     def submit(self, user_id: str, work: Work, tickets: list[Ticket] | None = None) -> None:
-        if self._holds(user_id):
-            super().submit(user_id, work, tickets)
-        else:
+        if not self._holds(user_id):
             self._outbox.put(user_id, work, tickets or [])
+            return
+        if work.switched_off:
+            ticket = Watermark(f"leaving:{user_id}").begin(user_id)
+            self.leaving[user_id] = ticket
+            tickets = [*(tickets or []), ticket]
+        super().submit(user_id, work, tickets)
+
+    def still_leaving(self) -> set[str]:
+        """The users whose switch-off pass has not committed yet (their leases are kept meanwhile)."""
+        for user_id in [u for u, t in self.leaving.items() if t.done]:
+            del self.leaving[user_id]
+        return set(self.leaving)
 
     async def release(self, user_id: str) -> None:
         """The user leaves this replica: the pass in flight finishes (or fails on a lost lease), the work
         still pending is handed over with its tickets."""
-        actor: Actor | None = self.running.get(user_id)
-        if actor is None:
-            return
-        await actor.stop()
-        left = actor._pending  # what the stopped actor had not started; it is ours now
-        if left.work:
-            self._outbox.put(user_id, left.work, left.tickets)
+        work, tickets = await self.stop_user(user_id)
+        if work:
+            self._outbox.put(user_id, work, tickets)
         else:
-            for ticket in left.tickets:
+            for ticket in tickets:
                 ticket.release()
 
 
 class ReplicaBridge(Bridge):
-    """One replica of a deployment: a `Bridge` that syncs only the users whose leases it holds."""
+    """One replica of a deployment: a `Bridge` that syncs only the users whose leases it holds.
+
+    With settings from Salesforce (`follow_settings`), the stream holder reads them and stores what it read
+    (`bridge.runtime.shared_settings`); every replica applies the stored enrolment at each lease round. With
+    issues kept in Salesforce (`mirror_issues`), the stream holder mirrors every replica's issues."""
 
     def __init__(
         self,
@@ -149,19 +187,48 @@ class ReplicaBridge(Bridge):
         settings: BridgeSettings | None = None,
         metrics: RuntimeMetrics | None = None,
         clock: Callable[[], datetime] | None = None,
+        switched_off: Sequence[UserBinding] = (),
+        config: Config | None = None,
+        mirror_issues: bool = False,
     ) -> None:
         self.replica = replica
         self.held: dict[str, int] = {}  # lease key -> token, while trusted
         self._trusted_until = 0.0  # time.monotonic() after which no lease is trusted without renewal
         fenced = FencedStore(store, self._token)
-        super().__init__(salesforce, exchange, fenced, users, settings=settings, metrics=metrics, clock=clock)
+        super().__init__(
+            salesforce,
+            exchange,
+            fenced,
+            users,
+            settings=settings,
+            metrics=metrics,
+            clock=clock,
+            switched_off=switched_off,
+        )
+        self.fenced = fenced
         self.book = LeaseBook(fenced, replica.replica_id, timedelta(seconds=replica.lease_s))
         self.outbox = Outbox(self.book)
-        self.actors = ReplicaActors(self._make_sync, self.metrics, self, self.holds, self.outbox)
-        self.router.actors = self.actors
+        self.replica_actors = ReplicaActors(self._make_sync, self.metrics, self, self.holds, self.outbox)
+        self.actors = self.router.actors = self.replica_actors
         self.inbox = Inbox(self.book, self.actors.submit)
         self._stream_held = asyncio.Event()
         self.live: list[str] = []
+        self.config = config
+        self.mirror_issues = mirror_issues
+        self._applied: str | None = None  # the stored enrolment text last applied here
+        self._read_enrolment: Callable[[], Awaitable[Enrolment]] | None = None
+        holds = getattr(salesforce, "holds", None)
+        if holds is not None:  # commands from Salesforce pass the gate on the stream holder
+            self.gate = CommandGate(holds, self.owner_of, cast(Store, AdminView(fenced)))
+        if config is not None and config.sync.settings_source == "salesforce":
+            read = getattr(salesforce, "read_enrolment", None)
+            if read is None:
+                raise ConfigError(
+                    "sync.settings_source", "this Salesforce port cannot read the settings object"
+                )
+            self._read_enrolment = read
+            publish = publishing(read, fenced, lambda: fenced.fence(STREAM_KEY))
+            self.follower = SettingsFollower(config, publish, cast(Store, AdminView(fenced)))
 
     # ------------------------------------------------------------------------------------ leases
 
@@ -170,6 +237,9 @@ class ReplicaBridge(Bridge):
 
     def holds(self, key: str) -> bool:
         return self._token(key) is not None
+
+    def syncs_here(self, user_id: str) -> bool:
+        return self.holds(user_id)
 
     @property
     def held_users(self) -> list[str]:
@@ -180,12 +250,14 @@ class ReplicaBridge(Bridge):
         """Whether this replica holds the stream lease (readiness checks the stream only then)."""
         return self.holds(STREAM_KEY)
 
-    def local_users(self) -> list[UserBinding]:
-        """The users this replica syncs now (readiness counts their subscriptions only)."""
-        return [self.users[u] for u in self.held_users]
+    def lease_keys(self) -> list[str]:
+        """Everything a replica may hold: the enrolled users, the users switched off in calbridge.toml (their
+        holder makes the R-DEL-6 pass), users whose switch-off pass is under way, and the stream."""
+        return sorted({*self.users, *self.switched_off, *self.replica_actors.still_leaving(), STREAM_KEY})
 
     async def rebalance(self) -> None:
-        """One round: heartbeat, renew, give up what another live replica should hold, take what is free."""
+        """One round: heartbeat, renew, give up what another live replica should hold, take what is free;
+        then the users taken start as after a restart, spread (bridge.runtime.startup)."""
         started = time.monotonic()
         self.live = await self.book.heartbeat()
         renewed = await self.book.renew()
@@ -193,9 +265,9 @@ class ReplicaBridge(Bridge):
         lost = [k for k in self.held if k not in renewed]
         for key in lost:
             await self._leave(key)
+        await self._follow_settings()
         me = self.replica.replica_id
-        keys = [*self.users, STREAM_KEY]
-        mine = {k for k in keys if preferred(k, self.live or [me]) == me}
+        mine = {k for k in self.lease_keys() if preferred(k, self.live or [me]) == me}
         given = [k for k in self.held if k not in mine]
         for key in given:
             token = self.held[key]
@@ -203,8 +275,9 @@ class ReplicaBridge(Bridge):
             await self.outbox.flush()  # the new holder finds the pending work when it takes the lease
             await self.book.release({key: token})
         won = await self.book.acquire(sorted(mine - set(self.held)))
-        for key, token in sorted(won.items()):
-            await self._take(key, token)
+        taken = [key for key, token in sorted(won.items()) if await self._take(key, token)]
+        if self.started_at is not None:  # at start, `Bridge.start` catches every held user up
+            await self.catch_up(taken)
         if lost or given or won:
             log.log(
                 logging.WARNING if lost else logging.INFO,
@@ -219,22 +292,23 @@ class ReplicaBridge(Bridge):
                 extra={"replica": me, "users": len(self.held_users)},
             )
 
-    async def _take(self, key: str, token: int) -> None:
+    async def _take(self, key: str, token: int) -> bool:
+        """Hold `key` from now on; whether it is an enrolled user to catch up."""
         self.held[key] = token
         if key == STREAM_KEY:
             self._stream_held.set()
-            return
+            return False
         binding = self.users.get(key)
         if binding is None:
-            return
+            off = self.switched_off.get(key)
+            if off is not None and self.started_at is not None:
+                await self._end_switched_off()  # R-DEL-6 for the user, if they still have pairs
+            return False
         try:
             await self.exchange.watch(binding.mailbox)
         except Exception as error:  # a refused mailbox must not stop the others; the catch-up still runs
             log.error("cannot watch %s: %s", binding.mailbox, error)
-        known = await sync_state_of(self.store, binding.mailbox)
-        cut_short = await self.store.pending_intents(key)
-        # As after a restart (R-TIME-2, R-MERGE-4): from the stored sync state, or the whole window.
-        self.actors.submit(key, Work(reconcile=True) if known is None or cut_short else Work(exchange=True))
+        return True
 
     async def _leave(self, key: str, *, finish: bool = False) -> None:
         """Stop syncing `key` here. `finish`: the lease is still ours, so the pass in flight may commit."""
@@ -244,14 +318,34 @@ class ReplicaBridge(Bridge):
             return
         if not finish:
             self.held.pop(key, None)
-        assert isinstance(self.actors, ReplicaActors)
-        await self.actors.release(key)
+        await self.replica_actors.release(key)
         self.held.pop(key, None)
         self.inbox.forget(key)
         binding = self.users.get(key)
         if binding is not None:
             with contextlib.suppress(Exception):
                 await self.exchange.unwatch(binding.mailbox)
+
+    async def _follow_settings(self) -> None:
+        """Apply the enrolment the stream holder stored, when it changed since the last one applied here.
+        Users new here are only known; the round that follows takes the ones this replica should hold."""
+        if self.follower is None or self.config is None:
+            return
+        text = await stored_enrolment(self.store)
+        if text is None or text == self._applied:
+            return
+        self._applied = text
+        try:
+            resolved = resolve(self.config, enrolment_from_text(text))
+        except MappingError as error:
+            log.error("the stored enrolment cannot be read (%s); keeping the users as they were", error)
+            return
+        await self.apply_users(resolved.bindings)
+
+    async def refresh_settings(self) -> None:
+        """Read the settings from Salesforce, on the stream holder only (it stores them for the others)."""
+        if self.reads_salesforce:
+            await super().refresh_settings()
 
     async def _rounds(self) -> None:
         while True:
@@ -270,77 +364,137 @@ class ReplicaBridge(Bridge):
     # -------------------------------------------------------------------------------------- life
 
     async def start(self) -> None:
-        await self.rebalance()  # hold this replica's users before it says it is ready
-        self._spawn(self._salesforce_pump({}), "salesforce stream")
-        self._spawn(self._exchange_pump(), "exchange stream")
-        self._spawn(self._flusher(), "watermark flusher")
-        if self.settings.reconcile_every_s > 0:
-            self._spawn(self._scheduler(), "periodic reconcile")
+        """Hold this replica's users before it says it is ready; then start as one process does, over
+        them (their first passes spread); then the lease rounds and the hand-overs."""
+        await self._first_users()
+        await self.rebalance()
+        await super().start()
         self._spawn(self._rounds(), "leases")
         self._spawn(self.outbox.run(), "hand-over")
         self._spawn(self.inbox.run(self.replica.inbox_poll_s), "handed-over work")
-        self.started_at = self._now()
-        self.ready.set()
+
+    async def _first_users(self) -> None:
+        """With settings from Salesforce: the users of the stored enrolment, or of a read of our own when
+        no replica stored one yet (this read is not stored: only the stream holder stores)."""
+        if self.follower is None or self.config is None:
+            return
+        await self._follow_settings()
+        if self._applied is None:
+            assert self._read_enrolment is not None  # set with the follower
+            await self.apply_users(resolve(self.config, await self._read_enrolment()).bindings)
 
     async def stop(self) -> None:
         """As `Bridge.stop`, then the work for other replicas written and every lease released, so the
         others take this replica's users at their next round instead of after the expiry."""
+        started = self.started_at is not None
         await super().stop()
         with contextlib.suppress(TransientError):
             await self.outbox.flush()
             await self._flush()
             await self.book.release(self.held)
-            await self.book.leave()
+            if started:  # an in-process command shares the replica's id but never said it was alive
+                await self.book.leave()
         self.held.clear()
+
+    # ------------------------------------------------------------------------------ commands
+
+    async def run_users(
+        self,
+        user_ids: Sequence[str],
+        *,
+        sync_now: bool = False,
+        done: Callable[[str], None] | None = None,
+    ) -> None:
+        """`calbridge sync-now`/`backfill` in this process: the users' leases are taken first (under an id
+        of the command's own, never counted as a live replica), renewed while it runs and released after,
+        so no replica syncs them meanwhile and every commit is fenced. `HeldElsewhereError`, taking
+        nothing, when a running replica holds any of them."""
+        ids = list(dict.fromkeys(user_ids))
+        book = LeaseBook(self.fenced, f"{self.replica.replica_id}/cli-{os.getpid()}", self.book.ttl)
+        won = await book.acquire(ids)
+        refused = [u for u in ids if u not in won]
+        if refused:
+            await book.release(won)
+            holders = await book.holders()
+            named = ", ".join(f"{u} by replica {holders[u][0]}" for u in refused[:3] if u in holders)
+            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+            raise HeldElsewhereError(
+                f"{len(refused)} of these users are being synced by a running replica ({named}{more}): "
+                "ask that replica (POST /sync-now on its ops port), or run this with the replicas stopped"
+            )
+        self.held.update(won)
+        self._trusted_until = time.monotonic() + SAFETY * self.replica.lease_s
+        renewing = asyncio.create_task(self._renew_while_running(book), name="command leases")
+        try:
+            await super().run_users(ids, sync_now=sync_now, done=done)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(TransientError):
+                await book.release(won)
+            for key in won:
+                self.held.pop(key, None)
+
+    async def _renew_while_running(self, book: LeaseBook) -> None:
+        while True:
+            await asyncio.sleep(self.replica.round_s)
+            started = time.monotonic()
+            try:
+                renewed = await book.renew()
+            except TransientError as error:
+                log.warning("renewing the command's leases failed: %s", error)
+                continue
+            for key in [k for k in self.held if k not in renewed]:
+                self.held.pop(key, None)  # lost: its next commit fails instead of racing the new holder
+            self._trusted_until = started + SAFETY * self.replica.lease_s
 
     # ------------------------------------------------------------------------------ the streams
 
-    async def _salesforce_pump(self, resume: dict[str, str]) -> None:
-        """Read the Salesforce stream while holding the stream lease, from the stored positions."""
+    async def read_salesforce(self, resume: dict[str, str]) -> None:
+        """Read the Salesforce stream while holding the stream lease, from the stored positions; meanwhile
+        follow the settings and mirror the issues for the deployment."""
         while True:
             await self._stream_held.wait()
             stored = await self.store.positions("sf:")
             self.watermarks = self.router.watermarks = Watermarks(stored)
-            reading = asyncio.create_task(super()._salesforce_pump(stored), name="salesforce stream read")
-            lost = asyncio.create_task(self._stream_lost(), name="stream lease")
+            duties = [
+                asyncio.create_task(super().read_salesforce(stored), name="salesforce stream read"),
+                asyncio.create_task(self._stream_lost(), name="stream lease"),
+            ]
+            if self.follower is not None:
+                duties.append(asyncio.create_task(self.refresh_settings(), name="settings on taking over"))
+            if self.mirror_issues:
+                duties.append(asyncio.create_task(self._mirror_issues(), name="issues to Salesforce"))
             try:
-                await asyncio.wait({reading, lost}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(duties[:2], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (reading, lost):
+                for task in duties:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            await self._flush()  # what this replica finished is stored if it still may, else replayed
+            self.watermarks = self.router.watermarks = Watermarks()
             log.info("stopped reading the Salesforce stream: another replica holds it now")
 
     async def _stream_lost(self) -> None:
         while self._stream_held.is_set():
             await asyncio.sleep(0.1)
 
-    async def _exchange_pump(self) -> None:
-        """Notices of the held users' mailboxes (watched as their leases are taken)."""
-        while True:
-            try:
-                async for notice in self.exchange.notices([]):
-                    self.router.mailbox_notice(notice)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Exchange notifications failed; catching the held mailboxes up")
-            await asyncio.sleep(self.settings.stream_retry_s)
-            for user_id in self.held_users:
-                self.actors.submit(user_id, Work(exchange=True))
-
-    def _batches(self) -> list[list[UserBinding]]:
-        """The periodic reconcile's batches (R-TIME-4) over the held users only."""
-        groups: dict[tuple[int, int], list[UserBinding]] = {}
-        for user_id in self.held_users:
-            user = self.users[user_id]
-            groups.setdefault((user.policy.past_days, user.policy.future_days), []).append(user)
-        return [
-            [self.users[user_id] for user_id in batch]
-            for users in groups.values()
-            for batch in owner_batches([u.user_id for u in users])
-        ]
+    async def _mirror_issues(self) -> None:
+        """Issues of every replica kept in Salesforce: the store is read every lease round (the commits
+        that opened them were made on other replicas, which cannot poke this one). A new mirror per
+        takeover reads the open records afresh, since another replica may have changed them meanwhile."""
+        mirror = IssueMirror(cast(Any, self.salesforce), self.store)
+        running = asyncio.create_task(mirror.run(), name="issue mirror")
+        try:
+            while not running.done():
+                await asyncio.sleep(self.replica.round_s)
+                mirror.poke()
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
 
 
 def open_replica(
@@ -357,10 +511,29 @@ def open_replica(
         raise ConfigError(
             "replica.enabled", "replicas share one store: set store.url to a PostgreSQL database"
         )
+    if config.sync.issues_to_salesforce and not hasattr(salesforce, "create_issue"):
+        raise ConfigError("sync.issues_to_salesforce", "this Salesforce port cannot write issues")
     replica = ReplicaSettings(config.replica.replica_id, lease_s=config.replica.lease_seconds)
     return ReplicaBridge(
-        salesforce, exchange, store, users, replica=replica, settings=settings, metrics=metrics
+        salesforce,
+        exchange,
+        store,
+        users,
+        replica=replica,
+        settings=settings,
+        metrics=metrics,
+        switched_off=switched_off(config),
+        config=config,
+        mirror_issues=config.sync.issues_to_salesforce,
     )
 
 
-__all__: Sequence[str] = ("FencedStore", "ReplicaBridge", "ReplicaSettings", "open_replica", "preferred")
+__all__: Sequence[str] = (
+    "AdminView",
+    "FencedStore",
+    "HeldElsewhereError",
+    "ReplicaBridge",
+    "ReplicaSettings",
+    "open_replica",
+    "preferred",
+)
