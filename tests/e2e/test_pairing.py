@@ -1,7 +1,7 @@
 """Pairing (SPEC §3, R-PAIR): how the bridge knows an event and an item are one, and never doubles them.
 
 Adoption and duplicates need copies the bridge has not seen: they are made while the bridge is stopped, so
-its next start meets them together, as a first sync would.
+its next start meets them together, as a first sync would. Over EWS and Graph (R-GRAPH-1).
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ from bridge.sandbox.people import wait_until
 
 from .conftest import World
 
+PROVIDERS = ("ews", "graph")
+
 
 def _event_for_item(world: World, item_id: str) -> dict[str, Any]:
+    item_id = world.stored_id(item_id)
+
     def probe() -> dict[str, Any] | None:
         rows = world.desk.query(
             "SELECT Id, Subject, Exchange_Item_Id__c, Exchange_UID__c FROM Event "
@@ -85,7 +89,9 @@ def test_r_pair_2_copies_with_the_same_subject_and_time_are_adopted_and_nothing_
     event_id = stopped.desk.create_event(owner, "Adopt: supplier call", start, end, Location="Phone")
     item = outlook.book("  Adopt: supplier call ", start, end)  # trimmed subjects match (R-PAIR-2)
     _start(stopped)
-    wait_until(lambda: (stopped.desk.event(event_id) or {}).get("Exchange_Item_Id__c") == item.id)
+    wait_until(
+        lambda: (stopped.desk.event(event_id) or {}).get("Exchange_Item_Id__c") == stopped.stored_id(item.id)
+    )
     assert _events_like(stopped, owner, "Adopt: supplier call") == [event_id]  # no event was created
     both_spellings = outlook.find("Adopt: supplier call") + outlook.find("  Adopt: supplier call ")
     assert {found.id for found in both_spellings} == {item.id}  # no item was created
@@ -116,7 +122,7 @@ def test_r_pair_3_two_candidates_for_one_key_are_not_adopted_and_get_e_duplicate
             and _issues(stopped, "E-DUPLICATE-KEY")
         )
     )[0]
-    assert any(i["exchange_id"] == item.id for i in flagged)
+    assert any(i["exchange_id"] == stopped.stored_id(item.id) for i in flagged)
     assert all(i["message"] for i in flagged)
     assert len(stopped.desk.events_of(owner, "Duplicate: weekly sync")) == 2
     assert len(outlook.find("Duplicate: weekly sync")) == 1
