@@ -10,7 +10,9 @@ import pytest
 from bridge.errors import MappingError
 from bridge.ports import ChangeType, EventChange, EventRecord, StreamPosition
 from bridge.runtime.handoff import work_from_text, work_to_text
+from bridge.runtime.shared_settings import enrolment_from_text, enrolment_to_text
 from bridge.runtime.sync import Work
+from bridge.salesforce.settings import Enrolment
 
 
 def _change() -> EventChange:
@@ -56,3 +58,14 @@ def test_window_records_stay_with_the_replica_that_read_them() -> None:
 def test_handed_over_work_this_release_cannot_read_is_a_mapping_error(text: str) -> None:
     with pytest.raises(MappingError, match=r"handed-over work|stored JSON"):
         work_from_text(text)
+
+
+def test_r_scope_2_the_stored_enrolment_reads_back_as_the_stream_holder_read_it() -> None:
+    enrolment = Enrolment(
+        frozenset({"005000000000001AAA"}),
+        ({"Id": "a01000000000001AAA", "User__c": "005000000000001AAA", "Sync_Enabled__c": True},),
+        {"005000000000001AAA": {"Email": "ann@corp.example", "IsActive": True}},
+    )
+    assert enrolment_from_text(enrolment_to_text(enrolment)) == enrolment
+    with pytest.raises(MappingError, match="stored enrolment"):
+        enrolment_from_text('{"v": 1, "assigned": []}')
