@@ -33,6 +33,9 @@ def plan_occurrences(
         after, last = ended
         commands.append(EndSeries(Side.EXCHANGE, state.ex_series, last, after))
         gone[Side.SALESFORCE] = frozenset(s for s in gone[Side.SALESFORCE] if s < after)
+        # The master now ends on `last`, as the state's pattern must: else it reads as a new pattern.
+        if state.rule is not None:
+            state = replace(state, rule=replace(state.rule, count=None, until=last))
     keys = {p.original_start for p in state.occurrences}
     keys |= {o.original_start for s in (sf, ex) if s is not None for o in s.occurrences}
     pairs: list[OccurrencePair] = []

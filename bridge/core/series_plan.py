@@ -35,7 +35,7 @@ from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fie
 from bridge.core.issues import IssueCode, make_issue
 from bridge.core.merge import merge_fields
 from bridge.core.model import SCALAR_FIELDS, Copy, Policy, Side
-from bridge.core.patterns import Pattern
+from bridge.core.patterns import Pattern, Unmappable
 from bridge.core.private import mask_target, project
 from bridge.core.scope import MAX_RECURRING_OCCURRENCE
 from bridge.core.series import OccurrencePair, Series, SeriesState, missing
@@ -224,11 +224,24 @@ def _paired(
 def _repatterned(state: SeriesState, series: Series) -> bool:
     """A new pattern or start (R-REC-5). The same series may be read in another zone on each side (a
     Lightning series follows its writer's zone, an Exchange master its start's): the first start is
-    compared as an instant, not as a local time in a named zone."""
+    compared as an instant, not as a local time in a named zone.
+
+    A Salesforce series never changes its pattern under the same id (a new pattern or start is a
+    re-creation, `series.recreation`), and "this and following" deleted there leaves the pattern text as
+    it was: its end is read from its rows (`series_occurrences._ended_on`), never from the text. So its
+    end is not compared; else a series the bridge ended there reads as a new pattern once the
+    asynchronous deletions land, and the old end is written back over the other side."""
+    rule, known = series.rule, state.rule
+    if series.side is Side.SALESFORCE and series.id == state.sf_series:
+        rule, known = _endless(rule), _endless(known)
     if state.anchor is None:
-        return series.rule != state.rule
+        return rule != known
     first = series.anchor.until_instant(series.anchor.first)
-    return (series.rule, first) != (state.rule, state.anchor.until_instant(state.anchor.first))
+    return (rule, first) != (known, state.anchor.until_instant(state.anchor.first))
+
+
+def _endless(rule: Pattern | Unmappable | None) -> Pattern | Unmappable | None:
+    return replace(rule, count=None, until=None) if isinstance(rule, Pattern) else rule
 
 
 def _wrote(commands: list[Command], side: Side) -> bool:

@@ -288,6 +288,29 @@ def test_r_rec_4_an_earlier_end_in_exchange_ends_the_salesforce_series() -> None
     assert end == EndSeries(Side.SALESFORCE, "828000000000001", date(2026, 11, 23), utc(11, 30))
 
 
+def test_r_rec_4_a_salesforce_series_ended_by_the_bridge_keeps_its_text_and_is_no_new_pattern() -> None:
+    # Salesforce's fromThisEventOnwards leaves the rows' pattern text (count=10) as it was; once its
+    # deletions land, the rows the series keeps are those the earlier Outlook end left: nothing to write,
+    # and above all no rebuild of the Outlook master back to ten occurrences.
+    shorter = replace(MONDAYS, count=3)
+    ex = series(Side.EXCHANGE, rule=shorter, version="v2")
+    ended = plan_series(paired(), None, ex, POLICY, NOW)
+    assert ended.state is not None
+    later = tuple(utc(11, 23) + timedelta(weeks=n) for n in range(7))
+    sf = series(Side.SALESFORCE, gone=later, version="s2", last_start=utc(11, 16))
+    assert plan_series(ended.state, sf, ex, POLICY, NOW).commands == ()
+
+
+def test_r_rec_4_an_outlook_series_the_bridge_ended_reads_back_as_no_new_pattern() -> None:
+    later = tuple(utc(11, 30) + timedelta(weeks=n) for n in range(6))
+    sf = series(Side.SALESFORCE, gone=later, version="s2", last_start=utc(11, 23))
+    ended = plan_series(paired(), sf, series(Side.EXCHANGE), POLICY, NOW)
+    assert ended.state is not None
+    # The master as Exchange holds it after EndSeries: its range ends on the last date kept.
+    ex = series(Side.EXCHANGE, rule=replace(MONDAYS, count=None, until=date(2026, 11, 23)), version="v2")
+    assert plan_series(ended.state, sf, ex, POLICY, NOW).commands == ()
+
+
 # ------------------------------------------------------------------------------------------ R-REC-5
 
 
