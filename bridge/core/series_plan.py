@@ -22,7 +22,7 @@ by `series.recreation` before planning, so it plans as one change, never as dele
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bridge.core.commands import (
     CloseIssue,
@@ -38,7 +38,7 @@ from bridge.core.model import SCALAR_FIELDS, Copy, Policy, Side
 from bridge.core.patterns import Pattern, Unmappable
 from bridge.core.private import mask_target, project
 from bridge.core.scope import MAX_RECURRING_OCCURRENCE
-from bridge.core.series import OccurrencePair, Series, SeriesState, missing
+from bridge.core.series import OccurrencePair, Series, SeriesState, expected_starts, missing
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
@@ -54,6 +54,7 @@ from bridge.core.series_rebuild import repattern
 from bridge.core.series_writes import fields_for, fresh, info, rule_for, writable, write_exception
 
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+_NEXT = timedelta(days=367)  # past any next start of a pattern the bridge maps (yearly at most)
 _CREATED_SERIES: dict[Side, Created] = {Side.SALESFORCE: Created.EVENT_ID, Side.EXCHANGE: Created.ITEM_ID}
 
 
@@ -226,18 +227,26 @@ def _repatterned(state: SeriesState, series: Series) -> bool:
     Lightning series follows its writer's zone, an Exchange master its start's): the first start is
     compared as an instant, not as a local time in a named zone.
 
-    A Salesforce series never changes its pattern under the same id (a new pattern or start is a
-    re-creation, `series.recreation`), and "this and following" deleted there leaves the pattern text as
-    it was: its end is read from its rows (`series_occurrences._ended_on`), never from the text. So its
-    end is not compared; else a series the bridge ended there reads as a new pattern once the
-    asynchronous deletions land, and the old end is written back over the other side."""
+    "This and following" deleted in Salesforce leaves the rows' pattern text as it was: while the text
+    gives starts after the last row, its end is stale and read from the rows instead
+    (`series_occurrences._ended_on`), so the end is not compared; else a series the bridge ended there
+    reads as a new pattern once the asynchronous deletions land, and the old end is written back over
+    the other side. A Salesforce series re-created with a new end has rows to its end: compared whole."""
     rule, known = series.rule, state.rule
-    if series.side is Side.SALESFORCE and series.id == state.sf_series:
+    if series.side is Side.SALESFORCE and _cut_short(series):
         rule, known = _endless(rule), _endless(known)
     if state.anchor is None:
         return rule != known
     first = series.anchor.until_instant(series.anchor.first)
     return (rule, first) != (known, state.anchor.until_instant(state.anchor.first))
+
+
+def _cut_short(series: Series) -> bool:
+    """Whether the series' pattern gives a start after the last row it holds."""
+    last = series.last_start
+    if last is None or not isinstance(series.rule, Pattern):
+        return False
+    return any(s > last for s in expected_starts(series, last + _NEXT))
 
 
 def _endless(rule: Pattern | Unmappable | None) -> Pattern | Unmappable | None:
