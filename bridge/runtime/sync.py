@@ -162,6 +162,7 @@ class UserSync:
             split_salesforce(work.sf, series, touched)
         by_sf = {p.state.sf_id: p for p in pairs if live(p) and p.state.sf_id}
         by_ex = {p.state.ex_id: p for p in pairs if live(p) and p.state.ex_id}
+        waiting_ex = {p.state.ex_id: p for p in pairs if not live(p) and p.state.ex_id}
         got = Gathered()
         quiet: list[StoredPair] = []
         unpaired = self._salesforce(ctx, work, by_sf, got, quiet)
@@ -178,7 +179,7 @@ class UserSync:
             touched.ex_masters |= {i for i in deleted if any(s.state.ex_series == i for s in series)}
             synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
-            unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, got)
+            unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, waiting_ex, got)
             await self._opted_in_again(ctx, got)
         if unpaired:
             start, end = _window(ctx, self.services.now())
@@ -400,8 +401,11 @@ class UserSync:
         changed: Sequence[ExchangeItem],
         deleted: Sequence[str],
         by_ex: Mapping[str, StoredPair],
+        waiting_ex: Mapping[str, StoredPair],
         got: Gathered,
     ) -> bool:
+        """Jobs for changed and deleted items of stored pairs. True when an item no live pair claims
+        changed, or one a waiting row held was deleted."""
         unpaired = False
         for item in changed:
             stored = by_ex.get(item.item_id)
@@ -428,6 +432,12 @@ class UserSync:
             stored = by_ex.get(item_id)
             if stored is not None:
                 got.jobs.append(Job(stored, Deleted(Side.EXCHANGE), stored.event, stored.item))
+            elif (row := waiting_ex.get(item_id)) is not None:
+                # A waiting copy is gone: its row goes with its issue, and the copies it kept from pairing
+                # (its twin under R-PAIR-3) are matched again now; left to the next reconcile, that
+                # reconcile would write what this pass should have (R-MERGE-3).
+                got.jobs.append(Job(row, Deleted(Side.EXCHANGE), row.event, row.item))
+                unpaired = True
         return unpaired
 
     async def _opted_in_again(self, ctx: UserContext, got: Gathered) -> None:
