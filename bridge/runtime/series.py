@@ -37,7 +37,7 @@ from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
-from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
+from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState, recreation
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
@@ -52,6 +52,7 @@ from bridge.core.series_gone import plan_gone
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import (
+    ChangeType,
     Commit,
     EventChange,
     EventRecord,
@@ -115,9 +116,32 @@ class Touched:
     sf_rows: set[str] = field(default_factory=set)  # row ids changed by someone else
     sf_series: set[str] = field(default_factory=set)  # ActivityRecurrence2Ids named by a change
     ex_masters: set[str] = field(default_factory=set)
+    # By Salesforce transaction key: the rows deleted and the series created in it (R-REC-5).
+    deleted_in: dict[str, set[str]] = field(default_factory=dict)
+    created_in: dict[str, set[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.sf_rows or self.sf_series or self.ex_masters)
+
+    def note(self, event_id: str, change: EventChange) -> None:
+        """Keep what a row's change did in its transaction: Salesforce re-creates a series (a new start
+        or pattern) by deleting its rows and creating a new series in one transaction."""
+        key = change.transaction_key
+        if not key:
+            return
+        if change.change_type is ChangeType.DELETE:
+            self.deleted_in.setdefault(key, set()).update({event_id, *change.record_ids})
+        created = change.fields.get("ActivityRecurrence2Id")
+        if change.change_type is ChangeType.CREATE and created:
+            self.created_in.setdefault(key, set()).add(str(created))
+
+    def recreations(self) -> list[tuple[frozenset[str], str]]:
+        """(rows deleted, series created) for each transaction that did both, oldest key first."""
+        return [
+            (frozenset(self.deleted_in[key]), series_id)
+            for key in sorted(self.deleted_in.keys() & self.created_in.keys())
+            for series_id in sorted(self.created_in[key])
+        ]
 
 
 def is_series_change(change: EventChange) -> bool:
@@ -143,6 +167,8 @@ def split_salesforce(
             continue
         touched.sf_rows.add(event_id)
         touched.sf_series |= {str(s) for c in real if (s := c.fields.get("ActivityRecurrence2Id"))}
+        for change in real:
+            touched.note(event_id, change)
 
 
 def split_exchange(items: list[ExchangeItem], touched: Touched) -> list[ExchangeItem]:
@@ -210,7 +236,9 @@ class SeriesRoad:
         pass is retried; the series are read again then)."""
         if not touched or not self.available():
             return
-        stored = [s.state for s in await self.store.series_of(ctx.user_id)]
+        stored = await self._recreated(
+            ctx, [s.state for s in await self.store.series_of(ctx.user_id)], touched
+        )
         by_sf = {s.sf_series: s for s in stored if s.sf_series}
         by_ex = {s.ex_series: s for s in stored if s.ex_series}
         by_row = {p.sf_id: s for s in stored for p in s.occurrences if p.sf_id}
@@ -237,6 +265,34 @@ class SeriesRoad:
                 log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
                                                       "reason": str(error)})  # fmt: skip
                 await self._commit(ctx, None, [issue], [])
+
+    async def _recreated(
+        self, ctx: UserContext, stored: list[SeriesState], touched: Touched
+    ) -> list[SeriesState]:
+        """R-REC-5: a series Salesforce re-created (every row the state knows deleted in the transaction
+        that created another series) is one change: its state is re-keyed to the new series, whose plan
+        then rebuilds the other side in place, keeping exceptions; never a deletion and a new series.
+        The old rows leave `touched`: read alone they are a whole series gone (R-REC-7)."""
+        for deleted, series_id in touched.recreations():
+            if any(s.sf_series == series_id for s in stored):
+                continue
+            olds = [
+                s for s in stored if s.sf_series and not s.ended and _rows_of(s) and _rows_of(s) <= deleted
+            ]
+            created = await self._sf.read_series(series_id, {}) if olds else None
+            for state in olds:
+                rekeyed = recreation(state, deleted, created) if created is not None else None
+                if rekeyed is None:
+                    continue
+                log.info("series_recreated", extra={"user": ctx.user_id, "series": state.key,
+                                                     "salesforce_id": series_id,
+                                                     "previous_id": state.sf_series})  # fmt: skip
+                stored = [rekeyed if s is state else s for s in stored]
+                touched.sf_rows -= deleted
+                touched.sf_series.discard(state.sf_series or "")
+                touched.sf_series.add(series_id)
+                break
+        return stored
 
     async def _one(
         self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
@@ -369,6 +425,11 @@ class SeriesRoad:
             )
         commit.issues_closed += [(code.value, sf_id, ex_id) for code, sf_id, ex_id in closed]
         await self.store.commit(commit)
+
+
+def _rows_of(state: SeriesState) -> set[str]:
+    """The rows of a state's Salesforce series (a split occurrence's single event is no row of it)."""
+    return {p.sf_id for p in state.occurrences if p.sf_id and not p.split}
 
 
 def _gone_side(state: SeriesState | None, sf: Series | None, ex: Series | None) -> Side | None:
