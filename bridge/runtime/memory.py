@@ -261,6 +261,7 @@ class MemoryMailbox:
         self.zones = dict(zones or {})
         self.calls: dict[str, int] = defaultdict(int)
         self.refuse: dict[str, str] = {}
+        self.refuse_items: dict[str, str] = {}  # item id -> message: every write of it is refused
         self.refuse_sync_state: set[str] = set()
         self.page_size = 50
         self._ids = itertools.count(1)
@@ -411,6 +412,8 @@ class MemoryMailbox:
             raise RefusedError(Side.EXCHANGE, self.refuse.pop(operation))
         if item_id is None:
             return
+        if item_id in self.refuse_items:
+            raise RefusedError(Side.EXCHANGE, self.refuse_items[item_id])
         current = self.items[mailbox].get(item_id)
         if current is None:
             raise NotFoundError(Side.EXCHANGE, item_id)

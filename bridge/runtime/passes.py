@@ -11,6 +11,8 @@ Failures, by class (bridge.errors), one plan at a time; nothing one plan does st
 - RefusedError: planned as `WriteFailed(side, message)`, whose issue is committed (R-LIM-1);
 - TransientError: what succeeded so far is committed (without the positions) and the error goes up: the
   actor retries the pass later; the notices stay uncommitted.
+A pair still failing after `MAX_REPLANS` asks for a window reconcile only when it lost races; a permanent
+failure (a refusal, a gone copy its plan still writes) is reported as its issue instead, never looped on.
 A plan that fails after it created a record stores nothing and asks for a window reconcile: the record
 carries its pairing fields (R-PAIR-1), so the reconcile pairs it instead of creating it again.
 A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
@@ -195,6 +197,7 @@ async def _execute(
     key = records.pair_key(before) if before is not None else None
     event, item = job.event, job.item
     gone: set[Side] = set()
+    last: Exception | None = None
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
@@ -202,7 +205,7 @@ async def _execute(
             )
             return executed, planned
         except PlanFailed as failed:
-            cause = failed.cause
+            cause = last = failed.cause
             services.metrics.failure(type(cause).__name__)
             if not isinstance(cause, TransientError):
                 log.warning(
@@ -228,6 +231,8 @@ async def _execute(
                 if observation is None:
                     return None
             elif isinstance(cause, NotFoundError):
+                if cause.side in gone:
+                    break  # the plan for the gone copy still writes it: a re-plan would repeat itself
                 gone.add(cause.side)
                 observation = Deleted(cause.side)
                 if len(gone) == len(Side):
@@ -243,8 +248,17 @@ async def _execute(
             else:
                 raise cause from failed
             planned = plan(before, observation, ctx.policy, services.now())
-    log.warning("user %s: gave up re-planning pair %s", ctx.user_id, key)
-    result.reconcile_next = True
+    if isinstance(last, ConflictError):
+        # Lost races only: the copies kept changing under the writes; the window reconcile reads them anew.
+        log.warning("user %s: gave up re-planning pair %s", ctx.user_id, key)
+        result.reconcile_next = True
+        return None
+    # A permanent failure (a refusal, a copy gone whose plan still writes it): re-planning or reconciling
+    # would make the same failing writes again, forever. The pair keeps its stored state and the failure
+    # is reported (R-LIM-1); its next real change is planned afresh.
+    log.warning("user %s: gave up re-planning pair %s; reported", ctx.user_id, key)
+    assert isinstance(last, RefusedError | NotFoundError)
+    issues.append(_stuck_issue(ctx, before, job, last))
     return None
 
 
@@ -296,7 +310,17 @@ async def _reread(
     return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting)
 
 
-def _refused_issue(ctx: UserContext, job: Job, cause: RefusedError) -> Issue:
+def _stuck_issue(
+    ctx: UserContext, state: PairState | None, job: Job, cause: RefusedError | NotFoundError
+) -> Issue:
+    """The issue of a pair whose writes keep failing the same way, against both its copies."""
+    code = IssueCode.SF_VALIDATION if cause.side is Side.SALESFORCE else IssueCode.EXCHANGE_REFUSED
+    if state is None:
+        return _refused_issue(ctx, job, cause)
+    return make_issue(code, ctx.user_id, state.sf_id, state.ex_id, f"The write kept failing: {cause}")
+
+
+def _refused_issue(ctx: UserContext, job: Job, cause: RefusedError | NotFoundError) -> Issue:
     code = IssueCode.SF_VALIDATION if cause.side is Side.SALESFORCE else IssueCode.EXCHANGE_REFUSED
     seen = job.observation
     sf_id = seen.sf.id if isinstance(seen, Changed) and seen.sf is not None else None

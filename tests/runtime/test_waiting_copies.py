@@ -25,3 +25,23 @@ async def test_r_pair_3_a_deleted_duplicate_lets_its_twin_sync_without_a_reconci
     assert not [i for i in open_issues if i.code == IssueCode.DUPLICATE_KEY.value]
     (pair,) = await world.store.pairs_of(ANN.user_id)
     assert pair.state.ex_id == first
+
+
+async def test_r_lim_1_an_item_refusing_every_write_is_reported_not_replanned_forever(world: World) -> None:
+    """An Exchange item refuses every write (even its `Sync Error` category): the pair is tried a bounded
+    number of times, its issue is opened, and no reconcile is asked for in a loop."""
+    start, end = soon()
+    event_id = world.sf.put_event(ANN.user_id, "Quarterly", start, end, [])
+    await world.bridge.wait_idle()
+    (pair,) = await world.store.pairs_of(ANN.user_id)
+    item_id = pair.state.ex_id
+    assert item_id is not None
+    world.ex.refuse_items[item_id] = "ErrorItemSave: the mailbox is full"
+    world.sf.edit_event(event_id, Subject="Quarterly review")
+    await world.bridge.wait_idle()
+    writes = world.ex.calls["update_item"]
+    await world.bridge.wait_idle()
+    assert world.ex.calls["update_item"] == writes, "the failing pair is still being re-planned"
+    (issue,) = [i for i in await world.store.issues(ANN.user_id) if i.ex_id == item_id]
+    assert issue.code == IssueCode.EXCHANGE_REFUSED.value and "mailbox is full" in issue.message
+    assert world.ex.items[ANN.mailbox][item_id].subject == "Quarterly"
