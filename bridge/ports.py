@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from bridge.core.fields import ExchangeItem, SalesforceRelation
+from bridge.core.fields import EX_EVENT_ID_FIELD, ExchangeItem, SalesforceRelation
 from bridge.core.model import Directory, PairState, Response, Side
 from bridge.core.series import SeriesState
 
@@ -47,6 +47,18 @@ class EventRecord:
     def owner_id(self) -> str | None:
         owner = self.fields.get("OwnerId")
         return str(owner) if owner else None
+
+
+# The item fields a command may carry, in exchangelib attribute terms: what `bridge.core.fields`'s
+# `exchange_fields` gives, the IANA zone of the item's start and end, and the pairing field. Every MailboxPort
+# takes exactly these on create and update.
+ITEM_COMMAND_FIELDS = frozenset(
+    {
+        *("subject", "start", "end", "is_all_day", "body", "body_type", "location"),
+        *("legacy_free_busy_status", "sensitivity", "required_attendees", "optional_attendees"),
+        *("time_zone", EX_EVENT_ID_FIELD),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

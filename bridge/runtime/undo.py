@@ -30,7 +30,7 @@ from typing import Any
 from bridge.core.fields import SF_ITEM_ID_FIELD, SF_STATUS_IN, SF_UID_FIELD, ExchangeItem
 from bridge.core.model import Response, Side
 from bridge.errors import CalbridgeError
-from bridge.ports import Commit, EventRecord, MailboxPort, SalesforcePort, Store
+from bridge.ports import ITEM_COMMAND_FIELDS, Commit, EventRecord, MailboxPort, SalesforcePort, Store
 from bridge.runtime import journal, records
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -50,20 +50,7 @@ _EVENT_WRITABLE = (
     SF_UID_FIELD,
     "Calbridge_Sync_Hash__c",
 )
-_ITEM_WRITABLE = (
-    "subject",
-    "start",
-    "end",
-    "is_all_day",
-    "body",
-    "body_type",
-    "location",
-    "legacy_free_busy_status",
-    "sensitivity",
-    "required_attendees",
-    "optional_attendees",
-    "salesforce_event_id",
-)
+_ITEM_WRITABLE = ITEM_COMMAND_FIELDS - {"time_zone"}  # undo leaves the zone as the item has it
 
 
 class NotUndone(Exception):

@@ -27,6 +27,7 @@ from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
 
 from bridge.core.fields import EX_EVENT_ID_FIELD, ExchangeAttendee, ExchangeItem
 from bridge.errors import MappingError
+from bridge.ports import ITEM_COMMAND_FIELDS
 
 # Our own property set: the GUID is fixed forever, or pairs already stored in items are lost (R-PAIR-1).
 PROPERTY_SET_ID = "9d5e3b1c-6f2a-4c8e-a7d4-2b1f0e9c8a63"
@@ -77,24 +78,6 @@ READ_FIELDS = (
 
 _IN_SERIES = ("RecurringMaster", "Occurrence", "Exception")
 
-# Command field name -> what it may hold. `time_zone` is ours: the IANA zone of the item's start and end.
-WRITABLE = frozenset(
-    {
-        "subject",
-        "start",
-        "end",
-        "is_all_day",
-        "body",
-        "body_type",
-        "location",
-        "legacy_free_busy_status",
-        "sensitivity",
-        "required_attendees",
-        "optional_attendees",
-        "time_zone",
-        EX_EVENT_ID_FIELD,
-    }
-)
 _TEXT_FIELDS = ("subject", "location", "legacy_free_busy_status", "sensitivity")
 
 # ------------------------------------------------------------------------------------------- time zones
@@ -229,7 +212,7 @@ def apply_fields(
     `all_day` says whether the item is all-day when `fields` does not (an update of start alone). Dates
     for all-day items come with an exclusive end, as the core writes them.
     """
-    unknown = set(fields) - WRITABLE
+    unknown = set(fields) - ITEM_COMMAND_FIELDS
     if unknown:
         raise MappingError(f"{label}: fields the adapter cannot write: {', '.join(sorted(unknown))}")
     names: list[str] = []

@@ -30,6 +30,7 @@ from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
 
 from bridge.core.fields import EX_EVENT_ID_FIELD, ExchangeAttendee, ExchangeItem
 from bridge.errors import MappingError
+from bridge.ports import ITEM_COMMAND_FIELDS
 
 # The EWS provider's property set and name (bridge.exchange.ews.items): fixed forever (R-PAIR-1).
 PROPERTY_SET_ID = "9d5e3b1c-6f2a-4c8e-a7d4-2b1f0e9c8a63"
@@ -69,23 +70,6 @@ SENSITIVITIES = {
     "confidential": "Confidential",
 }
 
-WRITABLE = frozenset(
-    {
-        "subject",
-        "start",
-        "end",
-        "is_all_day",
-        "body",
-        "body_type",
-        "location",
-        "legacy_free_busy_status",
-        "sensitivity",
-        "required_attendees",
-        "optional_attendees",
-        "time_zone",
-        EX_EVENT_ID_FIELD,
-    }
-)
 ATTENDEE_FIELDS = ("required_attendees", "optional_attendees")
 
 # ------------------------------------------------------------------------------------------- time zones
@@ -325,7 +309,7 @@ def event_body(fields: Mapping[str, object], *, label: str, all_day: bool | None
     `all_day` says whether the item is all-day when `fields` does not (an update of start alone). Dates
     for all-day items come with an exclusive end, as the core writes them, and need the mailbox's zone.
     """
-    unknown = set(fields) - WRITABLE
+    unknown = set(fields) - ITEM_COMMAND_FIELDS
     if unknown:
         raise MappingError(f"{label}: fields the adapter cannot write: {', '.join(sorted(unknown))}")
     body: dict[str, Any] = {}
