@@ -76,7 +76,11 @@ class Watch:
         self.salesforce = SalesforceStream(endpoints, desk.sf.session_id, self._on_change).start()
         self.exchange = ExchangeStream(endpoints, sorted(outlooks), self._on_notice).start()
 
-    def _mark(self, subject: str | None, arrived: float) -> None:
+    def _mark(self, subject: str | None, arrived: float, made_in: str) -> None:
+        """`subject` seen on the side it was not made in (each stream also reports this process's own
+        creates, which say nothing of the bridge)."""
+        if subject is None or f" from {made_in} " not in subject:
+            return
         with self.lock:
             if subject in self.committed and subject not in self.seen:
                 self.seen[subject] = arrived
@@ -84,7 +88,7 @@ class Watch:
     def _on_change(self, change: EventChange) -> None:
         with self.lock:
             self.observer_delivered += 1
-        self._mark(change.subject, change.arrived)
+        self._mark(change.subject, change.arrived, made_in="Outlook")
 
     def _on_notice(self, notice: ItemNotice) -> None:
         if self.closed:
@@ -93,7 +97,8 @@ class Watch:
         def confirm() -> None:
             account = self.outlooks[notice.mailbox].account
             found = list(account.fetch(ids=[(notice.item_id, None)], only_fields=["subject"]))
-            self._mark(getattr(found[0], "subject", None) if found else None, notice.arrived)
+            subject = getattr(found[0], "subject", None) if found else None
+            self._mark(subject, notice.arrived, made_in="Salesforce")
 
         self.pool.submit(confirm)
 
