@@ -62,6 +62,8 @@ SETTINGS_FIELDS = (
     *("Blocked_Categories__c", "Internal_Domains__c", "Sync_Category__c", "Unsync_Category__c"),
     *("Error_Category__c", "Mass_Delete_Min__c", "Mass_Delete_Fraction__c", "Observe__c"),
 )
+
+
 def _own(fields: tuple[str, ...]) -> tuple[str, ...]:
     """An object's own fields: a path through a relationship (`Who.Email`) is the other object's field."""
     return tuple(f for f in fields if "." not in f)

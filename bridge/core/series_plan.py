@@ -232,7 +232,8 @@ def _repatterned(state: SeriesState, series: Series) -> bool:
     (`series_occurrences._ended_on`), so the end is not compared; else a series the bridge ended there
     reads as a new pattern once the asynchronous deletions land, and the old end is written back over
     the other side. A Salesforce series re-created with a new end has rows to its end: compared whole."""
-    rule, known = series.rule, state.rule
+    rule: Pattern | Unmappable | None = series.rule
+    known: Pattern | Unmappable | None = state.rule
     if series.side is Side.SALESFORCE and _cut_short(series):
         rule, known = _endless(rule), _endless(known)
     if state.anchor is None:
