@@ -1,7 +1,8 @@
 """End-to-end: the sandbox, and the bridge as its own process (`calbridge run`), driven by people's tools.
 
 Each test module gets one sandbox and one bridge (starting them is the slow part); tests keep out of each
-other's way by using their own subjects, times and users. A module may set `BRIDGE_SETTINGS` (TOML text
+other's way by using their own subjects, times and users. A module may set `BRIDGE_ENV` (CALBRIDGE_*
+variables for the bridge process, kept across restarts) and `BRIDGE_SETTINGS` (TOML text
 appended to the written config) to run the bridge under other policies, and `PROVIDERS = ("ews", "graph")`
 to run every test once per Exchange provider (R-GRAPH-1), with one world per provider.
 """
@@ -59,7 +60,7 @@ class World:
 
     def restart(self) -> None:
         assert self.bridge.stop() == 0, self.bridge.tail()
-        self.bridge = BridgeProcess(self.bridge.config).start()
+        self.bridge = BridgeProcess(self.bridge.config, env=self.bridge.env).start()
 
 
 def use_graph(config: Path, graph: dict[str, Any], settings: str) -> None:
@@ -98,7 +99,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         extra = getattr(request.module, "BRIDGE_SETTINGS", "")
         if extra:
             config.write_text(config.read_text() + "\n" + extra)
-        bridge = BridgeProcess(config).start()
+        bridge = BridgeProcess(config, env=getattr(request.module, "BRIDGE_ENV", None)).start()
         world = World(sandbox, endpoints, SalesforceDesk(endpoints), bridge, root, provider)
         try:
             yield world
