@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from exchangelib.errors import ErrorCalendarOccurrenceIsDeletedFromRecurrence
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.people import book_series, iso, occurrences, wait_until
@@ -159,7 +160,10 @@ def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(worl
     world.desk.delete_event(rows[1]["Id"])
 
     def gone() -> list[datetime] | None:
-        left = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+        try:
+            left = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+        except ErrorCalendarOccurrenceIsDeletedFromRecurrence:
+            return None  # deleted between the view and its read: look again
         starts = [datetime.fromtimestamp(o.start.timestamp(), UTC) for o in left]
         return starts if len(starts) == WEEKS - 1 else None
 
@@ -300,7 +304,8 @@ def test_r_rec_7_an_outlook_series_deleted_deletes_its_lightning_series(world: W
     # R-DEL-2 for the series as one unit (kind A): every row goes, the pattern row with them.
     outlook.delete(master)
     wait_until(lambda: not _rows(world, subject) or None, timeout=20)
-    assert world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == []
+    # The pattern row goes too; Salesforce deletes a series' rows asynchronously: it may come a moment later.
+    wait_until(lambda: world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == [], timeout=10)
 
 
 @pytest.mark.xfail(
