@@ -39,6 +39,7 @@ from bridge.core.model import (
 )
 from bridge.core.private import mask_target, project
 from bridge.core.scope import Admission, Verdict, admit_event, admit_item, kind_of
+from bridge.core.status import Cause, kept
 
 
 def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Policy, now: datetime) -> Plan:
@@ -54,9 +55,9 @@ def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Poli
     else:
         admission = admit_event(copy, policy, now)
     if admission.verdict is Verdict.CREATE:
-        return create_partner(copy, seen, policy, already_open)
+        return create_partner(copy, seen, policy, already_open, status=_status_of(state))
     if admission.verdict is Verdict.JOIN and admission.event_id is not None:
-        return join_event(copy, admission.event_id, seen, policy, already_open)
+        return join_event(copy, admission.event_id, seen, policy, already_open, status=_status_of(state))
     wanted = {admission.issue: ""} if admission.issue is not None else {}
     builder = PlanBuilder(policy)
     sf_id, ex_id = (copy.id, None) if copy.side is Side.SALESFORCE else (None, copy.id)
@@ -66,7 +67,7 @@ def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Poli
     if not wanted:
         return Plan(commands, None)
     waiting = PairState(
-        status=PairStatus.WAITING,
+        status=kept(_status_of(state), Cause.WAIT),
         kind=Kind.A if copy.side is Side.EXCHANGE else Kind.B,
         origin=copy.side,
         sf_id=sf_id,
@@ -78,15 +79,28 @@ def plan_single(state: PairState | None, copy: Copy, seen: Changed, policy: Poli
 
 
 def create_partner(
-    copy: Copy, seen: Changed, policy: Policy, already_open: frozenset[IssueCode] = frozenset()
+    copy: Copy,
+    seen: Changed,
+    policy: Policy,
+    already_open: frozenset[IssueCode] = frozenset(),
+    *,
+    status: PairStatus | None = None,
+    cause: Cause = Cause.PAIR,
 ) -> Plan:
-    """Create the other side's copy of `copy` and record the pair (R-FLD-1, R-ATT-1/3/6/9/10, R-PRIV)."""
+    """Create the other side's copy of `copy` and record the pair (R-FLD-1, R-ATT-1/3/6/9/10, R-PRIV).
+    `status` is the pair's before (None: no state yet) and `cause` why it is created: the status table
+    (`bridge.core.status`) gives the pair's new status."""
+    active = kept(status, cause)
     if copy.side is Side.SALESFORCE:
-        return _create_item(copy, policy, already_open)
-    return _create_event(copy, seen, policy, already_open)
+        return _create_item(copy, policy, already_open, active)
+    return _create_event(copy, seen, policy, already_open, active)
 
 
-def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode]) -> Plan:
+def _status_of(state: PairState | None) -> PairStatus | None:
+    return state.status if state is not None else None
+
+
+def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode], status: PairStatus) -> Plan:
     mask = mask_target(event.content, policy, Side.EXCHANGE)
     content = project(event.content, Side.EXCHANGE, policy, mask is not None)
     fields = exchange_fields(content, (*SCALAR_FIELDS, "attendees"), policy)
@@ -103,7 +117,7 @@ def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode]
     builder.issues(already_open, {}, event.id, None, None)
     commands, _, _ = builder.build(event.id, event.version, None, None)
     state = PairState(
-        status=PairStatus.ACTIVE,
+        status=status,
         kind=Kind.C if event.meeting else Kind.B,
         origin=Side.SALESFORCE,
         sf_id=event.id,
@@ -114,7 +128,9 @@ def _create_item(event: Copy, policy: Policy, already_open: frozenset[IssueCode]
     return Plan(commands, state)
 
 
-def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: frozenset[IssueCode]) -> Plan:
+def _create_event(
+    item: Copy, seen: Changed, policy: Policy, already_open: frozenset[IssueCode], status: PairStatus
+) -> Plan:
     mask = mask_target(item.content, policy, Side.SALESFORCE)
     content = project(item.content, Side.SALESFORCE, policy, mask is not None)
     attendees = merge_attendees(
@@ -151,7 +167,7 @@ def _create_event(item: Copy, seen: Changed, policy: Policy, already_open: froze
     commands, _, _ = builder.build(None, None, item.id, item.version)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     state = PairState(
-        status=PairStatus.ACTIVE,
+        status=status,
         kind=kind_of(Side.EXCHANGE, item, organizer_user, policy),
         origin=Side.EXCHANGE,
         ex_id=item.id,
@@ -179,7 +195,13 @@ def item_issues(item: Copy, unresolved: frozenset[str], mask: Side | None) -> di
 
 
 def join_event(
-    item: Copy, event_id: str, seen: Changed, policy: Policy, already_open: frozenset[IssueCode]
+    item: Copy,
+    event_id: str,
+    seen: Changed,
+    policy: Policy,
+    already_open: frozenset[IssueCode],
+    *,
+    status: PairStatus | None = None,
 ) -> Plan:
     """R-MULTI-1: this meeting already has an event (another enrolled user's); the user becomes a User
     invitee of it with their own answer, and nothing is created."""
@@ -192,7 +214,7 @@ def join_event(
     commands, _, _ = builder.build(event_id, None, item.id, item.version)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     state = PairState(
-        status=PairStatus.ACTIVE,
+        status=kept(status, Cause.PAIR),
         kind=kind_of(Side.EXCHANGE, item, organizer_user, policy),
         origin=Side.EXCHANGE,
         sf_id=event_id,

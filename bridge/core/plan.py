@@ -261,7 +261,7 @@ def _resume(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         event = seen.sf
         if event is None or admit_event(event, policy, now).verdict is not Verdict.CREATE:
             return Plan((), state)
-        return create_partner(event, seen, policy, state.open_issues)
+        return create_partner(event, seen, policy, state.open_issues, status=state.status, cause=Cause.RETURN)
     resumed = replace(state, status=kept(state.status, Cause.RETURN))
     return _active(resumed, seen, policy, now, resuming=True)
 
@@ -277,7 +277,7 @@ def _revive(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
         if seen.sf is None or seen.sf.id != state.sf_id:
             return Plan((), state)  # both copies are needed: the tombstone vouches for no version
         return _adopt(state, seen.sf, item, seen, policy, now)
-    return create_partner(item, seen, policy)
+    return create_partner(item, seen, policy, status=state.status, cause=Cause.OPT_IN)
 
 
 def _write_failed(state: PairState, failure: WriteFailed, policy: Policy) -> Plan:
