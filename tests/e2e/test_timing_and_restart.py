@@ -7,80 +7,29 @@ with the default (6 h), so nothing but the mechanism under test can repair what 
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import requests
 
 from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import wait_until
 
 from .conftest import World
+from .helpers import change_events_lost, fault, item_of, one_event, sandbox_state
 
 WITHIN_SECONDS = 5.0  # R-TIME-1's "within seconds", on a busy 2-core machine
 RECONCILE_HOURS = 0.0005  # 1.8 s: the periodic reconcile of this module's last tests
 
 
 def pubsub_fault(world: World, body: dict[str, Any]) -> None:
-    admin = world.endpoints["admin"]["salesforce"]
-    answer = requests.post(
-        admin["admin_url"] + "/faults",
-        json={"target": "pubsub", **body},
-        headers={"Authorization": f"Bearer {admin['admin_token']}"},
-        verify=world.endpoints["ca_bundle"],
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
+    fault(world, "salesforce", {"target": "pubsub", **body})
 
 
 def api_usage(world: World) -> int:
     """The org's API usage as the sandbox counts it (the admin endpoint is not an API call)."""
-    admin = world.endpoints["admin"]["salesforce"]
-    answer = requests.get(
-        admin["admin_url"] + "/state",
-        headers={"Authorization": f"Bearer {admin['admin_token']}"},
-        verify=world.endpoints["ca_bundle"],
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return int(answer.json()["api_usage"])
-
-
-@contextlib.contextmanager
-def change_events_lost(world: World) -> Iterator[None]:
-    """Writes made inside commit, but no change event leaves for them (a lost or expired event)."""
-
-    class Lost:
-        def publish_transaction(self, changes: Any) -> None:
-            return None
-
-    org = world.sandbox.salesforce.org
-    sink, org.change_sink = org.change_sink, Lost()
-    try:
-        yield
-    finally:
-        org.change_sink = sink
-
-
-def item_of(world: World, index: int, event_id: str, timeout: float = 20.0) -> Any:
-    outlook = world.outlook(index)
-
-    def probe() -> Any:
-        item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
-        return outlook.by_id(item_id) if item_id else None
-
-    return wait_until(probe, timeout=timeout)[0]
-
-
-def one_event(world: World, owner: str, subject: str, timeout: float = 20.0) -> dict[str, Any]:
-    found, _ = wait_until(lambda: world.desk.events_of(owner, subject), timeout=timeout)
-    assert len(found) == 1, f"{len(found)} events for {subject!r}"
-    return found[0]
+    return int(sandbox_state(world, "salesforce")["api_usage"])
 
 
 # ----------------------------------------------------------------------------------------------- R-TIME-1
