@@ -36,15 +36,21 @@ def ca_bundle(ca_pem: bytes) -> str:
     """Add ``ca_pem`` to the process's sandbox bundle and return the bundle's file path."""
     global _bundle_path
     with _lock:
-        if ca_pem not in _trusted:
+        changed = ca_pem not in _trusted
+        if changed:
             _trusted.append(ca_pem)
         if _bundle_path is None:
             handle, _bundle_path = tempfile.mkstemp(prefix="sandbox-ca-", suffix=".pem")
             os.close(handle)
             atexit.register(_remove_bundle)
-        with open(_bundle_path, "wb") as out:
-            # The public roots stay trusted too, so the same adapter still reaches real servers.
-            out.write(b"\n".join([*_trusted, Path(certifi.where()).read_bytes()]))
+            changed = True
+        if changed:
+            # Written beside and renamed over, never rewritten in place: a connection being made on another
+            # thread reads either the old bundle or the new one, never a half-written file. The public roots
+            # stay trusted too, so the same adapter still reaches real servers.
+            staged = _bundle_path + ".new"
+            Path(staged).write_bytes(b"\n".join([*_trusted, Path(certifi.where()).read_bytes()]))
+            os.replace(staged, _bundle_path)
         return _bundle_path
 
 

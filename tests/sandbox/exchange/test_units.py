@@ -67,3 +67,23 @@ def test_tokens_cannot_be_edited_or_made_with_another_secret() -> None:
     edited = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
     assert unseal(b"k" * 16, edited) is None
     assert unseal(b"k" * 16, "not base64 at all!") is None
+
+
+def test_the_sandbox_ca_bundle_is_never_rewritten_in_place() -> None:
+    """exchangelib Accounts made on several threads read the bundle while others are made: asking again for
+    a CA already in it leaves the file alone, and a new CA arrives as a new file renamed over the old."""
+    import os
+    from pathlib import Path
+
+    from bridge.sandbox.exchange.client_tls import ca_bundle
+    from bridge.sandbox.tls import SandboxTLS
+
+    first, second = SandboxTLS.generate().ca_pem, SandboxTLS.generate().ca_pem
+    path = ca_bundle(first)
+    before = os.stat(path)
+    assert ca_bundle(first) == path
+    assert os.stat(path).st_ino == before.st_ino and os.stat(path).st_mtime_ns == before.st_mtime_ns
+    assert ca_bundle(second) == path
+    assert os.stat(path).st_ino != before.st_ino  # replaced, not truncated and rewritten
+    text = Path(path).read_bytes()
+    assert first in text and second in text
