@@ -55,11 +55,16 @@ def trust_bundle(path: str) -> None:
     except OSError as exc:
         raise ConfigError("exchange.ca_bundle", f"cannot read {path}: {exc.strerror}") from None
     with _lock:
-        if pem not in _bundles:
+        changed = pem not in _bundles
+        if changed:
             _bundles.append(pem)
         if _joined is None:
             handle, _joined = tempfile.mkstemp(prefix="calbridge-ews-ca-", suffix=".pem")
             os.close(handle)
             atexit.register(_remove_joined)
-        Path(_joined).write_bytes(b"\n".join([*_bundles, Path(certifi.where()).read_bytes()]))
+            changed = True
+        if changed:  # renamed over, never rewritten in place under connections being made
+            staged = _joined + ".new"
+            Path(staged).write_bytes(b"\n".join([*_bundles, Path(certifi.where()).read_bytes()]))
+            os.replace(staged, _joined)
         BaseProtocol.HTTP_ADAPTER_CLS = type("CalbridgeEwsAdapter", (_BundleAdapter,), {"bundle": _joined})
