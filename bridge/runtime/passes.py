@@ -227,9 +227,10 @@ async def _execute(
             before = _advanced(before, failed)
             event, item = failed.done.event, failed.done.item
             if isinstance(cause, ConflictError):
-                observation: Observation | None = await _reread(services, ctx, before, job, directory)
-                if observation is None:
+                reread = await _reread(services, ctx, before, job, directory)
+                if reread is None:
                     return None
+                observation, before = reread
             elif isinstance(cause, NotFoundError):
                 if cause.side in gone:
                     break  # the plan for the gone copy still writes it: a re-plan would repeat itself
@@ -282,8 +283,11 @@ def _advanced(before: PairState | None, failed: PlanFailed) -> PairState | None:
 
 async def _reread(
     services: PassServices, ctx: UserContext, state: PairState | None, job: Job, directory: Directory
-) -> Observation | None:
-    """Both copies read again after a lost race (R-MERGE-5)."""
+) -> tuple[Observation, PairState | None] | None:
+    """Both copies read again after a lost race (R-MERGE-5): the observation to plan, with the state to
+    plan it from. When one copy is gone, the survivor is still read and the state takes its version:
+    a `Deleted` carries no copy, so its plan writes the survivor on the state's version, and a survivor
+    changed since (the race just lost) would make every re-plan lose it again."""
     executor = services.executor
     seen = job.observation
     sf_id = (
@@ -294,20 +298,36 @@ async def _reread(
     )
     sf: Copy | None = None
     ex: Copy | None = None
+    gone: Side | None = None
     if sf_id:
         found = await executor.salesforce.read_events([sf_id])
-        if sf_id not in found:
-            return Deleted(Side.SALESFORCE)
-        sf = records.event_copy(found[sf_id])
+        if sf_id in found:
+            sf = records.event_copy(found[sf_id])
+        else:
+            gone = Side.SALESFORCE
     if ex_id:
         items = await executor.exchange.read_items(ctx.mailbox, [ex_id])
-        if ex_id not in items:
-            return Deleted(Side.EXCHANGE)
-        ex = item_from_exchange(items[ex_id], ctx.policy)
+        if ex_id in items:
+            ex = item_from_exchange(items[ex_id], ctx.policy)
+        elif gone is None:
+            gone = Side.EXCHANGE
+    if gone is not None:
+        survivor = ex if gone is Side.SALESFORCE else sf
+        return Deleted(gone), _survivor_seen(state, survivor)
     if sf is None and ex is None:
         return None
     meeting = seen.meeting if isinstance(seen, Changed) else None
-    return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting)
+    return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting), state
+
+
+def _survivor_seen(state: PairState | None, survivor: Copy | None) -> PairState | None:
+    """`state` with the surviving copy's version as read, where the state tracks one (a side without a
+    base writes unconditionally). Only the version moves: the base stays what both sides last agreed on."""
+    if state is None or survivor is None or state.version_of(survivor.side) is None:
+        return state
+    if survivor.side is Side.SALESFORCE:
+        return replace(state, sf_version=survivor.version)
+    return replace(state, ex_version=survivor.version)
 
 
 def _stuck_issue(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 from bridge.core.issues import IssueCode
 from tests.runtime.conftest import ANN, World, soon
 
@@ -45,3 +48,23 @@ async def test_r_lim_1_an_item_refusing_every_write_is_reported_not_replanned_fo
     (issue,) = [i for i in await world.store.issues(ANN.user_id) if i.ex_id == item_id]
     assert issue.code == IssueCode.EXCHANGE_REFUSED.value and "mailbox is full" in issue.message
     assert world.ex.items[ANN.mailbox][item_id].subject == "Quarterly"
+
+
+async def test_r_del_5_an_event_deleted_after_an_unseen_item_edit_ends_the_pair_without_looping(
+    world: World,
+) -> None:
+    """The person edits the Outlook item (its notice not delivered yet), then the Salesforce event is
+    deleted: the category removal loses the race once, the item is read again and the category goes on
+    the item's new version (R-MERGE-5) instead of losing the same race on every re-plan."""
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Site visit", start, end)
+    await world.bridge.wait_idle()
+    (pair,) = await world.store.pairs_of(ANN.user_id)
+    event_id = pair.state.sf_id
+    assert event_id is not None
+    edited = world.ex.items[ANN.mailbox][item_id]
+    world.ex.items[ANN.mailbox][item_id] = replace(edited, location="Gate 4", change_key="ck-unseen")
+    world.sf.remove_event(event_id)
+    await asyncio.wait_for(world.bridge.wait_idle(), 10)
+    item = world.ex.items[ANN.mailbox][item_id]
+    assert "Salesforce" not in item.categories and item.location == "Gate 4"
