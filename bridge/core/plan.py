@@ -220,7 +220,10 @@ def _shared(state: PairState, seen: Changed, policy: Policy, now: datetime) -> P
     if ex is None or state.sf_id is None:
         return Plan((), state)
     if not in_window(ex.content.when, policy, now):
-        return apply_action(state, Action.LEFT_WINDOW, policy, now, ex.categories)
+        # The item as just read is this user's side of a shared event: its base and version go together
+        # (the package invariant), and the category write is checked against that version (R-MERGE-5).
+        seen_state = replace(state, base_ex=ex.content, ex_version=ex.version or None)
+        return apply_action(seen_state, Action.LEFT_WINDOW, policy, now, ex.categories)
     builder = PlanBuilder(policy)
     if policy.sync_category not in ex.categories:
         builder.categories(ex.categories, add=(policy.sync_category,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from bridge.core import (
     Attendee,
@@ -18,6 +19,7 @@ from bridge.core import (
     Response,
     Side,
     UpdateEvent,
+    UpdateItem,
     match_unpaired,
     plan,
 )
@@ -131,3 +133,27 @@ def test_r_multi_4_another_users_event_is_not_taken_over_by_an_attendee() -> Non
     result = plan(replace(joined, ex_version=mine.version), Changed(sf=theirs), POLICY, NOW)
     assert result.state is not None and not result.state.owns_event
     assert result.state.my_status is Response.ACCEPTED
+
+
+def test_r_del_4_a_shared_meeting_moved_out_of_the_window_is_written_at_the_version_just_read() -> None:
+    """R-MULTI-3 + R-DEL-4 + R-MERGE-5: this user's copy of another user's event leaves the window with a
+    new ChangeKey; the category comes off conditionally on that ChangeKey, not on the one recorded before
+    (which lost every race and was re-planned forever), and the paused state keeps base and version
+    together."""
+    context = MeetingContext(event_id="00UOWN", event_owner_id=DAN)
+    mine = new_item(**outside_meeting())
+    joined = plan(None, Changed(ex=mine, meeting=context), POLICY, NOW).state
+    assert joined is not None and not joined.owns_event
+    joined = replace(joined, ex_version=mine.version)
+    gone = replace(
+        mine,
+        version="ck7",
+        categories=frozenset({POLICY.sync_category}),
+        content=replace(mine.content, when=content(start=NOW + timedelta(days=200)).when),
+    )
+    result = plan(joined, Changed(ex=gone), POLICY, NOW)
+    (update,) = of_type(result, UpdateItem)
+    assert update.if_version == "ck7" and POLICY.sync_category in update.remove_categories
+    state = result.state
+    assert state is not None and state.status is PairStatus.OUT_OF_WINDOW
+    assert state.ex_version is None or state.base_ex == gone.content
