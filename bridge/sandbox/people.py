@@ -27,7 +27,7 @@ class WaitedTooLong(AssertionError):
     """The other side did not show the change in time."""
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.05) -> tuple[T, float]:
+def wait_until(probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.05) -> tuple[T, float]:
     """Call `probe` until it returns something truthy; that value and the seconds taken."""
     started = time.monotonic()
     while True:

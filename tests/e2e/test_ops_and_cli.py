@@ -83,7 +83,19 @@ def test_r_sec_3_readyz_names_each_check_and_is_200_once_streams_store_and_first
 def test_r_time_1_metrics_count_and_time_the_changes_that_crossed_each_way(world: World) -> None:
     before = _samples(world)
     _crossed_both_ways(world, "Metrics")
-    after = _samples(world)
+    propagated = "calbridge_changes_propagated_total"
+
+    def counted() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+        # A pass counts its change when it commits, a moment after the write the test saw land.
+        now = _samples(world)
+        done = all(
+            now.get((propagated, (("direction", d),)), 0.0)
+            > before.get((propagated, (("direction", d),)), 0.0)
+            for d in ("to_exchange", "to_salesforce")
+        )
+        return now if done else None
+
+    after, _ = wait_until(counted, timeout=10)
 
     def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
         return after[(name, labels)] - before.get((name, labels), 0.0)
