@@ -143,23 +143,14 @@ async def test_r_time_2_restart_resumes_with_nothing_lost_or_doubled(
 
 def test_calbridge_run_stops_on_sigterm_with_exit_0_and_status_reads_the_store(config_file: Path) -> None:
     """`calbridge run --config FILE` serves until SIGTERM, finishes what is in flight and exits 0."""
-    import signal
     import subprocess
     import sys
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "run", "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        time.sleep(4)
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+    from bridge.sandbox.launch import BridgeProcess
+
+    # Ready means every user's first sync is committed (/readyz); then SIGTERM.
+    bridge = BridgeProcess(config_file).start()
+    assert bridge.stop() == 0, bridge.tail()
     status = subprocess.run(
         [sys.executable, "-m", "bridge", "status", "--config", str(config_file)],
         capture_output=True,
