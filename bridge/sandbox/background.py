@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -60,3 +62,25 @@ def in_background(
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
+
+
+class LoopBound:
+    """Fault hooks called from tests' threads act on a sandbox whose state only its server's loop touches:
+    `bind` names that loop, `run_in_loop` runs a function there and waits for its result."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    _loop_thread: int | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def run_in_loop(self, fn: Callable[[], R]) -> R:
+        """Run ``fn`` on the server's loop (state is only touched there) and wait for its result."""
+        if self.loop is None or threading.get_ident() == self._loop_thread or not self.loop.is_running():
+            return fn()
+
+        async def call() -> R:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)

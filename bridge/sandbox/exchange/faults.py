@@ -6,16 +6,14 @@ Usable from Python (``sandbox.faults.server_busy(...)``, safe from any thread) a
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
+
+from bridge.sandbox.background import LoopBound
 
 from .store import Store
 from .subscriptions import SubscriptionHub
-
-R = TypeVar("R")
 
 
 @dataclass
@@ -27,29 +25,13 @@ class FaultRule:
     retry_after: int | None = None
 
 
-class FaultHooks:
+class FaultHooks(LoopBound):
     def __init__(self, store: Store, hub: SubscriptionHub, drop_streams: Callable[[], int]) -> None:
         self._store = store
         self._hub = hub
         self._drop_streams = drop_streams
         self._rules: list[FaultRule] = []
         self.latency = 0.0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._loop_thread = threading.get_ident()
-
-    def run_in_loop(self, fn: Callable[[], R]) -> R:
-        """Run ``fn`` on the server's loop (state is only touched there) and wait for its result."""
-        if self.loop is None or threading.get_ident() == self._loop_thread or not self.loop.is_running():
-            return fn()
-
-        async def call() -> R:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
 
     # ---- request faults ------------------------------------------------------------------------------------
 

@@ -3,39 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+
+from bridge.sandbox.background import LoopBound
 
 from .router import FailRule, Router
 from .state import GraphState
 from .subscriptions import LIFECYCLE_EVENTS
 from .throttle import InjectedThrottle
 
-R = TypeVar("R")
 
-
-class GraphFaults:
+class GraphFaults(LoopBound):
     def __init__(self, state: GraphState, router: Router) -> None:
         self._state = state
         self._router = router
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._loop_thread = threading.get_ident()
-
-    def run_in_loop(self, fn: Callable[[], R]) -> R:
-        """Run ``fn`` on the server's loop (state is only touched there) and wait for its result."""
-        if self.loop is None or threading.get_ident() == self._loop_thread or not self.loop.is_running():
-            return fn()
-
-        async def call() -> R:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
 
     # ---- requests ------------------------------------------------------------------------------------------
 
