@@ -56,16 +56,21 @@ def to_exchangelib(rule: EwsRecurrence) -> ews.Recurrence:
 
 def read_series(account: Account, master_id: str, start: datetime, end: datetime, policy: Policy) -> Series:
     """The series of `master_id` with its occurrences overlapping [start, end). Raises NotFoundError when
-    the master is gone."""
+    the master is gone.
+
+    The view is read before the master: a master deleted between the two reads then reads as gone. The
+    other way round, its occurrences would vanish from the view while the master still read as there, and
+    the series would look as if every occurrence had been deleted one by one."""
+    view = account.calendar.view(start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end))
+    in_series = [
+        found
+        for found in view.only(*OCCURRENCE_FIELDS)
+        if isinstance(found, CalendarItem) and found.type in _IN_SERIES
+    ]
     (master,) = account.fetch(ids=[(master_id, None)], only_fields=list(MASTER_FIELDS))
     if isinstance(master, Exception) or master.recurrence is None:
         raise NotFoundError(Side.EXCHANGE, master_id)
-    view = account.calendar.view(start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end))
-    occurrences = tuple(
-        _occurrence(found, policy)
-        for found in view.only(*OCCURRENCE_FIELDS)
-        if isinstance(found, CalendarItem) and found.type in _IN_SERIES and found.uid == master.uid
-    )
+    occurrences = tuple(_occurrence(found, policy) for found in in_series if found.uid == master.uid)
     plain = to_exchange_item(master)
     copy = item_from_exchange(plain, policy)
     zone = iana_zone(master._start_timezone.ms_id if master._start_timezone else None) or "UTC"
