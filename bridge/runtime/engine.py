@@ -94,12 +94,13 @@ class Bridge:
         enrolled = {u.mailbox.lower(): u.user_id for u in users}
         enrolled.update({u.policy.user_email.lower(): u.user_id for u in users if u.policy.user_email})
         self.reader = Reader(salesforce, exchange, store, enrolled)
-        self.services = PassServices(
-            Executor(salesforce, exchange, store, clock=clock), self.metrics, clock, self.settings.observe
-        )
+        executor = Executor(salesforce, exchange, store, clock=clock)
+        self.services = PassServices(executor, self.metrics, clock, self.settings.observe)
         self.actors = Actors(self._make_sync, self.metrics, self.settings.actor)
         self.watermarks = Watermarks()
-        self.router = Router(self.actors, store, salesforce, self.users, self.watermarks)
+        self.router = Router(
+            self.actors, store, salesforce, self.users, self.watermarks, executor.created_events
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._startup: asyncio.Task[None] | None = None  # first passes, spread (bridge.runtime.startup)
         self._digests: dict[str, str] = {}  # user id -> their window's digest at the last periodic pass

@@ -64,6 +64,7 @@ from bridge.ports import (
     Written,
 )
 from bridge.runtime import journal, records
+from bridge.runtime.recent import RecentOwners
 from bridge.store.journal import Journal, JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ class Executor:
         self.store = store
         self.journal = journal_store if journal_store is not None else journal_of(store)
         self._now = clock or (lambda: datetime.now(UTC))
+        # Events this bridge created, by user, for the router while their pairs are not committed yet.
+        self.created_events = RecentOwners()
 
     async def execute(
         self,
@@ -312,6 +315,7 @@ class Executor:
             values = made.values(command.fields)
             values.setdefault("OwnerId", ctx.user_id)
             written = await self.salesforce.create_event(values, command.who_ids)
+            self.created_events.note(written.id, ctx.user_id)
             after = {"fields": journal.encode_fields(values), "who_ids": list(command.who_ids)}
             self._note(ctx, done, Side.SALESFORCE, "create", written.id, None, after)
             made.event_id = written.id

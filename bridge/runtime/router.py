@@ -1,10 +1,10 @@
 """Notices -> the actor of the user they concern.
 
-Salesforce: an Event change goes to the user whose pair or recurring series holds the event (the store),
-else, for a CREATE, to the payload's OwnerId; an unknown record is read once to find its owner. An
-EventRelation change goes where its event goes, as a re-read. An echo nobody holds is dropped: it only
-ever refreshes a stored copy. Exchange notices are per mailbox, so per user. Notices of users who are not
-enrolled are done at once.
+Salesforce: an Event change goes to the user whose pair or recurring series holds the event (the store) or
+for whom a pass still in flight created it (bridge.runtime.recent), else, for a CREATE, to the payload's
+OwnerId; an unknown record is read once to find its owner. An EventRelation change goes where its event
+goes, as a re-read. An echo nobody holds is dropped: it only ever refreshes a stored copy. Exchange notices
+are per mailbox, so per user. Notices of users who are not enrolled are done at once.
 
 Every notice takes a ticket on its stream's watermark before it is routed; the actors release it once the
 pass it fed is committed (bridge.runtime.watermark).
@@ -30,6 +30,7 @@ from bridge.ports import (
     StreamGap,
 )
 from bridge.runtime.actor import Actors
+from bridge.runtime.recent import RecentOwners
 from bridge.runtime.sync import UserBinding, Work
 from bridge.runtime.watermark import Ticket, Watermarks
 
@@ -52,8 +53,10 @@ class Router:
         salesforce: SalesforcePort,
         users: Mapping[str, UserBinding],
         watermarks: Watermarks,
+        created: RecentOwners | None = None,
     ) -> None:
         self.actors = actors
+        self.created = created if created is not None else RecentOwners()
         self.store = store
         self.salesforce = salesforce
         self.users = dict(users)
@@ -107,6 +110,10 @@ class Router:
         series = await self.store.series_by_record(Side.SALESFORCE, event_id)
         if series is not None and series.user_id in self.users:
             return series.user_id
+        # Created by a pass still in flight (bridge.runtime.recent): that user's actor takes it next.
+        made_for = self.created.get(event_id)
+        if made_for is not None and made_for in self.users:
+            return made_for
         if owner is None and read:
             self.stats.owner_reads += 1
             found = await self.salesforce.read_events([event_id])

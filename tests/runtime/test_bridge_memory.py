@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bridge.core.model import PairStatus
 from tests.runtime.conftest import ANN, World, soon
 
@@ -120,3 +122,30 @@ async def test_r_time_4_a_periodic_reconcile_with_nothing_changed_costs_one_sale
     await world.bridge.wait_idle()
     spent = {k: v - before.get(k, 0) for k, v in world.sf.calls.items() if v != before.get(k, 0)}
     assert spent == {"window_events": 1}  # two users, one batched read, nothing written
+
+
+async def test_r_del_5_an_event_deleted_before_the_pass_that_made_it_commits_is_not_lost(
+    world: World,
+) -> None:
+    """The user deletes the Salesforce event the bridge has just created, and the DELETE change event arrives
+    while that pass is still writing its Outlook half: the store does not know the pair yet and a deletion
+    names no owner, yet it reaches the user: the pair ends and the Outlook item, made there, stays without
+    the bridge's category (R-DEL-5)."""
+    start, end = soon()
+    update_item = world.ex.update_item
+
+    async def deleted_meanwhile(mailbox: str, item_id: str, *args: object, **kwargs: object) -> object:
+        made = next(e for e in world.sf.events.values() if e.get("Subject") == "Deleted at once")
+        world.sf.remove_event(str(made["Id"]))
+        await asyncio.sleep(0.05)  # the router takes the DELETE before this pass commits its pair
+        world.ex.update_item = update_item  # type: ignore[method-assign]
+        return await update_item(mailbox, item_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    world.ex.update_item = deleted_meanwhile  # type: ignore[method-assign]
+    item_id = world.ex.put_item(ANN.mailbox, "Deleted at once", start, end)
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    assert world.bridge.router.stats.dropped == 0
+    pairs = await world.store.pairs_of(ANN.user_id)
+    assert [p.state.status for p in pairs] == [PairStatus.ENDED]
+    assert "Salesforce" not in world.ex.items[ANN.mailbox][item_id].categories
