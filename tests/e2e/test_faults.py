@@ -173,7 +173,7 @@ def test_r_merge_5_a_stale_changekey_replans_and_keeps_both_edits(world: World) 
     fault(
         world,
         "exchange",
-        {"fault": "server_busy", "count": 4, "back_off_ms": 500, "operations": ["SyncFolderItems"]},
+        {"fault": "server_busy", "count": 8, "back_off_ms": 500, "operations": ["SyncFolderItems"]},
     )
     outlook.change(outlook.by_id(item.id), location="Room 4 (set in Outlook)")
     world.desk.update_event(event_id, Subject="Stale key (renamed in Salesforce)")
