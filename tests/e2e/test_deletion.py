@@ -3,7 +3,8 @@
 Kinds: A appointment made in Outlook, B appointment made in Salesforce, C meeting the user organizes,
 D meeting from an outside organizer (accepted), E meeting organized by another enrolled user. The module
 ends by restarting the bridge with one user switched off (R-DEL-6) and another on `delete_in_exchange`
-(R-DEL-7).
+(R-DEL-7). Every test runs over EWS and over Graph (R-GRAPH-1): the people's Outlook speaks EWS to the
+mailboxes the Graph sandbox serves too, so the same stories play through either provider.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .conftest import World
 SYNC, UNSYNC = "Salesforce", "Salesforce Unsync"
 OUTSIDE = "partner@outside.example"
 QUIET_S = 2.0  # long enough for the bridge to have acted, when proving that it did not
+PROVIDERS = ("ews", "graph")
 
 
 def cats(outlook: Outlook, item_id: str) -> list[str]:
@@ -33,7 +35,9 @@ def cats(outlook: Outlook, item_id: str) -> list[str]:
 
 def event_for_item(world: World, item_id: str, owner: str | None = None) -> str:
     def probe() -> str | None:
-        rows = world.desk.query("SELECT Id, OwnerId FROM Event WHERE Exchange_Item_Id__c = {}", item_id)
+        rows = world.desk.query(
+            "SELECT Id, OwnerId FROM Event WHERE Exchange_Item_Id__c = {}", world.stored_id(item_id)
+        )
         return str(rows[0]["Id"]) if rows and (owner is None or rows[0]["OwnerId"] == owner) else None
 
     return wait_until(probe, timeout=20)[0]
@@ -44,7 +48,7 @@ def item_for_event(world: World, index: int, event_id: str) -> Any:
 
     def probe() -> Any:
         item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
-        return outlook.by_id(item_id) if item_id else None
+        return outlook.by_id(world.ews_id(item_id)) if item_id else None
 
     return wait_until(probe, timeout=20)[0]
 
