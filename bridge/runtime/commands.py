@@ -121,6 +121,11 @@ def add_runtime_commands(sub: Any) -> None:
     undo.add_argument("--user", required=True, metavar="USER", help=USER_HELP)
     undo.add_argument("--since", required=True, metavar="TIME", help="ISO time (UTC) or a span: 30m, 2h, 1d")
     undo.add_argument("--force", action="store_true", help="the bridge is stopped: undo a writing user")
+    undo.add_argument(
+        "--undo-undo",
+        action="store_true",
+        help="revert the writes of the undos run since --since instead (undo's writes are journaled too)",
+    )
 
 
 def run_runtime_command(args: argparse.Namespace) -> int:
@@ -157,7 +162,10 @@ def run_runtime_command(args: argparse.Namespace) -> int:
             from bridge.runtime import undo_command
 
             if command == "undo":
-                return asyncio.run(undo_command.undo(config, args.user, args.since, force=args.force))
+                undoing = undo_command.undo(
+                    config, args.user, args.since, force=args.force, undo_undo=args.undo_undo
+                )
+                return asyncio.run(undoing)
             return asyncio.run(undo_command.observe_report(config, args.user, args.sample))
         users = _users(config, None if args.all else args.user)
         return asyncio.run(_reconcile(config, users, sync_now=False, restart=args.restart))

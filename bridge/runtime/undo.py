@@ -16,6 +16,12 @@ bridge's earlier writes of that record. A pair whose writes were all reverted ge
 it was before them (a pair the bridge created is forgotten); the others keep theirs. Reverted entries are
 marked undone, so a second undo does not revert them again.
 
+Undo's own writes are journaled like the bridge's, with `origin` "undo" and the pair row as it was before
+the undo, so they can be audited and undone in turn: `undo_undo` (`--undo-undo`) reverts the undo writes
+since T instead of the bridge's, and puts back what an undo run by mistake reverted (a record it re-creates
+gets a new id from the service; the pairing fields and the stored pair follow it). Without it, running the
+same undo twice changes nothing the second time.
+
 The bridge must not be writing for the user meanwhile (it would redo what undo reverts): the command
 refuses unless the user is in observe mode (or `--force` says the bridge is stopped).
 """
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from bridge.core.fields import SF_ITEM_ID_FIELD, SF_STATUS_IN, SF_UID_FIELD, ExchangeItem
+from bridge.core.fields import SF_ITEM_ID_FIELD, SF_STATUS, SF_STATUS_IN, SF_UID_FIELD, ExchangeItem
 from bridge.core.model import Response, Side
 from bridge.errors import CalbridgeError
 from bridge.ports import ITEM_COMMAND_FIELDS, Commit, EventRecord, MailboxPort, SalesforcePort, Store
@@ -69,10 +75,51 @@ class _Undo:
     exchange: MailboxPort
     user_id: str
     mailbox: str
+    now: datetime
+    pair_rows: Mapping[str, Any]  # pair key -> the stored row before the undo, JSON-safe
     renamed: dict[tuple[Side, str], str] = field(default_factory=dict)  # re-created: old id -> new id
+    uids: dict[str, str] = field(default_factory=dict)  # re-created item id -> its UID
+    written: list[JournalEntry] = field(default_factory=list)  # undo's own writes, for the journal
+    key: str = ""  # the pair key of the entry being reverted
 
     def now_id(self, side: Side, record_id: str) -> str:
         return self.renamed.get((side, record_id), record_id)
+
+    def note(
+        self,
+        side: Side,
+        action: str,
+        record_id: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        """Journal one write of the undo, in the executor's terms, so it can be undone in turn."""
+        self.written.append(
+            JournalEntry(
+                self.user_id,
+                self.key,
+                side,
+                action,
+                record_id,
+                self.now,
+                before=before,
+                after=after,
+                pair_before=self.pair_rows.get(self.key),
+                origin="undo",
+            )
+        )
+
+    def repaired(self, values: dict[str, object]) -> dict[str, object]:
+        """Pairing fields pointed at the records re-created by this undo (their old ids are gone)."""
+        item_id = values.get(SF_ITEM_ID_FIELD)
+        if isinstance(item_id, str) and (Side.EXCHANGE, item_id) in self.renamed:
+            values[SF_ITEM_ID_FIELD] = new = self.renamed[(Side.EXCHANGE, item_id)]
+            if SF_UID_FIELD in values and new in self.uids:
+                values[SF_UID_FIELD] = self.uids[new]
+        event_id = values.get("salesforce_event_id")
+        if isinstance(event_id, str):
+            values["salesforce_event_id"] = self.now_id(Side.SALESFORCE, event_id)
+        return values
 
     # ----------------------------------------------------------------------------------- reads
 
@@ -87,6 +134,7 @@ class _Undo:
     async def revert(self, entry: JournalEntry) -> str:
         """Revert one write; what was done, in words. Raises NotUndone."""
         side, record_id = entry.side, self.now_id(entry.side, entry.record_id)
+        self.key = entry.pair_key
         if entry.action in ("add_relation", "update_relation", "remove_relation"):
             return await self._relation(entry, record_id)
         if side is Side.SALESFORCE:
@@ -106,12 +154,15 @@ class _Undo:
         version = records.event_version(current)
         if entry.action == "create":
             await self.salesforce.delete_event(event_id, version)
+            self.note(Side.SALESFORCE, "delete", event_id, journal.whole_event(current), None)
             return f"deleted Salesforce event {event_id}, which the bridge created"
         before = _fields(entry.before)
         if not before:
             raise NotUndone(f"Salesforce event {event_id}: its values before the write are not known")
-        values = {name: before.get(name) for name in after}
+        values = self.repaired({name: before.get(name) for name in after})
         await self.salesforce.update_event(event_id, version, values)
+        was = journal.event_before(current, values)
+        self.note(Side.SALESFORCE, "update", event_id, was, {"fields": journal.encode_fields(values)})
         return f"restored Salesforce event {event_id}: {', '.join(sorted(values))}"
 
     async def _item(self, entry: JournalEntry, item_id: str) -> str:
@@ -131,20 +182,21 @@ class _Undo:
             raise NotUndone(f"Exchange item {item_id}: its categories were changed since by someone else")
         if entry.action == "create":
             await self.exchange.delete_item(self.mailbox, item_id, current.change_key, False)
+            self.note(Side.EXCHANGE, "delete", item_id, journal.whole_item(current), None)
             return f"deleted Exchange item {item_id}, which the bridge created"
         before = _fields(entry.before)
         if entry.before is None:
             raise NotUndone(f"Exchange item {item_id}: its values before the write are not known")
         had = list(entry.before.get("categories", ()))
-        values = {name: before[name] for name in after if name in before}
-        await self.exchange.update_item(
-            self.mailbox,
+        values = self.repaired({name: before[name] for name in after if name in before})
+        add, remove = [c for c in removed if c in had], [c for c in added if c not in had]
+        await self.exchange.update_item(self.mailbox, item_id, current.change_key, values, add, remove, False)
+        self.note(
+            Side.EXCHANGE,
+            "update",
             item_id,
-            current.change_key,
-            values,
-            [c for c in removed if c in had],
-            [c for c in added if c not in had],
-            False,
+            journal.item_before(current, values),
+            {"fields": journal.encode_fields(values), "add_categories": add, "remove_categories": remove},
         )
         return f"restored Exchange item {item_id}: {', '.join(sorted(values)) or 'categories'}"
 
@@ -161,14 +213,29 @@ class _Undo:
             values[SF_ITEM_ID_FIELD] = item_id = self.now_id(Side.EXCHANGE, item_id)
         written = await self.salesforce.create_event(values, ())
         self.renamed[(Side.SALESFORCE, entry.record_id)] = written.id
+        self.note(Side.SALESFORCE, "create", written.id, None, {"fields": journal.encode_fields(values)})
         for relation in old.relations:
             if relation.relation_id != self.user_id:
                 status = SF_STATUS_IN.get(relation.status, Response.UNDECIDED)
                 await self.salesforce.add_relation(written.id, relation.relation_id, status)
+                self.note(
+                    Side.SALESFORCE,
+                    "add_relation",
+                    written.id,
+                    {"relation_id": relation.relation_id, "status": None},
+                    {"relation_id": relation.relation_id, "status": SF_STATUS[status]},
+                )
         item = await self.item(item_id) if item_id else None
         if item is not None and item.salesforce_event_id == entry.record_id:
             pairing: dict[str, object] = {"salesforce_event_id": written.id}
             await self.exchange.update_item(self.mailbox, item_id, item.change_key, pairing, (), (), False)
+            self.note(
+                Side.EXCHANGE,
+                "update",
+                item_id,
+                journal.item_before(item, pairing),
+                {"fields": journal.encode_fields(pairing), "add_categories": [], "remove_categories": []},
+            )
         return f"re-created Salesforce event {entry.record_id} as {written.id}"
 
     async def _recreate_item(self, entry: JournalEntry) -> str:
@@ -182,10 +249,16 @@ class _Undo:
         values["salesforce_event_id"] = event_id or None
         written = await self.exchange.create_item(self.mailbox, values, old.categories, False)
         self.renamed[(Side.EXCHANGE, entry.record_id)] = written.id
+        if written.uid:
+            self.uids[written.id] = written.uid
+        made = {"fields": journal.encode_fields(values), "categories": list(old.categories)}
+        self.note(Side.EXCHANGE, "create", written.id, None, made)
         event = await self.event(event_id) if event_id else None
         if event is not None and event.fields.get(SF_ITEM_ID_FIELD) == entry.record_id:
             pairing = {SF_ITEM_ID_FIELD: written.id, SF_UID_FIELD: written.uid}
             await self.salesforce.update_event(event_id, records.event_version(event), pairing)
+            was = journal.event_before(event, pairing)
+            self.note(Side.SALESFORCE, "update", event_id, was, {"fields": journal.encode_fields(pairing)})
         return f"re-created Exchange item {entry.record_id} as {written.id}"
 
     async def _relation(self, entry: JournalEntry, event_id: str) -> str:
@@ -198,14 +271,18 @@ class _Undo:
         if now != after.get("status"):
             raise NotUndone(f"invitee {relation_id} of Salesforce event {event_id} was changed since")
         old = before.get("status")
+        was, back = {"relation_id": relation_id, "status": now}, {"relation_id": relation_id, "status": old}
         if old is None:
             await self.salesforce.remove_relation(event_id, relation_id)
+            self.note(Side.SALESFORCE, "remove_relation", event_id, was, back)
             return f"removed invitee {relation_id} from Salesforce event {event_id}"
         response = SF_STATUS_IN.get(str(old), Response.UNDECIDED)
         if now is None:
             await self.salesforce.add_relation(event_id, relation_id, response)
+            self.note(Side.SALESFORCE, "add_relation", event_id, was, back)
             return f"added invitee {relation_id} back to Salesforce event {event_id}"
         await self.salesforce.update_relation(event_id, relation_id, response)
+        self.note(Side.SALESFORCE, "update_relation", event_id, was, back)
         return f"set invitee {relation_id}'s answer on Salesforce event {event_id} back to {old}"
 
 
@@ -218,35 +295,47 @@ async def undo(
     mailbox: str,
     since: datetime,
     now: datetime,
+    undo_undo: bool = False,
 ) -> UndoReport:
-    """Revert the user's journaled writes since `since`, newest first; see the module docstring."""
+    """Revert the user's journaled writes since `since`, newest first: the bridge's, or with `undo_undo`
+    the earlier undos'. See the module docstring."""
     book = journal_of(store)
-    entries = await book.writes(user_id, since)
+    entries = await book.writes(user_id, since, "undo" if undo_undo else "sync")
     report = UndoReport()
-    work = _Undo(salesforce, exchange, user_id, mailbox)
+    rows = {records.pair_key(p.state): journal.stored_pair_json(p) for p in await store.pairs_of(user_id)}
+    work = _Undo(salesforce, exchange, user_id, mailbox, now, rows)
     left: set[tuple[Side, str]] = set()
     kept_keys: set[str] = set()
     reverted: list[JournalEntry] = []
-    for entry in reversed(entries):
-        record = (entry.side, entry.record_id)
-        try:
-            if record in left:
-                raise NotUndone(f"{entry.side} record {entry.record_id}: a later write of it was not undone")
-            report.undone.append(await work.revert(entry))
-            reverted.append(entry)
-        except (NotUndone, CalbridgeError) as why:
-            left.add(record)
-            kept_keys.add(entry.pair_key)
-            report.kept.append(
-                f"{entry.action} of {entry.side} record {entry.record_id} at {entry.at}: {why}"
-            )
+    try:
+        for entry in reversed(entries):
+            record = (entry.side, entry.record_id)
+            try:
+                if record in left:
+                    raise NotUndone(
+                        f"{entry.side} record {entry.record_id}: a later write of it was not undone"
+                    )
+                report.undone.append(await work.revert(entry))
+                reverted.append(entry)
+            except (NotUndone, CalbridgeError) as why:
+                left.add(record)
+                kept_keys.add(entry.pair_key)
+                report.kept.append(
+                    f"{entry.action} of {entry.side} record {entry.record_id} at {entry.at}: {why}"
+                )
+    finally:  # what was written is journaled even when something unexpected stopped the undo
+        await book.record(work.written)
     await book.mark_undone([e.id for e in reverted], now)
-    await store.commit(_restored(user_id, reverted, kept_keys, work.renamed))
+    await store.commit(_restored(user_id, reverted, kept_keys, work.renamed, work.uids))
     return report
 
 
 def _restored(
-    user_id: str, reverted: list[JournalEntry], kept: set[str], renamed: Mapping[tuple[Side, str], str]
+    user_id: str,
+    reverted: list[JournalEntry],
+    kept: set[str],
+    renamed: Mapping[tuple[Side, str], str],
+    uids: Mapping[str, str],
 ) -> Commit:
     """The stored rows of the pairs whose writes were all reverted, as they were before the first one."""
     commit = Commit(user_id=user_id)
@@ -264,7 +353,10 @@ def _restored(
         for side in Side:
             old_id = state.id_of(side)
             if old_id is not None and (side, old_id) in renamed:
-                state = records.with_ids(state, side, renamed[(side, old_id)], None)
+                new_id = renamed[(side, old_id)]
+                state = records.with_ids(state, side, new_id, None)
+                if side is Side.EXCHANGE and new_id in uids:
+                    state = replace(state, uid=uids[new_id])
         commit.pairs.append(replace(pair, state=state) if state is not pair.state else pair)
         if records.pair_key(state) != key:
             commit.forget.append(key)

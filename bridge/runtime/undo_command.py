@@ -44,7 +44,7 @@ async def observe_report(config: Any, user: str | None, sample: int) -> int:
     return 0
 
 
-async def undo(config: Any, user: str, since_text: str, *, force: bool) -> int:
+async def undo(config: Any, user: str, since_text: str, *, force: bool, undo_undo: bool = False) -> int:
     from bridge.runtime.supervisor import open_mailbox_port, open_salesforce_port, open_store_port
     from bridge.runtime.undo import parse_since
     from bridge.runtime.undo import undo as revert
@@ -73,6 +73,7 @@ async def undo(config: Any, user: str, since_text: str, *, force: bool) -> int:
             mailbox=settings.email,
             since=since,
             now=now,
+            undo_undo=undo_undo,
         )
     finally:
         for resource in (exchange, salesforce, store):

@@ -72,8 +72,9 @@ class ObservedPlan:
 class Journal(Protocol):
     async def record(self, entries: Sequence[JournalEntry]) -> None: ...
 
-    async def writes(self, user_id: str, since: datetime) -> list[JournalEntry]:
-        """The user's plan writes (origin "sync") at or after `since` not undone yet, oldest first."""
+    async def writes(self, user_id: str, since: datetime, origin: str = "sync") -> list[JournalEntry]:
+        """The user's writes of `origin` (the plans' "sync", or "undo": an undo's own) at or after `since`
+        not undone yet, oldest first."""
         ...
 
     async def mark_undone(self, ids: Sequence[int], at: datetime) -> None: ...
@@ -104,11 +105,11 @@ class MemoryJournal:
             dumps(_entry_json(entry))  # what the SQL journal could not keep fails here too
             self.entries.append(replace(entry, id=len(self.entries) + 1))
 
-    async def writes(self, user_id: str, since: datetime) -> list[JournalEntry]:
+    async def writes(self, user_id: str, since: datetime, origin: str = "sync") -> list[JournalEntry]:
         return [
             e
             for e in self.entries
-            if e.user_id == user_id and e.at >= since and e.origin == "sync" and e.undone_at is None
+            if e.user_id == user_id and e.at >= since and e.origin == origin and e.undone_at is None
         ]
 
     async def mark_undone(self, ids: Sequence[int], at: datetime) -> None:
@@ -161,11 +162,11 @@ class SqlJournal:
         async with self.store._write() as connection:
             await connection.execute(sa.insert(journal_table), rows)
 
-    async def writes(self, user_id: str, since: datetime) -> list[JournalEntry]:
+    async def writes(self, user_id: str, since: datetime, origin: str = "sync") -> list[JournalEntry]:
         table = journal_table
         query = (
             sa.select(table)
-            .where(table.c.user_id == user_id, table.c.at >= since, table.c.origin == "sync")
+            .where(table.c.user_id == user_id, table.c.at >= since, table.c.origin == origin)
             .where(table.c.undone_at.is_(None))
             .order_by(table.c.id)
         )

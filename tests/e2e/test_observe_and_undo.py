@@ -1,6 +1,7 @@
 """Safe roll-out (issue 9), end to end: a pilot user in observe mode (the bridge reads, plans and reports,
 and writes nothing), writes turned on (what was only observed is written then), and `calbridge undo`
-putting both sides back after the bridge wrote under a wrong policy, sparing what a person edited since."""
+putting both sides back after the bridge wrote under a wrong policy, sparing what a person edited since;
+undo's own writes journaled, so an undo run by mistake is undone in turn."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .conftest import World
 
 BRIDGE_SETTINGS = "[policy]\nobserve = true\n"
 PROOF_S = 2.0  # how long "nothing was written" is watched
+UNDONE: dict[str, Any] = {}  # what the undo test reverted, for the test that undoes that undo
 
 
 def _calbridge(world: World, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,6 +95,7 @@ def test_r_undo_1_undo_puts_both_sides_back_and_leaves_what_a_person_edited_sinc
     refused = _calbridge(world, "undo", "--user", email, "--since", since.isoformat())
     assert refused.returncode == 2 and "observe mode" in refused.stderr
     _observe(world, on=True)
+    undo_at = datetime.now(UTC)
     answer = _calbridge(world, "undo", "--user", email, "--since", since.isoformat())
     assert answer.returncode == 1, answer.stdout + answer.stderr  # something was left: the edited item
     assert "edited since by someone else" in answer.stdout
@@ -104,3 +107,27 @@ def test_r_undo_1_undo_puts_both_sides_back_and_leaves_what_a_person_edited_sinc
     # The person's edit is untouched, and so is the event it came from.
     assert outlook.by_id(made_item.id).subject == "Halden QBR (kept by Ann)"
     assert world.desk.event(made_here) is not None
+    UNDONE.update(undo_at=undo_at, made_here=made_here, made_item=made_item, booked=booked, paired=paired)
+
+
+def test_r_undo_2_undoing_the_undo_puts_back_what_it_reverted(world: World) -> None:
+    owner, email = world.user(0)
+    outlook = world.outlook(0)
+    assert UNDONE, "needs the undo of the test before"
+    # The same undo again changes nothing: what it reverted is marked undone.
+    again = _calbridge(world, "undo", "--user", email, "--since", UNDONE["undo_at"].isoformat())
+    assert again.returncode == 0 and "0 writes undone" in again.stdout, again.stdout + again.stderr
+    assert world.desk.events_of(owner, "Wrong policy: dentist") == []
+    # Undo's writes were journaled: undoing them puts the bridge's writes back.
+    answer = _calbridge(
+        world, "undo", "--user", email, "--since", UNDONE["undo_at"].isoformat(), "--undo-undo"
+    )
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    # The event the bridge made from the Outlook item is back (a new record), paired with the item again.
+    (event,) = world.desk.events_of(owner, "Wrong policy: dentist")
+    assert world.ews_id(event["Exchange_Item_Id__c"]) == UNDONE["booked"].id
+    # The location the bridge wrote into the item is there again.
+    assert outlook.by_id(UNDONE["paired"].id).location == "Room 4"
+    # The event whose item a person kept points at that item again.
+    made_here = world.desk.event(UNDONE["made_here"]) or {}
+    assert world.ews_id(made_here.get("Exchange_Item_Id__c") or "") == UNDONE["made_item"].id

@@ -46,6 +46,8 @@ async def test_r_journal_1_writes_survive_a_restart_and_come_back_since_a_time_o
     assert [(e.action, e.at) for e in found] == [("create", T0 + timedelta(minutes=5))]
     everything = await journal.writes("005A", T0)
     assert [e.action for e in everything] == ["update", "create"]
+    undos = await journal.writes("005A", T0, origin="undo")  # an undo's own writes, kept apart
+    assert [(e.origin, e.at) for e in undos] == [("undo", T0 + timedelta(minutes=7))]
     first = everything[0]
     assert first.before == entry("005A", T0).before and first.after == {
         "fields": {"subject": "After \u00e9\u0000"}
