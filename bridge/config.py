@@ -153,8 +153,9 @@ class OpsSettings(_Section):
 
 class SyncSettings(_Section):
     reconcile_hours: float = Field(default=6.0, gt=0, le=168)
-    linger_ms: int = Field(default=250, ge=0, le=10_000)  # wait this long to batch changes of one record
-    workers: int = Field(default=16, ge=1, le=1024)  # users synced at the same time
+    # A Salesforce write waits this long for other users' writes to share its sObject Collections call.
+    linger_ms: int = Field(default=5, ge=0, le=1_000)
+    workers: int = Field(default=16, ge=1, le=1024)  # users' passes running at the same time
     batch_size: int = Field(default=200, ge=1, le=200)  # records per sObject Collections call (R-API-3)
     insecure_skip_tls_verify: bool = False  # R-SEC-2: loudly logged when true
     # Who syncs and how: "config" ([[users]] and [policy] here) or "salesforce" (the Calbridge User permission

@@ -32,6 +32,7 @@ class ActorSettings:
     idle_s: float = 30.0
     first_backoff_s: float = 0.5
     max_backoff_s: float = 60.0
+    workers: int = 16  # passes running at once, over every user ([sync] workers)
 
 
 @dataclass(slots=True)
@@ -49,9 +50,11 @@ class Actor:
         settings: ActorSettings,
         metrics: RuntimeMetrics,
         on_exit: Callable[[Actor], None],
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.sync = sync
         self.settings = settings
+        self._slots = slots or asyncio.Semaphore(settings.workers)
         self.metrics = metrics
         self._on_exit = on_exit
         self._pending = _Pending()
@@ -103,24 +106,15 @@ class Actor:
                         if not self._pending.work:
                             return  # idle: the task ends, the user costs nothing
                     continue
-                pending, self._pending = self._pending, _Pending()
-                self.busy = True
-                try:
-                    again = await self.sync.run(pending.work)
-                except TransientError as error:
-                    self.metrics.failure("transient")
-                    log.warning("user %s: %s; retrying in %.1f s", self.user_id, error, backoff)
-                    self._requeue(pending)
-                    self.busy = False
-                    await self._sleep(error.retry_after or backoff)
+                # Work that arrives while this actor waits for a slot joins the pass it is waiting for.
+                async with self._slots:
+                    if self._stopping:
+                        break
+                    again, pending, backoff_for = await self._pass(backoff)
+                if backoff_for is not None:
+                    await self._sleep(backoff_for)
                     backoff = min(backoff * 2, self.settings.max_backoff_s)
                     continue
-                except Exception:
-                    self.metrics.failure("bug")
-                    log.exception("user %s: a pass failed; its work is dropped", self.user_id)
-                    again = False
-                finally:
-                    self.busy = False
                 backoff = self.settings.first_backoff_s
                 self.passes += 1
                 for ticket in pending.tickets:
@@ -130,6 +124,26 @@ class Actor:
         finally:
             self._idle.set()
             self._on_exit(self)
+
+    async def _pass(self, backoff: float) -> tuple[bool, _Pending, float | None]:
+        """Run what is pending: (whether a reconcile should follow, what ran, seconds to back off after a
+        transient failure or None)."""
+        pending, self._pending = self._pending, _Pending()
+        self.busy = True
+        try:
+            again = await self.sync.run(pending.work)
+        except TransientError as error:
+            self.metrics.failure("transient")
+            log.warning("user %s: %s; retrying in %.1f s", self.user_id, error, backoff)
+            self._requeue(pending)
+            return False, pending, error.retry_after or backoff
+        except Exception:
+            self.metrics.failure("bug")
+            log.exception("user %s: a pass failed; its work is dropped", self.user_id)
+            again = False
+        finally:
+            self.busy = False
+        return again, pending, None
 
     def _requeue(self, pending: _Pending) -> None:
         pending.work.merge(self._pending.work)
@@ -154,6 +168,7 @@ class Actors:
         self._make_sync = make_sync
         self.metrics = metrics
         self.settings = settings or ActorSettings()
+        self._slots = asyncio.Semaphore(self.settings.workers)  # shared: [sync] workers passes at once
         self._syncs: dict[str, UserSync] = {}
         self._actors: dict[str, Actor] = {}
         self._stopping = False
@@ -166,7 +181,9 @@ class Actors:
             sync = self._syncs.get(user_id)
             if sync is None:
                 sync = self._syncs[user_id] = self._make_sync(user_id)
-            actor = self._actors[user_id] = Actor(sync, self.settings, self.metrics, self._exited)
+            actor = self._actors[user_id] = Actor(
+                sync, self.settings, self.metrics, self._exited, self._slots
+            )
             self.metrics.actors(len(self._actors))
         actor.submit(work, tickets)
         self.metrics.queue_depth(self.depth)

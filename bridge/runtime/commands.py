@@ -232,7 +232,7 @@ def bridge_settings(config: Any) -> Any:
 
     return BridgeSettings(
         reconcile_every_s=config.sync.reconcile_hours * 3600,
-        actor=ActorSettings(),
+        actor=ActorSettings(workers=config.sync.workers),
         observe=frozenset(u.salesforce_user_id for u in config.users if config.observing(u)),
         journal_keep_days=config.journal.keep_days,
     )

@@ -67,6 +67,8 @@ def open_salesforce_port(config: Config) -> SalesforcePort:
         call_client=config.bridge_id,
         api_budget=sf.api_budget,
         budget_poll_s=sf.budget_poll_seconds,
+        batch_linger_s=config.sync.linger_ms / 1000,
+        batch_size=config.sync.batch_size,
         # Settings from Salesforce: the settings object's change events are read too (docs/metadata.md).
         extra_topics=(SETTINGS_TOPIC,) if config.sync.settings_source == "salesforce" else (),
     )
@@ -134,7 +136,8 @@ class Supervisor:
         self._given = (salesforce, exchange, store)
         self.with_ops = ops
         self.settings = settings or BridgeSettings(
-            reconcile_every_s=config.sync.reconcile_hours * 3600, actor=ActorSettings()
+            reconcile_every_s=config.sync.reconcile_hours * 3600,
+            actor=ActorSettings(workers=config.sync.workers),
         )
         self.metrics = RuntimeMetrics()
         self.bridge: Bridge | None = None

@@ -47,6 +47,7 @@ class SalesforceConnection:
     budget_poll_s: float = 60.0
     # REST and Pub/Sub tuning; the defaults suit production, tests shorten them.
     batch_linger_s: float = 0.005
+    batch_size: int = 200  # records per sObject Collections call (Salesforce allows 200)
     max_workers: int = 8
     retries: int = 4
     backoff_initial_s: float = 0.5

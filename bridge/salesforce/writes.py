@@ -73,10 +73,10 @@ class Writer:
         self._connection = connection
         self._rest = rest
         self._budget = budget
-        linger = connection.batch_linger_s
-        self.creates: Batcher[Create, str] = Batcher(self._send_creates, linger)
-        self.updates: Batcher[Update, None] = Batcher(self._send_updates, linger)
-        self.deletes: Batcher[Delete, None] = Batcher(self._send_deletes, linger)
+        linger, size = connection.batch_linger_s, connection.batch_size
+        self.creates: Batcher[Create, str] = Batcher(self._send_creates, linger, size)
+        self.updates: Batcher[Update, None] = Batcher(self._send_updates, linger, size)
+        self.deletes: Batcher[Delete, None] = Batcher(self._send_deletes, linger, size)
         self.relations: Batcher[RelationKey, dict[str, Any] | None] = Batcher(self._find_relations, linger)
 
     async def close(self) -> None:

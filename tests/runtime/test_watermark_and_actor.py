@@ -165,3 +165,37 @@ async def test_stop_finishes_the_pass_in_flight() -> None:
     gate.set()
     await stopping
     assert len(syncs["u1"].passes) == 1
+
+
+async def test_workers_bounds_the_passes_running_at_once_and_a_waiting_user_gathers_their_changes() -> None:
+    """[sync] workers = 2: five users with work, never more than two passes at once; a user kept waiting
+    for a turn plans everything that arrived meanwhile in one pass; every user is served."""
+    gate = asyncio.Event()
+    syncs: dict[str, Any] = {}
+    running = {"now": 0, "most": 0}
+
+    class CountingSync(FakeSync):
+        async def run(self, work: Work) -> bool:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+            try:
+                return await super().run(work)
+            finally:
+                running["now"] -= 1
+
+    actors = Actors(
+        lambda u: syncs.setdefault(u, CountingSync(u, gate)),
+        RuntimeMetrics(),
+        ActorSettings(idle_s=1, workers=2),
+    )
+    for user in ("u1", "u2", "u3", "u4", "u5"):
+        actors.submit(user, Work(sf={"e1": [change("e1", 1)]}))
+    await asyncio.sleep(0.02)
+    assert running["now"] == 2  # three users wait for a turn
+    actors.submit("u5", Work(sf={"e1": [change("e1", 2)]}))
+    gate.set()
+    await actors.wait_idle()
+    assert running["most"] == 2
+    assert {u: len(s.passes) for u, s in syncs.items()} == {f"u{n}": 1 for n in range(1, 6)}
+    assert [c.fields["Subject"] for c in syncs["u5"].passes[0].sf["e1"]] == ["v1", "v2"]
+    await actors.stop()
