@@ -129,6 +129,7 @@ class _Made:
     event_id: str | None = None
     item_id: str | None = None
     item_uid: str | None = None
+    intents: list[str] = field(default_factory=list)  # recorded by `Executor.prepare`, in command order
 
     def fill(self, value: Any, field_name: str = "") -> Any:
         """`value` with a `Created` member replaced (the core's current and former placeholder names)."""
@@ -157,6 +158,18 @@ class _Made:
         if value is None:
             raise AssertionError("a command names the created record before it exists")
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a plan needs from the store before its first write (`Executor.prepare`): the pair row before
+    it, for the journal, and the intents of its creates and deletes, already recorded."""
+
+    pair_before: Any = None
+    intents: tuple[str, ...] = ()
+
+
+_INTENDED = (CreateEvent, CreateItem, DeleteEvent, DeleteItem)
 
 
 class Executor:
@@ -188,17 +201,22 @@ class Executor:
         event: EventRecord | None = None,
         item: ExchangeItem | None = None,
         directory: Directory | None = None,
+        prepared: Prepared | None = None,
     ) -> Executed:
         """Run `plan` for `ctx`'s user. `key` names the pair the plan started from (None: a new one);
-        `event`/`item` are the raw copies the plan was made from."""
+        `event`/`item` are the raw copies the plan was made from; `prepared`: what `prepare` read and
+        recorded for this plan (without it, `execute` does the same on the way)."""
         if ctx.observe and plan.writes:
             raise AssertionError(f"user {ctx.user_id} is in observe mode: the bridge writes nothing for them")
         state = plan.state
         done = Executed(key=key, state=state, event=event, item=item)
-        made = _Made()
+        made = _Made(intents=list(prepared.intents) if prepared is not None else [])
         emails = _emails_by_relation(directory)
         commands = list(plan.commands)
-        pair_before = await self._pair_before(ctx, key, state) if plan.writes else None
+        if prepared is not None:
+            pair_before = prepared.pair_before
+        else:
+            pair_before = await self._pair_before(ctx, key, state) if plan.writes else None
         try:
             while commands:
                 together = _relation_run(commands)
@@ -218,6 +236,19 @@ class Executor:
         finally:
             await self._journal(done, pair_before)
         return done
+
+    async def prepare(self, ctx: UserContext, plan: Plan, key: str | None) -> Prepared:
+        """The store work of `plan` that comes before its writes, done ahead so that the plans of a pass,
+        executed together, reach the adapters in the same moment and are batched there (issue 10): the pair
+        row for the journal and an intent for each create and deletion (R-MERGE-4)."""
+        if not plan.writes:
+            return Prepared()
+        pair_before = await self._pair_before(ctx, key, plan.state)
+        intents = []
+        for command in plan.commands:
+            if isinstance(command, _INTENDED):
+                intents.append(await self._record_intent(ctx, command, key or _key_of(plan.state)))
+        return Prepared(pair_before, tuple(intents))
 
     async def _pair_before(self, ctx: UserContext, key: str | None, state: PairState | None) -> Any:
         """The user's stored pair row of `key` before the plan, JSON-safe, for the journal (undo puts it
@@ -310,7 +341,7 @@ class Executor:
             done.closed.append((command.code, _plain(made, command.sf_id), _plain(made, command.ex_id)))
             return state
         if isinstance(command, CreateEvent | CreateItem | DeleteEvent | DeleteItem):
-            await self._intend(ctx, command, state, done)
+            await self._intend(ctx, command, state, done, made)
         if isinstance(command, CreateEvent):
             values = made.values(command.fields)
             values.setdefault("OwnerId", ctx.user_id)
@@ -455,15 +486,24 @@ class Executor:
             await self.salesforce.remove_relation(event_id, command.relation_id)
 
     async def _intend(
-        self, ctx: UserContext, command: Command, state: PairState | None, done: Executed
+        self, ctx: UserContext, command: Command, state: PairState | None, done: Executed, made: _Made
     ) -> None:
         """R-MERGE-4: note the write before making it; a restart that finds the note reconciles the user's
         window, where the pairing fields (R-PAIR-1) find a record that was created after all."""
+        if made.intents:
+            done.intents.append(made.intents.pop(0))  # recorded by `prepare`
+            return
+        done.intents.append(await self._record_intent(ctx, command, done.key or _key_of(state)))
+
+    async def _record_intent(self, ctx: UserContext, command: Command, key: str) -> str:
         side = Side.SALESFORCE if isinstance(command, CreateEvent | DeleteEvent) else Side.EXCHANGE
-        key = done.key or (records.pair_key(state) if state is not None else "")
         token = uuid.uuid4().hex
         await self.store.record_intent(Intent(ctx.user_id, key, side, type(command).__name__, token))
-        done.intents.append(token)
+        return token
+
+
+def _key_of(state: PairState | None) -> str:
+    return records.pair_key(state) if state is not None else ""
 
 
 def _plain(made: _Made, value: Any) -> str | None:

@@ -2,15 +2,18 @@
 
 Every road into the core ends here (a change event, a mailbox sync, a window reconcile): the caller
 gathers `Job`s (an observation and the stored pair it is about), and `run_pass` plans them all, runs
-them through `guard_deletions` (R-DEL-10), executes each through the `Executor`, and commits every state,
-issue and cleared intent together with the stream positions that fed the pass.
+them through `guard_deletions` (R-DEL-10), executes them through the `Executor` all at once (so their writes
+reach the adapters together and go out batched per side and kind: one sObject Collections call for up to
+200 events, one CreateItem for a mailbox's new items; issue 10), and commits every state, issue and cleared
+intent together with the stream positions that fed the pass. Two observations of one pair in a pass run one
+after the other, the second planned again from what the first stored.
 
 Failures, by class (bridge.errors), one plan at a time; nothing one plan does stops the others:
 - ConflictError: the pair is read again and planned again (R-MERGE-5), at most `MAX_REPLANS` times;
 - NotFoundError: the record is gone: planned as `Deleted(side)`;
 - RefusedError: planned as `WriteFailed(side, message)`, whose issue is committed (R-LIM-1);
-- TransientError: what succeeded so far is committed (without the positions) and the error goes up: the
-  actor retries the pass later; the notices stay uncommitted.
+- TransientError: what the other plans did is committed (without the positions) and the error goes up:
+  the actor retries the pass later; the notices stay uncommitted.
 A pair still failing after `MAX_REPLANS` asks for a window reconcile only when it lost races; a permanent
 failure (a refusal, a gone copy its plan still writes) is reported as its issue instead, never looped on.
 A plan that fails after it created a record stores nothing and asks for a window reconcile: the record
@@ -26,6 +29,7 @@ its reason. The commit also stores, per direction written, the time as position 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -47,7 +51,7 @@ from bridge.core.model import Copy, Directory, PairState, PairStatus, Side
 from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPosition
 from bridge.runtime import records
-from bridge.runtime.executor import Executed, Executor, PlanFailed, UserContext
+from bridge.runtime.executor import Executed, Executor, PlanFailed, Prepared, UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -139,16 +143,16 @@ async def run_pass(
         commit.issues_closed.append((IssueCode.MASS_DELETE.value, None, None))
     done_ok = False
     try:
-        for job, planned in zip(jobs, plans, strict=True):
-            if id(planned) in held:
-                continue
-            outcome = await _execute(services, ctx, job, planned, directory, result, issues)
-            if outcome is None:
-                continue
-            executed, final = outcome
-            result.executed.append(executed)
-            _add(commit, ctx, job, executed, now)
-            _measure(services, ctx, job, executed, final, now)
+        todo = [(job, planned) for job, planned in zip(jobs, plans, strict=True) if id(planned) not in held]
+        while todo:
+            together, todo = _one_per_pair(todo)
+            try:
+                ran = await _execute_together(services, ctx, together, directory, result, issues)
+            except _Stopped as stopped:
+                _record(services, ctx, commit, result, stopped.done, now)
+                raise stopped.cause from None
+            _record(services, ctx, commit, result, ran, now)
+            todo = _after_round(ctx, todo, ran, now)
         done_ok = True
     finally:
         commit.positions = list(positions) + _synced_marks(ctx, result, now) if done_ok else []
@@ -167,6 +171,104 @@ async def run_pass(
     return result
 
 
+def _record(
+    services: PassServices,
+    ctx: UserContext,
+    commit: Commit,
+    result: PassResult,
+    ran: Sequence[tuple[Job, Executed, Plan]],
+    now: datetime,
+) -> None:
+    for job, executed, final in ran:
+        result.executed.append(executed)
+        _add(commit, ctx, job, executed, now)
+        _measure(services, ctx, job, executed, final, now)
+
+
+async def _execute_together(
+    services: PassServices,
+    ctx: UserContext,
+    todo: Sequence[tuple[Job, Plan]],
+    directory: Directory,
+    result: PassResult,
+    issues: list[Issue],
+) -> list[tuple[Job, Executed, Plan]]:
+    """Each plan's store work first, then every plan at once: their writes reach the adapters in the same
+    moment and go out batched per side and kind (issue 10), while each plan still fails alone. A failure
+    that stops the pass (a service unavailable) is raised once every plan has ended, so that what the
+    others did is committed."""
+    executor = services.executor
+    prepared = await asyncio.gather(*(executor.prepare(ctx, p, _key(job)) for job, p in todo))
+    outcomes = await asyncio.gather(
+        *(
+            _execute(services, ctx, job, planned, directory, result, issues, ready)
+            for (job, planned), ready in zip(todo, prepared, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    done: list[tuple[Job, Executed, Plan]] = []
+    failure: BaseException | None = None
+    for (job, _), outcome in zip(todo, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failure = failure or outcome
+        elif outcome is not None:
+            done.append((job, *outcome))
+    if failure is not None:
+        raise _Stopped(failure, done)
+    return done
+
+
+class _Stopped(Exception):
+    """A pass stopped by `cause` after the plans in `done` ran (they are committed before it goes up)."""
+
+    def __init__(self, cause: BaseException, done: list[tuple[Job, Executed, Plan]]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.done = done
+
+
+def _one_per_pair(todo: Sequence[tuple[Job, Plan]]) -> tuple[list[tuple[Job, Plan]], list[tuple[Job, Plan]]]:
+    """The jobs to execute together (at most one per stored pair) and those left for the next round: two
+    observations of one pair in a pass (a deletion and the echo of a write, say) run one after the other."""
+    now: list[tuple[Job, Plan]] = []
+    later: list[tuple[Job, Plan]] = []
+    keys: set[str] = set()
+    for job, planned in todo:
+        key = _key(job)
+        if key is not None and key in keys:
+            later.append((job, planned))
+            continue
+        if key is not None:
+            keys.add(key)
+        now.append((job, planned))
+    return now, later
+
+
+def _after_round(
+    ctx: UserContext,
+    later: Sequence[tuple[Job, Plan]],
+    executed: Sequence[tuple[Job, Executed, Plan]],
+    now: datetime,
+) -> list[tuple[Job, Plan]]:
+    """The jobs left, planned again from the state the round stored for their pair; a job whose pair the
+    round ended for good (no state) or did not store (failed, reported) keeps its own plan."""
+    states = {_key(job): ex.state for job, ex, _ in executed if _key(job) is not None}
+    out: list[tuple[Job, Plan]] = []
+    for job, planned in later:
+        key = _key(job)
+        if key not in states:
+            out.append((job, planned))
+            continue
+        state = states[key]
+        if state is None or job.stored is None:
+            continue  # the pair is gone: nothing is left for this observation to act on
+        event = job.event if job.event is not None else job.stored.event
+        item = job.item if job.item is not None else job.stored.item
+        job.stored = StoredPair(job.stored.user_id, state, event, item)
+        out.append((job, plan(state, job.observation, ctx.policy, now)))
+    return out
+
+
 def _has_content(commit: Commit) -> bool:
     return bool(
         commit.pairs
@@ -182,6 +284,11 @@ def _state(job: Job) -> PairState | None:
     return job.stored.state if job.stored is not None else None
 
 
+def _key(job: Job) -> str | None:
+    before = _state(job)
+    return records.pair_key(before) if before is not None else None
+
+
 async def _execute(
     services: PassServices,
     ctx: UserContext,
@@ -190,21 +297,23 @@ async def _execute(
     directory: Directory,
     result: PassResult,
     issues: list[Issue],
+    prepared: Prepared | None = None,
 ) -> tuple[Executed, Plan] | None:
     """Execute one plan, re-planning on the failures that call for it: what ran and the plan it ran (the
-    last re-plan); None when nothing is to store."""
+    last re-plan); None when nothing is to store. `prepared` serves the first attempt only."""
     before = _state(job)
-    key = records.pair_key(before) if before is not None else None
+    key = _key(job)
     event, item = job.event, job.item
     gone: set[Side] = set()
     last: Exception | None = None
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
-                ctx, planned, key=key, event=event, item=item, directory=directory
+                ctx, planned, key=key, event=event, item=item, directory=directory, prepared=prepared
             )
             return executed, planned
         except PlanFailed as failed:
+            prepared = None
             cause = last = failed.cause
             services.metrics.failure(type(cause).__name__)
             if not isinstance(cause, TransientError):

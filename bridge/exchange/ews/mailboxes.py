@@ -20,6 +20,7 @@ from bridge.errors import CalbridgeError, NotFoundError
 from bridge.ports import MailboxChanges, MailboxNotice, Written
 
 from . import reading, series, writing
+from .batching import MailboxWrites
 from .connection import EwsConnection
 from .session import EwsSession
 from .streaming import Streams
@@ -46,6 +47,9 @@ class EwsMailboxes:
         self._streams: Streams | None = None
         self._stream_options = {"per_connection": per_connection, "connection_timeout": connection_timeout}
         self._zones: dict[str, tuple[float, str]] = {}
+        # Writes of one mailbox issued together share one CreateItem / UpdateItem (issue 10).
+        self.creates = MailboxWrites(self.session, writing.create_many, lambda _: None)
+        self.updates = MailboxWrites(self.session, writing.update_many, lambda change: change.item_id)
 
     def __repr__(self) -> str:
         return f"EwsMailboxes({self.session.connection!r})"
@@ -144,9 +148,7 @@ class EwsMailboxes:
     async def create_item(
         self, mailbox: str, fields: Mapping[str, object], categories: Sequence[str], send_invitations: bool
     ) -> Written:
-        return await self.session.run(
-            mailbox, lambda account: writing.create(account, fields, categories, send_invitations)
-        )
+        return await self.creates.submit(mailbox, writing.NewItem(fields, categories, send_invitations))
 
     async def update_item(
         self,
@@ -158,13 +160,10 @@ class EwsMailboxes:
         remove_categories: Sequence[str],
         send_invitations: bool,
     ) -> Written:
-        return await self.session.run(
-            mailbox,
-            lambda account: writing.update(
-                account, item_id, if_version, fields, add_categories, remove_categories, send_invitations
-            ),
-            item_id=item_id,
+        change = writing.ItemUpdate(
+            item_id, if_version, fields, add_categories, remove_categories, send_invitations
         )
+        return await self.updates.submit(mailbox, change)
 
     async def delete_item(
         self, mailbox: str, item_id: str, if_version: str | None, send_cancellations: bool
