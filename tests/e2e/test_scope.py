@@ -3,7 +3,8 @@
 The three seeded users get their own settings (written into their `[[users]]` tables, then one restart):
 the first keeps both directions but creates nothing new in Exchange (`existing`), the second is a one-way
 `to_exchange` user, the third a one-way `to_salesforce` user that only takes items linked to a customer.
-The org's mail domain is internal, so meetings among the seeded users are internal meetings.
+The org's mail domain is internal, so meetings among the seeded users are internal meetings. Every test runs
+over EWS and over Graph (R-GRAPH-1).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bridge.sandbox.people import Outlook, wait_until
 
 from .conftest import World
 
+PROVIDERS = ("ews", "graph")
 BRIDGE_SETTINGS = """
 [policy]
 internal_domains = ["calbridge.test"]
@@ -52,7 +54,7 @@ def scoped(world: World) -> World:
 def _event_for_item(world: World, item_id: str) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
         rows = world.desk.query(
-            "SELECT Id, Subject, OwnerId FROM Event WHERE Exchange_Item_Id__c = {}", item_id
+            "SELECT Id, Subject, OwnerId FROM Event WHERE Exchange_Item_Id__c = {}", world.stored_id(item_id)
         )
         return rows[0] if rows else None
 
@@ -64,7 +66,7 @@ def _item_for_event(world: World, index: int, event_id: str) -> Any:
 
     def probe() -> Any:
         item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
-        return outlook.by_id(item_id) if item_id else None
+        return outlook.by_id(world.ews_id(item_id)) if item_id else None
 
     return wait_until(probe)[0]
 
@@ -231,11 +233,12 @@ def test_r_scope_6_an_unanswered_invitation_waits_with_w_unanswered_until_accept
     subject = "Inbound: partner briefing"
     scoped.sandbox.exchange.deliver_external_meeting([address], "host@partner.example", subject, start, end)
     copy = wait_until(lambda: outlook.find(subject))[0][0]
-    wait_until(lambda: any(i["exchange_id"] == copy.id for i in _issues(scoped, "W-UNANSWERED")))
+    stored = scoped.stored_id(copy.id)
+    wait_until(lambda: any(i["exchange_id"] == stored for i in _issues(scoped, "W-UNANSWERED")))
     assert scoped.desk.events_of(scoped.user(0)[0], subject) == []
     copy.accept()
     assert _event_for_item(scoped, copy.id)["Subject"] == subject
-    wait_until(lambda: not any(i["exchange_id"] == copy.id for i in _issues(scoped, "W-UNANSWERED")))
+    wait_until(lambda: not any(i["exchange_id"] == stored for i in _issues(scoped, "W-UNANSWERED")))
 
 
 # -- R-SCOPE-7: child events ----------------------------------------------------------------------------
