@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.sandbox.salesforce import auth, rest_collections, rest_query, rest_records
+from bridge.sandbox.salesforce import auth, rest_collections, rest_composite, rest_query, rest_records
 from bridge.sandbox.salesforce.calls import Call, Reply, locate_value
 from bridge.sandbox.salesforce.errors import SalesforceError, invalid_session, limit_exceeded, not_found
 from bridge.sandbox.salesforce.faults import Faults, failure
@@ -169,6 +169,8 @@ class RestApi:
             return rest_query.handle(dataclasses.replace(call, path=call.path[1:]), self.cursors)
         if head == "composite" and len(call.path) >= 2 and call.path[1] == "sobjects":
             return rest_collections.handle(call)
+        if head == "composite" and len(call.path) == 1:
+            return rest_composite.handle(call, self._route)
         if head == "limits" and len(call.path) == 1:
             return Reply(200, self.limits())
         raise not_found()

@@ -101,7 +101,9 @@ async def test_r_att_8_resolve_users_contacts_leads_case_insensitively_and_cache
     user_email = endpoints["users"][0]["email"]
     lead_email = f"{unique('lead').replace(' ', '')}@prospect.test"
     lead = str(plain.Lead.create({"LastName": "Prospect", "Company": "Quarry", "Email": lead_email})["id"])
+    first = salesforce.calls["query"]
     directory = await salesforce.resolve([user_email.upper(), lead_email, "nobody@nowhere.test"])
+    assert salesforce.calls["query"] == first + 1  # User, Contact and Lead asked in one composite call
     assert [r.kind for r in directory.lookup(user_email)] == [RelationKind.USER]
     assert [(r.relation_id, r.kind) for r in directory.lookup(lead_email)] == [(lead, RelationKind.LEAD)]
     assert directory.lookup("nobody@nowhere.test") == ()
