@@ -1,7 +1,9 @@
 """A Bridge with the metadata package's parts, as the configuration asks (docs/metadata.md):
 
 - `sync.settings_source = "salesforce"`: the first users are read from Salesforce, and the bridge follows
-  the settings object's change events (`bridge.runtime.settings`);
+  the settings object's change events (`bridge.runtime.settings`); each read is stored, so a user enrolled
+  at the last read before a stop and not at the first read after it (permission set removed or `Sync
+  Enabled` unticked meanwhile) gets the switch-off pass at start (R-DEL-6);
 - `sync.issues_to_salesforce`: every issue kept as a `Calbridge_Issue__c` record (`runtime.issues_out`);
 - always, when the port can tell who holds a permission set: commands from Salesforce pass the gate
   (`bridge.runtime.gate`);
@@ -23,6 +25,7 @@ from bridge.runtime.engine import Bridge
 from bridge.runtime.gate import CommandGate
 from bridge.runtime.issues_out import IssueMirror, IssueSignal
 from bridge.runtime.settings import SettingsFollower
+from bridge.runtime.shared_settings import left_while_stopped, publishing, stored_enrolment
 from bridge.runtime.sync import UserBinding
 
 
@@ -42,13 +45,17 @@ async def build_bridge(
             raise ConfigError("sync.issues_to_salesforce", "this Salesforce port cannot write issues")
         store = IssueSignal.wrap(store, mirror.poke)
     follower = None
+    off = switched_off(config)
     if config.sync.settings_source == "salesforce":
         read = getattr(salesforce, "read_enrolment", None)
         if read is None:
             raise ConfigError("sync.settings_source", "this Salesforce port cannot read the settings object")
-        follower = SettingsFollower(config, read, store)
-        users = list((await follower.current()).bindings.values())
-    bridge = Bridge(salesforce, exchange, store, users, switched_off=switched_off(config), **options)
+        before = await stored_enrolment(store)  # the last read before this start
+        follower = SettingsFollower(config, publishing(read, store), store)
+        enrolled = (await follower.current()).bindings
+        users = list(enrolled.values())
+        off = [*off, *left_while_stopped(config, before, enrolled)]
+    bridge = Bridge(salesforce, exchange, store, users, switched_off=off, **options)
     bridge.follower, bridge.mirror = follower, mirror
     holds = getattr(salesforce, "holds", None)
     if holds is not None:

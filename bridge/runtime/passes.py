@@ -43,6 +43,7 @@ from bridge.core.commands import (
     Deleted,
     Observation,
     Plan,
+    UserSwitchedOff,
     WriteFailed,
 )
 from bridge.core.fields import ExchangeItem, item_from_exchange
@@ -340,6 +341,12 @@ async def _execute(
                 if reread is None:
                     return None
                 observation, before = reread
+                if isinstance(job.observation, UserSwitchedOff) and isinstance(observation, Changed):
+                    # R-DEL-6 is the admin's decision: a lost race moves the versions it writes on, never
+                    # turns it into an ordinary sync of a user who is switched off.
+                    for copy in (observation.sf, observation.ex):
+                        before = _survivor_seen(before, copy)
+                    observation = job.observation
             elif isinstance(cause, NotFoundError):
                 if cause.side in gone:
                     break  # the plan for the gone copy still writes it: a re-plan would repeat itself

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import SalesforceDesk, wait_until
 from bridge.sandbox.salesforce.org import ConnectedApp
 
@@ -166,3 +167,23 @@ def test_r_del_6_unticking_sync_enabled_switches_the_person_off(world: World, ad
     later = world.desk.create_event(person, "Admin story: after switching off", *world.slot())
     time.sleep(QUIET_S)
     assert (world.desk.event(later) or {}).get("Exchange_Item_Id__c") is None, "synced while switched off"
+
+
+def test_r_del_6_a_person_switched_off_while_the_bridge_was_stopped_is_switched_off_at_its_start(
+    world: World, admin: SalesforceDesk
+) -> None:
+    person, _ = world.user(PERSON)
+    outlook = world.outlook(PERSON)
+    row = admin.query("SELECT Id FROM Calbridge_Settings__c WHERE User__c = {}", person)[0]["Id"]
+    admin.sobject("Calbridge_Settings__c").update(row, {"Sync_Enabled__c": True})  # back on: a first sync
+    event_id = world.desk.create_event(person, "Admin story: before the stop", *world.slot())
+    item = _item_of(world, event_id)
+    assert world.bridge.stop() == 0, world.bridge.tail()
+    # While the bridge is stopped, the admin takes the person's Calbridge User away.
+    assignment = _assignment(world, person, "Calbridge_User")
+    assert assignment is not None
+    world.desk.sobject("PermissionSetAssignment").delete(assignment)
+    world.bridge = BridgeProcess(world.bridge.config, env=world.bridge.env).start()
+    # R-DEL-6 at start, as if it had been switched off while running: the item goes, the event stays.
+    wait_until(lambda: outlook.by_id(item.id) is None, timeout=30)
+    assert world.desk.event(event_id) is not None

@@ -12,6 +12,7 @@ from bridge.core.model import Direction, Filter, PrivatePolicy
 from bridge.ports import BridgeCommand, CommandKind, StreamPosition
 from bridge.runtime.gate import CommandGate
 from bridge.runtime.settings import ORG, resolve, row_policy
+from bridge.runtime.shared_settings import enrolment_to_text, left_while_stopped
 from bridge.salesforce.settings import Enrolment
 from bridge.store.memory import MemoryStore
 
@@ -65,6 +66,19 @@ def test_r_del_6_who_syncs_holds_calbridge_user_and_is_not_switched_off() -> Non
     assert found.bindings[BOB].mailbox == "bob@mail.acme.test"  # the [[users]] entry names the mailbox
     off = _config(users=[{"email": "bob@mail.acme.test", "salesforce_user_id": BOB, "enabled": False}])
     assert set(resolve(off, _enrolment([], assigned=(BOB,))).bindings) == set()
+
+
+def test_r_del_6_users_enrolled_before_a_stop_and_not_after_it_are_switched_off_at_start() -> None:
+    config = _config()
+    rows = [{"Id": "a0A2", "User__c": BOB, "Direction__c": "to_exchange", "Sync_Enabled__c": True}]
+    stored = enrolment_to_text(_enrolment(rows, assigned=(ANN, BOB, CAT)))
+    # Meanwhile Ann lost Calbridge User and Bob's row was unticked; Cat still syncs.
+    now = resolve(config, _enrolment([{**rows[0], "Sync_Enabled__c": False}], assigned=(BOB, CAT)))
+    gone = left_while_stopped(config, stored, now.bindings)
+    assert [b.user_id for b in gone] == [ANN, BOB]
+    assert gone[1].policy.direction is Direction.TO_EXCHANGE  # the policy they synced under
+    assert left_while_stopped(config, None, now.bindings) == []  # nothing stored: a first start
+    assert left_while_stopped(config, '{"v": 0}', now.bindings) == []  # unreadable: logged, not guessed
 
 
 def test_r_lim_1_rows_that_do_not_read_are_reported_and_never_guessed() -> None:

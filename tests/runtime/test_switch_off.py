@@ -67,3 +67,21 @@ async def test_r_del_6_switching_off_is_not_held_by_the_mass_delete_guard(world:
     await _restart(world, [BOB], off=[ANN])
     assert world.ex.items[ANN.mailbox] == {}  # the admin's decision: no confirm is waited for
     assert not [i for i in await world.store.issues(ANN.user_id) if i.code == "E-MASS-DELETE"]
+
+
+async def test_r_del_6_a_switch_off_that_loses_a_race_is_planned_again_as_a_switch_off(world: World) -> None:
+    kind_a = world.ex.put_item(ANN.mailbox, "Made in Outlook", *soon(2))
+    kind_b = world.sf.put_event(ANN.user_id, "Made in Salesforce", *soon(3))
+    await world.bridge.wait_idle()
+    mailbox = world.ex.items[ANN.mailbox]
+    b_item = world.sf.events[kind_b]["Exchange_Item_Id__c"]
+    a_event = mailbox[kind_a].salesforce_event_id
+    # While the bridge is stopped, both copies change: the stored versions the pass writes on are stale.
+    await world.bridge.stop()
+    world.sf.edit_event(kind_b, Location="Room 9")
+    world.ex.edit_item(ANN.mailbox, kind_a, location="Room 7")
+    await _restart(world, [BOB], off=[ANN])
+    assert b_item not in mailbox and kind_b in world.sf.events  # kind B: still the switch-off's writes
+    assert SYNC not in mailbox[kind_a].categories and a_event in world.sf.events
+    assert world.sf.events[a_event].get("Location") != "Room 7"  # no ordinary sync of a switched-off user
+    assert await world.store.pairs_of(ANN.user_id) == []
