@@ -1,6 +1,7 @@
 """Categories and limits (SPEC §9, §11: R-CAT, R-LIM): what is too big, too long or unmappable is reported
 with a coded issue (ops `/issues` and `calbridge issues`), marked `Sync Error` when it is an error, and
-nothing edited meanwhile is lost once the cause is gone."""
+nothing edited meanwhile is lost once the cause is gone. Every test runs over EWS and over Graph
+(R-GRAPH-1)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from bridge.sandbox.people import wait_until
 from .conftest import World
 
 QUIET = 2.0
+PROVIDERS = ("ews", "graph")
 
 
 def _event_for_item(world: World, item_id: str, fields: str = "Id, Subject") -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
-        rows = world.desk.query(f"SELECT {fields} FROM Event WHERE Exchange_Item_Id__c = {{}}", item_id)
+        rows = world.desk.query(
+            f"SELECT {fields} FROM Event WHERE Exchange_Item_Id__c = {{}}", world.stored_id(item_id)
+        )
         return rows[0] if rows else None
 
     return wait_until(probe)[0]
@@ -33,7 +37,8 @@ def _event_for_item(world: World, item_id: str, fields: str = "Id, Subject") -> 
 def _issues_of(world: World, item_id: str) -> dict[str, dict[str, Any]]:
     with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
         body = json.loads(answer.read())
-    return {issue["code"]: issue for issue in body["issues"] if issue["exchange_id"] == item_id}
+    stored = world.stored_id(item_id)
+    return {issue["code"]: issue for issue in body["issues"] if issue["exchange_id"] == stored}
 
 
 def _categories(world: World, item_id: str) -> list[str]:
