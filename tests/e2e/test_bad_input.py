@@ -3,7 +3,9 @@
 The Salesforce sandbox publishes only well-formed change events, so the malformed one is made the way a
 broken or newer Salesforce release would send it: a valid Avro record of the Event change schema whose
 header names fields past the schema, appended to the sandbox's event bus (its encoder and log, reached
-from Python because no admin fault produces one).
+from Python because no admin fault produces one). Both tests run over EWS and over Graph (R-GRAPH-1): the
+event made after the malformed one must still reach the mailbox, and a Graph config with a typo is refused
+the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from bridge.sandbox.people import wait_until
 from bridge.sandbox.salesforce.change_encoding import gap_datum
 
 from .conftest import World
+
+PROVIDERS = ("ews", "graph")
 
 
 def _calbridge(*args: str) -> subprocess.CompletedProcess[str]:
