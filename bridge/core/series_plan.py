@@ -34,7 +34,7 @@ from bridge.core.commands import (
 from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode, make_issue
 from bridge.core.merge import merge_fields
-from bridge.core.model import SCALAR_FIELDS, Copy, Policy, Side
+from bridge.core.model import SCALAR_FIELDS, AllDay, Copy, Policy, Side
 from bridge.core.patterns import Pattern, Unmappable
 from bridge.core.private import mask_target, project
 from bridge.core.scope import MAX_RECURRING_OCCURRENCE
@@ -238,6 +238,10 @@ def _repatterned(state: SeriesState, series: Series) -> bool:
         rule, known = _endless(rule), _endless(known)
     if state.anchor is None:
         return rule != known
+    base = state.base_of(series.side)
+    if isinstance(series.content.when, AllDay) and base is not None and isinstance(base.when, AllDay):
+        # An all-day series starts on a date: its midnight is another instant in each side's zone.
+        return (rule, series.anchor.first) != (known, state.anchor.first)
     first = series.anchor.until_instant(series.anchor.first)
     return (rule, first) != (known, state.anchor.until_instant(state.anchor.first))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +21,7 @@ from bridge.core import (
     UpdateItem,
 )
 from bridge.core.fields import SF_ITEM_ID_FIELD
-from bridge.core.model import Attendee
+from bridge.core.model import AllDay, Attendee
 from bridge.core.patterns import Anchor, Frequency, Pattern, Unmappable, Weekday
 from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import Occurrence, Series, SeriesState, expected_starts, recreation
@@ -486,3 +487,30 @@ def test_r_rec_7_a_series_gone_on_both_sides_is_forgotten_and_an_ended_state_is_
     _, ended = plan_gone(state, Side.SALESFORCE, series(Side.EXCHANGE), POLICY)
     assert ended is not None
     assert series_from_dict(json.loads(json.dumps(series_to_dict(ended)))) == ended
+
+
+# ------------------------------------------------------------------------------------- R-REC-1, all day
+
+
+def _all_day(side: Side, zone: str, **fields: object) -> Series:
+    """The Monday series as all-day occurrences, its first day's midnight in `zone`."""
+    made = series(side, anchor=Anchor(date(2026, 11, 2), time(0), zone), **fields)  # type: ignore[arg-type]
+
+    def day(content: Content, start: datetime) -> Content:
+        first = start.astimezone(ZoneInfo(zone)).date()
+        return replace(content, when=AllDay(first, first + timedelta(days=1)))
+
+    occurrences = tuple(replace(o, content=day(o.content, o.original_start)) for o in made.occurrences)
+    return replace(made, content=day(made.content, made.anchor.until_instant(made.anchor.first)),
+                   occurrences=occurrences)  # fmt: skip
+
+
+def test_r_rec_1_an_all_day_series_read_in_another_zone_on_each_side_is_no_new_start() -> None:
+    """Salesforce reads the series in its writer's zone, Exchange in the master's: the first day's
+    midnight is another instant in each, and neither side is rebuilt (R-REC-5 stays quiet)."""
+    ex = _all_day(Side.EXCHANGE, "Europe/Paris")
+    created = plan_series(None, None, ex, POLICY, NOW)
+    sf = _all_day(Side.SALESFORCE, "America/Los_Angeles", version="s1")
+    both = plan_series(created.state, sf, ex, POLICY, NOW)
+    assert both.commands == ()
+    assert both.state is not None and plan_series(both.state, sf, ex, POLICY, NOW).commands == ()

@@ -9,8 +9,9 @@ against the pairs it keeps (bridge.core.series_plan).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,14 +76,14 @@ def read_series(account: Account, master_id: str, start: datetime, end: datetime
     copy = item_from_exchange(plain, policy)
     zone = iana_zone(master._start_timezone.ms_id if master._start_timezone else None) or "UTC"
     rule = to_core(master.recurrence)
-    local_start = master.start.astimezone(ZoneInfo(zone))
+    local_start = _local(master.start, ZoneInfo(zone))
     first = rule.boundary_args.get("start")
     anchor = Anchor(_date(first) if first is not None else local_start.date(), local_start.time(), zone)
     deleted = frozenset(_utc(d.start) for d in master.deleted_occurrences or () if d.start is not None)
     return Series(
         side=Side.EXCHANGE,
         id=master.id,
-        version=master.changekey,
+        version=series_version(master.changekey, occurrences),
         modified=copy.modified,
         content=copy.content,
         rule=pattern_from_ews(rule),
@@ -93,6 +94,15 @@ def read_series(account: Account, master_id: str, start: datetime, end: datetime
         uid=copy.uid,
         categories=copy.categories,
     )
+
+
+def series_version(changekey: str, occurrences: Sequence[Occurrence]) -> str:
+    """A series' version: its master's ChangeKey, and the occurrences as the view showed them. The view is
+    read first, so an occurrence changed between the two reads gives the master's new ChangeKey beside the
+    old occurrence: that version is never read again, and the next read (the change's notification) is
+    planned, not taken for a replay of this one (R-MERGE-4) that would lose the change."""
+    seen = sorted(f"{o.id}:{o.version}:{int(o.exception)}" for o in occurrences)
+    return f"{changekey}/{hashlib.sha256(','.join(seen).encode()).hexdigest()[:12]}"
 
 
 def create_series(
@@ -165,6 +175,13 @@ def _occurrence(found: CalendarItem, policy: Policy) -> Occurrence:
 
 def _utc(value: Any) -> datetime:
     return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
+def _local(value: Any, zone: ZoneInfo) -> datetime:
+    """A master's start in its zone; an all-day master's is a date (exchangelib's EWSDate): its midnight."""
+    if isinstance(value, datetime):
+        return value.astimezone(zone)
+    return datetime.combine(value, time(0), zone)
 
 
 def _date(value: Any) -> Any:
