@@ -2,7 +2,9 @@
 and one sandbox, users spread over them by leases. Changes on both sides are synced once, each Salesforce
 change event is delivered once to the deployment (not once per replica), and when the replica reading the
 Salesforce stream is killed (SIGKILL) the others take its users and the stream over within 30 s, with
-nothing lost and nothing doubled (R-TIME-2, R-MERGE-4).
+nothing lost and nothing doubled (R-TIME-2, R-MERGE-4). The replicas take their settings from Salesforce
+and keep issues there (issue 9): an admin's change to a user's settings row takes effect on the replica
+syncing the user, and an issue raised there is one Calbridge_Issue__c record, not one per replica.
 
 Leases last 6 s here (15 s by default) so the test stays short; the takeover bound scales with them.
 """
@@ -88,6 +90,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                     config.read_text()
                     + f'\n[store]\nurl = "{url}"\n'
                     + f'\n[replica]\nenabled = true\nid = "{name}"\nlease_seconds = {LEASE_S}\n'
+                    + '\n[sync]\nsettings_source = "salesforce"\nissues_to_salesforce = true\n'
                 )
                 bridges[name] = BridgeProcess(config).start()
             endpoints = sandbox.endpoints()
@@ -171,3 +174,45 @@ def test_r_time_2_three_replicas_share_the_users_sync_each_change_once_and_survi
         f"three replicas: {published} Event change events published, {delivered} delivered; "
         f"{victim}'s {len(theirs)} users synced {took:.1f} s after it was killed"
     )
+
+
+def test_r_scope_2_an_admins_settings_change_reaches_the_users_replica_and_an_issue_is_one_record(
+    deployment: Deployment,
+) -> None:
+    users = {deployment.user(i)[0]: i for i in range(USERS)}
+    live = {n for n, b in deployment.bridges.items() if b.process is not None and b.process.poll() is None}
+
+    def held() -> dict[str, str] | None:
+        found = deployment.holders()
+        return found if all(found.get(k) in live for k in [*users, STREAM_KEY]) else None
+
+    holders = wait_until(held, timeout=4 * LEASE_S)[0]
+    # A user synced by a replica that does not read the Salesforce stream, when there is one: the settings
+    # change and the issue then each cross from one replica to another through the store.
+    index = next((i for u, i in users.items() if holders[u] != holders[STREAM_KEY]), 0)
+    owner, mailbox = deployment.user(index)
+    outlook = Outlook(deployment.endpoints, mailbox)
+
+    # The admin widens the person's window in Salesforce (60 days ahead by default): the far event comes.
+    far = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=120)
+    event_id = deployment.desk.create_event(owner, "Replicas: far ahead", far, far + timedelta(hours=1))
+    deployment.desk.sobject("Calbridge_Settings__c").create({"User__c": owner, "Future_Days__c": 200})
+    wait_until(lambda: outlook.find("Replicas: far ahead") or None, timeout=4 * LEASE_S)
+    assert (deployment.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
+
+    # An item Salesforce cannot hold (R-LIM-2: longer than 14 days) raises E-TOO-LONG on that replica;
+    # the replica reading the stream keeps it in Salesforce, once.
+    start = far - timedelta(days=20)
+    item = outlook.book("Replicas: roadshow", start, start + timedelta(days=15))
+
+    def records() -> list[dict[str, Any]]:
+        return deployment.desk.query(
+            "SELECT Id, Item_Id__c, Is_Open__c FROM Calbridge_Issue__c WHERE Code__c = {} AND User__c = {}",
+            "E-TOO-LONG",
+            owner,
+        )
+
+    found = wait_until(lambda: [r for r in records() if r["Item_Id__c"] == item.id] or None, 4 * LEASE_S)[0]
+    assert found[0]["Is_Open__c"]
+    time.sleep(2 * LEASE_S / 3)  # two lease rounds: every replica would have mirrored it by now
+    assert len([r for r in records() if r["Item_Id__c"] == item.id]) == 1
