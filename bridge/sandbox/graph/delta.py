@@ -56,6 +56,7 @@ class DeltaBook:
     rounds: OrderedDict[str, tuple[PendingRound, int]] = field(default_factory=OrderedDict)
     generation: dict[str, int] = field(default_factory=dict)  # mailbox -> bumped to invalidate its tokens
     resync: dict[str, int] = field(default_factory=dict)  # mailbox -> how many 410 + Location to answer
+    refused: dict[str, int] = field(default_factory=dict)  # mailbox -> 410s answered (tests, admin state)
 
     def _gen(self, mailbox: str) -> int:
         return self.generation.get(mailbox.lower(), 0)
@@ -96,7 +97,7 @@ class DeltaBook:
                 or state.mailbox.lower() != mailbox.lower()
                 or state.generation != self._gen(mailbox)
             ):
-                raise _not_found()
+                raise self._not_found(mailbox)
             self._check_resync(mailbox, restart(state.start, state.end))
             self.states.move_to_end(token)
             start, end, known = state.start, state.end, state.known
@@ -128,7 +129,7 @@ class DeltaBook:
             or found[0].mailbox.lower() != mailbox.lower()
             or found[0].generation != self._gen(mailbox)
         ):
-            raise _not_found()
+            raise self._not_found(mailbox)
         self._check_resync(mailbox, restart(found[0].start, found[0].end))
         return found
 
@@ -143,12 +144,20 @@ class DeltaBook:
     def _check_resync(self, mailbox: str, location: str) -> None:
         if self.resync.get(mailbox.lower(), 0) > 0:
             self.resync[mailbox.lower()] -= 1
+            self._count_refusal(mailbox)
             raise GraphError(
                 410,
                 "resyncRequired",
                 "Resync required. Replace any local items with the server's.",
                 {"Location": location},
             )
+
+    def _count_refusal(self, mailbox: str) -> None:
+        self.refused[mailbox.lower()] = self.refused.get(mailbox.lower(), 0) + 1
+
+    def _not_found(self, mailbox: str) -> GraphError:
+        self._count_refusal(mailbox)
+        return GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
 
     @staticmethod
     def _trim(table: OrderedDict[str, Any]) -> None:
@@ -183,7 +192,3 @@ class DeltaBook:
                 dict(entry["known"]),
                 int(entry.get("generation", 0)),
             )
-
-
-def _not_found() -> GraphError:
-    return GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")

@@ -218,6 +218,7 @@ class GraphSandbox:
                 "validations": hub.stats.validations,
             },
             "delta_tokens": len(self.state.delta.states),
+            "delta_refused": dict(self.state.delta.refused),
             "tokens_issued": self.identity.issued,
             "requests": self.router.requests,
             "throttled": self.state.throttle.refused,

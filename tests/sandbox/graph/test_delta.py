@@ -78,8 +78,10 @@ def test_expired_state_is_410_sync_state_not_found(
     client.create(DAN, "expiring", day)
     _, link, _ = _round(client, _start(day))
     graph.faults.expire_delta_tokens(DAN)
+    refused = graph.snapshot_state()["delta_refused"].get(DAN.lower(), 0)
     gone = client.get(link)
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "SyncStateNotFound"
+    assert graph.snapshot_state()["delta_refused"][DAN.lower()] == refused + 1  # counted for the admin state
     entries, _, _ = _round(client, _start(day))  # a fresh initial round works
     assert [e["subject"] for e in entries] == ["expiring"]
 
@@ -88,8 +90,10 @@ def test_resync_required_carries_a_location(graph: GraphSandbox, client: GraphCl
     client.create(DAN, "moved tenant", day)
     _, link, _ = _round(client, _start(day))
     graph.faults.resync_delta(DAN)
+    refused = graph.snapshot_state()["delta_refused"].get(DAN.lower(), 0)
     gone = client.get(link)
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "resyncRequired"
+    assert graph.snapshot_state()["delta_refused"][DAN.lower()] == refused + 1
     entries, _, _ = _round(client, gone.headers["Location"])
     assert [e["subject"] for e in entries] == ["moved tenant"]
 
