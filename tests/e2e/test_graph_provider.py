@@ -2,7 +2,10 @@
 Exchange reached through the Graph sandbox (which serves the EWS sandbox's mailboxes, where the people's
 Outlook works) and changes announced by change notifications posted to the bridge's ops server
 (`notification_url`, R-GRAPH-2). Delta polling is slowed to 30 s here, so a change seen within seconds was
-announced by a notification. (tests/e2e/test_two_ways.py runs over Graph with delta polling alone.)"""
+announced by a notification. (tests/e2e/test_two_ways.py runs over Graph with delta polling alone.)
+
+The faults Graph has and EWS has not are played here through the Graph sandbox's fault hooks: throttling
+(429 with Retry-After), a delta state refused (410 SyncStateNotFound) and a removed subscription."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from bridge.sandbox.people import SalesforceDesk, wait_until
 from bridge.sandbox.runner import running_sandbox
 
 from .conftest import World, use_graph
+from .helpers import fault, sandbox_state
 
 SYNC_CATEGORY = "Salesforce"
+QUIET = 2.0  # long enough for a doubled create to show, when proving there is none
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +121,42 @@ def test_r_graph_2_every_mailbox_is_subscribed_and_a_removed_subscription_is_rep
     _, took = wait_until(lambda: next(iter(world.desk.events_of(owner, "Graph pushed after removal")), None))
     assert took < 10, f"took {took:.1f} s"  # polling runs every 30 s: a notification announced it
     assert hub.stats.delivered > delivered
+
+
+def test_r_graph_4_throttled_requests_wait_for_retry_after_and_nothing_is_lost(world: World) -> None:
+    """More 429s than one request retries: the client waits each Retry-After, then hands the wait to the
+    runtime, whose pass runs again; the Salesforce event and the Outlook booking both land, once each."""
+    owner, mailbox = world.user(2)
+    outlook = world.outlook(2)
+    throttled = sandbox_state(world, "graph")["throttled"]
+    fault(world, "graph", {"fault": "throttle", "count": 6, "retry_after": 1, "mailbox": mailbox})
+    event_id = world.desk.create_event(owner, "Graph throttled: from Salesforce", *world.slot(), Location="A")
+    world.desk.update_event(event_id, Location="Room 12")
+    outlook.book("Graph throttled: from Outlook", *world.slot())
+    subject = "Graph throttled: from Salesforce"
+    wait_until(lambda: [i for i in outlook.find(subject) if i.location == "Room 12"])
+    _event_titled(world, owner, "Graph throttled: from Outlook")
+    assert sandbox_state(world, "graph")["throttled"] >= throttled + 6  # every injected 429 was met
+    time.sleep(QUIET)
+    assert len(outlook.find(subject)) == 1
+    assert len(world.desk.events_of(owner, "Graph throttled: from Outlook")) == 1
+
+
+def test_r_graph_2_a_refused_delta_state_is_reconciled_with_nothing_lost_or_doubled(world: World) -> None:
+    """The mailbox's delta states answer 410 SyncStateNotFound: the bridge reconciles its window, so an edit
+    and a new booking made meanwhile both reach Salesforce, and nothing is created twice."""
+    owner, mailbox = world.user(1)
+    outlook = world.outlook(1)
+    start, end = world.slot()
+    earlier = outlook.book("Graph refused: booked before", start, end)
+    event = _event_titled(world, owner, "Graph refused: booked before")
+    refused = sandbox_state(world, "graph")["delta_refused"].get(mailbox.lower(), 0)
+    assert fault(world, "graph", {"fault": "expire_delta_tokens", "mailbox": mailbox})["result"] == 1
+    outlook.change(outlook.by_id(earlier.id), location="Edited meanwhile")
+    outlook.book("Graph refused: booked meanwhile", *world.slot())
+    wait_until(lambda: (world.desk.event(event["Id"]) or {}).get("Location") == "Edited meanwhile")
+    _event_titled(world, owner, "Graph refused: booked meanwhile")
+    assert sandbox_state(world, "graph")["delta_refused"][mailbox.lower()] > refused  # the 410 was met
+    time.sleep(QUIET)
+    assert len(world.desk.events_of(owner, "Graph refused: booked before")) == 1
+    assert len(world.desk.events_of(owner, "Graph refused: booked meanwhile")) == 1
