@@ -96,7 +96,7 @@ def series_from_rows(
     return Series(
         side=Side.SALESFORCE,
         id=series_id,
-        version=series_version(newest.version, [c.id for c in copies]),
+        version=series_version(newest.version, [f"{c.id}:{c.version}" for c in copies]),
         modified=newest.modified,
         content=series_content,
         rule=rule,
@@ -108,10 +108,12 @@ def series_from_rows(
     )
 
 
-def series_version(newest: str, row_ids: Sequence[str]) -> str:
-    """A series' version: its newest row's, and which rows it has. Deleting a row modifies no other, so
-    the newest row alone would take a deletion for a replay (R-MERGE-4) and lose it (R-REC-4)."""
-    rows = hashlib.sha256(",".join(sorted(row_ids)).encode()).hexdigest()[:12]
+def series_version(newest: str, rows: Sequence[str]) -> str:
+    """A series' version: its newest row's, and every row's id and version. Deleting a row modifies no
+    other, so the newest row alone would take a deletion for a replay (R-MERGE-4) and lose it (R-REC-4);
+    and rows modified in the same second tie on SystemModstamp, so the "newest" may not be the one edited
+    (a past row edited just after the series was made was lost, R-REC-3)."""
+    rows = hashlib.sha256(",".join(sorted(rows)).encode()).hexdigest()[:12]
     return f"{newest}/{rows}"
 
 

@@ -81,6 +81,29 @@ async def test_r_rec_4_a_deleted_row_changes_the_series_version(
     assert after.version != before.version
 
 
+async def test_r_rec_3_a_past_row_edited_changes_the_series_version(
+    salesforce: SalesforceAdapter, plain: Salesforce
+) -> None:
+    # A past row edited is an exception of its own (API 58.0), in the same second as the series was made:
+    # the rows tie on SystemModstamp, and the version must still move, or the edit reads as a replay.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(weeks=3)
+    first = plain.Event.create(
+        {
+            "Subject": unique("Weekly retro"),
+            "StartDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "EndDateTime": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Recurrence2PatternText": "FREQ=DAILY;COUNT=3",
+        }
+    )["id"]
+    (row,) = plain.query(f"SELECT ActivityRecurrence2Id FROM Event WHERE Id = '{first}'")["records"]
+    before = await read_series(salesforce.rest, str(row["ActivityRecurrence2Id"]), {})
+    assert before is not None
+    plain.Event.update(before.occurrences[1].id, {"Location": "Lab"})
+    after = await read_series(salesforce.rest, before.id, {})
+    assert after is not None and after.occurrences[1].exception
+    assert after.version != before.version
+
+
 async def test_r_rec_4_this_and_following_deleted_leaves_the_earlier_rows(
     salesforce: SalesforceAdapter, plain: Salesforce
 ) -> None:
