@@ -35,7 +35,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -341,13 +341,24 @@ def _pairs(desk: SalesforceDesk, users: list[dict[str, str]]) -> list[Pair]:
     return list(chosen.values())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100)
+def arguments(doc: str, *, users: int, idle: float) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--users", type=int, default=users)
     parser.add_argument("--rate", type=float, default=5.0, help="changes a second, each direction")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each timed phase")
-    parser.add_argument("--idle", type=float, default=60.0, help="quiet seconds for the idle call count")
-    args = parser.parse_args()
+    parser.add_argument("--idle", type=float, default=idle, help="quiet seconds for the idle call count")
+    return parser
+
+
+def measure(
+    args: argparse.Namespace,
+    name: str,
+    configure: Callable[[Path, dict[str, Any]], None] | None = None,
+    make_bench: Callable[[dict[str, Any], list[Pair]], Bench] = Bench,
+) -> dict[str, Any]:
+    """One run (see the module doc): `configure` edits the bridge's written config before it starts (with the
+    sandbox's endpoints), `make_bench` sets up the people, observers and floor relays; the figures go to
+    bench/results/<name>.json and are returned."""
     root = Path(tempfile.mkdtemp(prefix="calbridge-bench-"))
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve, args=(child, str(root), args.users), daemon=True)
@@ -363,7 +374,10 @@ def main() -> None:
         "seconds_per_phase": args.seconds,
         "seed_seconds": round(hello["seed_seconds"], 1),
     }
-    bridge = BridgeProcess(Path(hello["config"]))
+    config = Path(hello["config"])
+    if configure is not None:
+        configure(config, endpoints)
+    bridge = BridgeProcess(config)
     bench: Bench | None = None
     try:
         started = time.monotonic()
@@ -373,10 +387,11 @@ def main() -> None:
         desk = SalesforceDesk(endpoints)
         pairs = _pairs(desk, endpoints["users"])
         result["pairs"] = len(pairs)
-        before = admin.api_usage()
-        time.sleep(args.idle)
-        result["idle"] = {"seconds": args.idle, "salesforce_calls": admin.api_usage() - before}
-        bench = Bench(endpoints, pairs)
+        if args.idle > 0:
+            before = admin.api_usage()
+            time.sleep(args.idle)
+            result["idle"] = {"seconds": args.idle, "salesforce_calls": admin.api_usage() - before}
+        bench = make_bench(endpoints, pairs)
         figures: dict[str, Any] = {}
         for direction in ("sf_to_ex", "ex_to_sf"):
             figures[direction] = {"bridge": bench.run(admin, direction, args.rate, args.seconds, bridge)}
@@ -395,8 +410,13 @@ def main() -> None:
         parent.send("stop")
         server.join(60)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bridge_latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", users=100, idle=60.0).parse_args()
+    print(json.dumps(measure(args, "bridge_latency")))
 
 
 def _say(label: str, figures: Mapping[str, Any]) -> None:
