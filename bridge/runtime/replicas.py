@@ -326,6 +326,15 @@ class ReplicaBridge(Bridge):
             with contextlib.suppress(Exception):
                 await self.exchange.unwatch(binding.mailbox)
 
+    async def _switch_off(self, user_id: str) -> None:
+        """As in one process, and the user stays a lease key, as switched off: when no replica held them as
+        they left (their lease between two replicas), whichever takes the lease next makes the R-DEL-6
+        pass; a pass already made leaves no live pair, so taking the lease again changes nothing."""
+        binding = self.users.get(user_id)
+        if binding is not None:
+            self.switched_off[user_id] = binding
+        await super()._switch_off(user_id)
+
     async def _follow_settings(self) -> None:
         """Apply the enrolment the stream holder stored, when it changed since the last one applied here.
         Users new here are only known; the round that follows takes the ones this replica should hold."""

@@ -122,3 +122,31 @@ async def _eventually(probe: Callable[[], T | None], timeout: float = 6 * LEASE_
         assert asyncio.get_running_loop().time() < deadline, "not seen in time"
         await asyncio.sleep(0.05)
     return found
+
+
+async def test_r_del_6_a_user_who_leaves_while_no_replica_holds_them_is_switched_off_by_the_next_holder(
+    store: SqlStore,
+) -> None:
+    config = Config(
+        salesforce={"instance_url": "https://acme.my.salesforce.com", "client_id": "app"},
+        exchange={"ews_url": "https://mail.acme.test/EWS/Exchange.asmx", "username": "svc@acme.test"},
+        sync={"settings_source": "salesforce"},
+    )
+    one = "005000000000001AAA"
+    sf, ex = EnrolledSalesforce({one}), MemoryMailbox()
+    replica = _replica("r1", sf, ex, store, users=[], config=config)
+    await replica.start()
+    try:
+        mailbox = ex.items[f"{one[-6:].lower()}@corp.example"]
+        event_id = sf.put_event(one, "Made in Salesforce", *soon())
+        item_id = await _eventually(lambda: sf.events[event_id].get("Exchange_Item_Id__c"))
+        await _eventually(lambda: item_id in mailbox or None)
+        # The user's lease is between two replicas (released, not yet taken) when they leave.
+        await replica.book.release({one: replica.held.pop(one)})
+        sf.assigned.discard(one)
+        await replica.refresh_settings()
+        # The replica that takes the lease next makes the switch-off pass: the item the bridge made goes.
+        await _eventually(lambda: item_id not in mailbox or None)
+        assert event_id in sf.events
+    finally:
+        await replica.stop()
