@@ -29,6 +29,7 @@ from bridge.core.commands import (
     Command,
     Created,
     RaiseIssue,
+    UpdateItem,
     frozen_fields,
 )
 from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fields, salesforce_fields
@@ -149,6 +150,9 @@ def _create(source: Series, policy: Policy, now: datetime) -> SeriesPlan:
     commands: list[Command] = [
         CreateSeries(target, frozen_fields(fields), rule_for(target, source), categories)
     ]
+    if target is Side.SALESFORCE and policy.sync_category not in source.categories:
+        # R-CAT-1: the Outlook series now synced carries the category, as a single item does.
+        commands.append(UpdateItem(source.id, None, add_categories=(policy.sync_category,)))
     assert isinstance(source.rule, Pattern)
     state = fresh(source, source.rule)
     bases = {source.side: source.content, target: content}

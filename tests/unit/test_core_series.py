@@ -114,8 +114,12 @@ def paired() -> SeriesState:
 
 def test_r_rec_1_an_exchange_series_is_created_in_salesforce_as_one_series() -> None:
     result = plan_series(None, None, series(Side.EXCHANGE), POLICY, NOW)
-    (create,) = result.commands
+    create, category = result.commands
     assert isinstance(create, CreateSeries) and create.side is Side.SALESFORCE
+    # R-CAT-1: the Outlook series, synced now, carries the category.
+    assert category == UpdateItem("AAMkMaster", None, add_categories=(POLICY.sync_category,))
+    synced = replace(series(Side.EXCHANGE), categories=frozenset({POLICY.sync_category}))
+    assert not of(plan_series(None, None, synced, POLICY, NOW), UpdateItem)
     assert create.rule == "RRULE:FREQ=WEEKLY;BYDAY=MO;WKST=MO;INTERVAL=1;COUNT=10"
     assert create.fields["Subject"] == "Weekly sync"
     assert create.fields["StartDateTime"] == "2026-11-02T08:00:00Z"
@@ -149,7 +153,7 @@ def test_r_rec_1_a_classic_recurrence_goes_to_exchange_and_is_never_written() ->
 def test_r_rec_1_a_private_series_reaches_the_other_side_masked() -> None:
     private = series(Side.EXCHANGE, subject="Therapy")
     private = replace(private, content=replace(private.content, private=True, location="Clinic"))
-    (create,) = plan_series(None, None, private, POLICY, NOW).commands
+    create, _category = plan_series(None, None, private, POLICY, NOW).commands
     assert isinstance(create, CreateSeries)
     assert create.fields["Subject"] == "Private" and create.fields["Location"] == ""
 
