@@ -77,6 +77,7 @@ BUILT = (
     UpdateOccurrence,
     DeleteOccurrence,
     SplitOccurrence,
+    UpdateItem,
     RaiseIssue,
     CloseIssue,
 )
@@ -559,9 +560,15 @@ class _Writes:
             rows = await self.road._sf.read_series(str(command.series_id), {})
             if rows is not None and rows.occurrences:
                 await self.road._sf.delete_onwards(rows.occurrences[0].id)
-        elif isinstance(command, UpdateItem):  # R-DEL-5: the surviving master's category removed
+        elif isinstance(command, UpdateItem):  # the master's category: added (R-CAT-1) or removed (R-DEL-5)
             await self.road.exchange.update_item(
-                ctx.mailbox, str(command.item_id), None, {}, (), command.remove_categories, False
+                ctx.mailbox,
+                str(command.item_id),
+                None,
+                {},
+                command.add_categories,
+                command.remove_categories,
+                False,
             )
         elif isinstance(command, EndSeries | RebuildSeries):
             await self._repattern(command)
