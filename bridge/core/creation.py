@@ -210,7 +210,7 @@ def join_event(
     builder.relations.append(AddAttendeeRelation(event_id, policy.user_id, answer))
     builder.item_fields[EX_EVENT_ID_FIELD] = event_id
     builder.categories(item.categories, add=(policy.sync_category,))
-    builder.issues(already_open, {}, event_id, item.id, item.categories)
+    builder.issues(already_open, {}, None, item.id, item.categories)  # as the waiting copy raised them
     commands, _, _ = builder.build(event_id, None, item.id, item.version)
     organizer_user = seen.meeting.organizer_user_id if seen.meeting else None
     state = PairState(

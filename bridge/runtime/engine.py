@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bridge.core.model import Side
+from bridge.core.model import PairStatus, Side
 from bridge.ports import BridgeCommand, CommandKind, Commit, EventChange, MailboxPort, SalesforcePort, Store
 from bridge.runtime.actor import Actors, ActorSettings
 from bridge.runtime.executor import Executor
@@ -96,6 +96,8 @@ class Bridge:
         self.reader = Reader(salesforce, exchange, store, enrolled)
         executor = Executor(salesforce, exchange, store, clock=clock)
         self.services = PassServices(executor, self.metrics, clock, self.settings.observe)
+        self.services.on_owned = self._meeting_owned
+        self._wakers: set[asyncio.Task[None]] = set()
         self.actors = Actors(self._make_sync, self.metrics, self.settings.actor)
         self.watermarks = Watermarks()
         self.router = Router(
@@ -394,6 +396,30 @@ class Bridge:
                 self.actors.submit(user_id, Work(exchange=True))
 
     # ---------------------------------------------------------------------------------- tasks
+
+    def _meeting_owned(self, user_id: str, uids: frozenset[str]) -> None:
+        """A pass made `user_id` the owner of these meetings' events (R-MULTI-1): other users' copies that
+        wait for it (W-WAIT-ORGANIZER) are taken up now. Nothing else would wake them: the event's own
+        change events go to its owner, and one that reached an attendee before the commit found no owner."""
+        task = asyncio.create_task(self._wake_waiting(user_id, uids), name="wake waiting copies")
+        self._wakers.add(task)
+        task.add_done_callback(self._wakers.discard)
+
+    async def _wake_waiting(self, user_id: str, uids: frozenset[str]) -> None:
+        try:
+            waiting = {
+                pair.user_id
+                for uid in sorted(uids)
+                for pair in await self.store.pairs_by_uid(uid)
+                if pair.user_id != user_id
+                and pair.user_id in self.users
+                and pair.state.status is PairStatus.WAITING
+            }
+        except Exception:
+            log.exception("reading the copies waiting for meetings %s failed", sorted(uids))
+            return  # they are taken up by their user's next pass or reconcile
+        for other in sorted(waiting):
+            self.actors.submit(other, Work(reconcile=True))
 
     def _spawn(self, job: object, name: str) -> None:
         assert asyncio.iscoroutine(job)

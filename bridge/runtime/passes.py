@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -78,6 +78,7 @@ class PassResult:
     executed: list[Executed] = field(default_factory=list)
     held: int = 0
     reconcile_next: bool = False  # a create was interrupted: reconcile the window to pair it
+    owned_meetings: set[str] = field(default_factory=set)  # UIDs whose event this user came to own
 
 
 @dataclass(slots=True)
@@ -87,6 +88,8 @@ class PassServices:
     clock: object = None
     observe: frozenset[str] = frozenset()  # users in observe mode: `bridge.runtime.observe` plans for them
     marks: dict[str, object] = field(default_factory=dict)  # user id -> observe.ObserveMark
+    # Told (user id, UIDs) once a pass committed the pairs that made the user own those meetings' events.
+    on_owned: Callable[[str, frozenset[str]], None] | None = None
 
     def now(self) -> datetime:
         if callable(self.clock):
@@ -165,6 +168,8 @@ async def run_pass(
             _log_issue(stored)
         if _has_content(commit):
             await store.commit(commit)
+            if result.owned_meetings and services.on_owned is not None:
+                services.on_owned(ctx.user_id, frozenset(result.owned_meetings))
     services.metrics.plans(len(plans))
     if resumed:
         mark.committed(ctx)
@@ -183,7 +188,21 @@ def _record(
     for job, executed, final in ran:
         result.executed.append(executed)
         _add(commit, ctx, job, executed, now)
+        if _owns_meeting(executed.state) and not _owns_meeting(job.stored.state if job.stored else None):
+            assert executed.state is not None and executed.state.uid is not None
+            result.owned_meetings.add(executed.state.uid)
         _measure(services, ctx, job, executed, final, now)
+
+
+def _owns_meeting(state: PairState | None) -> bool:
+    """A synced pair that owns its meeting's event, which other users' copies may wait for (R-MULTI-1)."""
+    return (
+        state is not None
+        and state.status is PairStatus.ACTIVE
+        and state.owns_event
+        and state.sf_id is not None
+        and state.uid is not None
+    )
 
 
 async def _execute_together(

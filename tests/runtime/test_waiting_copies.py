@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import replace
 
 from bridge.core.issues import IssueCode
-from tests.runtime.conftest import ANN, World, soon
+from bridge.core.model import PairStatus
+from tests.runtime.conftest import ANN, BOB, World, soon
 
 
 async def test_r_pair_3_a_deleted_duplicate_lets_its_twin_sync_without_a_reconcile(world: World) -> None:
@@ -68,3 +69,26 @@ async def test_r_del_5_an_event_deleted_after_an_unseen_item_edit_ends_the_pair_
     await asyncio.wait_for(world.bridge.wait_idle(), 10)
     item = world.ex.items[ANN.mailbox][item_id]
     assert "Salesforce" not in item.categories and item.location == "Gate 4"
+
+
+async def test_r_multi_1_an_attendee_waiting_for_the_organizer_joins_once_the_organizers_pair_commits(
+    world: World,
+) -> None:
+    """Ann's copy of Bob's meeting is seen first and waits (W-WAIT-ORGANIZER): Bob's copy is not synced.
+    Once Bob's pass makes the event, Ann's copy joins it at once: nothing else would come to wake it (the
+    change events of Bob's event go to Bob)."""
+    start, end = soon()
+    meeting = {"uid": "uid-weekly-sync", "is_meeting": True, "organizer": BOB.mailbox}
+    ann_copy = world.ex.put_item(ANN.mailbox, "Weekly sync", start, end, my_response_type="Accept", **meeting)
+    await world.bridge.wait_idle()
+    (waiting,) = await world.store.pairs_of(ANN.user_id)
+    assert waiting.state.status is PairStatus.WAITING
+    assert [i.code for i in await world.store.issues(ANN.user_id)] == [IssueCode.WAIT_ORGANIZER.value]
+    world.ex.put_item(BOB.mailbox, "Weekly sync", start, end, my_response_type="Organizer", **meeting)
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    (event,) = world.sf.events.values()
+    (joined,) = await world.store.pairs_of(ANN.user_id)
+    assert joined.state.status is PairStatus.ACTIVE and joined.state.ex_id == ann_copy
+    assert joined.state.sf_id == event["Id"] and not joined.state.owns_event
+    assert not await world.store.issues(ANN.user_id)
