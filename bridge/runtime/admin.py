@@ -35,9 +35,13 @@ async def build_bridge(
     exchange: MailboxPort,
     store: Store,
     users: Sequence[UserBinding],
+    *,
+    running: bool = True,
     **options: Any,
 ) -> Bridge:
-    """The bridge (not started); `users` are the config's, used unless settings come from Salesforce."""
+    """The bridge (not started); `users` are the config's, used unless settings come from Salesforce.
+    `running=False` (a command's passes in this process): the enrolment reads are not stored, so the next
+    start of the bridge still compares with what the bridge itself last read."""
     mirror = None
     if config.sync.issues_to_salesforce:
         mirror = IssueMirror(salesforce, store)  # type: ignore[arg-type]  # checked by the attribute below
@@ -50,11 +54,12 @@ async def build_bridge(
         read = getattr(salesforce, "read_enrolment", None)
         if read is None:
             raise ConfigError("sync.settings_source", "this Salesforce port cannot read the settings object")
-        before = await stored_enrolment(store)  # the last read before this start
-        follower = SettingsFollower(config, publishing(read, store), store)
+        before = await stored_enrolment(store)  # the running bridge's last read before this start
+        follower = SettingsFollower(config, publishing(read, store) if running else read, store)
         enrolled = (await follower.current()).bindings
         users = list(enrolled.values())
-        off = [*off, *left_while_stopped(config, before, enrolled)]
+        if running:
+            off = [*off, *left_while_stopped(config, before, enrolled)]
     bridge = Bridge(salesforce, exchange, store, users, switched_off=off, **options)
     bridge.follower, bridge.mirror = follower, mirror
     holds = getattr(salesforce, "holds", None)

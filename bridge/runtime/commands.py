@@ -359,7 +359,7 @@ async def _reconcile(config: Any, user_ids: list[str], *, sync_now: bool, restar
 
     settings = replace(bridge_settings(config), reconcile_every_s=0)
     supervisor = Supervisor(config, ops=False, settings=settings)
-    bridge = await supervisor.open_bridge()
+    bridge = await supervisor.open_bridge(running=False)
     checkpoint = None if sync_now else await Checkpoint.open(bridge.store, restart=restart)
     left = checkpoint.left(user_ids) if checkpoint is not None else user_ids
     if checkpoint is not None and len(left) < len(user_ids):

@@ -147,8 +147,9 @@ class Supervisor:
         self.first_sync = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
 
-    async def open_bridge(self) -> Bridge:
-        """The store and adapters opened, the bridge built (not started)."""
+    async def open_bridge(self, *, running: bool = True) -> Bridge:
+        """The store and adapters opened, the bridge built (not started). `running=False`: for a command
+        that runs some passes in this process, which leaves the running bridge's records alone."""
         salesforce, exchange, store = self._given
         if store is None:
             store = await open_store_port(self.config)
@@ -174,6 +175,7 @@ class Supervisor:
             exchange,
             store,
             bindings(self.config),
+            running=running,
             settings=self.settings,
             metrics=self.metrics,
         )

@@ -10,7 +10,9 @@ from typing import Any
 from bridge.config import Config
 from bridge.core.model import Direction, Filter, PrivatePolicy
 from bridge.ports import BridgeCommand, CommandKind, StreamPosition
+from bridge.runtime.admin import build_bridge
 from bridge.runtime.gate import CommandGate
+from bridge.runtime.memory import MemoryMailbox, MemorySalesforce
 from bridge.runtime.settings import ORG, resolve, row_policy
 from bridge.runtime.shared_settings import enrolment_to_text, left_while_stopped
 from bridge.salesforce.settings import Enrolment
@@ -79,6 +81,29 @@ def test_r_del_6_users_enrolled_before_a_stop_and_not_after_it_are_switched_off_
     assert gone[1].policy.direction is Direction.TO_EXCHANGE  # the policy they synced under
     assert left_while_stopped(config, None, now.bindings) == []  # nothing stored: a first start
     assert left_while_stopped(config, '{"v": 0}', now.bindings) == []  # unreadable: logged, not guessed
+
+
+class _Enrolling(MemorySalesforce):
+    """The memory Salesforce port with an enrolment to read."""
+
+    def __init__(self, assigned: set[str]) -> None:
+        super().__init__()
+        self.assigned = assigned
+
+    async def read_enrolment(self) -> Enrolment:
+        return _enrolment([], assigned=self.assigned)
+
+
+async def test_r_del_6_the_bridge_compares_with_its_own_last_read_not_a_commands() -> None:
+    config = _config(sync={"settings_source": "salesforce"})
+    sf, ex, store = _Enrolling({ANN, BOB}), MemoryMailbox(), MemoryStore()
+    await build_bridge(config, sf, ex, store, [])  # a bridge runs: its read is stored
+    sf.assigned = {BOB}  # Ann leaves while the bridge is stopped...
+    command = await build_bridge(config, sf, ex, store, [], running=False)  # ...and a backfill runs
+    assert set(command.users) == {BOB} and command.switched_off == {}
+    bridge = await build_bridge(config, sf, ex, store, [])  # the bridge starts again
+    assert set(bridge.users) == {BOB} and set(bridge.switched_off) == {ANN}
+    assert bridge.switched_off[ANN].mailbox == "1aaa@acme.test"
 
 
 def test_r_lim_1_rows_that_do_not_read_are_reported_and_never_guessed() -> None:
