@@ -32,6 +32,7 @@ from .items import READ_FIELDS, apply_fields, iana_zone, to_exchange_item
 MASTER_FIELDS = (*READ_FIELDS, "type", "recurrence", "deleted_occurrences")
 OCCURRENCE_FIELDS = (*READ_FIELDS, "type", "original_start")
 _IN_SERIES = ("Occurrence", "Exception")
+_READS = 3  # a series still changing after these is read as last seen: its next notification reads it again
 
 
 def to_core(recurrence: ews.Recurrence) -> EwsRecurrence:
@@ -61,16 +62,28 @@ def read_series(account: Account, master_id: str, start: datetime, end: datetime
 
     The view is read before the master: a master deleted between the two reads then reads as gone. The
     other way round, its occurrences would vanish from the view while the master still read as there, and
-    the series would look as if every occurrence had been deleted one by one."""
-    view = account.calendar.view(start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end))
-    in_series = [
-        found
-        for found in view.only(*OCCURRENCE_FIELDS)
-        if isinstance(found, CalendarItem) and found.type in _IN_SERIES
-    ]
-    (master,) = account.fetch(ids=[(master_id, None)], only_fields=list(MASTER_FIELDS))
-    if isinstance(master, Exception) or master.recurrence is None:
-        raise NotFoundError(Side.EXCHANGE, master_id)
+    the series would look as if every occurrence had been deleted one by one.
+
+    The master's ChangeKey is read before the view too, and the reads are made again while it moved: a
+    series changed between the view and the master (its pattern, an occurrence) would otherwise pair the
+    old occurrences with the new master, and every start of a new pattern would read as deleted."""
+    for _attempt in range(_READS):
+        (before,) = account.fetch(ids=[(master_id, None)], only_fields=["type"])
+        if isinstance(before, Exception):
+            raise NotFoundError(Side.EXCHANGE, master_id)
+        view = account.calendar.view(
+            start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end)
+        )
+        in_series = [
+            found
+            for found in view.only(*OCCURRENCE_FIELDS)
+            if isinstance(found, CalendarItem) and found.type in _IN_SERIES
+        ]
+        (master,) = account.fetch(ids=[(master_id, None)], only_fields=list(MASTER_FIELDS))
+        if isinstance(master, Exception) or master.recurrence is None:
+            raise NotFoundError(Side.EXCHANGE, master_id)
+        if master.changekey == before.changekey:
+            break
     occurrences = tuple(_occurrence(found, policy) for found in in_series if found.uid == master.uid)
     plain = to_exchange_item(master)
     copy = item_from_exchange(plain, policy)
