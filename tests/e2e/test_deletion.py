@@ -140,18 +140,22 @@ def gone(world: World, event_id: str) -> bool:
 
 
 def test_r_del_1_the_sync_category_removed_in_outlook_is_restored_for_kinds_a_b_c_d_e(world: World) -> None:
+    attendee_id, _ = world.user(0)
     outlook = world.outlook(0)
     items = [
         kind_a(world, 0, "Del-1 A")[0],
         kind_b(world, 0, "Del-1 B")[0],
         kind_c(world, "Del-1 C")[0],
         kind_d(world, "Del-1 D")[0],
-        kind_e(world, "Del-1 E")[0],
     ]
+    attended, attended_event = kind_e(world, "Del-1 E")
+    items.append(attended)
     for item in items:
         outlook.change(outlook.by_id(item.id), categories=None)
     for item in items:
         synced(outlook, item.id)
+    time.sleep(QUIET_S)
+    assert attendee_id in world.desk.invitees(attended_event)  # kind E: only the category came back
 
 
 # ------------------------------------------------------------------------------------------- R-DEL-2
