@@ -7,8 +7,9 @@ the raw copies the store holds in step with what was written, and records an `In
 and deletion (R-MERGE-4). It does not commit: the caller puts the `Executed` of one or more plans into one
 `Commit` with the stream position that fed them.
 
-It knows nothing of routing or actors, so the core's state machine (or any test) can drive it over the
-in-memory ports of `bridge.runtime.memory`.
+What a write leaves in the state and the stored copies is `bridge.runtime.written`; what an invitee write
+does, `bridge.runtime.invitees`. It knows nothing of routing or actors, so the core's state machine (or any
+test) can drive it over the in-memory ports of `bridge.runtime.memory`.
 
 A failure stops the plan and raises `PlanFailed` with what had been done so far: the caller decides by the
 error's class (bridge.errors) and by whether anything was already written or created.
@@ -64,12 +65,21 @@ from bridge.ports import (
     Written,
 )
 from bridge.runtime import journal, records
+from bridge.runtime.invitees import (
+    INVITEE_WRITES,
+    InviteeWrite,
+    emails_by_relation,
+    relation_effect,
+    relation_run,
+    relation_status,
+)
 from bridge.runtime.recent import RecentOwners
+from bridge.runtime.written import after_write, event_written, new_item, updated_item, version_fields
 from bridge.store.journal import Journal, JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
 
-_ITEM_FIELDS = frozenset(f.name for f in fields(ExchangeItem))
+ITEM_FIELDS = frozenset(f.name for f in fields(ExchangeItem))
 _SALESFORCE_WRITES = (
     CreateEvent,
     UpdateEvent,
@@ -211,7 +221,7 @@ class Executor:
         state = plan.state
         done = Executed(key=key, state=state, event=event, item=item)
         made = _Made(intents=list(prepared.intents) if prepared is not None else [])
-        emails = _emails_by_relation(directory)
+        emails = emails_by_relation(directory)
         commands = list(plan.commands)
         if prepared is not None:
             pair_before = prepared.pair_before
@@ -219,7 +229,7 @@ class Executor:
             pair_before = await self._pair_before(ctx, key, state) if plan.writes else None
         try:
             while commands:
-                together = _relation_run(commands)
+                together = relation_run(commands)
                 if len(together) > 1 and not getattr(self.salesforce, "budget_exceeded", False):
                     del commands[: len(together)]
                     state = await self._relations_together(ctx, together, state, made, done, emails)
@@ -352,8 +362,8 @@ class Executor:
             made.event_id = written.id
             done.created = True
             done.writes.append((Side.SALESFORCE, written.id))
-            done.event = records.with_fields(None, written.id, {**values, **_version_fields(written)})
-            return _after(state, Side.SALESFORCE, _event_written(written, done.event))
+            done.event = records.with_fields(None, written.id, {**values, **version_fields(written)})
+            return after_write(state, Side.SALESFORCE, event_written(written, done.event))
         if isinstance(command, CreateItem):
             values = made.values(command.fields)
             written = await self.exchange.create_item(
@@ -364,8 +374,8 @@ class Executor:
             made.item_id, made.item_uid = written.id, written.uid
             done.created = True
             done.writes.append((Side.EXCHANGE, written.id))
-            done.item = _new_item(written, values, command.categories, self._now())
-            new = _after(state, Side.EXCHANGE, written)
+            done.item = new_item(written, values, command.categories, self._now())
+            new = after_write(state, Side.EXCHANGE, written)
             return replace(new, uid=written.uid) if new is not None and written.uid else new
         if isinstance(command, UpdateEvent):
             event_id = made.event(command.event_id)
@@ -375,9 +385,9 @@ class Executor:
             after = {"fields": journal.encode_fields(values)}
             self._note(ctx, done, Side.SALESFORCE, "update", event_id, before, after)
             done.writes.append((Side.SALESFORCE, event_id))
-            done.event = records.with_fields(done.event, event_id, {**values, **_version_fields(written)})
-            return _after(
-                state, Side.SALESFORCE, _event_written(Written(event_id, written.version), done.event)
+            done.event = records.with_fields(done.event, event_id, {**values, **version_fields(written)})
+            return after_write(
+                state, Side.SALESFORCE, event_written(Written(event_id, written.version), done.event)
             )
         if isinstance(command, UpdateItem):
             item_id = made.item(command.item_id)
@@ -399,8 +409,8 @@ class Executor:
             }
             self._note(ctx, done, Side.EXCHANGE, "update", item_id, before, after)
             done.writes.append((Side.EXCHANGE, item_id))
-            done.item = _updated_item(done.item, written, values, command)
-            return _after(state, Side.EXCHANGE, Written(item_id, written.version, written.uid))
+            done.item = updated_item(done.item, written, values, command)
+            return after_write(state, Side.EXCHANGE, Written(item_id, written.version, written.uid))
         if isinstance(command, DeleteEvent):
             event_id = made.event(command.event_id)
             await self.salesforce.delete_event(event_id, command.if_version)
@@ -417,18 +427,18 @@ class Executor:
             done.writes.append((Side.EXCHANGE, item_id))
             done.item = None
             return state
-        if isinstance(command, _RELATIONS):
+        if isinstance(command, INVITEE_WRITES):
             event_id = made.event(command.event_id)
-            status = _relation_status(done.event, command.relation_id)
+            status = relation_status(done.event, command.relation_id)
             await self._relation_call(command, event_id)
             self._note_relation(ctx, done, command, event_id, status)
-            return _relation_effect(command, event_id, state, done, ctx, emails)
+            return relation_effect(command, event_id, state, done, ctx, emails)
         raise AssertionError(f"no handler for {command!r}")
 
     async def _relations_together(
         self,
         ctx: UserContext,
-        together: list[_Relation],
+        together: list[InviteeWrite],
         state: PairState | None,
         made: _Made,
         done: Executed,
@@ -439,7 +449,7 @@ class Executor:
         on the stored record and the state are then applied in plan order; the first failure fails the
         plan after the others are recorded."""
         event_ids = [made.event(command.event_id) for command in together]
-        befores = [_relation_status(done.event, command.relation_id) for command in together]
+        befores = [relation_status(done.event, command.relation_id) for command in together]
         results = await asyncio.gather(
             *(self._relation_call(c, e) for c, e in zip(together, event_ids, strict=True)),
             return_exceptions=True,
@@ -452,14 +462,14 @@ class Executor:
                 raise result
             else:
                 self._note_relation(ctx, done, command, event_id, before)
-                state = _relation_effect(command, event_id, state, done, ctx, emails)
+                state = relation_effect(command, event_id, state, done, ctx, emails)
         done.state = state
         if failed is not None:
             raise PlanFailed(failed[0], done, failed[1]) from failed[0]
         return state
 
     def _note_relation(
-        self, ctx: UserContext, done: Executed, command: _Relation, event_id: str, before: str | None
+        self, ctx: UserContext, done: Executed, command: InviteeWrite, event_id: str, before: str | None
     ) -> None:
         action = {
             AddAttendeeRelation: "add_relation",
@@ -477,7 +487,7 @@ class Executor:
             {"relation_id": command.relation_id, "status": after},
         )
 
-    async def _relation_call(self, command: _Relation, event_id: str) -> None:
+    async def _relation_call(self, command: InviteeWrite, event_id: str) -> None:
         if isinstance(command, AddAttendeeRelation):
             await self.salesforce.add_relation(event_id, command.relation_id, command.status)
         elif isinstance(command, UpdateAttendeeStatus):
@@ -513,133 +523,3 @@ def _plain(made: _Made, value: Any) -> str | None:
         return str(made.fill(value))
     except AssertionError:
         return None
-
-
-def _after(state: PairState | None, side: Side, written: Written) -> PairState | None:
-    if state is None:
-        return None
-    return records.with_ids(state, side, written.id, written.version)
-
-
-def _after_relations(state: PairState | None, event_id: str, event: EventRecord | None) -> PairState | None:
-    """An invitee written leaves the Event's stamp alone, so the version a read will give is known here:
-    recorded, so the write is not taken for a change when it is read back (R-MERGE-3). When an Event write
-    of the same plan still waits for its echo (no version recorded), the echo brings it."""
-    version = records.event_version(event) if event is not None else None
-    if state is None or version is None or state.sf_version is None:
-        return state
-    return state.after_write(Side.SALESFORCE, event_id, version)
-
-
-def _event_written(written: Written, record: EventRecord) -> Written:
-    """A Salesforce write's version as the core reads it: the stamp the service gave, with the digest of the
-    record as written (`bridge.core.fields.salesforce_version`)."""
-    return replace(written, version=records.event_version(record)) if written.version else written
-
-
-def _version_fields(written: Written) -> dict[str, object]:
-    # The stored record's version must be the written one, not the one before the write.
-    return {"SystemModstamp": written.version} if written.version else {}
-
-
-def _emails_by_relation(directory: Directory | None) -> dict[str, tuple[str, Relation]]:
-    if directory is None:
-        return {}
-    return {
-        relation.relation_id: (email, relation) for email, found in directory.entries for relation in found
-    }
-
-
-_Relation = AddAttendeeRelation | UpdateAttendeeStatus | RemoveAttendeeRelation
-_RELATIONS = (AddAttendeeRelation, UpdateAttendeeStatus, RemoveAttendeeRelation)
-
-
-def _relation_status(event: EventRecord | None, relation_id: str) -> str | None:
-    """The invitee's status on the record as last known (None: not an invitee, or not known)."""
-    if event is None:
-        return None
-    return next((r.status for r in event.relations if r.relation_id == relation_id), None)
-
-
-def _relation_run(commands: list[Command]) -> list[_Relation]:
-    """The invitee writes at the head of `commands`, up to the first command of another kind."""
-    run: list[_Relation] = []
-    for command in commands:
-        if not isinstance(command, _RELATIONS):
-            break
-        run.append(command)
-    return run
-
-
-def _relation_effect(
-    command: _Relation,
-    event_id: str,
-    state: PairState | None,
-    done: Executed,
-    ctx: UserContext,
-    emails: Mapping[str, tuple[str, Relation]],
-) -> PairState | None:
-    """What an invitee write changes in the stored record and the state, once Salesforce took it."""
-    done.writes.append((Side.SALESFORCE, event_id))
-    if isinstance(command, AddAttendeeRelation):
-        done.event = _relation_added(done.event, command, ctx, emails)
-    elif done.event is not None:
-        if isinstance(command, UpdateAttendeeStatus):
-            rows = tuple(
-                replace(r, status=SF_STATUS[command.status]) if r.relation_id == command.relation_id else r
-                for r in done.event.relations
-            )
-        else:
-            rows = tuple(r for r in done.event.relations if r.relation_id != command.relation_id)
-        done.event = records.with_relations(done.event, rows)
-    return _after_relations(state, event_id, done.event)
-
-
-def _relation_added(
-    event: EventRecord | None,
-    command: AddAttendeeRelation,
-    ctx: UserContext,
-    people: Mapping[str, tuple[str, Relation]],
-) -> EventRecord | None:
-    """The stored record with the relation the bridge added, so the next change event applies onto it."""
-    if event is None:
-        return None
-    if command.relation_id == ctx.user_id:
-        row = records.user_relation(ctx.user_id, ctx.policy.user_email, SF_STATUS[command.status])
-    elif command.relation_id in people:
-        email, relation = people[command.relation_id]
-        row = records.relation_row(relation, email, SF_STATUS[command.status])
-    else:
-        return None  # unknown person: the next change re-reads the event
-    rows = (*(r for r in event.relations if r.relation_id != command.relation_id), row)
-    return records.with_relations(event, rows)
-
-
-def _new_item(
-    written: Written, values: Mapping[str, object], categories: tuple[str, ...], now: datetime
-) -> ExchangeItem | None:
-    known: dict[str, Any] = {k: v for k, v in values.items() if k in _ITEM_FIELDS}
-    try:
-        return ExchangeItem(
-            **{
-                "item_id": written.id,
-                "change_key": written.version or "",
-                "last_modified_time": now,
-                "uid": written.uid,
-                "categories": tuple(categories),
-                **known,
-            }
-        )
-    except TypeError:
-        return None
-
-
-def _updated_item(
-    item: ExchangeItem | None, written: Written, values: Mapping[str, object], command: UpdateItem
-) -> ExchangeItem | None:
-    if item is None:
-        return None
-    categories = [c for c in item.categories if c not in command.remove_categories]
-    categories += [c for c in command.add_categories if c not in categories]
-    known: dict[str, Any] = {k: v for k, v in values.items() if k in _ITEM_FIELDS}
-    return replace(item, change_key=written.version or item.change_key, categories=tuple(categories), **known)
