@@ -14,7 +14,8 @@ from .conftest import World
 
 
 def fault(world: World, side: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One fault through a sandbox's admin endpoint (`side`: salesforce or exchange; docs/sandbox.md)."""
+    """One fault through a sandbox's admin endpoint (`side`: salesforce, exchange or graph; docs/sandbox.md,
+    docs/sandbox-graph.md)."""
     admin = world.endpoints["admin"][side]
     answer = requests.post(
         admin["admin_url"].rstrip("/") + "/faults",
