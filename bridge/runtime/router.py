@@ -95,10 +95,14 @@ class Router:
             owner = change.fields.get("OwnerId") if change.change_type is ChangeType.CREATE else None
             read = not change.echo and change.change_type is not ChangeType.DELETE
             user = await self._owner(event_id, str(owner) if owner else None, read=read)
-            if user is None:
+            # An event passed on to another enrolled user (R-MULTI-4, often by the bridge's own write) is
+            # news to its new owner too, whose pair only shared it so far.
+            passed_to = change.fields.get("OwnerId") if change.change_type is ChangeType.UPDATE else None
+            users = [u for u in dict.fromkeys((user, passed_to)) if isinstance(u, str) and u in self.users]
+            if not users:
                 self.stats.dropped += 1
-                continue
-            self._submit(user, Work(sf={event_id: [change]}), ticket)
+            for target in users:
+                self._submit(target, Work(sf={event_id: [change]}), ticket)
 
     async def _owner(self, event_id: str, owner: str | None, *, read: bool) -> str | None:
         """The enrolled user an event belongs to: its pair's user, the owner given, or (when `read`)

@@ -126,3 +126,45 @@ async def test_r_del_5_a_joined_copy_deleted_after_the_event_leaves_no_pair_behi
     world.ex.remove_item(BOB.mailbox, bob_item)  # then Bob deletes his copy: both copies of his pair are gone
     await world.bridge.wait_idle()
     assert [p.state.ex_id for p in await world.store.pairs_of(BOB.user_id)] == []
+
+
+async def test_r_multi_4_the_new_owner_takes_the_event_at_once_when_another_holder_sorts_first() -> None:
+    """Three enrolled attendees; Bob's copy was moved out of his window, so the event passes from Ann to
+    Carol. The change that passes it names Carol as owner and reaches her actor at once, although the store
+    would hand the event's changes to Bob's pair (a live pair sorting first): Carol's copy becomes the
+    event's item in the same moment, without waiting for a reconcile (none runs in this world)."""
+    carol = UserBinding("005000000000CAR", "carol@corp.example", Policy(user_email="carol@corp.example"))
+    sf, ex, store = MemorySalesforce(), MemoryMailbox(), MemoryStore()
+    bridge = Bridge(sf, ex, store, [ANN, BOB, carol], settings=FAST)
+    await bridge.start()
+    world = World(sf, ex, store, bridge)
+    try:
+        everyone = tuple(ExchangeAttendee(u.mailbox) for u in (ANN, BOB, carol))
+        start = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(hours=3)
+        items = {}
+        for user in (ANN, BOB, carol):
+            items[user.user_id] = ex.put_item(
+                user.mailbox,
+                "Partner review",
+                start,
+                start + timedelta(minutes=30),
+                uid=UID,
+                organizer="host@partner.example",
+                is_meeting=True,
+                my_response_type="Accept",
+                required_attendees=everyone,
+            )
+            await bridge.wait_idle()
+        long_ago = start - timedelta(days=100)
+        ex.edit_item(BOB.mailbox, items[BOB.user_id], start=long_ago, end=long_ago + timedelta(minutes=30))
+        await bridge.wait_idle()
+
+        ex.remove_item(ANN.mailbox, items[ANN.user_id])
+        await bridge.wait_idle()
+        (kept,) = world.events()
+        assert kept["OwnerId"] == carol.user_id
+        assert kept["Exchange_Item_Id__c"] == items[carol.user_id]
+        (owner,) = [p for p in await store.pairs_of(carol.user_id) if p.state.sf_id == kept["Id"]]
+        assert owner.state.owns_event
+    finally:
+        await bridge.stop()
