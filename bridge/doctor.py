@@ -149,6 +149,19 @@ async def _salesforce_api(sf: Any) -> Check:
     return _ok(name, f"signed in as {sf.tokens.user_id or 'the run-as user'}{usage}")
 
 
+async def _enrolled(sf: Any, config: Config) -> list[tuple[str, str]]:
+    """(user id, mailbox) of everyone who would sync: the enabled [[users]], or, under
+    `settings_source = "salesforce"`, whom Salesforce enrols (the Calbridge User permission set and the
+    settings rows, as the running bridge reads them)."""
+    if config.sync.settings_source != "salesforce":
+        return [(u.salesforce_user_id, u.email) for u in config.enabled_users]
+    from bridge.runtime.settings import resolve
+    from bridge.salesforce.settings import read_enrolment
+
+    bindings = resolve(config, await read_enrolment(sf.rest)).bindings
+    return [(b.user_id, b.mailbox) for b in bindings.values()]
+
+
 async def _permission_sets(sf: Any, config: Config) -> Check:
     name = "permission sets"
     rows = await sf.rest.query(
@@ -165,10 +178,10 @@ async def _permission_sets(sf: Any, config: Config) -> Check:
     if me is None or not any(_same_id(me, a) for a in holders[INTEGRATION_SET]):
         problems.append(f"the bridge's user {me or '(unknown)'} lacks {INTEGRATION_SET}")
         fixes.append(f"assign {INTEGRATION_SET} to the connected app's run-as user")
+    # Under settings_source = "salesforce" the permission set is the enrolment: nobody can lack it.
+    listed = config.enabled_users if config.sync.settings_source != "salesforce" else []
     missing = [
-        u.email
-        for u in config.enabled_users
-        if not any(_same_id(u.salesforce_user_id, a) for a in holders[USER_SET])
+        u.email for u in listed if not any(_same_id(u.salesforce_user_id, a) for a in holders[USER_SET])
     ]
     if missing:
         problems.append(f"{len(missing)} enrolled users lack {USER_SET}: {_listed(missing)}")
@@ -177,9 +190,8 @@ async def _permission_sets(sf: Any, config: Config) -> Check:
         )
     if problems:
         return _fail(name, "; ".join(problems), "; ".join(fixes))
-    return _ok(
-        name, f"{INTEGRATION_SET} on the bridge's user, {USER_SET} on {len(config.enabled_users)} users"
-    )
+    count = len(listed) if config.sync.settings_source != "salesforce" else len(set(holders[USER_SET]))
+    return _ok(name, f"{INTEGRATION_SET} on the bridge's user, {USER_SET} on {count} users")
 
 
 async def _fields(sf: Any) -> Check:
@@ -261,15 +273,26 @@ async def _pubsub(sf: Any) -> Check:
     )
 
 
-async def _salesforce(config: Config) -> list[Check]:
+async def _salesforce(config: Config, enrolled: asyncio.Future[list[tuple[str, str]] | str]) -> list[Check]:
+    """The Salesforce checks; `enrolled` is given who would sync, or why Salesforce cannot say."""
     from bridge.runtime.supervisor import open_salesforce_port
 
-    sf: Any = open_salesforce_port(config)
+    try:
+        sf: Any = open_salesforce_port(config)
+    except BaseException:
+        enrolled.set_result("needs salesforce api")
+        raise
     try:
         api = await _salesforce_api(sf)
         names = ("permission sets", "fields and field-level security", "change data capture", "pub/sub")
         if api.result is Result.FAIL:
+            from_salesforce = config.sync.settings_source == "salesforce"
+            enrolled.set_result("needs salesforce api" if from_salesforce else await _enrolled(sf, config))
             return [api, *(Check(n, Result.SKIPPED, "needs salesforce api") for n in names)]
+        try:
+            enrolled.set_result(await asyncio.wait_for(_enrolled(sf, config), TIMEOUT_S))
+        except (CalbridgeError, TimeoutError) as exc:
+            enrolled.set_result(f"the enrolment could not be read from Salesforce: {_error(exc)}")
         checks = [api]
         runs: list[Callable[[], Awaitable[Check]]] = [
             lambda: _permission_sets(sf, config),
@@ -284,6 +307,8 @@ async def _salesforce(config: Config) -> list[Check]:
                 checks.append(_fail(check_name, _error(exc), DEPLOY_FIX))
         return checks
     finally:
+        if not enrolled.done():  # a check raised: the mailbox check must not wait for ever
+            enrolled.set_result("needs salesforce api")
         await sf.close()
 
 
@@ -344,13 +369,20 @@ def _graph_provider(config: Config) -> Check:
     )
 
 
-async def _mailboxes(config: Config, now: datetime) -> Check:
+async def _mailboxes(
+    config: Config, now: datetime, enrolled: asyncio.Future[list[tuple[str, str]] | str]
+) -> Check:
     from bridge.runtime.supervisor import open_mailbox_port
 
     name = "exchange mailboxes"
-    users = config.enabled_users
+    enrolment = await enrolled
+    from_salesforce = config.sync.settings_source == "salesforce"
+    if isinstance(enrolment, str):
+        return Check(name, Result.SKIPPED, enrolment)
+    users = sorted({mailbox for _, mailbox in enrolment})
     if not users:
-        return Check(name, Result.WARN, "no enabled user in [[users]]: nothing would be synced")
+        where = "holds Calbridge User in Salesforce" if from_salesforce else "is enabled in [[users]]"
+        return Check(name, Result.WARN, f"no user {where}: nothing would be synced")
     mailboxes: Any = open_mailbox_port(config)
     gate = asyncio.Semaphore(8)
     failures: dict[str, list[str]] = {}
@@ -368,25 +400,30 @@ async def _mailboxes(config: Config, now: datetime) -> Check:
                 failures.setdefault(reason, []).append(address)
 
     try:
-        await asyncio.gather(*(probe(u.email) for u in users))
+        await asyncio.gather(*(probe(address) for address in users))
     finally:
         await mailboxes.close()
     if not failures:
         who = "the app registration" if config.exchange.provider == "graph" else "the service account"
         return _ok(name, f"{who} opens the calendars of all {len(users)} enrolled mailboxes")
     found = "; ".join(f"{reason}: {_listed(addresses)}" for reason, addresses in sorted(failures.items()))
+    where_email = (
+        "correct the user's Email in Salesforce or set it in their [[users]] entry"
+        if from_salesforce
+        else "correct its email in [[users]]"
+    )
     if config.exchange.provider == "graph":
         return _fail(
             name,
             found,
             "grant the app registration Calendars.ReadWrite (application) and put these mailboxes in its "
-            "RBAC for Applications scope; a missing mailbox: correct its email in [[users]]; a refused "
-            "token: check exchange.graph.authority, client_id and the secret",
+            f"RBAC for Applications scope; a missing mailbox: {where_email}; a refused token: check "
+            "exchange.graph.authority, client_id and the secret",
         )
     fix = (
         f"let {config.exchange.username} impersonate these mailboxes (the ApplicationImpersonation role, "
-        "scoped to the synced users); a missing mailbox: correct its email in [[users]]; refused "
-        "credentials: check exchange.username and the password"
+        f"scoped to the synced users); a missing mailbox: {where_email}; refused credentials: check "
+        "exchange.username and the password"
     )
     return _fail(name, found, fix)
 
@@ -486,8 +523,12 @@ async def _store(config: Config) -> Check:
 async def diagnose(config: Config, *, clock: Clock | None = None) -> list[Check]:
     """Every check, in the order of the report. `clock` gives this host's time (tests shift it)."""
     now = clock or (lambda: datetime.now(UTC))
+    enrolled: asyncio.Future[list[tuple[str, str]] | str] = asyncio.get_running_loop().create_future()
     salesforce, mailboxes, clock_check, store = await asyncio.gather(
-        _salesforce(config), _mailboxes(config, now()), _clock(config, now), _store(config)
+        _salesforce(config, enrolled),
+        _mailboxes(config, now(), enrolled),
+        _clock(config, now),
+        _store(config),
     )
     return [*salesforce, provider_check(config, now()), mailboxes, clock_check, store]
 

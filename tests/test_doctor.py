@@ -173,6 +173,38 @@ def test_r_sec_1_refused_credentials_fail_sign_in_and_skip_what_needs_it(
     assert checks["store"].result is Result.OK and "at schema revision" in checks["store"].found
 
 
+def test_r_time_5_under_settings_from_salesforce_doctor_checks_the_mailboxes_salesforce_enrols(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """With `settings_source = "salesforce"` and no [[users]], the mailboxes checked are those of the
+    users who hold Calbridge User; one whose Email in Salesforce has no mailbox fails, with the fix there."""
+    org = sandbox.salesforce.org
+    admin = sandbox.salesforce.client.run_as_user_id
+    third = sandbox.users[2]
+    store = asyncio.run(_migrated(tmp_path / "ok.db"))
+    data = _settings(sandbox)
+    data.pop("users", None)
+    data["sync"] = {**data.get("sync", {}), "settings_source": "salesforce"}
+    data["store"] = {**data.get("store", {}), "url": store}
+    config = build_config(data)
+    healthy = _by_name(asyncio.run(diagnose(config)))
+    assert healthy["exchange mailboxes"].result is Result.OK, healthy["exchange mailboxes"]
+    assert f"all {len(sandbox.users)} enrolled mailboxes" in healthy["exchange mailboxes"].found
+    assert healthy["permission sets"].result is Result.OK
+
+    with org.transaction(admin) as writer:
+        writer.update("User", third["salesforce_user_id"], {"Email": "no.mailbox@calbridge.test"})
+    try:
+        checks = _by_name(asyncio.run(diagnose(config)))
+    finally:
+        with org.transaction(admin) as writer:
+            writer.update("User", third["salesforce_user_id"], {"Email": third["email"]})
+    mailboxes = checks["exchange mailboxes"]
+    assert mailboxes.result is Result.FAIL and "no.mailbox@calbridge.test" in mailboxes.found, mailboxes
+    assert "Email in Salesforce" in mailboxes.fix
+    assert exit_code(list(checks.values())) == 1
+
+
 async def _migrated(path: Path) -> str:
     url = f"sqlite+aiosqlite:///{path}"
     store = open_store(url)
