@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from ..exchange import meetings
+from ..exchange import meetings, series
 from ..exchange.model import CalendarItem, Mailbox
 from ..exchange.wire import EWSError
 from .calls import Call, Reply
@@ -18,6 +18,7 @@ from .errors import GraphError, invalid_request
 from .events_json import apply_event, etag, render
 from .ids import rest_id, user_object_id
 from .query import order, page_window, parse_filter
+from .recurrence_json import graph_error
 from .state import GraphState, Transaction
 from .zones import parse_instant
 
@@ -160,6 +161,17 @@ def calendar_view(state: GraphState, call: Call, box: Mailbox, groups: dict[str,
     return _page(state, call, box, items, f"{call.base}/$metadata#users('{box.address}')/calendarView")
 
 
+def instances(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
+    """A series' occurrences and exceptions overlapping the window (required); deleted ones are not listed."""
+    master = state.item(box, groups["eid"])
+    start, end = window(call)
+    if master.recurrence is None:
+        raise invalid_request("The event is not a series master; only a series master has instances.")
+    items = series.in_window(master, start, end)
+    context = f"{call.base}/$metadata#users('{box.address}')/events('{groups['eid']}')/instances"
+    return _page(state, call, box, items, context)
+
+
 def get_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
     item = state.item(box, groups["eid"])
     return _event_reply(state, call, box, item, 200)
@@ -191,6 +203,10 @@ def create_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, 
     item.reminder_is_set = True
     item.body_type = "HTML"
     apply_event(item, body, creating=True)
+    try:
+        series.settle(item)  # a series starts on its first occurrence
+    except EWSError as exc:
+        raise graph_error(exc) from None
     state.store.insert(item)
     if item.all_attendees():
         meetings.send_invitations(state.store, item)  # always: Graph has no way to save without sending
@@ -215,13 +231,45 @@ def _writable(item: CalendarItem) -> CalendarItem:
     return item
 
 
+def _master_of(state: GraphState, occurrence: CalendarItem) -> CalendarItem:
+    assert occurrence.master_id is not None
+    master = state.store.items.get(occurrence.master_id)
+    if master is None:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    return master
+
+
+def _update_occurrence(
+    state: GraphState, call: Call, box: Mailbox, occurrence: CalendarItem, body: dict[str, Any]
+) -> Reply:
+    """An edited occurrence becomes an exception kept on its master, which is what changes (its changeKey,
+    its notification), as Exchange stores it."""
+    master = _master_of(state, occurrence)
+    draft = copy.deepcopy(occurrence)
+    apply_event(draft, {k: v for k, v in body.items() if k != "transactionId"}, creating=False)
+    try:
+        series.store_exception(master, occurrence, draft)
+    except EWSError as exc:
+        raise graph_error(exc) from None
+    state.store.touch(master)
+    assert occurrence.original_start is not None
+    return _event_reply(state, call, box, series.view(master, occurrence.original_start), 200)
+
+
 def update_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
-    item = _writable(state.item(box, groups["eid"]))
+    item = state.item(box, groups["eid"])
     body = _json_body(call)
     _if_match(call, item)
+    if item.master_id is not None:
+        return _update_occurrence(state, call, box, item, body)
     previous = meetings.invitees_of(state.store, item)
     draft = copy.deepcopy(item)
     apply_event(draft, {k: v for k, v in body.items() if k != "transactionId"}, creating=False)
+    try:
+        # A new pattern or time drops the exceptions and deletions, as Outlook warns it will.
+        series.settle(draft, before=item)
+    except EWSError as exc:
+        raise graph_error(exc) from None
     moved = (draft.start, draft.end) != (item.start, item.end)
     item.__dict__.update(draft.__dict__)
     notify = (
@@ -249,8 +297,14 @@ def _remove(state: GraphState, box: Mailbox, item: CalendarItem) -> None:
 
 
 def delete_event(state: GraphState, call: Call, box: Mailbox, groups: dict[str, str]) -> Reply:
-    item = _writable(state.item(box, groups["eid"]))
+    item = state.item(box, groups["eid"])
     _if_match(call, item)
+    if item.master_id is not None:  # one occurrence: listed as deleted on its master, gone from instances
+        master = _master_of(state, item)
+        assert item.original_start is not None
+        series.delete_occurrence(master, item.original_start)
+        state.store.touch(master)
+        return Reply(204)
     in_calendar = state.store.folders[item.folder_id].distinguished == "calendar"
     if in_calendar and item.my_response_type == "Organizer" and item.meeting_request_was_sent:
         meetings.cancel_meeting(state.store, item)  # the organizer deleting a meeting cancels it

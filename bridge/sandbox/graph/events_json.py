@@ -19,7 +19,8 @@ from ..exchange.model import ATTENDEE_LISTS, Attendee, CalendarItem, ExtendedPro
 from . import extended
 from .errors import GraphError, bad_body, invalid_request
 from .ids import IdBook
-from .zones import format_dtz, iso_precise, iso_utc, parse_dtz, zone_info
+from .recurrence_json import from_graph, to_graph
+from .zones import format_dtz, iso_precise, iso_utc, parse_dtz, windows_zone, zone_info
 
 SHOW_AS = {
     "free": "Free",
@@ -187,7 +188,7 @@ def render(item: CalendarItem, view: View, user_id: str) -> dict[str, Any]:
         "end": format_dtz(item.end, view.timezone) if item.end else None,
         "location": location,
         "locations": [{"displayName": item.location, "locationType": "default"}] if item.location else [],
-        "recurrence": None,
+        "recurrence": to_graph(item.recurrence, item.start_tz) if item.recurrence is not None else None,
         "attendees": _attendees(item),
         "organizer": {"emailAddress": _email(item.organizer)} if item.organizer else None,
         "onlineMeeting": None,
@@ -302,8 +303,6 @@ def apply_event(item: CalendarItem, body: dict[str, Any], creating: bool) -> Non
                 f"The property '{name}' does not exist on type 'microsoft.graph.event'. Make sure to only "
                 "use property names that are defined by the type or mark the type as open type."
             )
-    if body.get("recurrence") is not None:
-        raise invalid_request("Recurring series are not reproduced by the Graph sandbox yet.")
     if "subject" in body:
         item.subject = _string(body["subject"], "subject")
     if "body" in body:
@@ -353,4 +352,23 @@ def apply_event(item: CalendarItem, body: dict[str, Any], creating: bool) -> Non
         _read_properties(item, body["singleValueExtendedProperties"])
     if creating and not ("start" in body and "end" in body):
         raise invalid_request("An event needs both a start and an end.")
+    if "recurrence" in body:
+        _apply_recurrence(item, body["recurrence"], creating)
     _check_times(item)
+
+
+def _apply_recurrence(item: CalendarItem, value: object, creating: bool) -> None:
+    """A series' pattern and range (a POST makes a master; a PATCH of a master changes its pattern). The
+    range's ``recurrenceTimeZone`` is the zone the series is expanded in, as the start's zone is in EWS."""
+    if item.master_id is not None:
+        raise invalid_request(
+            "An occurrence or exception has no recurrence of its own; change its series master."
+        )
+    if value is None:
+        if creating or item.recurrence is None:
+            return
+        raise invalid_request("A series master's recurrence cannot be removed; delete the series instead.")
+    rec, zone = from_graph(value)
+    item.recurrence = rec
+    if zone:
+        item.start_tz = item.end_tz = windows_zone(zone)

@@ -30,6 +30,7 @@ MAILBOX_ROUTES: list[tuple[str, str, MailboxHandler]] = [
     ("GET", _USER + _CAL + "/events", api_events.list_events),
     ("POST", _USER + _CAL + "/events", api_events.create_event),
     ("GET", _EVENT, api_events.get_event),
+    ("GET", _EVENT + "/instances", api_events.instances),
     ("PATCH", _EVENT, api_events.update_event),
     ("DELETE", _EVENT, api_events.delete_event),
     ("POST", _EVENT + r"/(?P<action>accept|decline|tentativelyAccept|cancel)", api_events.respond),

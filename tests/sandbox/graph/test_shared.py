@@ -191,5 +191,16 @@ def test_a_series_written_through_ews_reads_as_graph_shows_series(
     assert one["start"]["dateTime"].startswith(iso(start + timedelta(days=7))[:-1])
     delta = client.get(f"users/{BOXES[0]}/calendarView/delta", params=window).json()
     assert sum(e["subject"] == "Weekly sync" for e in delta["value"]) == 3
-    refused = client.patch(f"users/{BOXES[0]}/events/{occurrences[0]['id']}", json={"subject": "x"})
-    assert refused.status_code == 400  # series writes through Graph: not yet
+    assert masters[0]["recurrence"]["pattern"]["type"] == "daily"
+    assert masters[0]["recurrence"]["pattern"]["interval"] == 7
+    assert masters[0]["recurrence"]["range"]["type"] == "numbered"
+    assert masters[0]["recurrence"]["range"]["numberOfOccurrences"] == 3
+    assert masters[0]["recurrence"]["range"]["startDate"] == start.date().isoformat()
+    edited = client.patch(f"users/{BOXES[0]}/events/{occurrences[0]['id']}", json={"subject": "x"})
+    assert edited.status_code == 200 and edited.json()["type"] == "exception"
+    account = _account(ews, BOXES[0])
+    try:
+        (again,) = account.fetch(ids=[(masters[0]["id"].replace("-", "/").replace("_", "+"), None)])
+        assert [o.start for o in again.modified_occurrences or ()] == [start]  # EWS sees the exception
+    finally:
+        close_connections()
