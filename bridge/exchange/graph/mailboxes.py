@@ -12,12 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from bridge.core.fields import ExchangeItem
+from bridge.core.model import Policy
+from bridge.core.patterns_ews import EwsRecurrence
+from bridge.core.series import Series
+from bridge.errors import NotFoundError
 from bridge.ports import MailboxChanges, MailboxNotice, Written
 
-from . import reading, writing
+from . import reading, series, writing
 from .batching import WriteBatcher
 from .client import GraphClient
 from .connection import GraphConnection
@@ -115,6 +119,31 @@ class GraphMailboxes:
         zone = await reading.mailbox_zone(self.client, mailbox)
         self._zones[key] = (time.monotonic(), zone)
         return zone
+
+    # ---- recurring series (SPEC §15) -------------------------------------------------------------------
+
+    async def read_series(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime, policy: Policy
+    ) -> Series | None:
+        """The series of `master_id` with its instances in [start, end); None when the master is gone."""
+        start, end = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
+        try:
+            return await series.read_series(self.client, mailbox, master_id, start, end, policy)
+        except NotFoundError:
+            return None
+
+    async def create_series(
+        self, mailbox: str, fields: Mapping[str, object], rule: EwsRecurrence, categories: Sequence[str]
+    ) -> Written:
+        return await series.create_series(self.client, mailbox, fields, rule, categories)
+
+    async def end_series(self, mailbox: str, master_id: str, last: date) -> Written:
+        return await series.end_series(self.client, mailbox, master_id, last)
+
+    async def rebuild_series(
+        self, mailbox: str, master_id: str, fields: Mapping[str, object], rule: EwsRecurrence
+    ) -> Written:
+        return await series.rebuild_series(self.client, mailbox, master_id, fields, rule)
 
     # ---- writing -----------------------------------------------------------------------------------------
 
