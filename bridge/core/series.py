@@ -124,6 +124,9 @@ class SeriesState:
     occurrences: tuple[OccurrencePair, ...] = ()
     open_issues: frozenset[IssueCode] = frozenset()
     ended: bool = False  # R-DEL-9: one side's series went under the R-DEL table; never re-created
+    # Salesforce rows the bridge deleted "this and following" (R-REC-4): Salesforce deletes them
+    # asynchronously, so a read may still show them; they count as gone until a read no longer does.
+    deleting: frozenset[str] = frozenset()
 
     @property
     def expanded(self) -> bool:
@@ -196,6 +199,18 @@ def missing(series: Series, start: datetime, end: datetime) -> frozenset[datetim
     return frozenset(gone | {s for s in series.deleted if start <= s < end})
 
 
+def without_deleting(state: SeriesState, sf: Series) -> tuple[SeriesState, Series]:
+    """The Salesforce series without the rows the bridge is deleting (`SeriesState.deleting`), and the
+    state holding only those a read still shows. Read with them, a series the bridge ended would show
+    its old end again (a new pattern, written back over the other side) or a gap (a deletion)."""
+    if not state.deleting:
+        return state, sf
+    pending = state.deleting & {o.id for o in sf.occurrences}
+    kept = tuple(o for o in sf.occurrences if o.id not in pending)
+    last = max((o.original_start for o in kept), default=None) if pending else sf.last_start
+    return replace(state, deleting=pending), replace(sf, occurrences=kept, last_start=last)
+
+
 def recreation(state: SeriesState, deleted_ids: Iterable[str], created: Series) -> SeriesState | None:
     """R-REC-5: Salesforce re-creates a series on a critical change (new start, new pattern) by deleting
     every row and creating new ones in one transaction. When the rows deleted in a transaction are all
@@ -214,4 +229,4 @@ def recreation(state: SeriesState, deleted_ids: Iterable[str], created: Series) 
         for pair in state.occurrences
         if pair.original_start in new_rows or pair.split
     )
-    return replace(state, sf_series=created.id, sf_version=None, occurrences=kept)
+    return replace(state, sf_series=created.id, sf_version=None, occurrences=kept, deleting=frozenset())

@@ -48,6 +48,7 @@ def series_to_dict(state: SeriesState) -> dict[str, object]:
         ],
         "open_issues": sorted(code.value for code in state.open_issues),
         **({"ended": True} if state.ended else {}),  # absent in rows written before tombstones
+        **({"deleting": sorted(state.deleting)} if state.deleting else {}),  # absent when none
     }
 
 
@@ -101,6 +102,11 @@ def series_from_dict(data: object) -> SeriesState:
             _code(v, IssueCode, f"series.open_issues[{i}]") for i, v in enumerate(fields.items("open_issues"))
         ),
         ended=fields.flag("ended") if "ended" in fields.data else False,
+        deleting=frozenset(
+            _typed(v, str, f"series.deleting[{i}]") for i, v in enumerate(fields.items("deleting"))
+        )
+        if "deleting" in fields.data
+        else frozenset(),
     )
     fields.done()
     return state

@@ -26,6 +26,7 @@ is reported against it with the mapping issue; other series and users go on.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,14 @@ from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
-from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState, recreation
+from bridge.core.series import (
+    Occurrence,
+    OccurrencePair,
+    Series,
+    SeriesState,
+    recreation,
+    without_deleting,
+)
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
@@ -82,6 +90,10 @@ BUILT = (
     CloseIssue,
 )
 _ROUNDS = 2  # a plan that created a series is planned once more at once, to bind the new ids
+# How long the rest of a transaction's change events are waited for (the pass retried with the actor's
+# backoff meanwhile): the router hands them on one by one, and a busy bridge takes a while.
+_RECREATION_WAIT_S = 5.0
+_WAITED_KEPT = 1000
 
 
 class SalesforceSeries(Protocol):
@@ -120,6 +132,9 @@ class Touched:
     # By Salesforce transaction key: the rows deleted and the series created in it (R-REC-5).
     deleted_in: dict[str, set[str]] = field(default_factory=dict)
     created_in: dict[str, set[str]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)  # rows a change event said were deleted
+    # A window reconcile: what reads as gone may have no change event (lost, or before a restart).
+    window: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.sf_rows or self.sf_series or self.ex_masters)
@@ -127,6 +142,8 @@ class Touched:
     def note(self, event_id: str, change: EventChange) -> None:
         """Keep what a row's change did in its transaction: Salesforce re-creates a series (a new start
         or pattern) by deleting its rows and creating a new series in one transaction."""
+        if change.change_type is ChangeType.DELETE:
+            self.deleted |= {event_id, *change.record_ids}
         key = change.transaction_key
         if not key:
             return
@@ -220,6 +237,9 @@ class SeriesRoad:
         self.exchange = exchange
         self.store = store
         self.metrics = metrics or RuntimeMetrics()
+        # Salesforce transactions whose deletions emptied a series while no series created in them was
+        # seen yet, and since when (monotonic) they are waited for (R-REC-5); a bounded number, oldest first.
+        self._waited: dict[str, float] = {}
 
     def available(self) -> bool:
         return hasattr(self.salesforce, "read_series") and hasattr(self.exchange, "read_series")
@@ -260,7 +280,7 @@ class SeriesRoad:
             work[key] = (state, state.sf_series if state else None, master_id)
         for state, sf_id, ex_id in work.values():
             try:
-                await self._one(ctx, state, sf_id, ex_id, now)
+                await self._one(ctx, state, sf_id, ex_id, now, touched)
             except (MappingError, RefusedError) as error:  # this series only; the others go on
                 issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, str(error))
                 log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
@@ -296,11 +316,25 @@ class SeriesRoad:
         return stored
 
     async def _one(
-        self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
+        self,
+        ctx: UserContext,
+        state: SeriesState | None,
+        sf_id: str | None,
+        ex_id: str | None,
+        now: datetime,
+        touched: Touched,
     ) -> None:
         for _round in range(_ROUNDS):
-            sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
+            state, sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
             gone = _gone_side(state, sf, ex)
+            if state is not None and gone is Side.SALESFORCE:
+                if not (touched.window or _rows_of(state) & touched.deleted):
+                    # Read gone before the change events of its deletion came (a Lightning pattern
+                    # edit re-creates a series, R-REC-5): the pass those events bring decides.
+                    log.info("series_gone_unconfirmed", extra={"user": ctx.user_id, "series": state.key,
+                                                               "salesforce_id": state.sf_series})  # fmt: skip
+                    return
+                self._wait_for_recreation(state, touched)
             if state is not None and gone is not None:
                 await self._gone(ctx, state, gone, sf if gone is Side.EXCHANGE else ex)
                 return
@@ -322,6 +356,27 @@ class SeriesRoad:
                 return
             state, sf_id, ex_id = result.state, result.state.sf_series, result.state.ex_series
 
+    def _wait_for_recreation(self, state: SeriesState, touched: Touched) -> None:
+        """R-REC-5: a Lightning pattern edit deletes every row and creates the new series in one
+        transaction, whose change events may reach this pass only in part (the deletions first). A series
+        whose rows a transaction deleted with no series created in it seen yet is not called deleted at
+        once: the pass is retried a moment later with the rest of the transaction's events merged in, so
+        the re-creation is seen as one change. For a few seconds only: a series deleted in Salesforce
+        goes after that."""
+        rows = _rows_of(state)
+        now = time.monotonic()
+        for key, deleted in sorted(touched.deleted_in.items()):
+            if not deleted & rows or key in touched.created_in:
+                continue
+            since = self._waited.setdefault(key, now)
+            while len(self._waited) > _WAITED_KEPT:
+                del self._waited[next(iter(self._waited))]
+            if now - since < _RECREATION_WAIT_S:
+                raise TransientError(
+                    f"Salesforce transaction {key} deleted the rows of series {state.sf_series}: waiting for "
+                    "the rest of its change events (a series re-created is one change)"
+                )
+
     async def _gone(self, ctx: UserContext, state: SeriesState, gone: Side, survivor: Series | None) -> None:
         """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
         forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9)."""
@@ -340,16 +395,18 @@ class SeriesRoad:
 
     async def _read(
         self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime
-    ) -> tuple[Series | None, Series | None]:
+    ) -> tuple[SeriesState | None, Series | None, Series | None]:
+        """Both sides' series, and the state with the Salesforce rows still being deleted (R-REC-4)."""
         known = {p.sf_id: p.original_start for p in state.occurrences if p.sf_id} if state else {}
         sf = await self._sf.read_series(sf_id, known) if sf_id else None
         if sf is not None and state is not None:
+            state, sf = without_deleting(state, sf)
             sf = await self._with_singles(sf, state)
         ex = None
         if ex_id:
             start, end = now - ctx.policy.past, now + ctx.policy.future
             ex = await self._ex.read_series(ctx.mailbox, ex_id, start, end, ctx.policy)
-        return sf, ex
+        return state, sf, ex
 
     async def _with_singles(self, sf: Series, state: SeriesState) -> Series:
         """The Salesforce series with its split occurrences' single events (R-REC-3) among its
@@ -540,6 +597,7 @@ class _Writes:
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
             series_id = await self.road._sf.create_series(values, command.rule)
             result.state, result.created = result.state.after_create(Side.SALESFORCE, series_id), True
+            await self._bind_rows(series_id)
         elif isinstance(command, CreateSeries):
             assert isinstance(command.rule, EwsRecurrence)
             written = await self.road._ex.create_series(
@@ -607,7 +665,11 @@ class _Writes:
         after = command.after if isinstance(command, EndSeries) else None
         going = [o for o in held if after is None or o.original_start >= after]
         if going:
-            await self.road._sf.delete_onwards(min(going, key=lambda o: o.original_start).id)
+            first = min(going, key=lambda o: o.original_start)
+            await self.road._sf.delete_onwards(first.id)
+            if isinstance(command, EndSeries):  # the series stays: its rows go a moment later
+                onwards = {o.id for o in held if o.original_start >= first.original_start}
+                result.state = replace(result.state, deleting=result.state.deleting | onwards)
         if isinstance(command, RebuildSeries):
             assert isinstance(command.rule, str)
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
@@ -615,6 +677,20 @@ class _Writes:
             self.renamed[series_id] = new_id
             result.state = replace(result.state, sf_series=new_id)
             result.created = True
+            await self._bind_rows(new_id)
+
+    async def _bind_rows(self, series_id: str) -> None:
+        """The rows of a Salesforce series this plan created, bound to their pairs at once: the state
+        stored names them, so their change events (a deletion, a re-creation) reach this user before the
+        next plan reads them."""
+        fresh = await self.road._sf.read_series(series_id, {})
+        rows = {o.original_start: o.id for o in fresh.occurrences} if fresh is not None else {}
+        state = self.result.state
+        pairs = tuple(
+            p if p.split or p.sf_id is not None else replace(p, sf_id=rows.get(p.original_start))
+            for p in state.occurrences
+        )
+        self.result.state = replace(state, occurrences=pairs)
 
     async def _occurrence(self, command: UpdateOccurrence | DeleteOccurrence, record: str) -> None:
         ctx = self.ctx

@@ -159,6 +159,8 @@ class UserSync:
         touched = Touched()
         series = await store.series_of(ctx.user_id) if self.series.available() else []
         if self.series.available():
+            # The rows leave this pass's copy only: a pass retried after a transient failure needs them.
+            work = replace(work, sf=dict(work.sf))
             split_salesforce(work.sf, series, touched)
         by_sf = {p.state.sf_id: p for p in pairs if live(p) and p.state.sf_id}
         by_ex = {p.state.ex_id: p for p in pairs if live(p) and p.state.ex_id}
@@ -226,6 +228,7 @@ class UserSync:
         )
         if road:  # SPEC §15: every stored series, and those the window or the mailbox sync shows
             touched = got.series
+            touched.window = True
             split_exchange(changed, touched)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
             touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}

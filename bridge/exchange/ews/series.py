@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import exchangelib.recurrence as ews
 from exchangelib import Account, CalendarItem, EWSDateTime
+from exchangelib.errors import ErrorCalendarOccurrenceIsDeletedFromRecurrence
 from exchangelib.items import NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
 
 from bridge.core.fields import item_from_exchange
@@ -24,7 +25,7 @@ from bridge.core.model import Policy, Side
 from bridge.core.patterns import Anchor
 from bridge.core.patterns_ews import EwsRecurrence, pattern_from_ews
 from bridge.core.series import Occurrence, Series
-from bridge.errors import MappingError, NotFoundError
+from bridge.errors import MappingError, NotFoundError, TransientError
 from bridge.ports import Written
 
 from .items import READ_FIELDS, apply_fields, iana_zone, to_exchange_item
@@ -74,11 +75,17 @@ def read_series(account: Account, master_id: str, start: datetime, end: datetime
         view = account.calendar.view(
             start=EWSDateTime.from_datetime(start), end=EWSDateTime.from_datetime(end)
         )
-        in_series = [
-            found
-            for found in view.only(*OCCURRENCE_FIELDS)
-            if isinstance(found, CalendarItem) and found.type in _IN_SERIES
-        ]
+        try:
+            in_series = [
+                found
+                for found in view.only(*OCCURRENCE_FIELDS)
+                if isinstance(found, CalendarItem) and found.type in _IN_SERIES
+            ]
+        except ErrorCalendarOccurrenceIsDeletedFromRecurrence as exc:
+            # Deleted between the view and the read of its fields: the series is changing, read it again.
+            if _attempt + 1 == _READS:
+                raise TransientError(f"series {master_id} kept changing while it was read") from exc
+            continue
         (master,) = account.fetch(ids=[(master_id, None)], only_fields=list(MASTER_FIELDS))
         if isinstance(master, Exception) or master.recurrence is None:
             raise NotFoundError(Side.EXCHANGE, master_id)
