@@ -243,10 +243,12 @@ class MemorySalesforce:
         )
         self._stream.put_nowait(change)
 
-    def _emit(self, event_id: str, kind: ChangeType, fields: dict[str, object], *, echo: bool) -> None:
+    def _emit(
+        self, event_id: str, kind: ChangeType, fields: dict[str, object], *, echo: bool, transaction: str = ""
+    ) -> None:
         position = StreamPosition(SF_STREAM, f"{next(self._replay):08x}")
         change = EventChange(
-            "Event", kind, (event_id,), fields, frozenset(), self.clock.now, position, echo=echo
+            "Event", kind, (event_id,), fields, frozenset(), self.clock.now, position, echo, transaction
         )
         self._stream.put_nowait(change)
 

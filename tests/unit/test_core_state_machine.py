@@ -15,7 +15,10 @@ step (SPEC rules in brackets):
 - a tombstoned pair comes back only through the `Salesforce` category (R-DEL-9);
 - a reconcile of every user after the step writes nothing: replays and the bridge's own writes coming back
   change nothing (R-MERGE-3, R-MERGE-4);
-- in a one-way setting the source gets no creates, deletions or relations (R-SCOPE-2).
+- in a one-way setting the source gets no creates, deletions or relations (R-SCOPE-2);
+- recurring series (SPEC §15), made on either side, their occurrences edited or deleted, ended early or
+  deleted whole: one series on each side per stored series, never two Lightning series for one Outlook
+  series (R-REC-1), and both sides hold the same occurrences (R-REC-2/4: nothing lost, nothing revived).
 
 Example counts come from the Hypothesis profile: `ci` (default) or `bench` (HYPOTHESIS_PROFILE=bench).
 """
@@ -34,13 +37,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from bridge.core import Direction, Directory, PairStatus, Policy, PrivatePolicy, Relation, RelationKind, Side
 from bridge.core.commands import UserSwitchedOff
-from bridge.core.fields import ExchangeAttendee, ExchangeItem, item_from_exchange
+from bridge.core.fields import ExchangeAttendee, ExchangeItem, item_from_exchange, parse_datetime
 from bridge.core.model import Copy
+from bridge.core.patterns import Frequency, Pattern, Weekday
 from bridge.core.scope import opted_in
 from bridge.ports import EventRecord, StoredPair
 from bridge.runtime import records
 from bridge.runtime.executor import Executor
-from bridge.runtime.memory import Clock, MemoryMailbox, MemorySalesforce
+from bridge.runtime.memory import Clock
+from bridge.runtime.memory_series import MemoryMailboxSeries, MemorySalesforceSeries
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import Job, PassServices, run_pass
 from bridge.runtime.reconcile import Reader
@@ -76,8 +81,11 @@ WRITES_SF = (
     "add_relation",
     "update_relation",
     "remove_relation",
+    "create_series",
+    "delete_onwards",
 )
-WRITES_EX = ("create_item", "update_item", "delete_item")
+WRITES_EX = ("create_item", "update_item", "delete_item", "end_series", "rebuild_series")
+RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 SETTLE_ROUNDS = 12
 
 
@@ -111,8 +119,8 @@ class BridgeMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.clock = Clock(NOW)
-        self.sf = MemorySalesforce(self.clock)
-        self.ex = MemoryMailbox(self.clock)
+        self.sf = MemorySalesforceSeries(self.clock)
+        self.ex = MemoryMailboxSeries(self.clock)
         self.sf.people.update(PEOPLE)
         self.store = MemoryStore(now=self.clock)
         self.policy = Policy(internal_domains=frozenset({"corp.example"}))
@@ -200,6 +208,10 @@ class BridgeMachine(RuleBasedStateMachine):
                 )
         for pair in self.pairs():
             event(f"pair {pair.state.status} kind {pair.state.kind} owns {pair.state.owns_event}")
+        for user in USERS:
+            for stored in self.run(self.store.series_of(user)):  # type: ignore[attr-defined]
+                splits = any(p.split for p in stored.state.occurrences)
+                event(f"series from {stored.state.origin} ended {stored.state.ended} split {splits}")
 
     # -------------------------------------------------------------------------------- the users' edits
 
@@ -298,7 +310,11 @@ class BridgeMachine(RuleBasedStateMachine):
             )
         self.step()
 
-    @precondition(lambda self: bool(self.sf.events))
+    def singles(self) -> list[str]:
+        """The events that are no row of a Lightning series (those have rules of their own)."""
+        return sorted(i for i, r in self.sf.events.items() if not r.get("IsRecurrence2"))
+
+    @precondition(lambda self: bool(self.singles()))
     @rule(
         data=st.data(),
         change=st.sampled_from(
@@ -306,7 +322,7 @@ class BridgeMachine(RuleBasedStateMachine):
         ),
     )
     def edit_event(self, data: st.DataObject, change: str) -> None:
-        event_id = data.draw(st.sampled_from(sorted(self.sf.events)))
+        event_id = data.draw(st.sampled_from(self.singles()))
         self.edit_event_record(event_id, change, data)
         self.step()
 
@@ -340,7 +356,11 @@ class BridgeMachine(RuleBasedStateMachine):
         self.sf.edit_event(event_id, **changes)
 
     def items(self) -> list[tuple[str, str]]:
-        return sorted((user, i) for user in USERS for i in self.ex.items[MAILBOX[user]])
+        """The items that are no recurring master (those have rules of their own)."""
+        mailboxes = {user: self.ex.items[MAILBOX[user]] for user in USERS}
+        return sorted(
+            (u, i) for u, found in mailboxes.items() for i, item in found.items() if not item.is_recurring
+        )
 
     @precondition(lambda self: bool(self.items()))
     @rule(
@@ -410,10 +430,10 @@ class BridgeMachine(RuleBasedStateMachine):
             return {"categories": (*others, "Salesforce")}
         return {}
 
-    @precondition(lambda self: bool(self.sf.events))
+    @precondition(lambda self: bool(self.singles()))
     @rule(data=st.data())
     def delete_event(self, data: st.DataObject) -> None:
-        self.sf.remove_event(data.draw(st.sampled_from(sorted(self.sf.events))))
+        self.sf.remove_event(data.draw(st.sampled_from(self.singles())))
         self.step()
 
     @precondition(lambda self: bool(self.items()))
@@ -463,6 +483,104 @@ class BridgeMachine(RuleBasedStateMachine):
         self.inbox.submit(user, Work(reconcile=True))
         self.step()
 
+    # ------------------------------------------------------------------------------ recurring series
+
+    def series_start(self, offset: int, hours: int) -> datetime:
+        return NOW + timedelta(days=offset, hours=hours)
+
+    @rule(
+        user=st.sampled_from(USERS),
+        subject=SUBJECTS,
+        offset=OFFSETS,
+        hours=st.integers(0, 10),
+        weekly=st.booleans(),
+        count=st.integers(2, 5),
+    )
+    def create_lightning_series(
+        self, user: str, subject: str, offset: int, hours: int, weekly: bool, count: int
+    ) -> None:
+        start = self.series_start(offset, hours)
+        day = RRULE_DAYS[start.weekday()]
+        rule = f"FREQ=WEEKLY;BYDAY={day};COUNT={count}" if weekly else f"FREQ=DAILY;INTERVAL=2;COUNT={count}"
+        self.sf.put_series(user, subject[:255], start, start + timedelta(minutes=30), rule, ShowAs="Busy")
+        self.step()
+
+    @rule(
+        user=st.sampled_from(USERS),
+        subject=SUBJECTS,
+        offset=OFFSETS,
+        hours=st.integers(0, 10),
+        weekly=st.booleans(),
+        count=st.integers(2, 5),
+    )
+    def create_outlook_series(
+        self, user: str, subject: str, offset: int, hours: int, weekly: bool, count: int
+    ) -> None:
+        start = self.series_start(offset, hours)
+        pattern = (
+            Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=count)
+            if weekly
+            else Pattern(Frequency.DAILY, interval=2, count=count)
+        )
+        self.ex.put_series(MAILBOX[user], subject, start, start + timedelta(hours=1), pattern)
+        self.step()
+
+    def rows(self) -> list[str]:
+        return sorted(i for i, r in self.sf.events.items() if r.get("IsRecurrence2"))
+
+    def masters(self) -> list[tuple[str, str]]:
+        return sorted((user, m) for user in USERS for m in self.ex.masters[MAILBOX[user]])
+
+    def occurrence_ids(self) -> list[tuple[str, str]]:
+        through = self.clock.now + self.policy.future
+        return [
+            (user, item.item_id)
+            for user, master in self.masters()
+            for _, item in self.ex.occurrences(MAILBOX[user], master, through)
+        ]
+
+    @precondition(lambda self: bool(self.rows()))
+    @rule(data=st.data(), change=st.sampled_from(["subject", "location", "delete", "onwards"]))
+    def change_lightning_row(self, data: st.DataObject, change: str) -> None:
+        """A row edited (API 58.0: a past one is an exception, a future one changes the series), deleted,
+        or the series deleted from it onwards ("this and following"; from the first row, all of it)."""
+        row = data.draw(st.sampled_from(self.rows()))
+        if change == "subject":
+            self.sf.edit_event(row, Subject=data.draw(SUBJECTS)[:255])
+        elif change == "location":
+            self.sf.edit_event(row, Location=data.draw(st.sampled_from(["Room 1", "Room 2", ""])))
+        elif change == "delete":
+            self.sf.remove_event(row)
+        else:
+            self.sf.remove_onwards(row)
+        self.step()
+
+    @precondition(lambda self: bool(self.occurrence_ids()))
+    @rule(data=st.data(), change=st.sampled_from(["subject", "location", "delete"]))
+    def change_outlook_occurrence(self, data: st.DataObject, change: str) -> None:
+        user, occurrence = data.draw(st.sampled_from(self.occurrence_ids()))
+        if change == "delete":
+            self.ex.remove_occurrence(MAILBOX[user], occurrence)
+        elif change == "subject":
+            self.ex.edit_occurrence(MAILBOX[user], occurrence, subject=data.draw(SUBJECTS))
+        else:
+            self.ex.edit_occurrence(MAILBOX[user], occurrence, location="Room 3")
+        self.step()
+
+    @precondition(lambda self: bool(self.masters()))
+    @rule(data=st.data(), change=st.sampled_from(["end", "subject", "delete"]))
+    def change_outlook_series(self, data: st.DataObject, change: str) -> None:
+        """The series ended after its first occurrence (a new end date), renamed, or deleted whole."""
+        user, master = data.draw(st.sampled_from(self.masters()))
+        mailbox = MAILBOX[user]
+        if change == "end":
+            self.ex.end_series_on(mailbox, master, self.ex.masters[mailbox][master].anchor.first)
+        elif change == "subject":
+            self.ex.edit_item(mailbox, master, subject=data.draw(SUBJECTS))
+        else:
+            self.ex.remove_item(mailbox, master)
+        self.step()
+
     # -------------------------------------------------------------------------------------- invariants
 
     @invariant()
@@ -504,9 +622,24 @@ class BridgeMachine(RuleBasedStateMachine):
         ]
         assert len(meetings) == len(set(meetings)), "one meeting has two events (R-MULTI-1)"
         partners = [
-            r.get("Exchange_Item_Id__c") for r in self.sf.events.values() if r.get("Exchange_Item_Id__c")
+            r.get("Exchange_Item_Id__c")
+            for r in self.sf.events.values()
+            if r.get("Exchange_Item_Id__c") and not r.get("IsRecurrence2")
         ]
         assert len(partners) == len(set(partners)), "two events name the same item"
+        # R-REC-1: the rows of one Lightning series name one Outlook series, and no other series names it.
+        named: dict[str, set[object]] = {}
+        for r in self.sf.events.values():
+            if r.get("IsRecurrence2") and r.get("Exchange_Item_Id__c"):
+                named.setdefault(str(r["ActivityRecurrence2Id"]), set()).add(r["Exchange_Item_Id__c"])
+        masters = [m for found in named.values() for m in found]
+        assert all(len(found) == 1 for found in named.values()), "a Lightning series names two masters"
+        assert len(masters) == len(set(masters)), "two Lightning series for one Outlook series"
+        for user in USERS:
+            live = [s.state for s in self.run(self.store.series_of(user)) if not s.state.ended]  # type: ignore[attr-defined]
+            for side in Side:
+                ids = [s.series_of(side) for s in live if s.series_of(side)]
+                assert len(ids) == len(set(ids)), f"a {side} series is stored twice for {user}"
 
     @invariant()
     def a_reconcile_after_the_step_writes_nothing(self) -> None:
@@ -531,6 +664,33 @@ class BridgeMachine(RuleBasedStateMachine):
                 assert not self.sf.calls[call], f"the Salesforce source was written: {call}"
         elif self.policy.direction is Direction.TO_SALESFORCE:
             assert not self.ex.calls["create_item"] and not self.ex.calls["delete_item"]
+
+    @invariant()
+    def a_series_holds_the_same_occurrences_on_both_sides(self) -> None:
+        """R-REC-2/4: a paired series' occurrences in the window are the same original starts on both
+        sides (a split occurrence's single event stands for its row): nothing lost, nothing revived."""
+        if self.policy.direction is not Direction.BOTH:
+            return
+        start, end = self.clock.now - self.policy.past, self.clock.now + self.policy.future
+        for user in USERS:
+            for stored in self.run(self.store.series_of(user)):  # type: ignore[attr-defined]
+                state = stored.state
+                if state.ended or state.expanded or not state.sf_series or not state.ex_series:
+                    continue
+                mailbox = MAILBOX[user]
+                ex: set[datetime] = set()
+                if state.ex_series in self.ex.masters[mailbox]:
+                    ex = {first for first, _ in self.ex.occurrences(mailbox, state.ex_series, end)}
+                known = {p.sf_id: p.original_start for p in state.occurrences if p.sf_id}
+                sf = {
+                    known.get(row) or parse_datetime(self.sf.events[row]["StartDateTime"])
+                    for row in self.sf.series_rows(state.sf_series)
+                }
+                sf |= {p.original_start for p in state.occurrences if p.split and p.sf_id in self.sf.events}
+                in_window = {s for s in ex if start <= s < end}, {s for s in sf if s and start <= s < end}
+                assert in_window[0] == in_window[1], (
+                    f"series {state.key}: Outlook {in_window[0]}, Salesforce {in_window[1]}"
+                )
 
     @invariant()
     def sides_agree_as_the_policy_says(self) -> None:
