@@ -44,6 +44,9 @@ class GraphMailboxes:
         self._watcher: Poller | None = None
         self._pushed: Notifications | None = None
         self._zones: dict[str, tuple[float, str]] = {}
+        # Per mailbox, the master of each occurrence delta showed: a series deleted whole shows in delta
+        # only as its occurrences removed (reading.sync_page).
+        self._masters: dict[str, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"GraphMailboxes({self.connection!r})"
@@ -102,7 +105,8 @@ class GraphMailboxes:
     # ---- reading -----------------------------------------------------------------------------------------
 
     async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
-        return await reading.sync_page(self.client, mailbox, sync_state)
+        masters = self._masters.setdefault(mailbox.lower(), {})
+        return await reading.sync_page(self.client, mailbox, sync_state, masters=masters)
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
         return await reading.read(self.client, mailbox, item_ids)

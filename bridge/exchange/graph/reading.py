@@ -32,6 +32,7 @@ PAST_DAYS, FUTURE_DAYS = 365, 730  # the delta window: every window the runtime 
 WINDOW_REFRESH = timedelta(days=7)
 PAGE_SIZE = 100
 EVIDENCE_DAYS = 30
+MASTERS_KEPT = 50_000  # occurrence ids remembered per mailbox, to name the master of one removed
 
 
 def user_path(mailbox: str) -> str:
@@ -229,13 +230,36 @@ async def peek(
     return tuple(dict.fromkeys([*changed, *removed])), state, more
 
 
+def _learn_masters(body: dict[str, Any], masters: dict[str, str]) -> None:
+    """Remember the master of each occurrence a page shows (bounded, oldest forgotten first)."""
+    for entry in body.get("value") or ():
+        if isinstance(entry, dict) and entry.get("seriesMasterId") and entry.get("id"):
+            masters.pop(str(entry["id"]), None)
+            masters[str(entry["id"])] = str(entry["seriesMasterId"])
+    for _ in range(len(masters) - MASTERS_KEPT):
+        del masters[next(iter(masters))]
+
+
 async def sync_page(
-    client: GraphClient, mailbox: str, sync_state: str | None, now: datetime | None = None
+    client: GraphClient,
+    mailbox: str,
+    sync_state: str | None,
+    now: datetime | None = None,
+    masters: dict[str, str] | None = None,
 ) -> MailboxChanges:
     """One delta page since `sync_state` (None: a new round over the whole delta window), the events it
-    names read with their extended properties."""
+    names read with their extended properties.
+
+    A series deleted whole shows in delta only as its occurrences removed (Graph lists no masters there),
+    and their ids alone name no master. `masters` (occurrence id -> master id, learnt from earlier pages)
+    turns them into their master, reported as changed while Graph still answers it: the runtime reads the
+    series, which tells one occurrence deleted from the whole series gone (in Deleted Items)."""
     start, end, body = await _delta(client, mailbox, sync_state, now or datetime.now(UTC))
     changed, removed = _entries(body)
+    known = masters if masters is not None else {}
+    _learn_masters(body, known)
+    touched = list(dict.fromkeys(known.pop(i) for i in removed if i in known))
+    changed += [m for m in touched if m not in changed]
     raw = await fetch_raw(client, mailbox, [*changed, *removed])
     items: dict[str, ExchangeItem] = {}
     deleted: list[str] = []

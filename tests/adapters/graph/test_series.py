@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+from exchangelib.recurrence import DailyPattern, NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.core import Content, Policy, Side, Timed
 from bridge.core.patterns import Anchor, Frequency, Pattern, Weekday
@@ -19,7 +19,8 @@ from bridge.core.series_commands import CreateSeries
 from bridge.core.series_plan import plan_series
 from bridge.exchange.graph import GraphMailboxes
 
-from .conftest import ANA, BO
+from .conftest import ANA, BO, CY
+from .test_sync import drain
 
 BERLIN = EWSTimeZone("Europe/Berlin")
 FIRST = datetime(2031, 3, 3, 9, 0, tzinfo=BERLIN)  # a Monday; 08:00 UTC before the clocks change
@@ -166,5 +167,43 @@ async def test_a_deleted_series_reads_as_gone(
     master = mondays(user(ANA), "Gone soon")
     master_id = graph_id(master.id)
     assert await mailboxes.read_series(ANA, master_id, *WINDOW, POLICY) is not None
-    master.delete()  # Outlook moves it to Deleted Items, where Graph still answers its immutable id
+    master.move_to_trash()  # as Outlook deletes: to Deleted Items, where Graph still answers its id
     assert await mailboxes.read_series(ANA, master_id, *WINDOW, POLICY) is None
+
+
+async def test_r_rec_7_a_series_deleted_in_outlook_reaches_the_bridge_through_delta(
+    mailboxes: GraphMailboxes, user: Callable[[str], Account]
+) -> None:
+    """Delta lists a series as its occurrences, and a series deleted whole only as those removed: the
+    master is reported for the runtime to read, and reads as gone. One occurrence deleted reports the
+    master too, which still reads, without that occurrence."""
+    soon = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=50)
+    window = (soon - timedelta(days=1), soon + timedelta(days=10))
+    _, _, state = await drain(mailboxes, CY, None)
+    master = CalendarItem(
+        account=user(CY), folder=user(CY).calendar, subject="Daily check-in",
+        start=EWSDateTime.from_datetime(soon), end=EWSDateTime.from_datetime(soon + timedelta(minutes=15)),
+        recurrence=Recurrence(
+            pattern=DailyPattern(interval=1), boundary=NumberedPattern(start=soon.date(), number=3)
+        ),
+    )  # fmt: skip
+    master.save()
+    changed, _, state = await drain(mailboxes, CY, state)
+    (master_id,) = [i for i, item in changed.items() if item.subject == "Daily check-in"]
+    assert changed[master_id].is_recurring  # the master, for the series road
+    policy = Policy(user_id="005000000000003", user_email=CY, mailbox_time_zone="UTC")
+    second = master.occurrence(2)
+    second.refresh()
+    second.delete()
+    changed, _, state = await drain(mailboxes, CY, state)
+    assert master_id in changed
+    kept = await mailboxes.read_series(CY, master_id, *window, policy)
+    assert kept is not None and [o.original_start for o in kept.occurrences] == [
+        soon,
+        soon + timedelta(days=2),
+    ]
+    master.refresh()
+    master.move_to_trash()
+    changed, _, _ = await drain(mailboxes, CY, state)
+    assert master_id in changed  # named by its removed occurrences; Graph still answers its immutable id
+    assert await mailboxes.read_series(CY, master_id, *window, policy) is None
