@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -212,10 +212,12 @@ class Executor:
         item: ExchangeItem | None = None,
         directory: Directory | None = None,
         prepared: Prepared | None = None,
+        journal_into: list[JournalEntry] | None = None,
     ) -> Executed:
         """Run `plan` for `ctx`'s user. `key` names the pair the plan started from (None: a new one);
         `event`/`item` are the raw copies the plan was made from; `prepared`: what `prepare` read and
-        recorded for this plan (without it, `execute` does the same on the way)."""
+        recorded for this plan (without it, `execute` does the same on the way); `journal_into`: where the
+        plan's journal entries go for the caller to store (`record_journal`), instead of being stored now."""
         if ctx.observe and plan.writes:
             raise AssertionError(f"user {ctx.user_id} is in observe mode: the bridge writes nothing for them")
         state = plan.state
@@ -244,21 +246,33 @@ class Executor:
             if done.key is None and state is not None:
                 done.key = records.pair_key(state)
         finally:
-            await self._journal(done, pair_before)
+            await self._journal(done, pair_before, journal_into)
         return done
 
-    async def prepare(self, ctx: UserContext, plan: Plan, key: str | None) -> Prepared:
-        """The store work of `plan` that comes before its writes, done ahead so that the plans of a pass,
-        executed together, reach the adapters in the same moment and are batched there (issue 10): the pair
-        row for the journal and an intent for each create and deletion (R-MERGE-4)."""
-        if not plan.writes:
-            return Prepared()
-        pair_before = await self._pair_before(ctx, key, plan.state)
-        intents = []
-        for command in plan.commands:
-            if isinstance(command, _INTENDED):
-                intents.append(await self._record_intent(ctx, command, key or _key_of(plan.state)))
-        return Prepared(pair_before, tuple(intents))
+    async def prepare(self, ctx: UserContext, plans: Sequence[tuple[Plan, str | None]]) -> list[Prepared]:
+        """The store work of each plan (with the key of the pair it starts from) that comes before its
+        writes, done ahead for all of them so that the plans of a pass, executed together, reach the adapters
+        in the same moment and are batched there (issue 10): the pair rows for the journal, read together,
+        and an intent for each create and deletion (R-MERGE-4), recorded in one transaction."""
+        befores = await asyncio.gather(
+            *(self._pair_before(ctx, key, p.state) for p, key in plans if p.writes)
+        )
+        rows = iter(befores)
+        out: list[Prepared] = []
+        intents: list[Intent] = []
+        for planned, key in plans:
+            if not planned.writes:
+                out.append(Prepared())
+                continue
+            mine = [
+                _intent(ctx, command, key or _key_of(planned.state))
+                for command in planned.commands
+                if isinstance(command, _INTENDED)
+            ]
+            intents += mine
+            out.append(Prepared(next(rows), tuple(i.token for i in mine)))
+        await self.store.record_intents(intents)
+        return out
 
     async def _pair_before(self, ctx: UserContext, key: str | None, state: PairState | None) -> Any:
         """The user's stored pair row of `key` before the plan, JSON-safe, for the journal (undo puts it
@@ -275,19 +289,33 @@ class Executor:
         mine = [p for p in await self.store.pairs_of(ctx.user_id) if records.pair_key(p.state) == key]
         return journal.stored_pair_json(mine[0]) if mine else None
 
-    async def _journal(self, done: Executed, pair_before: Any) -> None:
-        """Store the plan's journal entries, named by the pair's key. A journal that cannot be written
-        does not undo the writes made: they are logged, and the plan's outcome stands."""
+    async def _journal(self, done: Executed, pair_before: Any, into: list[JournalEntry] | None) -> None:
+        """Store the plan's journal entries, named by the pair's key, or add them to `into` for the caller
+        to store with the other plans' (`record_journal`)."""
         if not done.journal:
             return
         key = done.key or (records.pair_key(done.state) if done.state is not None else "")
         entries = [replace(e, pair_key=e.pair_key or key, pair_before=pair_before) for e in done.journal]
+        if into is not None:
+            into += entries
+            return
+        await self.record_journal(entries)
+
+    async def record_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Store journal entries in one go. A journal that cannot be written does not undo the writes made:
+        they are logged, and the plans' outcomes stand."""
+        if not entries:
+            return
         try:
             await self.journal.record(entries)
         except Exception:
             log.exception(
                 "journal_failed",
-                extra={"user": entries[0].user_id, "pair": key, "writes": len(entries)},
+                extra={
+                    "user": entries[0].user_id,
+                    "pair": entries[0].pair_key if len({e.pair_key for e in entries}) == 1 else None,
+                    "writes": len(entries),
+                },
             )
 
     def _note(
@@ -503,13 +531,14 @@ class Executor:
         if made.intents:
             done.intents.append(made.intents.pop(0))  # recorded by `prepare`
             return
-        done.intents.append(await self._record_intent(ctx, command, done.key or _key_of(state)))
+        intent = _intent(ctx, command, done.key or _key_of(state))
+        await self.store.record_intent(intent)
+        done.intents.append(intent.token)
 
-    async def _record_intent(self, ctx: UserContext, command: Command, key: str) -> str:
-        side = Side.SALESFORCE if isinstance(command, CreateEvent | DeleteEvent) else Side.EXCHANGE
-        token = uuid.uuid4().hex
-        await self.store.record_intent(Intent(ctx.user_id, key, side, type(command).__name__, token))
-        return token
+
+def _intent(ctx: UserContext, command: Command, key: str) -> Intent:
+    side = Side.SALESFORCE if isinstance(command, CreateEvent | DeleteEvent) else Side.EXCHANGE
+    return Intent(ctx.user_id, key, side, type(command).__name__, uuid.uuid4().hex)
 
 
 def _key_of(state: PairState | None) -> str:

@@ -54,6 +54,7 @@ from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPos
 from bridge.runtime import records
 from bridge.runtime.executor import Executed, Executor, PlanFailed, Prepared, UserContext
 from bridge.runtime.metrics import RuntimeMetrics
+from bridge.store.journal import JournalEntry
 
 log = logging.getLogger(__name__)
 
@@ -218,14 +219,18 @@ async def _execute_together(
     that stops the pass (a service unavailable) is raised once every plan has ended, so that what the
     others did is committed."""
     executor = services.executor
-    prepared = await asyncio.gather(*(executor.prepare(ctx, p, _key(job)) for job, p in todo))
-    outcomes = await asyncio.gather(
-        *(
-            _execute(services, ctx, job, planned, directory, result, issues, ready)
-            for (job, planned), ready in zip(todo, prepared, strict=True)
-        ),
-        return_exceptions=True,
-    )
+    prepared = await executor.prepare(ctx, [(p, _key(job)) for job, p in todo])
+    journal: list[JournalEntry] = []
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                _execute(services, ctx, job, planned, directory, result, issues, ready, journal)
+                for (job, planned), ready in zip(todo, prepared, strict=True)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await executor.record_journal(journal)  # the round's writes, done or failed, in one go
     done: list[tuple[Job, Executed, Plan]] = []
     failure: BaseException | None = None
     for (job, _), outcome in zip(todo, outcomes, strict=True):
@@ -318,6 +323,7 @@ async def _execute(
     result: PassResult,
     issues: list[Issue],
     prepared: Prepared | None = None,
+    journal: list[JournalEntry] | None = None,
 ) -> tuple[Executed, Plan] | None:
     """Execute one plan, re-planning on the failures that call for it: what ran and the plan it ran (the
     last re-plan); None when nothing is to store. `prepared` serves the first attempt only."""
@@ -329,7 +335,14 @@ async def _execute(
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
-                ctx, planned, key=key, event=event, item=item, directory=directory, prepared=prepared
+                ctx,
+                planned,
+                key=key,
+                event=event,
+                item=item,
+                directory=directory,
+                prepared=prepared,
+                journal_into=journal,
             )
             return executed, planned
         except PlanFailed as failed:

@@ -110,6 +110,11 @@ class FencedStore(SqlStore):
     async def record_intent(self, intent: Intent, *, fence: Fence | None = None) -> None:
         await super().record_intent(intent, fence=fence or self.fence(intent.user_id))
 
+    async def record_intents(self, many: Sequence[Intent], *, fence: Fence | None = None) -> None:
+        for user_id in sorted({i.user_id for i in many}):
+            mine = [i for i in many if i.user_id == user_id]
+            await super().record_intents(mine, fence=fence or self.fence(user_id))
+
 
 class AdminView:
     """The store as the stream holder's deployment-wide duties use it (W-SETTINGS, W-COMMAND-REFUSED about

@@ -10,6 +10,7 @@ stand in for closing and re-opening a store in tests of crashes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,10 @@ class MemoryStore:
         known = self._state.intents.get(intent.token)
         created = known[0] if known else rules.utc(self._now())
         self._state.intents[intent.token] = (created, intent)
+
+    async def record_intents(self, many: Sequence[Intent]) -> None:
+        for intent in many:
+            await self.record_intent(intent)
 
     async def pending_intents(self, user_id: str | None = None) -> list[Intent]:
         rows = sorted(self._state.intents.values(), key=lambda row: (row[0], row[1].token))

@@ -277,22 +277,34 @@ class SqlStore:
     async def record_intent(self, intent: Intent, *, fence: Fence | None = None) -> None:
         """Record `intent`; under `fence` only while that lease is still held (`LeaseLostError` else), so a
         replica that lost a user never starts another write for it."""
-        rules.check_intent(intent)
-        insert = self._insert(intents).values(
-            token=intent.token,
-            user_id=intent.user_id,
-            pair_key=intent.pair_key,
-            side=str(intent.side),
-            description=intent.description,
-            created_at=self._now(),
-        )
+        await self.record_intents([intent], fence=fence)
+
+    async def record_intents(self, many: Sequence[Intent], *, fence: Fence | None = None) -> None:
+        """Record every intent of `many` in one transaction (the creates of a first sync, issue 10)."""
+        if not many:
+            return
+        for intent in many:
+            rules.check_intent(intent)
+        now = self._now()
+        insert = self._insert(intents)
         statement = insert.on_conflict_do_update(
             index_elements=[intents.c.token],
             set_={name: insert.excluded[name] for name in ("user_id", "pair_key", "side", "description")},
         )
+        rows = [
+            {
+                "token": i.token,
+                "user_id": i.user_id,
+                "pair_key": i.pair_key,
+                "side": str(i.side),
+                "description": i.description,
+                "created_at": now,
+            }
+            for i in many
+        ]
         async with self._write() as connection:
             await check_fence(connection, fence)
-            await connection.execute(statement)
+            await connection.execute(statement, rows)
 
     async def pending_intents(self, user_id: str | None = None) -> list[Intent]:
         query = sa.select(intents).order_by(intents.c.created_at, *self._text_order(intents.c.token))
