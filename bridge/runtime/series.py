@@ -85,6 +85,7 @@ BUILT = (
     UpdateOccurrence,
     DeleteOccurrence,
     SplitOccurrence,
+    UpdateEvent,
     UpdateItem,
     RaiseIssue,
     CloseIssue,
