@@ -10,8 +10,8 @@ what the bridge would do (`calbridge observe-report`), then turns writes on. For
 - nothing is written to Salesforce or Exchange, and the bridge's own state does not pretend otherwise: no
   pair state, raw copy, intent, issue or "last synced" mark is stored. Only the stream positions move on
   (a stream is shared by every user), with the mark `observe:<user>` = "on";
-- recurring series are not planned in observe mode (the series road writes as it plans): they are left
-  for the first pass with writes on.
+- recurring series are planned and reported the same way, one plan per series (`SeriesRoad.observing`);
+  nothing of them is written or stored, so the first pass with writes on plans them again.
 
 Turning writes on: the user's first pass without observe finds the mark on (`ObserveMark`), runs a
 window reconcile instead of its work, which plans everything that was only observed (no pair state was
@@ -47,7 +47,7 @@ from bridge.ports import Commit, Store, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import UserContext
 from bridge.runtime.passes import Job, PassServices
-from bridge.runtime.series import SeriesRoad, Touched
+from bridge.runtime.series import SeriesRoad
 from bridge.store.journal import ObservedPlan, journal_of
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,11 @@ def mark_of(services: PassServices, ctx: UserContext) -> ObserveMark:
 
 
 class UnplannedSeries(SeriesRoad):
-    """The series road of an observed user: series are neither planned nor written (the road writes as it
-    plans); the first pass with writes on takes them up."""
+    """The series road of an observed user: series are read and planned, their plans reported with the
+    pairs' (`SeriesRoad.observing`), and nothing is written or stored of them; the first pass with writes
+    on plans them again and writes."""
 
-    async def run(self, ctx: UserContext, touched: Touched, now: datetime) -> None:
-        return None
+    observing = True
 
 
 async def observe_pass(

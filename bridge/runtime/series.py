@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent, UpdateItem
@@ -71,9 +71,11 @@ from bridge.ports import (
     StoredSeries,
     Written,
 )
+from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
+from bridge.store.journal import JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +227,10 @@ def leave_series(
 
 
 class SeriesRoad:
-    """Reads, plans, writes and stores the series one pass touched, one series at a time."""
+    """Reads, plans, writes and stores the series one pass touched, one series at a time. Observing
+    (issue 9's observe mode), it reads and plans them and reports the plans, writing and storing nothing."""
+
+    observing = False
 
     def __init__(
         self,
@@ -241,6 +246,29 @@ class SeriesRoad:
         # Salesforce transactions whose deletions emptied a series while no series created in them was
         # seen yet, and since when (monotonic) they are waited for (R-REC-5); a bounded number, oldest first.
         self._waited: dict[str, float] = {}
+
+    async def _observe(
+        self, ctx: UserContext, key: str, commands: Sequence[Command], issues: Sequence[Issue] = ()
+    ) -> None:
+        """Observe mode (issue 9): what the series' plan would do is kept for `calbridge observe-report`;
+        nothing is written, nor stored of the series."""
+        seen = series_journal.observed(ctx.user_id, key, commands, datetime.now(UTC), issues)
+        await journal_of(self.store).observe(ctx.user_id, [seen] if seen else [], [] if seen else [key])
+        self.metrics.plans(1)
+        if seen is not None and seen.writes:
+            would = dict(sorted(Counter(seen.writes).items()))
+            log.info("observe_planned", extra={"user": ctx.user_id, "series": key, "would_write": would})
+
+    async def _journal(self, entries: Sequence[JournalEntry]) -> None:
+        """The writes made, journaled as the pair road's are; a journal that cannot be written does not
+        undo them: it is logged, and the plan's outcome stands."""
+        if not entries:
+            return
+        try:
+            await journal_of(self.store).record(entries)
+        except Exception:
+            log.exception("journal_failed", extra={"user": entries[0].user_id, "series": entries[0].pair_key,
+                                                   "writes": len(entries)})  # fmt: skip
 
     def available(self) -> bool:
         return hasattr(self.salesforce, "read_series") and hasattr(self.exchange, "read_series")
@@ -286,6 +314,9 @@ class SeriesRoad:
                 issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, str(error))
                 log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
                                                       "reason": str(error)})  # fmt: skip
+                if self.observing:
+                    await self._observe(ctx, state.key if state else f"series:{sf_id or ex_id}", (), [issue])
+                    continue
                 await self._commit(ctx, None, [issue], [])
 
     async def _recreated(
@@ -340,6 +371,10 @@ class SeriesRoad:
                 await self._gone(ctx, state, gone, sf if gone is Side.EXCHANGE else ex)
                 return
             planned = plan_series(state, sf, ex, ctx.policy, now)
+            if self.observing:
+                known = planned.state or state
+                await self._observe(ctx, known.key if known else f"series:{sf_id or ex_id}", planned.commands)
+                return
             missing = [c for c in planned.commands if not isinstance(c, BUILT)]
             if missing:
                 detail = "Not synced yet: " + ", ".join(sorted({type(c).__name__ for c in missing})) + "."
@@ -350,7 +385,9 @@ class SeriesRoad:
                 return
             if planned.state is None:
                 return
-            result = await _Writes(self, ctx, planned, sf, ex).run()
+            writes = _Writes(self, ctx, planned, sf, ex)
+            result = await writes.run()
+            await self._journal(writes.journal)
             await self._commit(ctx, result.state, result.opened, result.closed)
             self._report(ctx, result, planned)
             if not result.created:
@@ -382,9 +419,15 @@ class SeriesRoad:
         """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
         forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9)."""
         commands, after = plan_gone(state, gone, survivor, ctx.policy)
+        if self.observing:
+            await self._observe(ctx, state.key, commands)
+            return
         if commands:
             planned = SeriesPlan(commands, state)
-            result = await _Writes(self, ctx, planned, None, None).run()
+            sf, ex = (survivor, None) if gone is Side.EXCHANGE else (None, survivor)
+            writes = _Writes(self, ctx, planned, sf, ex)
+            result = await writes.run()
+            await self._journal(writes.journal)
             self._report(ctx, result, planned)
             if result.opened:  # the write failed: the state stays as it was, and the issue says why
                 await self._commit(ctx, state, result.opened, [])
@@ -533,6 +576,16 @@ class _Writes:
         self.read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
         self.result = _Result(planned.state)
         self.renamed: dict[str, str] = {}  # a Salesforce series rebuilt under a new id (R-REC-5)
+        self.journal: list[JournalEntry] = []  # the writes made, for `calbridge undo` (issue 9)
+
+    def _note(self, command: Command, record_id: str, made: str | None = None) -> None:
+        master = self.read[Side.EXCHANGE]
+        categories = sorted(master.categories) if master is not None else None
+        found = series_journal.entry(
+            self.ctx.user_id, self.result.state.key, command, record_id, datetime.now(UTC), made, categories
+        )
+        if found is not None:
+            self.journal.append(found)
 
     async def run(self) -> _Result:
         for command in self.planned.commands:
@@ -598,6 +651,7 @@ class _Writes:
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
             series_id = await self.road._sf.create_series(values, command.rule)
             result.state, result.created = result.state.after_create(Side.SALESFORCE, series_id), True
+            self._note(command, series_id, made=series_id)
             await self._bind_rows(series_id)
         elif isinstance(command, CreateSeries):
             assert isinstance(command.rule, EwsRecurrence)
@@ -605,20 +659,25 @@ class _Writes:
                 ctx.mailbox, dict(command.fields), command.rule, command.categories
             )
             result.state, result.created = result.state.after_create(Side.EXCHANGE, written.id), True
+            self._note(command, written.id, made=written.id)
         elif isinstance(command, UpdateSeries) and command.side is Side.SALESFORCE:
             if command.through_id is not None:  # API 58.0: an edit of a plain future row changes the series
                 await self.road.salesforce.update_event(command.through_id, None, dict(command.fields))
+                self._note(command, command.through_id)
         elif isinstance(command, UpdateSeries):
             master = self._series(Side.EXCHANGE, command.series_id)
             await self.road.exchange.update_item(
                 ctx.mailbox, master, None, dict(command.fields), (), (), False
             )
+            self._note(command, master)
         elif isinstance(command, DeleteSeries) and command.side is Side.EXCHANGE:
             await self.road.exchange.delete_item(ctx.mailbox, str(command.series_id), None, False)
+            self._note(command, str(command.series_id))
         elif isinstance(command, DeleteSeries):
             rows = await self.road._sf.read_series(str(command.series_id), {})
             if rows is not None and rows.occurrences:
                 await self.road._sf.delete_onwards(rows.occurrences[0].id)
+                self._note(command, str(command.series_id))
         elif isinstance(command, UpdateItem):  # the master's category: added (R-CAT-1) or removed (R-DEL-5)
             await self.road.exchange.update_item(
                 ctx.mailbox,
@@ -629,12 +688,17 @@ class _Writes:
                 command.remove_categories,
                 False,
             )
+            self._note(command, str(command.item_id))
         elif isinstance(command, EndSeries | RebuildSeries):
+            series_id = self._series(command.side, command.series_id)
             await self._repattern(command)
+            made = self.renamed.get(series_id)
+            self._note(command, series_id, made=made)
         elif isinstance(command, UpdateOccurrence | DeleteOccurrence):
             series_id = self._series(command.side, command.series_id)
             record = await self._record(command.side, series_id, command.original_start, command.record_id)
             await self._occurrence(command, record)
+            self._note(command, record)
         elif isinstance(command, SplitOccurrence):
             series_id = self._series(Side.SALESFORCE, command.series_id)
             row = await self._record(Side.SALESFORCE, series_id, command.original_start, command.record_id)
@@ -642,8 +706,10 @@ class _Writes:
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
             single = await self.road.salesforce.create_event(values, ())
             self._rebind(command.original_start, single.id)
+            self._note(command, row, made=single.id)
         elif isinstance(command, UpdateEvent):  # a split occurrence's single event, changed again
             await self.road.salesforce.update_event(str(command.event_id), None, dict(command.fields))
+            self._note(command, str(command.event_id))
         else:
             raise AssertionError(f"no handler for {command!r}")
 

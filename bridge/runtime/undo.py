@@ -38,6 +38,7 @@ from bridge.core.model import Response, Side
 from bridge.errors import CalbridgeError
 from bridge.ports import ITEM_COMMAND_FIELDS, Commit, EventRecord, MailboxPort, SalesforcePort, Store
 from bridge.runtime import journal, records
+from bridge.runtime.series_journal import SERIES_ACTIONS
 from bridge.store.journal import JournalEntry, journal_of
 
 _EVENT_WRITABLE = (
@@ -135,6 +136,9 @@ class _Undo:
         """Revert one write; what was done, in words. Raises NotUndone."""
         side, record_id = entry.side, self.now_id(entry.side, entry.record_id)
         self.key = entry.pair_key
+        if entry.action in SERIES_ACTIONS:  # a series as a whole or one occurrence (SPEC §15)
+            done = entry.after.get("command") if entry.after else entry.action
+            raise NotUndone(f"undo leaves series as they are, to put back by hand: {done}")
         if entry.action in ("add_relation", "update_relation", "remove_relation"):
             return await self._relation(entry, record_id)
         if side is Side.SALESFORCE:

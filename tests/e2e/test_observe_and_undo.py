@@ -10,13 +10,18 @@ import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from bridge.sandbox.people import wait_until
+import pytest
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from bridge.sandbox.people import book_series, wait_until
 
 from .conftest import World
 
 BRIDGE_SETTINGS = "[policy]\nobserve = true\n"
 PROOF_S = 2.0  # how long "nothing was written" is watched
+SERIES = "Pilot: weekly forecast"
 UNDONE: dict[str, Any] = {}  # what the undo test reverted, for the test that undoes that undo
 
 
@@ -36,6 +41,25 @@ def _observe(world: World, on: bool) -> None:
     text = config.read_text()
     config.write_text(text.replace(f"observe = {str(not on).lower()}", f"observe = {str(on).lower()}"))
     world.restart()
+
+
+def _book_weekly(world: World, subject: str) -> Any:
+    """Three weekly occurrences booked in Outlook, from a slot of the test's own, in Madrid."""
+    start, end = world.slot()
+    local = start.astimezone(ZoneInfo("Europe/Madrid"))
+    weekly = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
+        boundary=NumberedPattern(start=local.date(), number=3),
+    )
+    return book_series(world.outlook(0), subject, start, end, weekly, "Europe/Madrid")
+
+
+def _series_rows(world: World) -> list[dict[str, Any]]:
+    return world.desk.query(
+        "SELECT Id, IsRecurrence2, ActivityRecurrence2Id FROM Event "
+        "WHERE Subject = {} AND GroupEventType != '3'",
+        SERIES,
+    )
 
 
 def _item_for(world: World, event_id: str) -> Any:
@@ -61,9 +85,18 @@ def test_r_observe_1_an_observed_user_gets_a_report_of_planned_writes_and_nothin
 
     report = wait_until(reported, timeout=30)[0]
     assert "CreateItem" in report and "create an Exchange item 'Pilot: Ridgeway renewal'" in report
+    # A weekly series booked in Outlook is planned and reported too (SPEC §15), and not written either.
+    _book_weekly(world, SERIES)
+
+    def series_reported() -> str | None:
+        answer = _calbridge(world, "observe-report", "--sample", "100")
+        return answer.stdout if f"create a salesforce series '{SERIES}'" in answer.stdout else None
+
+    assert "CreateSeries" in wait_until(series_reported, timeout=30)[0]
     time.sleep(PROOF_S)
     assert world.outlook(0).find("Pilot: Ridgeway renewal") == []
     assert not (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
+    assert _series_rows(world) == []
 
 
 def test_r_observe_2_writes_turned_on_write_what_was_only_observed(world: World) -> None:
@@ -71,6 +104,17 @@ def test_r_observe_2_writes_turned_on_write_what_was_only_observed(world: World)
     event_id = world.desk.events_of(world.user(0)[0], "Pilot: Ridgeway renewal")[0]["Id"]
     item = _item_for(world, event_id)
     assert item.subject == "Pilot: Ridgeway renewal"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an Outlook series booked while observing is not written once writes are on: the window "
+    "reconcile that follows finds a series' Outlook master only in the mailbox sync's changes, and the "
+    "sync state moved past it while observing (a Lightning series is found, by its rows in the window)",
+)
+def test_r_observe_2_an_outlook_series_only_observed_is_written_once_writes_are_on(world: World) -> None:
+    rows, _ = wait_until(lambda: (r := _series_rows(world)) and len(r) == 3 and r, timeout=10)
+    assert all(r["IsRecurrence2"] for r in rows) and len({r["ActivityRecurrence2Id"] for r in rows}) == 1
 
 
 def test_r_undo_1_undo_puts_both_sides_back_and_leaves_what_a_person_edited_since(world: World) -> None:

@@ -7,8 +7,10 @@ seeded Salesforce users): a Lightning series follows its owner's zone, an Outloo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -103,6 +105,20 @@ def test_r_rec_1_3_4_an_outlook_series_is_one_lightning_series_and_its_occurrenc
     rooms, _ = wait_until(outlook_rooms, timeout=20)
     assert rooms == ["", "Room 4", ""]
 
+    # Each of those writes is journaled under the series (issue 9): an admin's audit and undo see them.
+    expected = [
+        ("series_create", "salesforce"),
+        ("update", "exchange"),  # the Outlook series' category (R-CAT-1)
+        ("occurrence_split", "salesforce"),
+        ("occurrence_delete", "salesforce"),
+        ("occurrence_update", "exchange"),
+    ]
+    key = f"series:ex:{master.id}"
+    journaled, _ = wait_until(lambda: (j := _journaled(world, key))[len(expected) - 1 :] and j)
+    assert [(action, side) for action, side, _ in journaled] == expected
+    split = next(entry for action, _, entry in journaled if action == "occurrence_split")
+    assert split["after"]["fields"]["Subject"] == "Pipeline review (customer joins)"
+
 
 def test_r_rec_1_a_lightning_series_is_one_outlook_series(
     world: World,
@@ -167,6 +183,16 @@ def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(worl
 
     starts, _ = wait_until(gone, timeout=20)
     assert start + timedelta(weeks=1) not in starts
+
+
+def _journaled(world: World, key: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The bridge's journal entries of `key`, oldest first: (action, side, entry), read from its store."""
+    path = world.root / "bridge" / "calbridge.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+        rows = db.execute(
+            "SELECT action, side, entry FROM journal WHERE pair_key = ? ORDER BY id", (key,)
+        ).fetchall()
+    return [(action, side, json.loads(entry)) for action, side, entry in rows]
 
 
 def _logged(world: World, event: str, **fields: str) -> list[dict[str, Any]] | None:
