@@ -31,11 +31,10 @@ ZONE = "Europe/Madrid"
 WEEKS = 4
 
 
-def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
-    """16:00 UTC a week or more ahead: the same date in Madrid and in the bridge's integration user's zone
-    (America/Los_Angeles), which Salesforce expands a series it writes in (see docs/behaviour.md R-REC)."""
+def _first_start(world: World, day_offset: int, hour: int = 16) -> tuple[datetime, datetime]:
+    """`hour` UTC a week or more ahead (16:00: the afternoon in Madrid, the morning in Los Angeles)."""
     start, _ = world.slot()
-    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
+    start = start.replace(hour=hour) + timedelta(days=7 + day_offset)
     return start, start + timedelta(minutes=30)
 
 
@@ -364,3 +363,29 @@ def test_r_rec_5_a_pattern_changed_in_salesforce_is_one_change_of_the_outlook_se
     assert outlook.by_id(master.id).categories == categories
     rows = _rows(world, subject)
     assert len(rows) == WEEKS + 2 and len({r["ActivityRecurrence2Id"] for r in rows}) == 1
+
+
+def test_r_rec_1_2_a_series_keeps_its_dates_where_the_integration_users_day_is_another(world: World) -> None:
+    # 06:00 UTC: early morning in Madrid, the evening before in Los Angeles, the bridge's integration user's
+    # zone. A series follows its owner's zone in Salesforce: its rows stay on the person's days, both ways.
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 8, hour=6)
+    subject = "Weekly early call: Juniper Ports"
+    book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    expected = [iso(start + timedelta(weeks=n))[:16] for n in range(WEEKS)]
+    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    assert [r["StartDateTime"][:16] for r in rows] == expected
+
+    other = "Weekly early review: Juniper Ports"
+    world.desk.create_event(owner, other, start, end, Recurrence2PatternText=_rule(start))
+
+    def master() -> Any:
+        found = [i for i in outlook.find(other) if i.type == "RecurringMaster"]
+        return found[0] if found else None
+
+    item, _ = wait_until(master, timeout=20)
+    seen = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
+    assert [datetime.fromtimestamp(o.start.timestamp(), UTC) for o in seen] == [
+        start + timedelta(weeks=n) for n in range(WEEKS)
+    ]

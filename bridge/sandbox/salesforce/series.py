@@ -81,9 +81,11 @@ def _zone(name: str | None) -> tzinfo:
         return UTC
 
 
-def _user_zone(w: Writer) -> str:
-    user = w.org.store.get(w.user_id) or {}
-    return str(user.get("TimeZoneSidKey") or "America/Los_Angeles")
+def _owner_zone(w: Writer, record: Record) -> str:
+    """The zone a series follows: its owner's (the person whose calendar it is), not that of the user who
+    wrote it through the API (an integration user's zone would move occurrences to another date)."""
+    owner = w.org.store.get(str(record.get("OwnerId") or w.user_id)) or w.org.store.get(w.user_id) or {}
+    return str(owner.get("TimeZoneSidKey") or "America/Los_Angeles")
 
 
 def starts(rule: rrule.Rule, first: datetime, zone_name: str, all_day: bool) -> Iterator[datetime]:
@@ -141,7 +143,7 @@ def create_lightning(w: Writer, sobject: SObjectDef, record: Record, api_version
             "You can't use IsRecurrence and Recurrence2PatternText together.", ["Recurrence2PatternText"]
         )
     rule = rrule.parse(str(record["Recurrence2PatternText"]))
-    return _materialise(w, sobject, record, rule, _user_zone(w))
+    return _materialise(w, sobject, record, rule, _owner_zone(w, record))
 
 
 def _materialise(w: Writer, sobject: SObjectDef, record: Record, rule: rrule.Rule, zone: str) -> str:
@@ -215,7 +217,7 @@ def update_lightning(w: Writer, sobject: SObjectDef, current: Record, given: dic
 
 def recreate(w: Writer, sobject: SObjectDef, series_id: str, template: Record, pattern_text: str) -> str:
     """A critical change: every row of the series deleted and the series created anew (new Ids)."""
-    zone = str(template.get("Recurrence2PatternTimeZone") or _user_zone(w))
+    zone = str(template.get("Recurrence2PatternTimeZone") or _owner_zone(w, template))
     for row in series_rows(w, series_id):
         activities.before_delete(w, sobject, row)
         w.delete_internal(row)
@@ -341,7 +343,7 @@ def create_classic(w: Writer, sobject: SObjectDef, record: Record) -> str:
     if start.date() > last:
         raise field_integrity("The recurrence start must come before its end.", ["RecurrenceEndDateOnly"])
     rule, family = _classic_rule(record)
-    zone = _zone(record.get("RecurrenceTimeZoneSidKey") or _user_zone(w))
+    zone = _zone(record.get("RecurrenceTimeZoneSidKey") or _owner_zone(w, record))
     local = start.astimezone(UTC if record.get("IsAllDayEvent") else zone)
     found: list[datetime] = []
     for day in rrule.dates(rule, local.date()):

@@ -244,3 +244,26 @@ def test_classic_recurring_events_are_a_main_row_and_occurrences_within_their_ca
     assert "at most 100" in refused.value.content[0]["message"]
     with pytest.raises(SalesforceMalformedRequest):
         sf.Event.create({"Subject": "x", **FUTURE, "IsRecurrence": True, "RecurrenceType": "RecursDaily"})
+
+
+def test_a_series_follows_its_owners_time_zone_not_the_writers(sf: Salesforce) -> None:
+    # Written by a user in Los Angeles (the client's) for one in Madrid: Mondays at 07:00 in Madrid are
+    # Sunday evenings in Los Angeles, and the rows fall on the owner's Mondays.
+    name = unique("madrid").replace(" ", "")
+    owner = sf.User.create(
+        {
+            "Username": f"{name}@calbridge.test",
+            "Email": f"{name}@calbridge.test",
+            "LastName": name,
+            "TimeZoneSidKey": "Europe/Madrid",
+        }
+    )["id"]
+    monday_7am_madrid = {"StartDateTime": "2031-03-03T06:00:00Z", "DurationInMinutes": 30}
+    _, series_id = _create(sf, "FREQ=WEEKLY;BYDAY=MO;COUNT=3", monday_7am_madrid, OwnerId=owner)
+    rows = [r for r in _rows(sf, series_id) if r["GroupEventType"] == "0"]
+    assert [r["StartDateTime"][:16] for r in rows] == [
+        "2031-03-03T06:00",
+        "2031-03-10T06:00",
+        "2031-03-17T06:00",
+    ]
+    assert {r["Recurrence2PatternTimeZone"] for r in rows} == {"Europe/Madrid"}
