@@ -284,7 +284,10 @@ class SeriesRoad:
     async def run(self, ctx: UserContext, touched: Touched, now: datetime) -> None:
         """Plan every series `touched` names. Raises TransientError when a service is away (the caller's
         pass is retried; the series are read again then)."""
-        if not touched or not self.available():
+        if not self.available():
+            return
+        observed = await self._observed_before(ctx, touched)
+        if not touched:
             return
         stored = await self._recreated(
             ctx, [s.state for s in await self.store.series_of(ctx.user_id)], touched
@@ -318,6 +321,20 @@ class SeriesRoad:
                     await self._observe(ctx, state.key if state else f"series:{sf_id or ex_id}", (), [issue])
                     continue
                 await self._commit(ctx, None, [issue], [])
+        if observed:  # planned with writes on now: no longer what turning writes on would do
+            await journal_of(self.store).observe(ctx.user_id, [], observed)
+
+    async def _observed_before(self, ctx: UserContext, touched: Touched) -> list[str]:
+        """In a window reconcile with writes on: the series the user's observe mode planned (issue 9), their
+        masters touched. A master seen while observing is no longer in the mailbox sync's changes (its sync
+        state moved on), and the window shows occurrences only; a Lightning series shows by its rows."""
+        if not touched.window or self.observing:
+            return []
+        keys = [
+            p.key for p in await journal_of(self.store).observed(ctx.user_id) if p.key.startswith("series:")
+        ]
+        touched.ex_masters |= {k.removeprefix("series:ex:") for k in keys if k.startswith("series:ex:")}
+        return keys
 
     async def _recreated(
         self, ctx: UserContext, stored: list[SeriesState], touched: Touched
