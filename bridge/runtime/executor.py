@@ -199,7 +199,8 @@ class Executor:
         self.store = store
         self.journal = journal_store if journal_store is not None else journal_of(store)
         self._now = clock or (lambda: datetime.now(UTC))
-        # Events this bridge created, by user, for the router while their pairs are not committed yet.
+        # Events this bridge created or is pairing, by user, for the router while their pairs are not
+        # committed yet.
         self.created_events = RecentOwners()
 
     async def execute(
@@ -223,6 +224,10 @@ class Executor:
         state = plan.state
         done = Executed(key=key, state=state, event=event, item=item)
         made = _Made(intents=list(prepared.intents) if prepared is not None else [])
+        if key is None and state is not None and state.sf_id and plan.writes:
+            # A new pair of an existing event: until it is committed only this pass knows whose it is, and
+            # a DELETE overtaking the commit names no owner (bridge.runtime.recent).
+            self.created_events.note(state.sf_id, ctx.user_id)
         emails = emails_by_relation(directory)
         commands = list(plan.commands)
         if prepared is not None:
