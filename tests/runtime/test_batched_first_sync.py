@@ -4,8 +4,8 @@ sandbox: the Salesforce calls are the org's own usage counter, the Exchange call
 A window of N new appointments on each side costs a few Salesforce calls in all (sObject Collections: the
 new events in one call, the pairing fields written back in one more, R-API-3), not one or two per event;
 the new items go into the mailbox in one CreateItem and their pairing fields in one UpdateItem. A write that
-fails fails only its own pair (R-MERGE-5): the others are stored, and the window reconcile that follows
-pairs the one left by its pairing fields (R-PAIR-1), creating nothing twice.
+fails fails only its own pair (R-MERGE-5): the others are stored, and the one left is paired once, by a
+re-plan or by the window reconcile that follows (its pairing fields, R-PAIR-1), creating nothing twice.
 """
 
 from __future__ import annotations
@@ -178,10 +178,9 @@ async def test_issue_10_a_write_that_fails_in_a_batch_fails_only_its_own_pair(
     result = await bridge.run(got)
 
     pairs = await bridge.store.pairs_of(bridge.ctx.user_id)
-    assert sum(1 for p in pairs if p.state.sf_id and p.state.ex_id) == 2 * EACH_SIDE - 1
-    assert result.reconcile_next  # the one left had already made its event: the reconcile pairs it
-    again = _mine(await bridge.gather(), "Raced")
-    await bridge.run(again)
+    assert sum(1 for p in pairs if p.state.sf_id and p.state.ex_id) >= 2 * EACH_SIDE - 1  # the rest stored
+    if result.reconcile_next:  # the one left had already made its event: the reconcile pairs it
+        await bridge.run(_mine(await bridge.gather(), "Raced"))
     pairs = await bridge.store.pairs_of(bridge.ctx.user_id)
     assert sum(1 for p in pairs if p.state.sf_id and p.state.ex_id) == 2 * EACH_SIDE
     desk = SalesforceDesk(sandbox.endpoints())
