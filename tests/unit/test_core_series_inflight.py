@@ -68,3 +68,8 @@ def test_r_rec_4_the_rows_being_deleted_are_stored_with_the_series() -> None:
     with pytest.raises(ValueError, match=r"series\.deleting\[0\]"):
         series_from_dict(data)
     assert "deleting" not in series_to_dict(paired())  # rows stored before it read back as none
+
+
+def test_r_rec_4_a_series_the_bridge_is_not_deleting_from_reads_as_it_is() -> None:
+    state, sf = paired(), series(Side.SALESFORCE, version="s2")
+    assert without_deleting(state, sf) == (state, sf)
