@@ -16,8 +16,10 @@ Failures, by class (bridge.errors), one plan at a time; nothing one plan does st
   the actor retries the pass later; the notices stay uncommitted.
 A pair still failing after `MAX_REPLANS` asks for a window reconcile only when it lost races; a permanent
 failure (a refusal, a gone copy its plan still writes) is reported as its issue instead, never looped on.
-A plan that fails after it created a record stores nothing and asks for a window reconcile: the record
-carries its pairing fields (R-PAIR-1), so the reconcile pairs it instead of creating it again.
+A plan that loses a race after it created a record is planned again from that record (its id and what was
+written are known), so a change made meanwhile merges as after any lost race; one that fails otherwise after
+a create stores nothing and asks for a window reconcile: the record carries its pairing fields (R-PAIR-1),
+so the reconcile pairs it instead of creating it again.
 A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
 the written side alone, so a re-plan never mistakes the bridge's own write for a user's edit.
 
@@ -278,6 +280,7 @@ def _after_round(
     """The jobs left, planned again from the state the round stored for their pair; a job whose pair the
     round ended for good (no state) or did not store (failed, reported) keeps its own plan."""
     states = {_key(job): ex.state for job, ex, _ in executed if _key(job) is not None}
+    wrote = {_key(job): {side for side, _ in ex.writes} for job, ex, _ in executed if _key(job) is not None}
     out: list[tuple[Job, Plan]] = []
     for job, planned in later:
         key = _key(job)
@@ -287,6 +290,16 @@ def _after_round(
         state = states[key]
         if state is None or job.stored is None:
             continue  # the pair is gone: nothing is left for this observation to act on
+        seen = job.observation
+        if isinstance(seen, Changed) and wrote[key]:
+            # A copy this job read before the round wrote its side is older than that write (which was
+            # made at the version the round knew, so it met no change of the user's): planned again, it
+            # would undo the write, or bring back a pair the round ended. That side is taken as written.
+            sf = None if Side.SALESFORCE in wrote[key] else seen.sf
+            ex = None if Side.EXCHANGE in wrote[key] else seen.ex
+            if sf is None and ex is None:
+                continue
+            job.observation = replace(seen, sf=sf, ex=ex)
         event = job.event if job.event is not None else job.stored.event
         item = job.item if job.item is not None else job.stored.item
         job.stored = StoredPair(job.stored.user_id, state, event, item)
@@ -332,6 +345,7 @@ async def _execute(
     event, item = job.event, job.item
     gone: set[Side] = set()
     last: Exception | None = None
+    made_before: Executed | None = None  # an attempt that created a record, then lost a race
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
@@ -344,6 +358,10 @@ async def _execute(
                 prepared=prepared,
                 journal_into=journal,
             )
+            if made_before is not None:  # its create is this pair's too: its intent is done with it
+                executed.intents[:0] = made_before.intents
+                executed.writes[:0] = made_before.writes
+                executed.created = True
             return executed, planned
         except PlanFailed as failed:
             prepared = None
@@ -360,6 +378,18 @@ async def _execute(
                         "reason": str(cause),
                     },
                 )
+            if failed.done.created and isinstance(cause, ConflictError) and failed.done.state is not None:
+                # The record just made is known (its id, and what was written): plan again from there, as
+                # after any lost race. A reconcile would meet two copies with no common base, and a change
+                # made meanwhile in the same second as the creation would lose to the bridge's own copy.
+                before, event, item = failed.done.state, failed.done.event, failed.done.item
+                made_before = failed.done
+                reread = await _reread(services, ctx, before, job, directory)
+                if reread is None:
+                    return None
+                observation, before = reread
+                planned = plan(before, observation, ctx.policy, services.now())
+                continue
             if failed.done.created:
                 log.warning(
                     "user %s: a plan failed after it created a record (%s); reconciling", ctx.user_id, cause

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from bridge.core.model import PairStatus
+from bridge.core.fields import ExchangeAttendee
+from bridge.core.model import PairStatus, Relation, RelationKind
 from tests.runtime.conftest import ANN, World, soon
 
 
@@ -149,3 +151,62 @@ async def test_r_del_5_an_event_deleted_before_the_pass_that_made_it_commits_is_
     pairs = await world.store.pairs_of(ANN.user_id)
     assert [p.state.status for p in pairs] == [PairStatus.ENDED]
     assert "Salesforce" not in world.ex.items[ANN.mailbox][item_id].categories
+    # The item's notice of the bridge's own pairing write, read before the category came off, is older
+    # than that write: it brings no event back.
+    assert not [e for e in world.sf.events.values() if e.get("Subject") == "Deleted at once"]
+
+
+async def test_r_att_8_edits_to_a_meeting_whose_attendees_resolved_ask_salesforce_nobody(
+    world: World,
+) -> None:
+    """The attendee is looked up once, when the item first reaches Salesforce; later edits of the item find
+    the address already related to the event and cost no lookup (R-API-1: calls only where needed). A new
+    attendee is looked up, and only then."""
+    world.sf.people["pat@customer.example"] = Relation("003000000000PAT", RelationKind.CONTACT)
+    world.sf.people["lee@customer.example"] = Relation("003000000000LEE", RelationKind.CONTACT)
+    start, end = soon()
+    pat = ExchangeAttendee("pat@customer.example")
+    item_id = world.ex.put_item(ANN.mailbox, "Renewal", start, end, required_attendees=(pat,))
+    await world.bridge.wait_idle()
+    (event_id,) = [i for i, e in world.sf.events.items() if e.get("Subject") == "Renewal"]
+    assert [r.relation_id for r in world.sf.relations[event_id]] == ["003000000000PAT"]
+    asked = world.sf.calls["resolve"]
+    for room in ("Room 1", "Room 2", "Room 3"):
+        world.ex.edit_item(ANN.mailbox, item_id, location=room)
+        await world.bridge.wait_idle()
+    assert world.sf.events[event_id]["Location"] == "Room 3"
+    assert world.sf.calls["resolve"] == asked
+    world.ex.edit_item(
+        ANN.mailbox, item_id, required_attendees=(pat, ExchangeAttendee("lee@customer.example"))
+    )
+    await world.bridge.wait_idle()
+    assert world.sf.calls["resolve"] == asked + 1
+    assert sorted(r.relation_id for r in world.sf.relations[event_id]) == [
+        "003000000000LEE",
+        "003000000000PAT",
+    ]
+
+
+async def test_r_merge_5_an_item_edited_while_its_new_event_is_made_keeps_the_edit(world: World) -> None:
+    """The user books in Outlook and at once sets the item to Free: the bridge has created the event from
+    the booking, and its write of the pairing fields to the item loses the race. The event it made is its
+    own, unchanged since, so the Outlook edit is the only change and reaches Salesforce; the item keeps it."""
+    start, end = soon()
+    update_item = world.ex.update_item
+
+    async def edited_meanwhile(mailbox: str, item_id: str, *args: object, **kwargs: object) -> object:
+        world.ex.update_item = update_item  # type: ignore[method-assign]
+        # In the same second as the event was made (both services stamp whole seconds): no later side.
+        world.ex.clock.now = world.sf.clock.now - timedelta(seconds=1)
+        world.ex.edit_item(mailbox, item_id, legacy_free_busy_status="Free")
+        return await update_item(mailbox, item_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    world.ex.update_item = edited_meanwhile  # type: ignore[method-assign]
+    item_id = world.ex.put_item(ANN.mailbox, "Booked then freed", start, end)
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    (event,) = [e for e in world.sf.events.values() if e.get("Subject") == "Booked then freed"]
+    item = world.ex.items[ANN.mailbox][item_id]
+    assert item.legacy_free_busy_status == "Free"
+    assert event["ShowAs"] == "Free"
+    assert item.salesforce_event_id == event["Id"] and "Salesforce" in item.categories

@@ -107,10 +107,15 @@ async def test_r_merge_5_a_lost_race_re_reads_and_re_plans() -> None:
     result = await run_pass(
         services, CTX, [Job(None, Changed(ex=copy))], directory=done_directory(), pair_count=0
     )
-    # The create happened and the item write lost its race: nothing is stored, a reconcile is asked for.
-    assert result.reconcile_next
-    assert len(sf.events) == 1
-    assert [i.description for i in await store.pending_intents(USER)] == ["CreateEvent"]
+    # The create happened and the item write lost its race: both copies are read again and planned from
+    # the event just made, so the user's edit reaches it; one event, one pair, nothing left to reconcile.
+    assert not result.reconcile_next
+    (event,) = sf.events.values()
+    assert event["Location"] == "Room 9"
+    (pair,) = await store.pairs_of(USER)
+    assert pair.state.status is PairStatus.ACTIVE and pair.state.sf_id == event["Id"]
+    assert ex.items[MAILBOX][item_id].salesforce_event_id == event["Id"]
+    assert await store.pending_intents(USER) == []
 
 
 async def test_r_lim_1_a_refused_write_becomes_an_issue() -> None:
