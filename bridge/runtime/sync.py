@@ -273,7 +273,8 @@ class UserSync:
     ) -> bool:
         await self.reader.with_holders(ctx, got.jobs)
         needing = [c for job in got.jobs if _may_merge(job) for c in _copies(job)]
-        directory = await self.reader.directory(needing)
+        events = [e for job in got.jobs for e in (job.event, job.stored.event if job.stored else None)]
+        directory = await self.reader.directory(needing, events)
         jobs = with_directory(got.jobs, directory)
         active = sum(1 for p in pairs if p.state.status is PairStatus.ACTIVE)
         result = await run_pass(
