@@ -289,14 +289,20 @@ def _merge_series(
     merge = merge_fields(sf_copy, ex_copy, state.base_sf, state.base_ex, policy, state.masked)
     commands: list[Command] = []
     sf_id, ex_id = state.sf_series, state.ex_series
+    base_sf = merge.sf
     if merge.write_sf and sf_id is not None and writable(Side.SALESFORCE, state, sf, policy):
         fields = frozen_fields(salesforce_fields(merge.sf, merge.write_sf))
         version = sf.version if sf is not None else state.sf_version
-        commands.append(
-            UpdateSeries(Side.SALESFORCE, sf_id, version or None, fields, _through(state, sf, now))
-        )
+        through = _through(state, sf, now)
+        if through is None:
+            # Every row left is past: API 58.0 makes an edited past row an exception, never the series.
+            # Nothing is written, and the base stays what Salesforce holds, so the next read is no change
+            # there to write back over the other side.
+            base_sf = sf_copy.content
+        else:
+            commands.append(UpdateSeries(Side.SALESFORCE, sf_id, version or None, fields, through))
     if merge.write_ex and ex_id is not None and writable(Side.EXCHANGE, state, sf, policy):
         fields = frozen_fields(exchange_fields(merge.ex, merge.write_ex, policy))
         version = ex.version if ex is not None else state.ex_version
         commands.append(UpdateSeries(Side.EXCHANGE, ex_id, version or None, fields))
-    return commands, replace(state, base_sf=merge.sf, base_ex=merge.ex, masked=merge.masked)
+    return commands, replace(state, base_sf=base_sf, base_ex=merge.ex, masked=merge.masked)

@@ -439,6 +439,23 @@ def test_r_rec_7_a_series_edit_is_one_write_of_the_series_not_one_per_occurrence
     assert isinstance(through, UpdateSeries) and through.through_id == "00U000000000003"
 
 
+def test_r_rec_7_a_series_with_only_past_rows_is_not_renamed_there_nor_renamed_back() -> None:
+    # Three Mondays, all before NOW: Salesforce would make each edited row an exception (API 58.0), and
+    # holds no future row to change the series through. Outlook keeps its new name; nothing flips back.
+    past = replace(MONDAYS, count=3)
+    created = plan_series(None, None, series(Side.EXCHANGE, rule=past), POLICY, NOW)
+    assert created.state is not None
+    sf, ex = series(Side.SALESFORCE, rule=past, version="s1"), series(Side.EXCHANGE, rule=past)
+    state = plan_series(created.state, sf, ex, POLICY, NOW).state
+    assert state is not None
+    renamed = series(
+        Side.EXCHANGE, rule=past, subject="Weekly sync (new name)", version="v2", modified=at(-0.5)
+    )
+    result = plan_series(state, sf, renamed, POLICY, NOW)
+    assert result.commands == ()
+    assert result.state is not None and plan_series(result.state, sf, renamed, POLICY, NOW).commands == ()
+
+
 # ------------------------------------------------------------------------------------ storage (R-TIME-2)
 
 

@@ -875,14 +875,9 @@ def test_r_rec_7_a_lightning_series_deleted_with_a_split_occurrence_stays_delete
     assert not machine.ex.items[mailbox], "a deleted series came back in Outlook"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-REC-7: an Outlook series whose Lightning rows are all past (ended after a past occurrence) is "
-    "renamed: the plan's UpdateSeries has no future row to write the series through (series_plan._through "
-    "is None), so the runtime writes nothing yet records the new name as both sides' base; the next "
-    "reconcile finds the rows' old name and writes it back over the Outlook series",
-)
 def test_r_rec_7_a_series_with_only_past_rows_left_renamed_in_outlook_keeps_its_new_name() -> None:
+    """Found by the machine: nothing was written to the past row, yet the new name was recorded as its
+    base, and the next reconcile wrote the row's old name back over the Outlook series."""
     machine = _machine()
     user, mailbox = USERS[1], MAILBOX[USERS[1]]
     start = NOW - timedelta(days=2) + timedelta(hours=3)
@@ -894,4 +889,8 @@ def test_r_rec_7_a_series_with_only_past_rows_left_renamed_in_outlook_keeps_its_
     machine.ex.edit_item(mailbox, master, subject="Review")
     machine.settle()
     assert not _reconcile_writes(machine)
+    # Salesforce's one row is past: it would only become an exception, so it keeps its name (R-REC-7).
     assert machine.ex.items[mailbox][master].subject == "Review"
+    assert [machine.sf.events[r]["Subject"] for r in machine.sf.series_rows(machine.sf.series()[0])] == [
+        "Call"
+    ]
