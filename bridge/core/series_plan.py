@@ -185,14 +185,17 @@ def _create(source: Series, policy: Policy, now: datetime) -> SeriesPlan:
 
 def _stand_in(state: SeriesState, side: Side, series: Series | None) -> Copy | None:
     """The series as a `Copy` for the field merge, its span pinned to the base's (a change of time is a
-    change of pattern or start, planned as a rebuild); a side not read stands in as its base."""
+    change of pattern or start, planned as a rebuild); a side not read stands in as its base, and so do the
+    fields of a Lightning series whose every occurrence is an exception: they are one exception's, not the
+    series' (Salesforce changes no such row with its series)."""
     base = state.base_of(side)
     series_id = state.series_of(side)
     if base is None or series_id is None:
         return None
     if series is None:
         return Copy(side, series_id, state.version_of(side) or "", _LONG_AGO, base)
-    content = replace(series.content, when=base.when)
+    own = side is Side.EXCHANGE or any(not o.exception for o in series.occurrences)
+    content = replace(series.content if own else base, when=base.when)
     return Copy(side, series.id, series.version, series.modified, content, categories=series.categories)
 
 

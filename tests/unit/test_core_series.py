@@ -456,6 +456,18 @@ def test_r_rec_7_a_series_with_only_past_rows_is_not_renamed_there_nor_renamed_b
     assert result.state is not None and plan_series(result.state, sf, renamed, POLICY, NOW).commands == ()
 
 
+def test_r_rec_7_a_lightning_series_of_exceptions_only_is_no_edit_of_the_series() -> None:
+    # Every row an exception: Salesforce reads the series' fields off one of them. Those are the
+    # occurrences' own changes (each goes to its Outlook occurrence), never a rename of the series.
+    state = paired()
+    starts = [o.original_start for o in series(Side.SALESFORCE).occurrences]
+    moved = {start: body(start, "Moved") for start in starts}
+    sf = series(Side.SALESFORCE, subject="Moved", exceptions=moved, version="s2", modified=at(-0.5))
+    result = plan_series(state, sf, series(Side.EXCHANGE), POLICY, NOW)
+    assert not of(result, UpdateSeries)
+    assert len(of(result, UpdateOccurrence)) == len(starts)
+
+
 # ------------------------------------------------------------------------------------ storage (R-TIME-2)
 
 

@@ -827,14 +827,9 @@ def test_r_rec_4_a_lightning_series_the_bridge_emptied_is_no_series_deleted_in_s
     assert "Salesforce" in machine.ex.items[mailbox][master].categories
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-REC-3/R-REC-7: when every row left of a Lightning series is an exception, "
-    "salesforce.series.series_from_rows takes the series' own fields from an exception row, so an "
-    "occurrence renamed in Outlook (written as a past row's exception) renames the whole Outlook series "
-    "at the next reconcile",
-)
 def test_r_rec_3_the_one_past_row_renamed_from_outlook_leaves_the_series_name() -> None:
+    """Found by the machine: with every row left an exception, the Salesforce series read its fields from
+    one, and the next reconcile renamed the whole Outlook series after the occurrence."""
     machine = _machine()
     user, mailbox = USERS[2], MAILBOX[USERS[2]]
     start = NOW - timedelta(days=1) + timedelta(hours=1)
@@ -848,6 +843,8 @@ def test_r_rec_3_the_one_past_row_renamed_from_outlook_leaves_the_series_name() 
     machine.settle()
     assert not _reconcile_writes(machine)
     assert machine.ex.items[mailbox][master].subject == "Call"
+    ((_, occurrence),) = machine.ex.occurrences(mailbox, master, NOW + timedelta(days=60))
+    assert occurrence.subject == "Renamed"
 
 
 @pytest.mark.xfail(
