@@ -552,11 +552,15 @@ def _rows_of(state: SeriesState) -> set[str]:
 
 
 def _gone_side(state: SeriesState | None, sf: Series | None, ex: Series | None) -> Side | None:
-    """The side whose stored series read as gone (a deleted master; no row left), if one did."""
+    """The side whose stored series read as gone (a deleted master; no row left), if one did. A Lightning
+    series whose rows the state no longer holds was emptied by the bridge's own writes (its last row
+    deleted for an Outlook occurrence, or ended there), whose echoes are dropped: no deletion in
+    Salesforce (R-DEL-5)."""
     if state is None or state.ended:
         return None
     read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
-    return next((side for side in Side if state.series_of(side) and read[side] is None), None)
+    held = {Side.SALESFORCE: bool(_rows_of(state)), Side.EXCHANGE: True}
+    return next((side for side in Side if state.series_of(side) and read[side] is None and held[side]), None)
 
 
 @dataclass(slots=True)
