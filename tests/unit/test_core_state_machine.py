@@ -804,14 +804,10 @@ def test_r_rec_3_a_split_occurrence_edited_again_in_outlook_changes_its_single_e
     assert not _reconcile_writes(machine)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-REC-4/R-DEL-5: the bridge deletes the last row of a Lightning series (an Outlook occurrence "
-    "deleted, the others split out or ended), its own echo is dropped, and the next reconcile reads the "
-    "series with no row as deleted in Salesforce (runtime series._gone_side): the Outlook series loses its "
-    "category and the pairing ends, so the split occurrence left stops syncing",
-)
 def test_r_rec_4_a_lightning_series_the_bridge_emptied_is_no_series_deleted_in_salesforce() -> None:
+    """Found by the machine: the bridge deleted the last row (its echo dropped), and the next reconcile
+    read the series with no row as deleted in Salesforce: the Outlook series lost its category and the
+    split occurrence left stopped syncing."""
     machine = _machine()
     mailbox = MAILBOX[USERS[0]]
     start = NOW + timedelta(days=8, hours=9)
