@@ -55,13 +55,15 @@ def _calbridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
 
 
 def _crossed_both_ways(world: World, label: str) -> tuple[str, str]:
-    """An event made in Salesforce and an item booked in Outlook, each seen on the other side."""
+    """An event made in Salesforce and an item booked in Outlook, each seen on the other side. One after the
+    other: a pass started by the new event reads the user's window, and an item booked at that moment would
+    cross in it as part of that read, without a notice of its own to time it by."""
     owner, _ = world.user(0)
     outlook = world.outlook(0)
     start, end = world.slot()
     event_id = world.desk.create_event(owner, f"{label} from Salesforce", start, end)
-    item = outlook.book(f"{label} from Outlook", start, end)
     wait_until(lambda: (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c"))
+    item = outlook.book(f"{label} from Outlook", start, end)
     wait_until(lambda: world.desk.query("SELECT Id FROM Event WHERE Exchange_Item_Id__c = {}", item.id))
     return event_id, item.id
 
