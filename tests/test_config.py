@@ -453,11 +453,16 @@ def test_r_api_2_budget_poll_seconds_reaches_the_salesforce_connection(secrets_d
 
     assert _load(secrets_dir, _toml(secrets_dir)).salesforce.budget_poll_seconds == 60
     config = _load(secrets_dir, _toml(secrets_dir, salesforce="budget_poll_seconds = 5"))
-    port = open_salesforce_port(config)
-    try:
-        assert getattr(port, "connection").budget_poll_s == 5  # noqa: B009 - the adapter's, not the port's
-    finally:
-        asyncio.run(port.close())
+
+    async def poll_seconds() -> float:
+        # Opened inside a running loop, as the bridge does: grpc.aio binds its channel to it.
+        port = open_salesforce_port(config)
+        try:
+            return float(getattr(port, "connection").budget_poll_s)  # noqa: B009 - the adapter's, not the port's
+        finally:
+            await port.close()
+
+    assert asyncio.run(poll_seconds()) == 5
     problems = _problems(secrets_dir, _toml(secrets_dir, salesforce="budget_poll_seconds = 0"))
     assert [p.partition(":")[0] for p in problems] == ["salesforce.budget_poll_seconds"]
 
