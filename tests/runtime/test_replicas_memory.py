@@ -115,8 +115,9 @@ async def test_r_scope_2_settings_read_once_by_the_stream_holder_reach_every_rep
             await replica.stop()
 
 
-async def _eventually(probe: Callable[[], T | None], timeout: float = 6 * LEASE_S) -> T:
-    """`probe()` once it is not None, polled every 0.05 s; fails after `timeout` seconds."""
+async def _eventually(probe: Callable[[], T | None], timeout: float = 20 * LEASE_S) -> T:
+    """`probe()` once it is not None, polled every 0.05 s; fails after `timeout` seconds (generous: a loaded
+    2-core run with four workers needed more than six lease periods; a passing wait ends at once)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while (found := probe()) is None:
         assert asyncio.get_running_loop().time() < deadline, "not seen in time"
