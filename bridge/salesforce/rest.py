@@ -154,6 +154,11 @@ class RestClient:
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """Every row of a SOQL query, following `nextRecordsUrl` page by page (each page one call)."""
         page: dict[str, Any] = await self.call("query", lambda sf: sf.query(soql, headers=self.headers))
+        return await self._every_row(page)
+
+    async def _every_row(self, page: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a query's first `page` and of the pages after it (each one call), without their
+        `attributes`."""
         rows = list(page.get("records", []))
         while not page.get("done", True) and page.get("nextRecordsUrl"):
             page = await self.call("query", self._more(str(page["nextRecordsUrl"])))
@@ -186,13 +191,7 @@ class RestClient:
                 if status >= 400 or not isinstance(page, dict):
                     error = SalesforceGeneralError("composite", status, "query", page)
                     raise failures.from_rest(error, None)
-                rows = list(page.get("records", []))
-                while not page.get("done", True) and page.get("nextRecordsUrl"):
-                    page = await self.call("query", self._more(str(page["nextRecordsUrl"])))
-                    rows.extend(page.get("records", []))
-                for row in rows:
-                    row.pop("attributes", None)
-                answers.append(rows)
+                answers.append(await self._every_row(page))
         return answers
 
     def _more(self, url: str) -> Callable[[Salesforce], dict[str, Any]]:
