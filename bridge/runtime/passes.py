@@ -16,10 +16,10 @@ Failures, by class (bridge.errors), one plan at a time; nothing one plan does st
   the actor retries the pass later; the notices stay uncommitted.
 A pair still failing after `MAX_REPLANS` asks for a window reconcile only when it lost races; a permanent
 failure (a refusal, a gone copy its plan still writes) is reported as its issue instead, never looped on.
-A plan that loses a race after it created a record is planned again from that record (its id and what was
-written are known), so a change made meanwhile merges as after any lost race; one that fails otherwise after
-a create stores nothing and asks for a window reconcile: the record carries its pairing fields (R-PAIR-1),
-so the reconcile pairs it instead of creating it again.
+A plan that loses a race or finds a copy gone after it created a record is planned again from that record
+(its id and what was written are known), as any other plan would be; one that fails otherwise after a
+create stores nothing and asks for a window reconcile: the record carries its pairing fields (R-PAIR-1), so
+the reconcile pairs it instead of creating it again.
 A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
 the written side alone, so a re-plan never mistakes the bridge's own write for a user's edit.
 
@@ -378,25 +378,20 @@ async def _execute(
                         "reason": str(cause),
                     },
                 )
-            if failed.done.created and isinstance(cause, ConflictError) and failed.done.state is not None:
-                # The record just made is known (its id, and what was written): plan again from there, as
-                # after any lost race. A reconcile would meet two copies with no common base, and a change
-                # made meanwhile in the same second as the creation would lose to the bridge's own copy.
-                before, event, item = failed.done.state, failed.done.event, failed.done.item
-                made_before = failed.done
-                reread = await _reread(services, ctx, before, job, directory)
-                if reread is None:
-                    return None
-                observation, before = reread
-                planned = plan(before, observation, ctx.policy, services.now())
-                continue
-            if failed.done.created:
+            if not failed.done.created:
+                before = _advanced(before, failed)
+            elif isinstance(cause, ConflictError | NotFoundError) and failed.done.state is not None:
+                # The record just made is known (its id, and what was written): go on from there as after
+                # any lost race or vanished copy. A reconcile would meet two copies with no common base (a
+                # change made in the same second as the creation lost to the bridge's own copy), or an
+                # event whose item is gone with no pair to tell it was the bridge's.
+                before, made_before = failed.done.state, failed.done
+            else:
                 log.warning(
                     "user %s: a plan failed after it created a record (%s); reconciling", ctx.user_id, cause
                 )
                 result.reconcile_next = True
                 return None
-            before = _advanced(before, failed)
             event, item = failed.done.event, failed.done.item
             if isinstance(cause, ConflictError):
                 reread = await _reread(services, ctx, before, job, directory)

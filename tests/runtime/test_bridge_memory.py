@@ -210,3 +210,25 @@ async def test_r_merge_5_an_item_edited_while_its_new_event_is_made_keeps_the_ed
     assert item.legacy_free_busy_status == "Free"
     assert event["ShowAs"] == "Free"
     assert item.salesforce_event_id == event["Id"] and "Salesforce" in item.categories
+
+
+async def test_r_del_2_an_item_deleted_while_its_new_event_is_made_takes_the_event_with_it(
+    world: World,
+) -> None:
+    """The user books in Outlook and deletes the booking at once: the bridge has created the event, and its
+    write of the pairing fields finds the item gone. The event it just made goes at once (R-DEL-2), not at
+    some later reconcile (none runs in this world)."""
+    start, end = soon()
+    update_item = world.ex.update_item
+
+    async def deleted_meanwhile(mailbox: str, item_id: str, *args: object, **kwargs: object) -> object:
+        world.ex.update_item = update_item  # type: ignore[method-assign]
+        world.ex.remove_item(mailbox, item_id)
+        return await update_item(mailbox, item_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    world.ex.update_item = deleted_meanwhile  # type: ignore[method-assign]
+    world.ex.put_item(ANN.mailbox, "Booked then dropped", start, end)
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    assert not [e for e in world.sf.events.values() if e.get("Subject") == "Booked then dropped"]
+    assert [p.state.status for p in await world.store.pairs_of(ANN.user_id)] == [PairStatus.ENDED]
