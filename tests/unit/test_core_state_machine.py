@@ -843,13 +843,11 @@ def test_r_rec_3_the_one_past_row_renamed_from_outlook_leaves_the_series_name() 
     assert occurrence.subject == "Renamed"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-REC-7/R-DEL-9: a Lightning series deleted in Salesforce deletes the Outlook series (kind B) "
-    "and its state is forgotten, but the single event of an occurrence split out of it is then no series' "
-    "any more: the next reconcile's pair road creates it in Outlook as a new item, one occurrence back",
-)
 def test_r_rec_7_a_lightning_series_deleted_with_a_split_occurrence_stays_deleted() -> None:
+    """Found by the machine: the Outlook series went (R-DEL-5, kind B) and its state was forgotten, but the
+    single event of the occurrence split out of the Lightning series stayed in Salesforce, no series' any
+    more, and the next reconcile's pair road created it in Outlook as a new item. The split event goes with
+    its series now (R-REC-7: the series is one unit)."""
     machine = _machine()
     user, mailbox = USERS[2], MAILBOX[USERS[2]]
     start = NOW + timedelta(days=5, hours=9)
@@ -866,6 +864,27 @@ def test_r_rec_7_a_lightning_series_deleted_with_a_split_occurrence_stays_delete
     assert not machine.ex.items[mailbox]
     assert not _reconcile_writes(machine)
     assert not machine.ex.items[mailbox], "a deleted series came back in Outlook"
+    assert not [r for r in machine.sf.events.values() if r.get("OwnerId") == user], "the split event stayed"
+
+
+def test_r_rec_7_an_outlook_series_deleted_with_a_split_occurrence_deletes_its_single_event_too() -> None:
+    """R-REC-7 with R-DEL-2 (kind A): a deleted Outlook master deletes the Lightning series, and the single
+    event an occurrence was split into (R-REC-3) with it; nothing comes back at the next reconcile."""
+    machine = _machine()
+    user, mailbox = USERS[0], MAILBOX[USERS[0]]
+    start = NOW + timedelta(days=3, hours=10)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+    master = machine.ex.put_series(mailbox, "Review", start, start + timedelta(hours=1), weekly)
+    machine.settle()
+    (_, second) = machine.ex.occurrences(mailbox, master, start + timedelta(weeks=3))[1]
+    machine.ex.edit_occurrence(mailbox, second.item_id, subject="Review (moved)")  # split out in Salesforce
+    machine.settle()
+    assert any(r.get("Subject") == "Review (moved)" for r in machine.sf.events.values())
+    machine.ex.remove_item(mailbox, master)
+    machine.settle()
+    assert not _reconcile_writes(machine)
+    assert not [r for r in machine.sf.events.values() if r.get("OwnerId") == user], "an event stayed"
+    assert not machine.ex.items[mailbox], "the deleted series came back in Outlook"
 
 
 def test_r_rec_7_a_series_with_only_past_rows_left_renamed_in_outlook_keeps_its_new_name() -> None:
