@@ -4,7 +4,9 @@ Each test module gets one sandbox and one bridge (starting them is the slow part
 other's way by using their own subjects, times and users. A module may set `BRIDGE_ENV` (CALBRIDGE_*
 variables for the bridge process, kept across restarts) and `BRIDGE_SETTINGS` (TOML text
 appended to the written config) to run the bridge under other policies, and `PROVIDERS = ("ews", "graph")`
-to run every test once per Exchange provider (R-GRAPH-1), with one world per provider.
+to run every test once per Exchange provider (R-GRAPH-1), with one world per provider. A test about one
+provider only (an EWS fault hook, EWS streaming) says so with `@pytest.mark.providers("ews", reason=...)`:
+it runs in that provider's world alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bridge.sandbox.people import Outlook, SalesforceDesk
 from bridge.sandbox.runner import Sandbox, running_sandbox
 
 _SLOTS = count(1)
+GRAPH_POLLING = "poll_seconds = 0.5\npoll_fast_seconds = 0.25\n"  # delta polling, fast
 
 
 @dataclass
@@ -42,6 +45,11 @@ class World:
     def ews_id(self, stored_id: str) -> str:
         """The id Outlook (EWS) knows an item by, from the id the bridge keeps."""
         return self.sandbox.graph.state.ids.to_ews(stored_id) if self.provider == "graph" else stored_id
+
+    @property
+    def exchange_side(self) -> str:
+        """The sandbox the bridge's provider talks to, for its faults (the people's Outlook speaks EWS)."""
+        return "graph" if self.provider == "graph" else "exchange"
 
     def user(self, index: int = 0) -> tuple[str, str]:
         """(Salesforce user id, mailbox address) of a seeded user."""
@@ -81,9 +89,19 @@ def use_graph(config: Path, graph: dict[str, Any], settings: str) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "providers(*names, reason): the Exchange providers a test of a PROVIDERS module runs under"
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     providers = getattr(metafunc.module, "PROVIDERS", None)
     if providers and "world" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("providers")
+        if only is not None:
+            assert only.kwargs.get("reason"), f"{metafunc.definition.name}: providers() needs a reason"
+            providers = tuple(p for p in providers if p in only.args)
         metafunc.parametrize("world", providers, indirect=True, scope="module")
 
 
@@ -95,7 +113,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         config = sandbox.write_bridge_config(root / "bridge")
         endpoints = sandbox.endpoints()
         if provider == "graph":  # delta polling, fast (test_graph_provider.py covers notifications)
-            use_graph(config, endpoints["graph"], "poll_seconds = 0.5\npoll_fast_seconds = 0.25\n")
+            use_graph(config, endpoints["graph"], GRAPH_POLLING)
         extra = getattr(request.module, "BRIDGE_SETTINGS", "")
         if extra:
             config.write_text(config.read_text() + "\n" + extra)

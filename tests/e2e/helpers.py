@@ -61,6 +61,11 @@ def change_events_lost(world: World) -> Iterator[None]:
         org.change_sink = sink
 
 
+def paired_with(world: World, item_id: str) -> list[dict[str, Any]]:
+    """The events paired with the item Outlook (EWS) shows as `item_id` (R-PAIR-1), under either provider."""
+    return world.desk.query("SELECT Id FROM Event WHERE Exchange_Item_Id__c = {}", world.stored_id(item_id))
+
+
 def one_event(world: World, owner: str, subject: str, timeout: float = 20.0) -> dict[str, Any]:
     """The single event the bridge made for `subject`; fails on none or on a duplicate."""
     found, _ = wait_until(lambda: world.desk.events_of(owner, subject), timeout=timeout)
@@ -69,11 +74,12 @@ def one_event(world: World, owner: str, subject: str, timeout: float = 20.0) -> 
 
 
 def item_of(world: World, index: int, event_id: str, timeout: float = 20.0) -> Any:
-    """The item the bridge made for an event, found through the event's pairing field (R-PAIR-1)."""
+    """The item the bridge made for an event, found through the event's pairing field (R-PAIR-1), as Outlook
+    (EWS) shows it whichever provider wrote it."""
     outlook = world.outlook(index)
 
     def probe() -> Any:
         item_id = (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
-        return outlook.by_id(item_id) if item_id else None
+        return outlook.by_id(world.ews_id(item_id)) if item_id else None
 
     return wait_until(probe, timeout=timeout)[0]
