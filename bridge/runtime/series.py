@@ -33,8 +33,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from bridge.core.commands import CloseIssue, Command, Created, RaiseIssue, UpdateEvent, UpdateItem
-from bridge.core.fields import ExchangeItem
+from bridge.core.commands import (
+    CloseIssue,
+    Command,
+    Created,
+    DeleteEvent,
+    DeleteItem,
+    RaiseIssue,
+    UpdateEvent,
+    UpdateItem,
+)
+from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
@@ -48,6 +57,7 @@ from bridge.core.series import (
 )
 from bridge.core.series_commands import (
     CreateSeries,
+    CreateSingle,
     DeleteOccurrence,
     DeleteSeries,
     EndSeries,
@@ -56,6 +66,7 @@ from bridge.core.series_commands import (
     UpdateOccurrence,
     UpdateSeries,
 )
+from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_gone import plan_gone
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
@@ -89,6 +100,9 @@ BUILT = (
     SplitOccurrence,
     UpdateEvent,
     UpdateItem,
+    CreateSingle,
+    DeleteEvent,
+    DeleteItem,
     RaiseIssue,
     CloseIssue,
 )
@@ -132,6 +146,7 @@ class Touched:
     sf_rows: set[str] = field(default_factory=set)  # row ids changed by someone else
     sf_series: set[str] = field(default_factory=set)  # ActivityRecurrence2Ids named by a change
     ex_masters: set[str] = field(default_factory=set)
+    ex_singles: set[str] = field(default_factory=set)  # single items of expanded series (R-REC-6)
     # By Salesforce transaction key: the rows deleted and the series created in it (R-REC-5).
     deleted_in: dict[str, set[str]] = field(default_factory=dict)
     created_in: dict[str, set[str]] = field(default_factory=dict)
@@ -140,7 +155,7 @@ class Touched:
     window: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.sf_rows or self.sf_series or self.ex_masters)
+        return bool(self.sf_rows or self.sf_series or self.ex_masters or self.ex_singles)
 
     def note(self, event_id: str, change: EventChange) -> None:
         """Keep what a row's change did in its transaction: Salesforce re-creates a series (a new start
@@ -192,12 +207,28 @@ def split_salesforce(
             touched.note(event_id, change)
 
 
-def split_exchange(items: list[ExchangeItem], touched: Touched) -> list[ExchangeItem]:
-    """The items of a mailbox sync that are not series masters; the masters go to `touched` (a sync
-    lists singles and masters only, never occurrences)."""
+def split_exchange(
+    items: list[ExchangeItem], touched: Touched, stored: Sequence[StoredSeries] = ()
+) -> list[ExchangeItem]:
+    """The items of a mailbox sync that are not series masters, nor the single items of an expanded
+    series (R-REC-6); those go to `touched` (a sync lists singles and masters only, never occurrences)."""
     masters = [i for i in items if i.is_recurring]
     touched.ex_masters |= {i.item_id for i in masters}
-    return [i for i in items if not i.is_recurring]
+    held = _expanded_items(stored)
+    touched.ex_singles |= {i.item_id for i in items if i.item_id in held}
+    return [i for i in items if not i.is_recurring and i.item_id not in held]
+
+
+def series_deletions(deleted: Sequence[str], stored: Sequence[StoredSeries], touched: Touched) -> None:
+    """The items a mailbox sync lists as deleted that a stored series holds: its master (the whole series'
+    deletion, R-REC-7) or one of an expanded series' single items (R-REC-4); the series road reads them."""
+    touched.ex_masters |= {i for i in deleted if any(s.state.ex_series == i for s in stored)}
+    held = _expanded_items(stored)
+    touched.ex_singles |= {i for i in deleted if i in held}
+
+
+def _expanded_items(stored: Sequence[StoredSeries]) -> set[str]:
+    return {p.ex_id for s in stored if s.state.expanded for p in s.state.occurrences if p.ex_id}
 
 
 def claimed(stored: Sequence[StoredSeries]) -> tuple[set[str], set[str]]:
@@ -295,9 +326,12 @@ class SeriesRoad:
         by_sf = {s.sf_series: s for s in stored if s.sf_series}
         by_ex = {s.ex_series: s for s in stored if s.ex_series}
         by_row = {p.sf_id: s for s in stored for p in s.occurrences if p.sf_id}
-        wanted_sf = set(touched.sf_series) | {
-            by_row[r].sf_series or "" for r in touched.sf_rows if r in by_row
-        }
+        by_item = {p.ex_id: s for s in stored if s.expanded for p in s.occurrences if p.ex_id}
+        # A record an expanded series holds on its single copies' side names the series on its origin's.
+        held = [by_row[r] for r in touched.sf_rows if r in by_row]
+        held += [by_item[i] for i in touched.ex_singles if i in by_item]
+        touched.ex_masters |= {s.ex_series for s in held if s.ex_series and not s.sf_series}
+        wanted_sf = set(touched.sf_series) | {s.sf_series for s in held if s.sf_series}
         unknown = sorted(r for r in touched.sf_rows if r not in by_row)
         if unknown:
             wanted_sf |= set((await self._sf.series_ids(unknown)).values())
@@ -354,6 +388,8 @@ class SeriesRoad:
                 rekeyed = recreation(state, deleted, created) if created is not None else None
                 if rekeyed is None:
                     continue
+                if state.expanded:  # R-REC-6: the copies of starts the new pattern lacks are to go
+                    rekeyed = _dropped_kept(state, rekeyed)
                 log.info("series_recreated", extra={"user": ctx.user_id, "series": state.key,
                                                      "salesforce_id": series_id,
                                                      "previous_id": state.sf_series})  # fmt: skip
@@ -435,7 +471,10 @@ class SeriesRoad:
     async def _gone(self, ctx: UserContext, state: SeriesState, gone: Side, survivor: Series | None) -> None:
         """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
         forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9)."""
-        commands, after = plan_gone(state, gone, survivor, ctx.policy)
+        if state.expanded:  # R-REC-6: the single copies under the R-DEL table, one by one
+            commands, after = plan_expanded_gone(state, survivor, ctx.policy)
+        else:
+            commands, after = plan_gone(state, gone, survivor, ctx.policy)
         if self.observing:
             await self._observe(ctx, state.key, commands)
             return
@@ -467,7 +506,33 @@ class SeriesRoad:
         if ex_id:
             start, end = now - ctx.policy.past, now + ctx.policy.future
             ex = await self._ex.read_series(ctx.mailbox, ex_id, start, end, ctx.policy)
+        if state is not None and state.expanded and not state.ended:
+            if state.origin is Side.SALESFORCE:
+                ex = await self._singles(ctx, state, Side.EXCHANGE, sf)
+            else:
+                sf = await self._singles(ctx, state, Side.SALESFORCE, ex)
         return state, sf, ex
+
+    async def _singles(self, ctx: UserContext, state: SeriesState, side: Side, like: Series | None) -> Series:
+        """The single copies of an expanded series on `side` (R-REC-6), read by the ids its pairs hold and
+        keyed by their original starts; a copy missing from the answer is gone."""
+        held = {
+            held_id: p.original_start
+            for p in state.occurrences
+            if (held_id := p.sf_id if side is Side.SALESFORCE else p.ex_id) is not None
+        }
+        found: list[Occurrence] = []
+        if side is Side.EXCHANGE and held:
+            items = await self.exchange.read_items(ctx.mailbox, sorted(held))
+            for item_id, item in sorted(items.items()):
+                copy = item_from_exchange(item, ctx.policy)
+                found.append(Occurrence(held[item_id], copy.id, copy.content, copy.version))
+        elif held:
+            events = await self.salesforce.read_events(sorted(held))
+            for event_id, record in sorted(events.items()):
+                copy = copy_of_event(record)
+                found.append(Occurrence(held[event_id], copy.id, copy.content, copy.version))
+        return singles_series(side, found, like)
 
     async def _with_singles(self, sf: Series, state: SeriesState) -> Series:
         """The Salesforce series with its split occurrences' single events (R-REC-3) among its
@@ -546,6 +611,15 @@ class SeriesRoad:
         await self.store.commit(commit)
 
 
+def _dropped_kept(old: SeriesState, rekeyed: SeriesState) -> SeriesState:
+    """An expanded series re-created by Salesforce (R-REC-5, R-REC-6): the pairs of original starts the
+    new series no longer gives are kept without their row, so the plan deletes their single copies."""
+    kept = {p.original_start for p in rekeyed.occurrences}
+    dropped = [replace(p, sf_id=None, split=False) for p in old.occurrences if p.original_start not in kept]
+    pairs = sorted((*rekeyed.occurrences, *dropped), key=lambda p: p.original_start)
+    return replace(rekeyed, occurrences=tuple(pairs))
+
+
 def _rows_of(state: SeriesState) -> set[str]:
     """The rows of a state's Salesforce series (a split occurrence's single event is no row of it)."""
     return {p.sf_id for p in state.occurrences if p.sf_id and not p.split}
@@ -577,9 +651,9 @@ _DIRECTION = {Side.SALESFORCE: "to_salesforce", Side.EXCHANGE: "to_exchange"}
 
 def _written_sides(command: Command) -> tuple[Side, ...]:
     """Where a series command writes (an issue command writes to neither service)."""
-    if isinstance(command, SplitOccurrence | UpdateEvent):
+    if isinstance(command, SplitOccurrence | UpdateEvent | DeleteEvent):
         return (Side.SALESFORCE,)
-    if isinstance(command, UpdateItem):
+    if isinstance(command, UpdateItem | DeleteItem):
         return (Side.EXCHANGE,)
     side = getattr(command, "side", None)
     return (side,) if isinstance(side, Side) else ()
@@ -699,17 +773,27 @@ class _Writes:
             if rows is not None and rows.occurrences:
                 await self.road._sf.delete_onwards(rows.occurrences[0].id)
                 self._note(command, str(command.series_id))
-        elif isinstance(command, UpdateItem):  # the master's category: added (R-CAT-1) or removed (R-DEL-5)
+        elif isinstance(command, UpdateItem):
+            # The master's category, added (R-CAT-1) or removed (R-DEL-5); or an expanded series' single
+            # item (R-REC-6), its fields or its category.
             await self.road.exchange.update_item(
                 ctx.mailbox,
                 str(command.item_id),
                 None,
-                {},
+                dict(command.fields),
                 command.add_categories,
                 command.remove_categories,
                 False,
             )
             self._note(command, str(command.item_id))
+        elif isinstance(command, CreateSingle):
+            await self._create_single(command)
+        elif isinstance(command, DeleteItem):  # an expanded series' single item (R-REC-4, R-REC-7)
+            await self.road.exchange.delete_item(ctx.mailbox, str(command.item_id), None, False)
+            self._note(command, str(command.item_id))
+        elif isinstance(command, DeleteEvent):  # an expanded series' single event
+            await self.road.salesforce.delete_event(str(command.event_id), None)
+            self._note(command, str(command.event_id))
         elif isinstance(command, EndSeries | RebuildSeries):
             series_id = self._series(command.side, command.series_id)
             await self._repattern(command)
@@ -733,6 +817,29 @@ class _Writes:
             self._note(command, str(command.event_id))
         else:
             raise AssertionError(f"no handler for {command!r}")
+
+    async def _create_single(self, command: CreateSingle) -> None:
+        """R-REC-6: one occurrence's single copy, bound to its pair at once (so a failure later in the plan
+        never creates it twice). No invitations are sent (R-ATT-12)."""
+        ctx = self.ctx
+        if command.side is Side.EXCHANGE:
+            written = await self.road.exchange.create_item(
+                ctx.mailbox, dict(command.fields), command.categories, False
+            )
+        else:
+            values = {**dict(command.fields), "OwnerId": ctx.user_id}
+            written = await self.road.salesforce.create_event(values, ())
+        state = self.result.state
+        pairs = tuple(
+            p
+            if p.original_start != command.original_start
+            else replace(p, ex_id=written.id)
+            if command.side is Side.EXCHANGE
+            else replace(p, sf_id=written.id)
+            for p in state.occurrences
+        )
+        self.result.state = replace(state, occurrences=pairs)
+        self._note(command, written.id, made=written.id)
 
     async def _repattern(self, command: EndSeries | RebuildSeries) -> None:
         """R-REC-4/5. Exchange ends or re-patterns the master in place. Salesforce cannot update a pattern:
@@ -805,4 +912,12 @@ class _Writes:
         self.result.state = replace(state, occurrences=pairs)
 
 
-__all__ = ["SeriesRoad", "Touched", "claimed", "leave_series", "split_exchange", "split_salesforce"]
+__all__ = [
+    "SeriesRoad",
+    "Touched",
+    "claimed",
+    "leave_series",
+    "series_deletions",
+    "split_exchange",
+    "split_salesforce",
+]

@@ -36,7 +36,14 @@ from bridge.runtime.passes import (
     run_pass,
 )
 from bridge.runtime.reconcile import Gathered, Reader, with_directory
-from bridge.runtime.series import SeriesRoad, Touched, leave_series, split_exchange, split_salesforce
+from bridge.runtime.series import (
+    SeriesRoad,
+    Touched,
+    leave_series,
+    series_deletions,
+    split_exchange,
+    split_salesforce,
+)
 from bridge.runtime.series import claimed as claimed_by_series
 
 
@@ -176,9 +183,10 @@ class UserSync:
                 changed, deleted, new_state = await self._sync(ctx, sync_state)
             except StreamGapError:
                 return await self.reconcile(ctx, work)
-            changed = split_exchange(changed, touched) if self.series.available() else changed
-            # A deleted master is its series' deletion (R-REC-7): the series road reads it as gone.
-            touched.ex_masters |= {i for i in deleted if any(s.state.ex_series == i for s in series)}
+            changed = split_exchange(changed, touched, series) if self.series.available() else changed
+            # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
+            # series its occurrence's (R-REC-6): the series road reads them as gone.
+            series_deletions(deleted, series, touched)
             synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, waiting_ex, got)
@@ -229,7 +237,7 @@ class UserSync:
         if road:  # SPEC §15: every stored series, and those the window or the mailbox sync shows
             touched = got.series
             touched.window = True
-            split_exchange(changed, touched)
+            split_exchange(changed, touched, series)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
             touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}
             await self.series.run(ctx, touched, self.services.now())
