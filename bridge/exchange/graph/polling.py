@@ -3,9 +3,11 @@
 edit again).
 
 The poller keeps a delta state of its own, separate from the runtime's: it only says that something
-changed (a `MailboxNotice` naming the ids), and the runtime's `sync` reads the changes. An idle poll costs
-one request, far below Graph's 10,000 per mailbox per 10 minutes. A refused state starts a new round and
-says `lost=True` (changes may have been missed: the runtime reconciles, R-TIME-3).
+changed (a `MailboxNotice` naming the ids, timed from the start of the round that found them, as a change
+notification is from its arrival: the propagation metrics count and time them, R-TIME-1), and the runtime's
+`sync` reads the changes. An idle poll costs one request, far below Graph's 10,000 per mailbox per 10
+minutes. A refused state starts a new round and says `lost=True` (changes may have been missed: the runtime
+reconciles, R-TIME-3).
 
 A mailbox whose changes arrive by change notifications is `relax`ed: polled every `fallback_poll_seconds`
 only, to catch what a notification lost; when its subscription goes, polling speeds up again at once.
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bridge.errors import CalbridgeError, StreamGapError
 from bridge.ports import MailboxNotice
@@ -95,9 +98,10 @@ class Poller:
                 if state is None:
                     _, state = await self._round(mailbox, None)  # where "now" is; nothing to report
                 else:
+                    began = datetime.now(UTC)  # the changes it finds: committed by then, near enough
                     ids, state = await self._round(mailbox, state)
                     if ids:
-                        self._deliver(MailboxNotice(mailbox=mailbox, item_ids=ids))
+                        self._deliver(MailboxNotice(mailbox=mailbox, item_ids=ids, committed_at=began))
                         fast_until = self._clock() + self._connection.fast_for_seconds
                 wait = self._connection.poll_fast_seconds
             except StreamGapError as gap:
