@@ -28,7 +28,9 @@ from bridge.sandbox.people import wait_until
 from bridge.store import open_store
 
 from .conftest import World
+from .helpers import paired_with
 
+PROVIDERS = ("ews", "graph")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -64,7 +66,7 @@ def _crossed_both_ways(world: World, label: str) -> tuple[str, str]:
     event_id = world.desk.create_event(owner, f"{label} from Salesforce", start, end)
     wait_until(lambda: (world.desk.event(event_id) or {}).get("Exchange_Item_Id__c"))
     item = outlook.book(f"{label} from Outlook", start, end)
-    wait_until(lambda: world.desk.query("SELECT Id FROM Event WHERE Exchange_Item_Id__c = {}", item.id))
+    wait_until(lambda: paired_with(world, item.id))
     return event_id, item.id
 
 
@@ -162,6 +164,7 @@ def test_r_time_5_sync_now_asks_the_running_bridge_and_backfill_runs_in_process(
     assert f"{len(world.endpoints['users'])} users reconciled in this process" in filled.stdout
 
 
+@pytest.mark.providers("ews", reason="argument and config-file errors, before any provider is reached")
 def test_bad_input_is_one_line_and_a_non_zero_exit_never_a_traceback(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
