@@ -34,12 +34,15 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from bridge.core.commands import (
+    AddAttendeeRelation,
     CloseIssue,
     Command,
     Created,
     DeleteEvent,
     DeleteItem,
     RaiseIssue,
+    RemoveAttendeeRelation,
+    UpdateAttendeeStatus,
     UpdateEvent,
     UpdateItem,
 )
@@ -68,7 +71,9 @@ from bridge.core.series_commands import (
 )
 from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_gone import plan_gone
+from bridge.core.series_invitees import series_invitee_writes
 from bridge.core.series_plan import SeriesPlan, plan_series
+from bridge.core.series_writes import writable
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import (
     ChangeType,
@@ -440,12 +445,66 @@ class SeriesRoad:
                 return
             writes = _Writes(self, ctx, planned, sf, ex)
             result = await writes.run()
+            if not result.opened:
+                await self._invitees(ctx, state, result, sf, ex)
             await self._journal(writes.journal)
             await self._commit(ctx, result.state, result.opened, result.closed)
             self._report(ctx, result, planned)
             if not result.created:
                 return
             state, sf_id, ex_id = result.state, result.state.sf_series, result.state.ex_series
+
+    async def _invitees(
+        self,
+        ctx: UserContext,
+        before: SeriesState | None,
+        result: _Result,
+        sf: Series | None,
+        ex: Series | None,
+    ) -> None:
+        """R-REC-7: the Outlook master's attendee changes since the series' Exchange base (all of them when
+        the plan created the Lightning series) on every Lightning row, as relations
+        (`bridge.core.series_invitees`). Written before the state is committed; when Salesforce is away
+        the state keeps the old attendee base, so the next change or reconcile writes them again."""
+        after = result.state
+        policy = ctx.policy
+        if ex is None or after.expanded or after.ended or after.sf_series is None or after.masked is not None:
+            return
+        if not writable(Side.SALESFORCE, after, sf, policy) or after.base_ex is None:
+            return
+        old = before.base_ex if before is not None and before.sf_series is not None else None
+        base = old.attendees if old is not None else None
+        current = ex.content.attendees
+        if base is not None and tuple(base) == tuple(current):
+            return
+        rows = sorted({p.sf_id for p in after.occurrences if p.sf_id})
+        if not rows or (base is None and not current):
+            return
+        try:
+            read = await self.salesforce.read_events(rows)
+            held = {i: {r.relation_id: r.status for r in e.relations} for i, e in read.items()}
+            emails = sorted({a.email for a in (*(base or ()), *current)})
+            directory = await self.salesforce.resolve(emails)
+            for command in series_invitee_writes(base, current, held, directory, policy):
+                await self._relation(command)
+                result.done.append(command)
+        except TransientError as error:
+            log.warning("series_invitees_waiting", extra={"user": ctx.user_id, "series": after.key,
+                                                          "reason": str(error)})  # fmt: skip
+            assert after.base_ex is not None
+            result.state = replace(after, base_ex=replace(after.base_ex, attendees=tuple(base or ())))
+
+    async def _relation(self, command: Command) -> None:
+        salesforce = self.salesforce
+        try:
+            if isinstance(command, AddAttendeeRelation):
+                await salesforce.add_relation(str(command.event_id), command.relation_id, command.status)
+            elif isinstance(command, UpdateAttendeeStatus):
+                await salesforce.update_relation(str(command.event_id), command.relation_id, command.status)
+            elif isinstance(command, RemoveAttendeeRelation):
+                await salesforce.remove_relation(str(command.event_id), command.relation_id)
+        except NotFoundError:
+            return  # the row is gone: its deletion is planned on its own
 
     def _wait_for_recreation(self, state: SeriesState, touched: Touched) -> None:
         """R-REC-5: a Lightning pattern edit deletes every row and creates the new series in one
@@ -646,12 +705,13 @@ class _Result:
     done: list[Command] = field(default_factory=list)  # the commands carried out, in order
 
 
+InviteeWrite = AddAttendeeRelation | UpdateAttendeeStatus | RemoveAttendeeRelation
 _DIRECTION = {Side.SALESFORCE: "to_salesforce", Side.EXCHANGE: "to_exchange"}
 
 
 def _written_sides(command: Command) -> tuple[Side, ...]:
     """Where a series command writes (an issue command writes to neither service)."""
-    if isinstance(command, SplitOccurrence | UpdateEvent | DeleteEvent):
+    if isinstance(command, SplitOccurrence | UpdateEvent | DeleteEvent | InviteeWrite):
         return (Side.SALESFORCE,)
     if isinstance(command, UpdateItem | DeleteItem):
         return (Side.EXCHANGE,)

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from exchangelib import Attendee, EWSTimeZone, Mailbox
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
@@ -28,9 +27,6 @@ ZONE = "Europe/Madrid"
 WEEKS = 4
 SYNC = "Salesforce"
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
-PENDING_S = (
-    10  # an xfail test's first wait, short while what it waits for is not built (keeps the suite fast)
-)
 
 
 def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
@@ -252,12 +248,6 @@ def test_r_rec_1_an_all_day_lightning_series_is_an_all_day_outlook_series(world:
 # ---------------------------------------------------------------------------------- R-REC-7, attendees
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-REC-7 attendees not carried to Salesforce: the series road writes a Lightning series' scalar "
-    "fields only (core series_plan._create and series_occurrences name 'attendees' only towards Exchange; "
-    "no relation command per row), so the rows get no EventRelation for the Outlook invitees",
-)
 def test_r_rec_7_invitees_of_an_outlook_series_are_invitees_of_every_lightning_row(world: World) -> None:
     outlook = world.outlook(0)
     start, end = _first_start(world, 10)
@@ -280,11 +270,39 @@ def test_r_rec_7_invitees_of_an_outlook_series_are_invitees_of_every_lightning_r
         return [world.desk.invitees(r["Id"]) for r in _rows(world, subject)]
 
     # R-ATT-3 for the series as one unit: both contacts on every row.
-    wait_until(lambda: invitees() == [{first_id, second_id}] * WEEKS or None, timeout=PENDING_S)
+    wait_until(lambda: invitees() == [{first_id, second_id}] * WEEKS or None, timeout=20)
 
     # R-ATT-4: one removed in Outlook leaves every row.
     outlook.remove_attendee(outlook.by_id(master.id), second_email)
     wait_until(lambda: invitees() == [{first_id}] * WEEKS or None, timeout=20)
+
+
+def test_r_rec_7_an_invitee_added_to_an_outlook_series_joins_every_row_and_salesforce_removals_stay(
+    world: World,
+) -> None:
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 15)
+    (first_id, first_email), (second_id, second_email) = world.desk.contacts(2)
+    subject = "Weekly planning: Osier Foods"
+    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    outlook.add_attendee(outlook.by_id(master.id), first_email)
+    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+
+    def invitees() -> list[set[str]]:
+        return [world.desk.invitees(r["Id"]) for r in _rows(world, subject)]
+
+    wait_until(lambda: invitees() == [{first_id}] * WEEKS or None, timeout=20)
+
+    # A Salesforce user takes the contact off one row: Outlook keeps it (R-ATT-2), and the bridge does not
+    # put it back there when the series changes again.
+    world.desk.uninvite(rows[1]["Id"], first_id)
+    # R-ATT-3: a second contact invited in Outlook joins every row.
+    outlook.add_attendee(outlook.by_id(master.id), second_email)
+    expected = [{first_id, second_id}, {second_id}, {first_id, second_id}, {first_id, second_id}]
+    wait_until(lambda: invitees() == expected or None, timeout=20)
+    time.sleep(QUIET_S)
+    assert invitees() == expected
+    assert outlook.attendees(outlook.by_id(master.id)) == {first_email.lower(), second_email.lower()}
 
 
 # ------------------------------------------------------------------------------------------- R-REC-5
