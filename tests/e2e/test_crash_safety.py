@@ -16,6 +16,7 @@ from .conftest import World
 
 CHANGES_PER_SIDE = 150
 KILLS = 3
+PROVIDERS = ("ews", "graph")  # Graph's transactionId and delta rounds must survive a kill as EWS's writes do
 
 
 def test_r_merge_4_sigkill_while_300_changes_flow_loses_nothing_and_doubles_nothing(world: World) -> None:

@@ -22,6 +22,7 @@ BRIDGE_SETTINGS = "[policy]\nobserve = true\n"
 PROOF_S = 2.0  # how long "nothing was written" is watched
 SERIES = "Pilot: weekly forecast"
 UNDONE: dict[str, Any] = {}  # what the undo test reverted, for the test that undoes that undo
+PROVIDERS = ("ews", "graph")  # the story once per provider, in order, in a world of its own
 
 
 def _calbridge(world: World, *args: str) -> subprocess.CompletedProcess[str]:
