@@ -45,6 +45,7 @@ from bridge.runtime.series import (
     split_salesforce,
 )
 from bridge.runtime.series import claimed as claimed_by_series
+from bridge.runtime.series_masters import masters_of_deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ class UserSync:
             # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
             # series its occurrence's (R-REC-6): the series road reads them as gone.
             series_deletions(deleted, series, touched)
+            touched.ex_masters |= masters_of_deleted(deleted, series)  # Graph: occurrences removed
             synced_ids = {item.item_id for item in changed}
             positions.append(StreamPosition(stream, new_state))
             unpaired |= self._exchange(ctx, work, changed, deleted, by_ex, waiting_ex, got)

@@ -123,3 +123,30 @@ def test_r_rec_7_an_outlook_series_deleted_with_a_split_occurrence_deletes_every
     _sync_now(world, address)
     assert _events(world, subject) == [] and _events(world, moved) == []
     assert outlook.find(subject) == [] and outlook.find(moved) == []
+
+
+# ------------------------------------------------------------------ R-REC-7 across a restart (R-TIME-2)
+
+
+def test_r_rec_7_an_outlook_series_deleted_after_a_restart_deletes_its_lightning_series_at_once(
+    world: World,
+) -> None:
+    """R-TIME-2 with R-REC-7: the bridge restarted after the series synced; the Outlook series deleted then
+    still deletes the Lightning series as the deletion arrives, not at the next periodic reconcile (hours
+    away). Graph reports a series deleted whole only as its occurrences removed, and the bridge knows
+    their series from what it stored, not from what it saw before the restart."""
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 2)
+    subject = "Weekly claims review: Cedar Logistics"
+    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    wait_until(lambda: len(_events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
+    wait_until(lambda: "Salesforce" in (outlook.by_id(master.id).categories or []) or None, timeout=TIMEOUT)
+    # A later booking synced: the bridge has read every change before it (the category's echo included),
+    # so nothing after the restart shows it the series' occurrences again.
+    later = "Claims desk handover: Cedar Logistics"
+    outlook.book(later, start - timedelta(hours=3), start - timedelta(hours=2))
+    wait_until(lambda: _events(world, later) or None, timeout=TIMEOUT)
+
+    world.restart()
+    outlook.delete(outlook.by_id(master.id))
+    wait_until(lambda: not _events(world, subject) or None, timeout=60)
