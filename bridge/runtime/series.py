@@ -462,10 +462,11 @@ class SeriesRoad:
         sf: Series | None,
         ex: Series | None,
     ) -> None:
-        """R-REC-7: the Outlook master's attendee changes since the series' Exchange base (all of them when
-        the plan created the Lightning series) on every Lightning row, as relations
-        (`bridge.core.series_invitees`). Written before the state is committed; when Salesforce is away
-        the state keeps the old attendee base, so the next change or reconcile writes them again."""
+        """R-REC-7: the Outlook master's attendee changes since the series' Exchange base on every Lightning
+        row, as relations (`bridge.core.series_invitees`); every attendee on the rows this plan made (the
+        series created or rebuilt, R-REC-5, or an occurrence split out, R-REC-3). Written before the state
+        is committed; when Salesforce is away the state keeps the old attendee base, so the next change or
+        reconcile writes them again."""
         after = result.state
         policy = ctx.policy
         if ex is None or after.expanded or after.ended or after.sf_series is None or after.masked is not None:
@@ -475,17 +476,25 @@ class SeriesRoad:
         old = before.base_ex if before is not None and before.sf_series is not None else None
         base = old.attendees if old is not None else None
         current = ex.content.attendees
-        if base is not None and tuple(base) == tuple(current):
-            return
-        rows = sorted({p.sf_id for p in after.occurrences if p.sf_id})
-        if not rows or (base is None and not current):
+        rows = {p.sf_id for p in after.occurrences if p.sf_id}
+        # Rows this plan made (a series created or rebuilt, an occurrence split out) get every invitee.
+        fresh = (
+            rows - {p.sf_id for p in before.occurrences if p.sf_id} if base is not None and before else rows
+        )
+        changed = base is None or tuple(base) != tuple(current)
+        wanted = sorted(rows if changed else fresh)
+        if not wanted or not (current or (base and changed)):
             return
         try:
-            read = await self.salesforce.read_events(rows)
+            read = await self.salesforce.read_events(wanted)
             held = {i: {r.relation_id: r.status for r in e.relations} for i, e in read.items()}
             emails = sorted({a.email for a in (*(base or ()), *current)})
             directory = await self.salesforce.resolve(emails)
-            for command in series_invitee_writes(base, current, held, directory, policy):
+            kept = {i: h for i, h in held.items() if i not in fresh}
+            made = {i: h for i, h in held.items() if i in fresh}
+            commands = series_invitee_writes(base, current, kept, directory, policy) if changed else []
+            commands += series_invitee_writes(None, current, made, directory, policy)
+            for command in commands:
                 await self._relation(command)
                 result.done.append(command)
         except TransientError as error:

@@ -305,6 +305,45 @@ def test_r_rec_7_an_invitee_added_to_an_outlook_series_joins_every_row_and_sales
     assert outlook.attendees(outlook.by_id(master.id)) == {first_email.lower(), second_email.lower()}
 
 
+def test_r_rec_5_7_a_lightning_series_rebuilt_for_an_outlook_pattern_change_keeps_its_invitees(
+    world: World,
+) -> None:
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 16)
+    ((contact_id, contact_email),) = world.desk.contacts(1)
+    subject = "Weekly quality review: Osier Foods"
+    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    outlook.add_attendee(outlook.by_id(master.id), contact_email)
+    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    wait_until(
+        lambda: (
+            [world.desk.invitees(r["Id"]) for r in _rows(world, subject)] == [{contact_id}] * WEEKS or None
+        ),
+        timeout=20,
+    )
+
+    # Moved a day later in Outlook: Salesforce cannot change a pattern, so the series is made anew there
+    # (R-REC-5), and its new rows have the invitee too.
+    moved = start + timedelta(days=1)
+    tz = ZoneInfo(ZONE)
+    outlook.change(
+        outlook.by_id(master.id),
+        start=moved.astimezone(tz),
+        end=(moved + timedelta(minutes=30)).astimezone(tz),
+        recurrence=_weekly(moved),
+    )
+    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
+    wait_until(
+        lambda: [r["StartDateTime"][:16] for r in _rows(world, subject)] == expected or None, timeout=30
+    )
+    wait_until(
+        lambda: (
+            [world.desk.invitees(r["Id"]) for r in _rows(world, subject)] == [{contact_id}] * WEEKS or None
+        ),
+        timeout=20,
+    )
+
+
 # ------------------------------------------------------------------------------------------- R-REC-5
 
 
