@@ -28,6 +28,8 @@ from bridge.core.commands import (
     CloseIssue,
     Command,
     Created,
+    DeleteEvent,
+    DeleteItem,
     RaiseIssue,
     UpdateItem,
     frozen_fields,
@@ -43,6 +45,7 @@ from bridge.core.series import OccurrencePair, Series, SeriesState, expected_sta
 from bridge.core.series_commands import (
     CreateSeries,
     DeleteOccurrence,
+    DeleteSeries,
     EndSeries,
     RebuildSeries,
     SplitOccurrence,
@@ -98,10 +101,60 @@ def plan_series(
         series, other = (sf, ex) if state.origin is Side.SALESFORCE else (ex, sf)
         if series is None:
             return SeriesPlan(closing, state)
-        commands, state = plan_expanded(state, series, other, policy, now)
-        return SeriesPlan(closing + commands, state)
+        if series.mappable and writable(series.side.other, state, sf, policy):
+            found = _collapse(state, series, other, policy, now)
+        else:
+            commands, state = plan_expanded(state, series, other, policy, now)
+            found = SeriesPlan(commands, state)
+        return replace(found, commands=closing + found.commands)
     found = _paired(state, sf, ex, policy, now)
     return replace(found, commands=closing + found.commands)
+
+
+def _expandable(state: SeriesState, source: Series, policy: Policy) -> bool:
+    """A Salesforce-made series whose Lightning pattern Exchange can no longer hold."""
+    made_there = source.side is Side.SALESFORCE and state.origin is Side.SALESFORCE
+    return made_there and bool(state.ex_series) and writable(Side.EXCHANGE, state, source, policy)
+
+
+def _expand(state: SeriesState, source: Series, policy: Policy, now: datetime) -> SeriesPlan:
+    """R-REC-5 with R-REC-6: a Lightning series given a pattern Exchange cannot hold (Salesforce re-created
+    it) is expanded: the Outlook series goes and a single item takes each occurrence's place. The state
+    keeps its key. Only for a series made in Salesforce: an Outlook-made series is the person's own, and
+    is left as it is."""
+    assert state.ex_series is not None
+    expanded = replace(
+        state,
+        origin=Side.SALESFORCE,
+        rule=None,
+        anchor=None,
+        ex_series=None,
+        ex_version=None,
+        base_ex=None,
+        masked=None,
+        occurrences=(),
+        open_issues=state.open_issues - {IssueCode.OCCURRENCE_SPLIT},
+    )
+    commands, expanded = plan_expanded(expanded, source, None, policy, now)
+    return SeriesPlan((DeleteSeries(Side.EXCHANGE, state.ex_series), *commands), expanded)
+
+
+def _collapse(
+    state: SeriesState, series: Series, singles: Series | None, policy: Policy, now: datetime
+) -> SeriesPlan:
+    """The reverse: an expanded series given a pattern the other side can hold (Salesforce re-created
+    it) becomes a series there again (R-REC-1); its single copies go. The state keeps its key."""
+    target = series.side.other
+    held = {o.original_start: o.id for o in (singles.occurrences if singles is not None else ())}
+    deletes: list[Command] = []
+    for pair in state.occurrences:
+        copy = pair.ex_id if target is Side.EXCHANGE else pair.sf_id
+        if copy is not None and (singles is None or pair.original_start in held):
+            deletes.append(DeleteItem(copy, None) if target is Side.EXCHANGE else DeleteEvent(copy, None))
+    created = _create(series, policy, now)
+    assert created.state is not None
+    closing = _close(state, IssueCode.RECURRING_EXPANDED, policy)
+    return SeriesPlan((*deletes, *closing, *created.commands), replace(created.state, key=state.key))
 
 
 def _travels(source: Series, policy: Policy) -> bool:
@@ -212,6 +265,8 @@ def _paired(
         if writable(source.side.other, state, sf, policy) and source.mappable:
             written, state, dropped = repattern(state, source, series[source.side.other], policy, now)
             commands += written
+        elif _expandable(state, source, policy):
+            return _expand(state, source, policy, now)
         series[source.side.other] = None  # the other side's occurrences are rebuilt: nothing to diff
     merged, state = _merge_series(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
     commands += merged

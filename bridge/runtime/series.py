@@ -17,8 +17,12 @@ of a Salesforce series where needed), R-REC-4 (one occurrence, and "this and fol
 master's range ends, a Salesforce series is deleted from its first row to go), R-REC-5 (a new pattern or
 start: the master is updated in place, a Salesforce series deleted and created anew under a new id), and
 the series' own fields and a whole series deleted on one side under the R-DEL table (R-REC-7,
-`bridge.core.series_gone`; a deleted master comes from the mailbox sync's deletions). A plan that needs
-a command not built yet (the single copies of an expanded series) writes nothing: the series keeps its
+`bridge.core.series_gone`; a deleted master comes from the mailbox sync's deletions), the invitees of an
+Outlook series on every Lightning row (R-REC-7, `SeriesRoad._invitees`), and R-REC-6: a Lightning
+series whose pattern Exchange cannot hold is written as single Outlook items (`CreateSingle`), read back
+by the ids its pairs hold (`_singles`; the mailbox sync routes their changes and deletions here,
+`split_exchange`, `series_deletions`), and follows its later changes both ways, a pattern change
+(`bridge.core.series_expand`). A plan that needs a command not built writes nothing: the series keeps its
 state and I-RECURRING says what waits. A series the bridge cannot read (a zone, a row without pattern)
 is reported against it with the mapping issue; other series and users go on.
 """
@@ -91,6 +95,7 @@ from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
+from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
@@ -108,6 +113,7 @@ BUILT = (
     CreateSingle,
     DeleteEvent,
     DeleteItem,
+    DeleteSeries,
     RaiseIssue,
     CloseIssue,
 )
@@ -282,6 +288,7 @@ class SeriesRoad:
         # Salesforce transactions whose deletions emptied a series while no series created in them was
         # seen yet, and since when (monotonic) they are waited for (R-REC-5); a bounded number, oldest first.
         self._waited: dict[str, float] = {}
+        self.zones = OwnerZones(salesforce)  # the owners' Salesforce zones, where their series repeat
 
     async def _observe(
         self, ctx: UserContext, key: str, commands: Sequence[Command], issues: Sequence[Issue] = ()
@@ -579,6 +586,8 @@ class SeriesRoad:
                 ex = await self._singles(ctx, state, Side.EXCHANGE, sf)
             else:
                 sf = await self._singles(ctx, state, Side.SALESFORCE, ex)
+        if ex is not None or (sf is not None and state is not None):
+            sf, ex = in_one_zone(state, sf, ex, await self.zones.of(ctx.user_id))
         return state, sf, ex
 
     async def _singles(self, ctx: UserContext, state: SeriesState, side: Side, like: Series | None) -> Series:
@@ -813,7 +822,8 @@ class _Writes:
         elif isinstance(command, CreateSeries) and command.side is Side.SALESFORCE:
             assert isinstance(command.rule, str)
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
-            series_id = await self.road._sf.create_series(values, command.rule)
+            rule = salesforce_rule(command.rule, self.read[Side.EXCHANGE], self.road.zones.known(ctx.user_id))
+            series_id = await self.road._sf.create_series(values, rule)
             result.state, result.created = result.state.after_create(Side.SALESFORCE, series_id), True
             self._note(command, series_id, made=series_id)
             await self._bind_rows(series_id)
@@ -937,7 +947,8 @@ class _Writes:
         if isinstance(command, RebuildSeries):
             assert isinstance(command.rule, str)
             values = {**dict(command.fields), "OwnerId": ctx.user_id}
-            new_id = await self.road._sf.create_series(values, command.rule)
+            rule = salesforce_rule(command.rule, self.read[Side.EXCHANGE], self.road.zones.known(ctx.user_id))
+            new_id = await self.road._sf.create_series(values, rule)
             self.renamed[series_id] = new_id
             result.state = replace(result.state, sf_series=new_id)
             result.created = True

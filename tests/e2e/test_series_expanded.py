@@ -174,3 +174,69 @@ def test_r_rec_7_an_expanded_series_deleted_in_salesforce_deletes_its_outlook_it
     wait_until(lambda: outlook.find(subject) == [] or None, timeout=WAIT_S)
     time.sleep(QUIET_S)  # nothing comes back on either side (R-DEL-9)
     assert outlook.find(subject) == [] and _rows(world, subject) == []
+
+
+def _master(outlook: Outlook, subject: str) -> Any:
+    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
+    return found[0] if found else None
+
+
+def test_r_rec_5_6_a_lightning_series_given_a_pattern_exchange_cannot_hold_becomes_single_items(
+    world: World,
+) -> None:
+    """Made in Salesforce, weekly: an Outlook series. A Lightning user makes it twice a month: the Outlook
+    series goes and one item per occurrence takes its place."""
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    subject = "Billing check: Tamarind Ports"
+    first = _day(11)
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
+    world.desk.create_event(
+        owner,
+        subject,
+        first,
+        first + timedelta(minutes=30),
+        Recurrence2PatternText=f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3",
+    )
+    master, _ = wait_until(lambda: _master(outlook, subject), timeout=WAIT_S)
+    rows = _rows(world, subject)
+
+    days = ",".join(str(_day(o).day) for o in (11, 15))
+    change_pattern(
+        world.sandbox.salesforce.org,
+        owner,
+        rows[0]["ActivityRecurrence2Id"],
+        f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT=2",
+    )
+    wanted = [_day(11), _day(15)]
+    wait_until(lambda: sorted(_items(outlook, subject)) == wanted or None, timeout=WAIT_S)
+    assert outlook.by_id(master.id) is None
+    time.sleep(QUIET_S)
+    items = _items(outlook, subject)
+    assert sorted(items) == wanted and {i.type for i in items.values()} == {"Single"}
+    assert [_start(r) for r in _rows(world, subject)] == wanted
+
+
+def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_becomes_one_outlook_series(
+    world: World,
+) -> None:
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    subject = "Billing check: Umber Freight"
+    rows = _book(world, subject, (12, 19))
+    items = _expanded(world, outlook, subject, 2)
+
+    first = _day(12)
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
+    change_pattern(
+        world.sandbox.salesforce.org,
+        owner,
+        rows[0]["ActivityRecurrence2Id"],
+        f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3",
+    )
+    master, _ = wait_until(lambda: _master(outlook, subject), timeout=WAIT_S)
+    wait_until(lambda: all(outlook.by_id(i.id) is None for i in items.values()) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)
+    assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+    assert SYNC in (outlook.by_id(master.id).categories or [])
+    assert len(_rows(world, subject)) == 3

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bridge.core import Command, DeleteItem, IssueCode, RaiseIssue, Side, UpdateItem
+from bridge.core import CloseIssue, Command, DeleteItem, IssueCode, RaiseIssue, Side, UpdateItem
 from bridge.core.commands import AddAttendeeRelation, RemoveAttendeeRelation, UpdateAttendeeStatus
 from bridge.core.model import Attendee, Response
 from bridge.core.patterns import Unmappable
 from bridge.core.series import Occurrence, Series, SeriesState
-from bridge.core.series_commands import CreateSingle, DeleteOccurrence, UpdateOccurrence
+from bridge.core.series_commands import (
+    CreateSeries,
+    CreateSingle,
+    DeleteOccurrence,
+    DeleteSeries,
+    UpdateOccurrence,
+)
 from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_invitees import series_invitee_writes
 from bridge.core.series_plan import plan_series
@@ -211,3 +217,53 @@ def test_r_rec_7_the_user_is_never_their_own_invitee() -> None:
     me = person(USER_EMAIL, rid=USER_ID)
     rows = {r: {} for r in ROWS}
     assert series_invitee_writes(None, (Attendee(USER_EMAIL),), rows, directory(me), POLICY) == []
+
+
+# ------------------------------------------------------------------------------ R-REC-5 with R-REC-6
+
+
+def _made_in_salesforce() -> SeriesState:
+    created = plan_series(None, series(Side.SALESFORCE), None, POLICY, NOW)
+    assert created.state is not None
+    both = plan_series(
+        created.state, series(Side.SALESFORCE, version="s1"), series(Side.EXCHANGE), POLICY, NOW
+    )
+    assert both.commands == () and both.state is not None
+    return both.state
+
+
+def test_r_rec_5_6_a_lightning_pattern_exchange_cannot_hold_replaces_the_outlook_series_by_items() -> None:
+    state = _made_in_salesforce()
+    # Salesforce re-created the series (a Lightning user's pattern edit) with week numbers: the same
+    # rows' starts, under a new series id; the runtime re-keyed the state to it.
+    renewed = series(Side.SALESFORCE, rule=WEEKS, id="828000000000002", version="s2", modified=NOW)
+    rekeyed = replace(state, sf_series=renewed.id, sf_version=None)
+    result = plan_series(rekeyed, renewed, series(Side.EXCHANGE), POLICY, NOW)
+    assert result.commands[0] == DeleteSeries(Side.EXCHANGE, "AAMkMaster")
+    assert len(of(result.commands, CreateSingle)) == 10
+    assert [c.issue.code for c in of(result.commands, RaiseIssue) if isinstance(c, RaiseIssue)] == [
+        IssueCode.RECURRING_EXPANDED
+    ]
+    assert result.state is not None and result.state.expanded and result.state.key == state.key
+    assert result.state.ex_series is None and result.state.sf_series == renewed.id
+
+
+def test_r_rec_5_6_an_outlook_made_series_is_never_replaced_by_items() -> None:
+    created = plan_series(None, None, series(Side.EXCHANGE), POLICY, NOW)
+    assert created.state is not None
+    renewed = series(Side.SALESFORCE, rule=WEEKS, id="828000000000002", version="s2", modified=NOW)
+    rekeyed = replace(created.state, sf_series=renewed.id)
+    result = plan_series(rekeyed, renewed, series(Side.EXCHANGE), POLICY, NOW)
+    assert not of(result.commands, DeleteSeries) and not of(result.commands, CreateSingle)
+
+
+def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_is_one_series_again() -> None:
+    state, _, singles = expanded()
+    renewed = series(Side.SALESFORCE, id="828000000000002", version="s2", modified=NOW)
+    rekeyed = replace(state, sf_series=renewed.id)
+    result = plan_series(rekeyed, renewed, singles, POLICY, NOW)
+    assert of(result.commands, DeleteItem) == [DeleteItem(f"AAMkSingle{n}", None) for n in range(10)]
+    (create,) = of(result.commands, CreateSeries)
+    assert isinstance(create, CreateSeries) and create.side is Side.EXCHANGE
+    assert CloseIssue(IssueCode.RECURRING_EXPANDED, renewed.id, None) in result.commands
+    assert result.state is not None and not result.state.expanded and result.state.key == state.key
