@@ -143,6 +143,8 @@ UNMAPPABLE: dict[str, str] = {
     "POSITION": "Exchange counts first..fourth or last only",
     "SHAPE": "the rule's parts do not form a daily, weekly, monthly or yearly pattern Exchange knows",
     "SYNTAX": "Salesforce's pattern text could not be read",
+    "ZONE": "Salesforce repeats a series in its owner's time zone, where this one's occurrences fall at "
+    "other times (the zones change clocks on other dates, or a day of the month moves)",
 }
 
 

@@ -24,7 +24,7 @@ from bridge.core.model import Directory, Response
 from bridge.core.series import Series
 from bridge.errors import MappingError
 from bridge.ports import EventRecord, SalesforceNotice, Written
-from bridge.salesforce import changes, series, settings
+from bridge.salesforce import changes, owners, series, settings
 from bridge.salesforce.auth import Tokens
 from bridge.salesforce.budget import ApiBudget
 from bridge.salesforce.connection import SalesforceConnection
@@ -184,6 +184,10 @@ class SalesforceAdapter:
 
     async def delete_onwards(self, row_id: str) -> None:
         await series.delete_onwards(self.rest, row_id)
+
+    async def owner_time_zone(self, user_id: str) -> str | None:
+        """The zone Salesforce repeats the user's Lightning series in (`User.TimeZoneSidKey`)."""
+        return await owners.time_zone(self.rest, user_id)
 
     # -- writes ---------------------------------------------------------------------------------------
 
