@@ -141,13 +141,16 @@ def plan_expanded_gone(
     """R-REC-7: the series of an expanded pairing gone on its origin's side: every single copy goes under
     the R-DEL table as one unit (deleted, or its `Salesforce` category removed). The state is forgotten
     when no copy is left, else kept as the tombstone (R-DEL-9) that still holds the copies left, so the
-    pair road never takes them for new ones."""
+    pair road never takes them for new ones. An occurrence split out of the Lightning series (R-REC-3)
+    goes with its series, as `bridge.core.series_gone` has it."""
     gone, other = state.origin, state.origin.other
     copies = {o.original_start: o for o in (singles.occurrences if singles is not None else ())}
     action = Action.DELETED_IN_SALESFORCE if gone is Side.SALESFORCE else Action.DELETED_IN_EXCHANGE
     commands: list[Command] = []
     kept: list[OccurrencePair] = []
     for pair in state.occurrences:
+        if gone is Side.SALESFORCE and pair.split and pair.sf_id:  # split out of the series: goes with it
+            commands.append(DeleteEvent(pair.sf_id, None))
         record = _id_on(other, pair)
         copy = copies.get(pair.original_start)
         if record is None or copy is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bridge.core import CloseIssue, Command, DeleteItem, IssueCode, RaiseIssue, Side, UpdateItem
+from bridge.core import CloseIssue, Command, DeleteEvent, DeleteItem, IssueCode, RaiseIssue, Side, UpdateItem
 from bridge.core.commands import AddAttendeeRelation, RemoveAttendeeRelation, UpdateAttendeeStatus
 from bridge.core.model import Attendee, Response
 from bridge.core.patterns import Unmappable
@@ -267,3 +267,18 @@ def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_is_one_seri
     assert isinstance(create, CreateSeries) and create.side is Side.EXCHANGE
     assert CloseIssue(IssueCode.RECURRING_EXPANDED, renewed.id, None) in result.commands
     assert result.state is not None and not result.state.expanded and result.state.key == state.key
+
+
+def test_r_rec_7_an_occurrence_split_out_of_an_expanded_series_goes_with_it() -> None:
+    state, _, singles = expanded()
+    key = utc(12, 7)
+    state = replace(
+        state,
+        occurrences=tuple(
+            replace(p, sf_id="00USplit", split=True) if p.original_start == key else p
+            for p in state.occurrences
+        ),
+    )
+    commands, after = plan_expanded_gone(state, singles, POLICY)
+    assert DeleteEvent("00USplit", None) in commands and len(of(commands, DeleteItem)) == 10
+    assert after is None
