@@ -1,18 +1,24 @@
 """Meetings organized outside the sandbox: an external organizer's request arriving, changing, or cancelled.
 
 Real Exchange files such a request as a tentative copy in each recipient's calendar, as it does for internal
-meetings; here a test or demo plays the outside organizer through these functions.
+meetings; here a test or demo plays the outside organizer through these functions. A recurring request
+(``recurrence``) is filed as a recurring master, as an internal organizer's series reaches its attendees
+(`series.settle` places it on its first occurrence); updated with a new pattern or time, its exceptions go
+as they do for any master. The Graph sandbox serves the same store, so it shows the meeting too.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from . import series
 from .items_xml import normalise_all_day
 from .meetings import cancel_copies, find_by_uid
 from .model import Attendee
+from .recurrence import Recurrence
 from .store import Store
 
 
@@ -28,10 +34,13 @@ def deliver_external_meeting(
     location: str | None = None,
     is_all_day: bool = False,
     time_zone: str = "UTC",
+    recurrence: Recurrence | None = None,
 ) -> str:
     """Deliver (or, for a known ``uid``, update) the request in every recipient that is a sandbox mailbox.
 
     Returns the meeting's UID. Times must be aware; recipients outside the sandbox only appear as attendees.
+    With ``recurrence`` (its ``start_date`` the first occurrence's date in ``time_zone``) the request is a
+    recurring meeting: each copy is a recurring master.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be timezone-aware")
@@ -43,6 +52,7 @@ def deliver_external_meeting(
         if mailbox is None:
             continue
         existing = find_by_uid(store, mailbox, uid)
+        before = copy.deepcopy(existing) if existing is not None else None
         item = existing or store.new_item(mailbox.folder("calendar"), uid=uid)
         item.subject, item.body, item.location = subject, body, location
         item.start, item.end, item.is_all_day = start, end, is_all_day
@@ -50,7 +60,9 @@ def deliver_external_meeting(
         item.organizer = Attendee(email=organizer, response_type="Organizer")
         item.attendees["RequiredAttendees"] = [Attendee(email=a, response_type="Unknown") for a in addresses]
         item.is_cancelled = False
+        item.recurrence = copy.deepcopy(recurrence)
         normalise_all_day(item)
+        series.settle(item, before)
         if existing is None:
             item.my_response_type = "NoResponseReceived"
             item.free_busy = "Tentative"
