@@ -10,6 +10,15 @@ Exchange: a notice is a poke. The actor runs `MailboxPort.sync` from the stored 
 false, plans every changed and deleted item, and commits the new sync state with those plans. No stored
 state (the user's first sync), a state refused (`StreamGapError`) or a lost subscription is a window
 reconcile instead (R-TIME-3).
+
+Items the sync state may not know: a sync state reports an item deleted only if it knew the item (EWS
+SyncFolderItems and Graph delta both report nothing for an item that came and went between two rounds). A
+pass that pairs an item its own sync did not report (found by a window read made after that sync, or made
+by the bridge) commits a state that may predate the item, so the item's deletion before the next sync would
+never be reported (R-DEL-2 waited for the next window reconcile, hours). Such items are remembered
+(`UserSync.unconfirmed`); the next mailbox sync that does not report one of them reads it by id, and one
+gone is planned as deleted. That sync runs at once, as a follow-up pass, rather than waiting for a notice
+(none comes when the item came and went between two polls).
 """
 
 from __future__ import annotations
@@ -17,12 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bridge.core.commands import Changed, Deleted, SyncNow, UserSwitchedOff
 from bridge.core.fields import ExchangeItem
 from bridge.core.model import Copy, PairStatus, Policy, Side
 from bridge.core.scope import opted_in
-from bridge.errors import MappingError, StreamGapError
+from bridge.errors import CalbridgeError, MappingError, StreamGapError
 from bridge.ports import ChangeType, EventChange, EventRecord, Store, StoredPair, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import UserContext
@@ -132,6 +142,9 @@ class UserSync:
         self.reader = reader
         self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store, services.metrics)
         self._ctx: UserContext | None = None
+        # Items of live pairs that the stored sync state may not know (see the module doc); kept in memory:
+        # after a restart the first pass of each user catches up, and a window reconcile covers the rest.
+        self.unconfirmed: set[str] = set()
 
     def rebind(self, binding: UserBinding) -> None:
         """A new policy or mailbox for the user (settings changed): the next pass plans under it."""
@@ -151,7 +164,14 @@ class UserSync:
         return self._ctx
 
     async def run(self, work: Work) -> bool:
-        """Do `work`; True when a window reconcile should follow (a create was interrupted)."""
+        """Do `work`; True when a window reconcile should follow (a create was interrupted). A pass that
+        paired items its sync did not report is followed by one mailbox sync (see the module doc)."""
+        again = await self._run(work)
+        if self.unconfirmed and not again and not work.switched_off:
+            again = await self._run(Work(exchange=True))
+        return again
+
+    async def _run(self, work: Work) -> bool:
         ctx = await self.context()
         store = self.reader.store
         stream = exchange_stream(ctx.mailbox)
@@ -179,11 +199,16 @@ class UserSync:
         unpaired |= await self._reads(ctx, work, by_sf, got)
         positions: list[StreamPosition] = []
         synced_ids: set[str] = set()
+        reported: set[str] = set()
+        checked: set[str] = set()
         if work.exchange:
             try:
                 changed, deleted, new_state = await self._sync(ctx, sync_state)
             except StreamGapError:
                 return await self.reconcile(ctx, work)
+            reported = {item.item_id for item in changed} | set(deleted)
+            checked = set(self.unconfirmed)
+            deleted = [*deleted, *await self._gone_unreported(ctx, checked - reported, by_ex)]
             changed = split_exchange(changed, touched, series) if self.series.available() else changed
             # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
             # series its occurrence's (R-REC-6): the series road reads them as gone.
@@ -214,7 +239,9 @@ class UserSync:
             _time_new_copies(got.jobs, work, synced_ids)
         # Before the pass commits its positions: a series road that fails transiently leaves them unread.
         await self.series.run(ctx, touched, self.services.now())
-        return await self._finish(ctx, got, pairs, positions=positions, quiet=quiet)
+        again = await self._finish_noting(ctx, got, pairs, reported, positions=positions, quiet=quiet)
+        self.unconfirmed -= checked
+        return again
 
     async def reconcile(self, ctx: UserContext, work: Work) -> bool:
         """Window reconcile (first sync, gap, interrupted create, periodic, sync-now, backfill)."""
@@ -223,9 +250,11 @@ class UserSync:
         pending = [i.token for i in await store.pending_intents(ctx.user_id)]
         sync_state = await sync_state_of(store, ctx.mailbox)
         try:
-            changed, _, new_state = await self._sync(ctx, sync_state)
+            changed, deleted, new_state = await self._sync(ctx, sync_state)
         except StreamGapError:
-            changed, _, new_state = await self._sync(ctx, None)
+            changed, deleted, new_state = await self._sync(ctx, None)
+        reported = {item.item_id for item in changed} | set(deleted)
+        checked = set(self.unconfirmed)  # the window shows them, or reads them by id: resolved either way
         pairs = await store.pairs_of(ctx.user_id)
         road = self.series.available()
         series = await store.series_of(ctx.user_id) if road else []
@@ -248,14 +277,17 @@ class UserSync:
                 if isinstance(job.observation, Changed) and job.stored is not None:
                     seen = job.observation
                     job.observation = SyncNow(seen.sf, seen.ex, seen.directory, seen.meeting, seen.duplicate)
-        return await self._finish(
+        again = await self._finish_noting(
             ctx,
             got,
             pairs,
+            reported,
             positions=[StreamPosition(stream, new_state)],
             intents=pending,
             confirmed=work.confirmed,
         )
+        self.unconfirmed -= checked
+        return again
 
     async def switch_off(self, ctx: UserContext) -> bool:
         """R-DEL-6: every live pair planned as `UserSwitchedOff` (categories removed, items the bridge made
@@ -268,7 +300,46 @@ class UserSync:
         # sync (a window reconcile) and not a catch-up that would miss what changed while they were off.
         forgotten = [StreamPosition(exchange_stream(ctx.mailbox), NO_SYNC_STATE)]
         await self._finish(ctx, got, pairs, positions=forgotten, confirmed=True)
+        self.unconfirmed.clear()
         return False
+
+    async def _finish_noting(
+        self,
+        ctx: UserContext,
+        got: Gathered,
+        pairs: Sequence[StoredPair],
+        reported: set[str],
+        **kwargs: Any,
+    ) -> bool:
+        """`_finish`, then remember the items of the pairs it made that `reported` (the items this pass's
+        mailbox sync reported) leaves out, even when the pass failed part-way: what it committed stands."""
+        known = {p.state.ex_id for p in pairs if live(p) and p.state.ex_id} | reported
+        may_pair = any(job.stored is None or not live(job.stored) for job in got.jobs)
+        try:
+            return await self._finish(ctx, got, pairs, **kwargs)
+        finally:
+            if may_pair:
+                await self._remember_unreported(ctx, known)
+
+    async def _remember_unreported(self, ctx: UserContext, known: set[str]) -> None:
+        try:
+            now = await self.reader.store.pairs_of(ctx.user_id)
+        except CalbridgeError:
+            return  # the store is away: the next window reconcile finds such a deletion instead
+        self.unconfirmed |= {
+            p.state.ex_id for p in now if live(p) and p.state.ex_id and p.state.ex_id not in known
+        }
+
+    async def _gone_unreported(
+        self, ctx: UserContext, wanted: set[str], by_ex: Mapping[str, StoredPair]
+    ) -> list[str]:
+        """Of the `unconfirmed` items this sync did not report, those gone (read by id). One still there
+        needs nothing: a sync from a state that did not know it would have reported it as new."""
+        ids = sorted(i for i in wanted if i in by_ex)
+        if not ids:
+            return []
+        found = await self.reader.exchange.read_items(ctx.mailbox, ids)
+        return [i for i in ids if i not in found]
 
     async def _finish(
         self,
