@@ -43,7 +43,7 @@ from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import CreateSingle, DeleteOccurrence
 from bridge.core.series_writes import fields_for, info, writable, write_exception
 
-_SINGLES = Unmappable("EXPANDED", "single copies")
+_SINGLES = Unmappable("SHAPE", "the single copies of an expanded series")
 
 
 def singles_series(side: Side, occurrences: Sequence[Occurrence], like: Series | None) -> Series:
@@ -67,6 +67,10 @@ def plan_expanded(
     when the other side's copies were not read: then nothing of theirs is taken for deleted."""
     source, target = series.side, series.side.other
     commands: list[Command] = info(IssueCode.RECURRING_EXPANDED, state, policy, _reason(series))
+    travels = writable(target, state, None, policy)
+    if source is Side.EXCHANGE and travels and policy.sync_category not in series.categories:
+        # R-CAT-1: the Outlook series, synced now, carries the category, as a series kept whole does.
+        commands.append(UpdateItem(series.id, None, add_categories=(policy.sync_category,)))
     start, end = now - policy.past, now + policy.future
     created = _names(target, policy, later=False)
     keys = {p.original_start for p in state.occurrences} | {o.original_start for o in series.occurrences}

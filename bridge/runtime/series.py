@@ -52,7 +52,7 @@ from bridge.core.commands import (
 )
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
-from bridge.core.model import Policy, Side
+from bridge.core.model import Attendee, Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import (
     Occurrence,
@@ -452,7 +452,7 @@ class SeriesRoad:
                 return
             writes = _Writes(self, ctx, planned, sf, ex)
             result = await writes.run()
-            if not result.opened:
+            if not result.failed:
                 await self._invitees(ctx, state, result, sf, ex)
             await self._journal(writes.journal)
             await self._commit(ctx, result.state, result.opened, result.closed)
@@ -471,44 +471,45 @@ class SeriesRoad:
     ) -> None:
         """R-REC-7: the Outlook master's attendee changes since the series' Exchange base on every Lightning
         row, as relations (`bridge.core.series_invitees`); every attendee on the rows this plan made (the
-        series created or rebuilt, R-REC-5, or an occurrence split out, R-REC-3). Written before the state
-        is committed; when Salesforce is away the state keeps the old attendee base, so the next change or
-        reconcile writes them again."""
+        series created or rebuilt, R-REC-5, or an occurrence split out, R-REC-3). For an Outlook series
+        expanded into single events (R-REC-6), each occurrence's attendees on its own event. Written before
+        the state is committed; when Salesforce is away the state keeps the old attendee base, so the next
+        change or reconcile writes them again."""
         after = result.state
         policy = ctx.policy
-        if ex is None or after.expanded or after.ended or after.sf_series is None or after.masked is not None:
+        if ex is None or after.ended or (after.sf_series is None and not after.expanded):
             return
-        if not writable(Side.SALESFORCE, after, sf, policy) or after.base_ex is None:
+        if after.masked is not None or not writable(Side.SALESFORCE, after, sf, policy):
             return
-        old = before.base_ex if before is not None and before.sf_series is not None else None
-        base = old.attendees if old is not None else None
-        current = ex.content.attendees
-        rows = {p.sf_id for p in after.occurrences if p.sf_id}
-        # Rows this plan made (a series created or rebuilt, an occurrence split out) get every invitee.
-        fresh = (
-            rows - {p.sf_id for p in before.occurrences if p.sf_id} if base is not None and before else rows
-        )
-        changed = base is None or tuple(base) != tuple(current)
-        wanted = sorted(rows if changed else fresh)
-        if not wanted or not (current or (base and changed)):
+        if after.expanded:
+            groups = _expanded_invitees(before, after, ex)
+        elif after.base_ex is None:
+            return
+        else:
+            groups = _series_invitees(before, after, ex)
+        wanted = sorted({row for _, _, rows in groups for row in rows})
+        if not wanted:
             return
         try:
             read = await self.salesforce.read_events(wanted)
             held = {i: {r.relation_id: r.status for r in e.relations} for i, e in read.items()}
-            emails = sorted({a.email for a in (*(base or ()), *current)})
+            emails = sorted({a.email for base, now, _ in groups for a in (*(base or ()), *now)})
             directory = await self.salesforce.resolve(emails)
-            kept = {i: h for i, h in held.items() if i not in fresh}
-            made = {i: h for i, h in held.items() if i in fresh}
-            commands = series_invitee_writes(base, current, kept, directory, policy) if changed else []
-            commands += series_invitee_writes(None, current, made, directory, policy)
+            commands: list[Command] = []
+            for base, now, rows in groups:
+                found = {row: held[row] for row in rows if row in held}
+                commands += series_invitee_writes(base, now, found, directory, policy)
             for command in commands:
                 await self._relation(command)
                 result.done.append(command)
+            if after.expanded:  # each occurrence's attendees are in step now: its pair's base says so
+                result.state = _with_attendees(after, {row: now for _, now, rows in groups for row in rows})
         except TransientError as error:
             log.warning("series_invitees_waiting", extra={"user": ctx.user_id, "series": after.key,
                                                           "reason": str(error)})  # fmt: skip
-            assert after.base_ex is not None
-            result.state = replace(after, base_ex=replace(after.base_ex, attendees=tuple(base or ())))
+            if after.base_ex is not None and before is not None and before.base_ex is not None:
+                old = before.base_ex.attendees
+                result.state = replace(after, base_ex=replace(after.base_ex, attendees=old))
 
     async def _relation(self, command: Command) -> None:
         salesforce = self.salesforce
@@ -697,6 +698,56 @@ def _dropped_kept(old: SeriesState, rekeyed: SeriesState) -> SeriesState:
     return replace(rekeyed, occurrences=tuple(pairs))
 
 
+_InviteeGroup = tuple[tuple[Attendee, ...] | None, tuple[Attendee, ...], list[str]]
+
+
+def _series_invitees(before: SeriesState | None, after: SeriesState, ex: Series) -> list[_InviteeGroup]:
+    """A Lightning series: the master's attendees against the Exchange base on the rows it had, and all of
+    them on the rows this plan made."""
+    old = before.base_ex if before is not None and before.sf_series is not None else None
+    base = old.attendees if old is not None else None
+    current = ex.content.attendees
+    rows = {p.sf_id for p in after.occurrences if p.sf_id}
+    known = (
+        {p.sf_id for p in before.occurrences if p.sf_id} if before is not None and base is not None else set()
+    )
+    fresh = sorted(rows - known)
+    groups: list[_InviteeGroup] = [(None, current, fresh)] if fresh and current else []
+    if base is not None and tuple(base) != tuple(current):
+        groups.append((base, current, sorted(rows & known)))
+    return groups
+
+
+def _with_attendees(state: SeriesState, written: Mapping[str, tuple[Attendee, ...]]) -> SeriesState:
+    pairs = tuple(
+        replace(p, base=replace(p.base, attendees=written[p.sf_id]))
+        if p.sf_id is not None and p.sf_id in written and p.base is not None
+        else p
+        for p in state.occurrences
+    )
+    return replace(state, occurrences=pairs)
+
+
+def _expanded_invitees(before: SeriesState | None, after: SeriesState, ex: Series) -> list[_InviteeGroup]:
+    """An Outlook series expanded into single events (R-REC-6): each occurrence's attendees against its
+    pair's base, on its own event; all of them on an event this plan made."""
+    if after.origin is not Side.EXCHANGE:
+        return []
+    groups: list[_InviteeGroup] = []
+    for pair in after.occurrences:
+        found = ex.occurrence(pair.original_start)
+        if pair.sf_id is None or found is None:
+            continue
+        prev = before.pair_at(pair.original_start) if before is not None else None
+        kept = prev is not None and prev.sf_id == pair.sf_id and prev.base is not None
+        base = prev.base.attendees if kept and prev is not None and prev.base is not None else None
+        if base is None and not found.content.attendees:
+            continue
+        if base is None or tuple(base) != tuple(found.content.attendees):
+            groups.append((base, found.content.attendees, [pair.sf_id]))
+    return groups
+
+
 def _rows_of(state: SeriesState) -> set[str]:
     """The rows of a state's Salesforce series (a split occurrence's single event is no row of it)."""
     return {p.sf_id for p in state.occurrences if p.sf_id and not p.split}
@@ -721,6 +772,7 @@ class _Result:
     closed: list[tuple[IssueCode, str | None, str | None]] = field(default_factory=list)
     created: bool = False
     done: list[Command] = field(default_factory=list)  # the commands carried out, in order
+    failed: bool = False  # a write was refused: the plan stopped there
 
 
 InviteeWrite = AddAttendeeRelation | UpdateAttendeeStatus | RemoveAttendeeRelation
@@ -777,6 +829,7 @@ class _Writes:
                     else IssueCode.EXCHANGE_REFUSED
                 )
                 self.result.opened.append(make_issue(code, self.ctx.user_id, sf_id, ex_id, str(error)))
+                self.result.failed = True
                 log.warning("series_write_failed", extra={"user": self.ctx.user_id, "reason": str(error)})
                 break
         return self.result

@@ -1,0 +1,110 @@
+"""R-REC-6 and R-REC-7 through the runtime over the memory ports: an Outlook series Salesforce cannot hold
+as one series (its occurrences fall at other times in the owner's zone, `Unmappable("ZONE")`) syncs as one
+single event per occurrence, with the master's invitees and category, through its later life."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.core import Direction, Policy, PrivatePolicy, Side
+from bridge.core.fields import ExchangeAttendee, parse_datetime
+from bridge.core.patterns import Frequency, Pattern, Unmappable, Weekday
+from bridge.core.series import Series
+from bridge.runtime.memory_series import MemoryMailboxSeries
+
+from .test_core_state_machine import MAILBOX, NOW, USERS, BridgeMachine, Work
+
+
+class ZoneBound(MemoryMailboxSeries):
+    """Mailboxes whose masters named in `bound` read as a pattern Salesforce cannot hold."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bound: set[str] = set()
+
+    async def read_series(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime, policy: Policy
+    ) -> Series | None:
+        found = await super().read_series(mailbox, master_id, start, end, policy)
+        if found is not None and found.id in self.bound:
+            return replace(found, rule=Unmappable("ZONE"))
+        return found
+
+
+def _machine() -> tuple[BridgeMachine, ZoneBound]:
+    machine = BridgeMachine()
+    mailboxes = ZoneBound(machine.clock)
+    machine.ex = mailboxes
+    machine.enrol(private=PrivatePolicy.FULL, safe=True, tie=Side.EXCHANGE, direction=Direction.BOTH)
+    return machine, mailboxes
+
+
+def _singles(machine: BridgeMachine, user: str) -> dict[str, dict[str, Any]]:
+    return {
+        i: r
+        for i, r in machine.sf.events.items()
+        if r["OwnerId"] == user and not r.get("IsRecurrence2") and not r.get("IsChild")
+    }
+
+
+def _reconcile_writes(machine: BridgeMachine) -> bool:
+    before = machine.writes()
+    for user in USERS:
+        machine.inbox.submit(user, Work(reconcile=True))
+    machine.settle()
+    return machine.writes() != before
+
+
+def test_r_rec_6_7_an_outlook_series_salesforce_cannot_hold_syncs_as_single_events_with_its_invitees() -> (
+    None
+):
+    machine, mailboxes = _machine()
+    user, mailbox = USERS[0], MAILBOX[USERS[0]]
+    start = NOW + timedelta(days=3, hours=2)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+    ann = ExchangeAttendee("ann@client.example")
+    master = mailboxes.put_series(
+        mailbox, "Review", start, start + timedelta(hours=1), weekly, required_attendees=(ann,)
+    )
+    mailboxes.bound.add(master)
+    machine.settle()
+
+    singles = _singles(machine, user)
+    starts = [start + timedelta(weeks=n) for n in range(3)]
+    assert sorted(parse_datetime(r["StartDateTime"]) for r in singles.values()) == starts
+    # R-REC-7: the master's invitee on every single event; R-CAT-1: the master carries the category.
+    assert all({r.relation_id for r in machine.sf.relations[i]} == {"003ANN"} for i in singles)
+    assert "Salesforce" in mailboxes.items[mailbox][master].categories
+    assert not _reconcile_writes(machine)
+
+    # One occurrence moved to another room changes its own event; another deleted deletes its own.
+    through = start + timedelta(weeks=3)
+    (first, _), (second, _), (third, _) = mailboxes.occurrences(mailbox, master, through)
+    mailboxes.edit_occurrence(mailbox, f"{master}#{second:%Y%m%dT%H%M%S}", location="Room 3")
+    machine.settle()
+    mailboxes.remove_occurrence(mailbox, f"{master}#{third:%Y%m%dT%H%M%S}")
+    machine.settle()
+    singles = _singles(machine, user)
+    assert sorted(
+        (parse_datetime(r["StartDateTime"]), r.get("Location") or "") for r in singles.values()
+    ) == [
+        (first, ""),
+        (second, "Room 3"),
+    ]
+    # A second invitee on the master reaches the events of its plain occurrences (R-ATT-3); the exception
+    # keeps its own attendees in Exchange, and so its event.
+    bob = ExchangeAttendee("bob@prospect.example")
+    mailboxes.edit_item(mailbox, master, required_attendees=(ann, bob))
+    machine.settle()
+    invitees = {parse_datetime(r["StartDateTime"]): {x.relation_id for x in machine.sf.relations[i]}
+                for i, r in singles.items()}  # fmt: skip
+    assert invitees == {first: {"003ANN", "00QBOB"}, second: {"003ANN"}}
+    assert not _reconcile_writes(machine)
+
+    # The series deleted in Outlook: a meeting the user organises (kind C), R-DEL-2 deletes each event.
+    mailboxes.remove_item(mailbox, master)
+    machine.settle()
+    assert _singles(machine, user) == {}
+    assert not _reconcile_writes(machine)
