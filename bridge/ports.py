@@ -332,6 +332,10 @@ class Store(Protocol):
         """Every enrolled user's pair of one meeting (R-MULTI)."""
         ...
 
+    async def pairs_by_uids(self, uids: Collection[str]) -> dict[str, list[StoredPair]]:
+        """`pairs_by_uid` of many meetings in one read, by UID (a UID with no pair is left out)."""
+        ...
+
     async def series_of(self, user_id: str) -> list[StoredSeries]:
         """The user's recurring series (SPEC §15), by key."""
         ...

@@ -409,8 +409,8 @@ class Bridge:
         try:
             waiting = {
                 pair.user_id
-                for uid in sorted(uids)
-                for pair in await self.store.pairs_by_uid(uid)
+                for copies in (await self.store.pairs_by_uids(uids)).values()
+                for pair in copies
                 if pair.user_id != user_id
                 and pair.user_id in self.users
                 and pair.state.status is PairStatus.WAITING

@@ -82,12 +82,22 @@ class Reader:
             )
         )
 
-    async def meeting(self, ctx: UserContext, item: Copy) -> MeetingContext | None:
+    async def meetings(self, ctx: UserContext, copies: Iterable[Copy]) -> dict[str, MeetingContext | None]:
+        """`meeting` of each copy, by copy id, with one store read for all their UIDs (a first sync of a
+        full calendar would otherwise read once per item)."""
+        copies = list(copies)
+        uids = {c.uid for c in copies if c.side is Side.EXCHANGE and c.uid and c.organizer is not None}
+        known = await self.store.pairs_by_uids(uids) if uids else {}
+        return {c.id: self._meeting(ctx, c, known) for c in copies}
+
+    def _meeting(
+        self, ctx: UserContext, item: Copy, known: Mapping[str, list[StoredPair]]
+    ) -> MeetingContext | None:
         """Other enrolled users' copies of this meeting (R-MULTI-1), by UID."""
         if item.side is not Side.EXCHANGE or not item.uid or item.organizer is None:
             return None
         organizer_user = self.enrolled.get(item.organizer.lower())
-        others = [p for p in await self.store.pairs_by_uid(item.uid) if p.user_id != ctx.user_id]
+        others = [p for p in known.get(item.uid, []) if p.user_id != ctx.user_id]
         owner = next(
             (
                 p
@@ -255,11 +265,14 @@ class Reader:
                 forget=forget,
             )
 
+        meetings = await self.meetings(
+            ctx, [*(ex for _, ex in matching.pairs), *matching.singles, *matching.duplicates]
+        )
         for sf, ex in matching.pairs:
-            got.jobs.append(job(Changed(sf=sf, ex=ex, meeting=await self.meeting(ctx, ex)), sf, ex))
+            got.jobs.append(job(Changed(sf=sf, ex=ex, meeting=meetings[ex.id]), sf, ex))
         for single in matching.singles + matching.duplicates:
             duplicate = single in matching.duplicates
-            meeting = await self.meeting(ctx, single)
+            meeting = meetings[single.id]
             if single.side is Side.SALESFORCE:
                 got.jobs.append(job(Changed(sf=single, duplicate=duplicate), single))
             else:

@@ -10,7 +10,7 @@ stand in for closing and re-opening a store in tests of crashes.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -66,8 +66,15 @@ class MemoryStore:
         return min(found, key=rules.by_record_preference, default=None)
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
-        found = [pair for pair in self._state.pairs.values() if pair.state.uid == uid]
-        return sorted(found, key=rules.by_uid_order)
+        return (await self.pairs_by_uids([uid])).get(uid, [])
+
+    async def pairs_by_uids(self, uids: Collection[str]) -> dict[str, list[StoredPair]]:
+        wanted = set(uids)
+        found: dict[str, list[StoredPair]] = {}
+        for pair in sorted(self._state.pairs.values(), key=rules.by_uid_order):
+            if pair.state.uid in wanted:
+                found.setdefault(pair.state.uid, []).append(pair)
+        return found
 
     async def series_of(self, user_id: str) -> list[StoredSeries]:
         return [s for (user, _), s in sorted(self._state.series.items()) if user == user_id]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -218,12 +218,19 @@ class SqlStore:
         return min(found, key=rules.by_record_preference, default=None)
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
-        query = (
-            sa.select(pairs)
-            .where(pairs.c.uid == uid)
-            .order_by(*self._text_order(pairs.c.user_id, pairs.c.key))
-        )
-        return await self._pairs(query)
+        return (await self.pairs_by_uids([uid])).get(uid, [])
+
+    async def pairs_by_uids(self, uids: Collection[str]) -> dict[str, list[StoredPair]]:
+        found: dict[str, list[StoredPair]] = {}
+        for some in _chunks(sorted(set(uids))):
+            query = (
+                sa.select(pairs)
+                .where(pairs.c.uid.in_(some))
+                .order_by(*self._text_order(pairs.c.user_id, pairs.c.key))
+            )
+            for pair in await self._pairs(query):
+                found.setdefault(pair.state.uid or "", []).append(pair)
+        return found
 
     async def _pairs(self, query: sa.Select[Any]) -> list[StoredPair]:
         async with self._read() as connection:

@@ -97,6 +97,10 @@ async def test_pairs_by_uid_finds_every_users_pair_of_a_meeting_r_multi(store: A
     await store.commit(Commit("005A", pairs=[a, other]))
     assert await store.pairs_by_uid("uid-1") == [a, b]
     assert await store.pairs_by_uid("uid-3") == []
+    # A first sync asks for the meetings of a whole calendar in one read: the same answer, by UID.
+    assert await store.pairs_by_uids(["uid-2", "uid-1", "uid-3"]) == {"uid-1": [a, b], "uid-2": [other]}
+    many = [f"uid-{n}" for n in range(1_200)]  # more than one IN (...) slice
+    assert await store.pairs_by_uids(many) == {"uid-1": [a, b], "uid-2": [other]}
 
 
 # --------------------------------------------------------------------------------------- positions
