@@ -6,7 +6,9 @@ nothing lost and nothing doubled (R-TIME-2, R-MERGE-4). The replicas take their 
 and keep issues there (issue 9): an admin's change to a user's settings row takes effect on the replica
 syncing the user, and an issue raised there is one Calbridge_Issue__c record, not one per replica.
 
-Leases last 6 s here (15 s by default) so the test stays short; the takeover bound scales with them.
+Leases last 6 s here (15 s by default) so the test stays short; the takeover bound scales with them. The
+deployment is built once with EWS and once with Graph (R-GRAPH-1; Graph by delta polling): which replica
+reads which mailbox follows the leases under either provider.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from bridge.sandbox.people import Outlook, SalesforceDesk, wait_until
 from bridge.sandbox.runner import Sandbox, running_sandbox
 from bridge.store.leases import STREAM_KEY
 
+from .conftest import GRAPH_POLLING, use_graph
+
 POSTGRES = os.environ.get("CALBRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REPLICAS = ("r1", "r2", "r3")
 USERS = 6
 LEASE_S = 6
 TAKEOVER_S = 30.0
 TOPIC = "/data/EventChangeEvent"
+PROVIDERS = ("ews", "graph")
 
 
 def _sql(database: str | None, query: str) -> list[Any]:
@@ -56,6 +61,11 @@ class Deployment:
     desk: SalesforceDesk
     database: str
     bridges: dict[str, BridgeProcess]
+    provider: str
+
+    def stored_id(self, ews_id: str) -> str:
+        """The id the bridge keeps for an item Outlook (EWS) shows as `ews_id` (Graph's immutable id)."""
+        return self.sandbox.graph.state.ids.immutable_id(ews_id) if self.provider == "graph" else ews_id
 
     def user(self, index: int) -> tuple[str, str]:
         user = self.endpoints["users"][index]
@@ -72,9 +82,12 @@ class Deployment:
         return counts["published"].get(TOPIC, 0), counts["delivered"].get(TOPIC, 0)
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("e2e-replicas")
+@pytest.fixture(scope="module", params=PROVIDERS)
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    provider = request.param
+    root = tmp_path_factory.mktemp(f"e2e-replicas-{provider}")
     database = f"calbridge_replicas_{uuid.uuid4().hex[:12]}"
     try:
         _sql(None, f'CREATE DATABASE "{database}"')
@@ -86,6 +99,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         with running_sandbox(root / "sandbox", users=USERS) as sandbox:
             for name in REPLICAS:
                 config = sandbox.write_bridge_config(root / name)
+                if provider == "graph":
+                    use_graph(config, sandbox.endpoints()["graph"], GRAPH_POLLING)
                 config.write_text(
                     config.read_text()
                     + f'\n[store]\nurl = "{url}"\n'
@@ -94,7 +109,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 )
                 bridges[name] = BridgeProcess(config).start()
             endpoints = sandbox.endpoints()
-            yield Deployment(sandbox, endpoints, SalesforceDesk(endpoints), database, bridges)
+            yield Deployment(sandbox, endpoints, SalesforceDesk(endpoints), database, bridges, provider)
             for name, bridge in bridges.items():
                 if bridge.process is not None and bridge.process.poll() is None:
                     code = bridge.stop()
@@ -198,7 +213,8 @@ def test_r_scope_2_an_admins_settings_change_reaches_the_users_replica_and_an_is
     event_id = deployment.desk.create_event(owner, "Replicas: far ahead", far, far + timedelta(hours=1))
     deployment.desk.sobject("Calbridge_Settings__c").create({"User__c": owner, "Future_Days__c": 200})
     wait_until(lambda: outlook.find("Replicas: far ahead") or None, timeout=4 * LEASE_S)
-    assert (deployment.desk.event(event_id) or {}).get("Exchange_Item_Id__c")
+    # the pairing fields are written back just after the item is made (R-PAIR-1)
+    wait_until(lambda: (deployment.desk.event(event_id) or {}).get("Exchange_Item_Id__c"), timeout=10)
 
     # An item Salesforce cannot hold (R-LIM-2: longer than 14 days) raises E-TOO-LONG on that replica;
     # the replica reading the stream keeps it in Salesforce, once.
@@ -212,7 +228,8 @@ def test_r_scope_2_an_admins_settings_change_reaches_the_users_replica_and_an_is
             owner,
         )
 
-    found = wait_until(lambda: [r for r in records() if r["Item_Id__c"] == item.id] or None, 4 * LEASE_S)[0]
+    item_id = deployment.stored_id(item.id)
+    found = wait_until(lambda: [r for r in records() if r["Item_Id__c"] == item_id] or None, 4 * LEASE_S)[0]
     assert found[0]["Is_Open__c"]
     time.sleep(2 * LEASE_S / 3)  # two lease rounds: every replica would have mirrored it by now
-    assert len([r for r in records() if r["Item_Id__c"] == item.id]) == 1
+    assert len([r for r in records() if r["Item_Id__c"] == item_id]) == 1
