@@ -55,7 +55,7 @@ from bridge.runtime.series import (
     split_salesforce,
 )
 from bridge.runtime.series import claimed as claimed_by_series
-from bridge.runtime.series_masters import masters_of_deleted
+from bridge.runtime.series_masters import followed_masters, masters_of_deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,9 @@ class UserSync:
             reported = {item.item_id for item in changed} | set(deleted)
             checked = set(self.unconfirmed)
             deleted = [*deleted, *await self._gone_unreported(ctx, checked - reported, by_ex)]
+            followed = followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
             changed = split_exchange(changed, touched, series) if self.series.available() else changed
+            touched.ex_masters -= followed  # a colleague's meeting series: the organizer's is the one
             # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
             # series its occurrence's (R-REC-6): the series road reads them as gone.
             series_deletions(deleted, series, touched)
@@ -269,6 +271,7 @@ class UserSync:
             touched = got.series
             touched.window = True
             split_exchange(changed, touched, series)
+            touched.ex_masters -= followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
             touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}
             await self.series.run(ctx, touched, self.services.now())

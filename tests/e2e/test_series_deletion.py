@@ -1,6 +1,6 @@
 """Whole recurring series deleted (SPEC §15 R-REC-7 with the R-DEL table): what a sales person sees when a
-series goes on one side, with the occurrences the bridge split out of a Lightning series (R-REC-3), and
-meetings series an outside or an enrolled colleague organises (kinds D and E).
+series goes on one side, with the occurrences the bridge split out of a Lightning series (R-REC-3), across
+a restart, and for meeting series an outside organizer (kind D) or an enrolled colleague (kind E) sends.
 
 Series are in the person's own zone (Europe/Madrid, as the seeded Salesforce users), at 16:00 UTC, a week
 or more ahead. A `sync now` answers once the user's window reconcile ran, so what it would bring back shows
@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from exchangelib import Attendee, CalendarItem, EWSTimeZone, Mailbox
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
+from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
 from bridge.sandbox.people import Outlook, book_series, occurrences, wait_until
 
 from .conftest import World
@@ -34,10 +36,11 @@ def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
 
 
 def _events(world: World, subject: str) -> list[dict[str, Any]]:
-    """Every Event with `subject` but a series' pattern row: series rows and single events alike."""
+    """Every Event with `subject` but a series' pattern row and Salesforce's own invitee copies (child
+    events): series rows and single events alike."""
     return world.desk.query(
         "SELECT Id, Subject, StartDateTime, IsRecurrence2, ActivityRecurrence2Id FROM Event "
-        "WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime",
+        "WHERE Subject = {} AND GroupEventType != '3' AND IsChild = false ORDER BY StartDateTime",
         subject,
     )
 
@@ -150,3 +153,143 @@ def test_r_rec_7_an_outlook_series_deleted_after_a_restart_deletes_its_lightning
     world.restart()
     outlook.delete(outlook.by_id(master.id))
     wait_until(lambda: not _events(world, subject) or None, timeout=60)
+
+
+# ---------------------------------------------------------------- R-REC-7 with R-DEL kinds D and E (meetings)
+
+OUTSIDE = "host@partner.example"
+SYNC = "Salesforce"
+
+
+def _sandbox_weekly(start: datetime) -> SandboxRecurrence:
+    local = start.astimezone(ZoneInfo(ZONE)).date()
+    return SandboxRecurrence(
+        pattern="WeeklyRecurrence",
+        range="NumberedRecurrence",
+        start_date=local,
+        days_of_week=[local.strftime("%A")],
+        first_day_of_week="Monday",
+        count=WEEKS,
+    )
+
+
+def _categories(outlook: Outlook, item_id: str) -> list[str]:
+    found = outlook.by_id(item_id)
+    return list(found.categories or []) if found is not None else []
+
+
+def _outside_series(world: World, day_offset: int, subject: str) -> tuple[Any, datetime]:
+    """Kind D: a weekly meeting an outside organizer sends to user 0, who accepts it; synced as a series."""
+    _, address = world.user(0)
+    outlook = world.outlook(0)
+    start, end = _first_start(world, day_offset)
+    world.sandbox.exchange.deliver_external_meeting(
+        [address], OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=_sandbox_weekly(start)
+    )
+    master, _ = wait_until(lambda: _master(outlook, subject), timeout=TIMEOUT)
+    master.accept()
+    wait_until(lambda: len(_events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=TIMEOUT)
+    return outlook.by_id(master.id), start
+
+
+def test_r_rec_7_del_2_kind_d_an_outside_organizers_series_deleted_in_outlook_deletes_its_lightning_series(
+    world: World,
+) -> None:
+    outlook = world.outlook(0)
+    subject = "Partner weekly: Larch Freight"
+    master, _ = _outside_series(world, 3, subject)
+    assert len({r["ActivityRecurrence2Id"] for r in _events(world, subject)}) == 1
+
+    outlook.delete(master)  # R-DEL-2, kind D: the event (the whole Lightning series) is deleted
+    wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
+
+
+def test_r_rec_7_del_5_kind_d_an_outside_organizers_series_deleted_in_salesforce_loses_its_category(
+    world: World,
+) -> None:
+    _, address = world.user(0)
+    outlook = world.outlook(0)
+    subject = "Partner planning: Larch Freight"
+    master, start = _outside_series(world, 4, subject)
+
+    first = _events(world, subject)[0]["Id"]
+    world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
+    # R-DEL-5, kind D: the Outlook series stays, every occurrence, without the `Salesforce` category.
+    wait_until(lambda: SYNC not in _categories(outlook, master.id) or None, timeout=TIMEOUT)
+    left = occurrences(outlook, outlook.by_id(master.id), start, start + timedelta(weeks=WEEKS))
+    assert len(left) == WEEKS
+    _sync_now(world, address)  # and it is never brought back to Salesforce (R-DEL-9)
+    assert _events(world, subject) == []
+    assert SYNC not in _categories(outlook, master.id)
+
+
+def _colleague_series(world: World, day_offset: int, subject: str) -> tuple[Any, Any, datetime]:
+    """Kind E: user 1 sends a weekly meeting to user 0, an enrolled colleague, who accepts it. One Lightning
+    series for the meeting, the organizer's, with user 0 an invitee of every row (R-MULTI-1); user 0's copy
+    is not synced as a second series (R-SCOPE-6)."""
+    attendee_id, attendee = world.user(0)
+    organizer = world.outlook(1)
+    start, end = _first_start(world, day_offset)
+    tz = EWSTimeZone(ZONE)
+    item = CalendarItem(
+        folder=organizer.account.calendar,
+        subject=subject,
+        start=start.astimezone(tz),
+        end=end.astimezone(tz),
+        recurrence=_weekly(start),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=attendee), response_type="Unknown")],
+    )
+    item.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT)
+    wait_until(
+        lambda: all(attendee_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT
+    )
+    mine, _ = wait_until(lambda: _master(world.outlook(0), subject), timeout=TIMEOUT)
+    mine.accept()
+    _sync_now(world, attendee)
+    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows], "a second series"
+    master = organizer.by_id(item.id)
+    wait_until(lambda: SYNC in _categories(organizer, master.id) or None, timeout=TIMEOUT)
+    return master, world.outlook(0).by_id(mine.id), start
+
+
+def test_r_rec_7_del_2_kind_e_a_colleagues_series_deleted_from_the_attendees_outlook_stays_in_salesforce(
+    world: World,
+) -> None:
+    """R-DEL-2, kind E: the attendee's own copy goes; the organizer's Lightning series stays whole (the
+    attendee's relation is not written for a series: docs/behaviour.md), and so does the organizer's copy."""
+    _, attendee = world.user(0)
+    subject = "Weekly joint account review: Alder Marine"
+    master, mine, start = _colleague_series(world, 5, subject)
+    rows = [r["Id"] for r in _events(world, subject)]
+
+    world.outlook(0).delete(mine)
+    wait_until(lambda: _master(world.outlook(0), subject) is None or None, timeout=TIMEOUT)
+    _sync_now(world, attendee)
+    assert [r["Id"] for r in _events(world, subject)] == rows
+    organizer = world.outlook(1)
+    assert len(occurrences(organizer, master, start, start + timedelta(weeks=WEEKS))) == WEEKS
+
+
+def test_r_rec_7_del_5_kind_e_a_colleagues_series_deleted_in_salesforce_leaves_both_outlook_copies(
+    world: World,
+) -> None:
+    """R-DEL-5: the organizer's Lightning series deleted; the organizer's Outlook series (kind C for them)
+    loses its `Salesforce` category, the attendee's copy (kind E) stays as it is, every occurrence of both
+    stays, and no Lightning series comes back for either."""
+    _, attendee = world.user(0)
+    _, organizer_address = world.user(1)
+    subject = "Weekly joint pricing review: Alder Marine"
+    master, mine, start = _colleague_series(world, 6, subject)
+
+    first = _events(world, subject)[0]["Id"]
+    world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
+    organizer = world.outlook(1)
+    wait_until(lambda: SYNC not in _categories(organizer, master.id) or None, timeout=TIMEOUT)
+    _sync_now(world, attendee)
+    _sync_now(world, organizer_address)
+    assert _events(world, subject) == []
+    span = (start, start + timedelta(weeks=WEEKS))
+    assert len(occurrences(organizer, organizer.by_id(master.id), *span)) == WEEKS
+    assert len(occurrences(world.outlook(0), world.outlook(0).by_id(mine.id), *span)) == WEEKS
