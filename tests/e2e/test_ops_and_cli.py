@@ -1,5 +1,7 @@
 """The platform engineer's view of a running bridge (docs/ops.md): /readyz, /metrics, /issues, the log, the
-CLI run as processes beside `calbridge run`, and SIGTERM/SIGINT while changes flow."""
+CLI run as processes beside `calbridge run`, and SIGTERM/SIGINT while changes flow. Over EWS and over Graph
+(R-GRAPH-1); over Graph only the tests whose outcome the provider can change (the reasons are by the tests).
+"""
 
 from __future__ import annotations
 
@@ -141,6 +143,7 @@ def test_r_lim_1_an_issue_shows_in_the_ops_endpoint_the_metrics_and_the_cli(worl
     assert other.returncode == 0 and "E-TOO-LONG" not in other.stdout
 
 
+@pytest.mark.providers("ews", reason="reads the store's marks; changes crossing over Graph: the metrics test")
 def test_status_shows_each_user_with_the_last_sync_each_way_and_open_issues(world: World) -> None:
     _crossed_both_ways(world, "Status")
     shown = _calbridge("status", "--config", str(world.bridge.config))
@@ -272,5 +275,6 @@ def test_r_time_2_sigterm_while_changes_flow_finishes_what_is_in_flight_and_exit
     _stop_while_changes_flow(world, signal.SIGTERM, "term")
 
 
+@pytest.mark.providers("ews", reason="the signal is the runtime's; Graph writes in flight: the SIGTERM test")
 def test_r_time_2_sigint_does_the_same(world: World) -> None:
     _stop_while_changes_flow(world, signal.SIGINT, "int")
