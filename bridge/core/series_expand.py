@@ -105,7 +105,8 @@ def plan_expanded(
                 commands.append(DeleteOccurrence(source, series.id, key, own_id))
             continue
         pair = _with_id(pair, source, own.id)
-        base = pair.base or own.content
+        # No base: a pairing recovered without the store (R-PAIR-1); the series' side is the truth.
+        base = pair.base or (twin.content if twin is not None else own.content)
         masked = mask_target(base, policy, target) is not None
         own_changed = not _holds(source, own.content, base, policy)
         twin_changed = twin is not None and not masked and not _holds(target, twin.content, base, policy)

@@ -77,7 +77,7 @@ from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_gone import plan_gone
 from bridge.core.series_invitees import series_invitee_writes
 from bridge.core.series_plan import SeriesPlan, plan_series
-from bridge.core.series_writes import writable
+from bridge.core.series_writes import fresh, writable
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import (
     ChangeType,
@@ -423,6 +423,8 @@ class SeriesRoad:
     ) -> None:
         for _round in range(_ROUNDS):
             state, sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
+            if state is None and not self.observing:
+                state, sf, ex = await self._recovered(ctx, sf, ex, now)
             gone = _gone_side(state, sf, ex)
             if state is not None and gone is Side.SALESFORCE:
                 if not (touched.window or _rows_of(state) & touched.deleted):
@@ -590,6 +592,46 @@ class SeriesRoad:
         if ex is not None or (sf is not None and state is not None):
             sf, ex = in_one_zone(state, sf, ex, await self.zones.of(ctx.user_id))
         return state, sf, ex
+
+    async def _recovered(
+        self, ctx: UserContext, sf: Series | None, ex: Series | None, now: datetime
+    ) -> tuple[SeriesState | None, Series | None, Series | None]:
+        """R-PAIR-1 for an expanded series the store does not know (lost, or never committed): its single
+        copies name their occurrence (an Outlook item its row's id, a Salesforce event its occurrence's
+        item id), so a window read finds them and they are paired again, never created twice. The state
+        and the copies read, or no state when none is found."""
+        source = sf if ex is None else ex if sf is None else None
+        if source is None or source.mappable or not source.occurrences:
+            return None, sf, ex
+        start, end = now - ctx.policy.past, now + ctx.policy.future
+        starts = {o.id: o.original_start for o in source.occurrences}
+        found: dict[datetime, str] = {}
+        if source.side is Side.SALESFORCE:
+            for item in await self.exchange.window_items(ctx.mailbox, start, end):
+                named = item_from_exchange(item, ctx.policy).paired_id if not item.is_recurring else None
+                if named in starts:
+                    found[starts[named]] = item.item_id
+        else:
+            events = (await self.salesforce.window_events([ctx.user_id], start, end)).get(ctx.user_id, [])
+            for record in events:
+                if record.fields.get("IsRecurrence2") or record.fields.get("IsChild"):
+                    continue
+                named = copy_of_event(record).paired_id
+                if named in starts:
+                    found[starts[named]] = record.id
+        if not found:
+            return None, sf, ex
+        log.info("series_recovered", extra={"user": ctx.user_id, "series": source.id, "copies": len(found)})
+        own = {o.original_start: o.id for o in source.occurrences}
+        pairs = tuple(
+            OccurrencePair(key, own[key], twin)
+            if source.side is Side.SALESFORCE
+            else OccurrencePair(key, twin, own[key])
+            for key, twin in sorted(found.items())
+        )
+        state = replace(fresh(source, None), occurrences=pairs)
+        singles = await self._singles(ctx, state, source.side.other, source)
+        return (state, source, singles) if source.side is Side.SALESFORCE else (state, singles, source)
 
     async def _singles(self, ctx: UserContext, state: SeriesState, side: Side, like: Series | None) -> Series:
         """The single copies of an expanded series on `side` (R-REC-6), read by the ids its pairs hold and

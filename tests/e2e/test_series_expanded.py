@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import Outlook, wait_until
 from bridge.sandbox.salesforce.series import change_pattern
 
@@ -240,3 +241,30 @@ def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_becomes_one
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
     assert SYNC in (outlook.by_id(master.id).categories or [])
     assert len(_rows(world, subject)) == 3
+
+
+def test_r_pair_1_an_expanded_series_survives_the_loss_of_the_store(world: World) -> None:
+    """Last in this module: the bridge restarts with an empty store. Each item names its row, so the
+    series is paired again and nothing is created twice."""
+    outlook = world.outlook(0)
+    subject = "Billing check: Vetch Ports"
+    rows = _book(world, subject, (13, 20))
+    items = _expanded(world, outlook, subject, 2)
+
+    assert world.bridge.stop() == 0, world.bridge.tail()
+    stored = list(world.bridge.config.parent.glob("calbridge.db*"))
+    assert stored, "the bridge keeps its SQLite store beside its config"
+    for leftover in stored:
+        leftover.unlink()
+    world.bridge = BridgeProcess(world.bridge.config, env=world.bridge.env).start()
+    # Still paired: a row edited (past rows are none here, so the series) reaches the same items.
+    world.desk.update_event(rows[0]["Id"], Location="Harbour desk")
+    wait_until(
+        lambda: (
+            all(str(outlook.by_id(i.id).location or "") == "Harbour desk" for i in items.values()) or None
+        ),
+        timeout=WAIT_S,
+    )
+    time.sleep(QUIET_S)
+    assert sorted(_items(outlook, subject)) == sorted(items)
+    assert {i.id for i in outlook.find(subject)} == {i.id for i in items.values()}

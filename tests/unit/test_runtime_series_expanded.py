@@ -13,6 +13,7 @@ from bridge.core.fields import ExchangeAttendee, parse_datetime
 from bridge.core.patterns import Frequency, Pattern, Unmappable, Weekday
 from bridge.core.series import Series
 from bridge.runtime.memory_series import MemoryMailboxSeries
+from bridge.store.memory import MemoryStore
 
 from .test_core_state_machine import MAILBOX, NOW, USERS, BridgeMachine, Work
 
@@ -108,3 +109,27 @@ def test_r_rec_6_7_an_outlook_series_salesforce_cannot_hold_syncs_as_single_even
     machine.settle()
     assert _singles(machine, user) == {}
     assert not _reconcile_writes(machine)
+
+
+def test_r_pair_1_an_expanded_series_recovered_without_the_store_creates_nothing_twice() -> None:
+    machine, mailboxes = _machine()
+    user, mailbox = USERS[1], MAILBOX[USERS[1]]
+    start = NOW + timedelta(days=4, hours=1)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+    master = mailboxes.put_series(mailbox, "Planning", start, start + timedelta(hours=1), weekly)
+    mailboxes.bound.add(master)
+    machine.settle()
+    made = set(_singles(machine, user))
+    assert len(made) == 3
+
+    # The store is lost: the bridge starts from nothing and reconciles every user.
+    machine.store = MemoryStore(now=machine.clock)
+    machine.enrol(private=PrivatePolicy.FULL, safe=True, tie=Side.EXCHANGE, direction=Direction.BOTH)
+    assert set(_singles(machine, user)) == made
+    assert not _reconcile_writes(machine)
+    # Still paired: an occurrence moved in Outlook moves its own event.
+    (_, _), (second, _), _ = mailboxes.occurrences(mailbox, master, start + timedelta(weeks=3))
+    mailboxes.edit_occurrence(mailbox, f"{master}#{second:%Y%m%dT%H%M%S}", location="Room 5")
+    machine.settle()
+    rooms = {parse_datetime(r["StartDateTime"]): r.get("Location") for r in _singles(machine, user).values()}
+    assert rooms[second] == "Room 5" and set(_singles(machine, user)) == made
