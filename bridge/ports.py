@@ -163,6 +163,7 @@ class MailboxChanges:
     deleted: tuple[str, ...]
     sync_state: str
     more: bool = False
+    unchanged: tuple[str, ...] = ()  # listed as changed, but at the ChangeKey the caller knew: not read
 
 
 # ------------------------------------------------------------------------------------------------ ports
@@ -217,9 +218,13 @@ class MailboxPort(Protocol):
 
     async def unwatch(self, mailbox: str) -> None: ...
 
-    async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
+    async def sync(
+        self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
+    ) -> MailboxChanges:
         """The next page of calendar changes since `sync_state` (None: from the start). A refused state
-        raises `StreamGapError`."""
+        raises `StreamGapError`. An item listed at the ChangeKey `known` gives for its id is the version the
+        bridge last saw or wrote (most often its own write coming back): a port may list it in `unchanged`
+        instead of reading it."""
         ...
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:

@@ -318,7 +318,9 @@ class MemoryMailbox:
     async def unwatch(self, mailbox: str) -> None:
         self.watched.discard(mailbox)
 
-    async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
+    async def sync(
+        self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
+    ) -> MailboxChanges:
         self.calls["sync"] += 1
         if sync_state in self.refuse_sync_state:
             raise StreamGapError(f"sync state {sync_state} refused")
@@ -337,7 +339,15 @@ class MemoryMailbox:
                 changed[item_id] = current
                 if item_id in deleted:
                     deleted.remove(item_id)
-        return MailboxChanges(tuple(changed.values()), tuple(deleted), str(end), more=end < len(log))
+        # As EWS: an item at the version the caller knows is listed, not read.
+        unchanged = [i for i, item in changed.items() if (known or {}).get(i) == item.change_key]
+        return MailboxChanges(
+            tuple(item for i, item in changed.items() if i not in unchanged),
+            tuple(deleted),
+            str(end),
+            more=end < len(log),
+            unchanged=tuple(unchanged),
+        )
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
         self.calls["read_items"] += 1

@@ -202,11 +202,13 @@ class UserSync:
         reported: set[str] = set()
         checked: set[str] = set()
         if work.exchange:
+            # Items at the version a live pair recorded are not read (the bridge's own writes coming back).
+            known = {i: p.state.ex_version for i, p in by_ex.items() if p.state.ex_version}
             try:
-                changed, deleted, new_state = await self._sync(ctx, sync_state)
+                changed, deleted, new_state, unchanged = await self._sync(ctx, sync_state, known)
             except StreamGapError:
                 return await self.reconcile(ctx, work)
-            reported = {item.item_id for item in changed} | set(deleted)
+            reported = {item.item_id for item in changed} | set(deleted) | set(unchanged)
             checked = set(self.unconfirmed)
             deleted = [*deleted, *await self._gone_unreported(ctx, checked - reported, by_ex)]
             followed = followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
@@ -252,9 +254,9 @@ class UserSync:
         pending = [i.token for i in await store.pending_intents(ctx.user_id)]
         sync_state = await sync_state_of(store, ctx.mailbox)
         try:
-            changed, deleted, new_state = await self._sync(ctx, sync_state)
+            changed, deleted, new_state, _ = await self._sync(ctx, sync_state)
         except StreamGapError:
-            changed, deleted, new_state = await self._sync(ctx, None)
+            changed, deleted, new_state, _ = await self._sync(ctx, None)
         reported = {item.item_id for item in changed} | set(deleted)
         checked = set(self.unconfirmed)  # the window shows them, or reads them by id: resolved either way
         pairs = await store.pairs_of(ctx.user_id)
@@ -463,24 +465,30 @@ class UserSync:
     # ------------------------------------------------------------------------------------ Exchange
 
     async def _sync(
-        self, ctx: UserContext, sync_state: str | None
-    ) -> tuple[list[ExchangeItem], list[str], str]:
+        self, ctx: UserContext, sync_state: str | None, known: Mapping[str, str] | None = None
+    ) -> tuple[list[ExchangeItem], list[str], str, list[str]]:
         """Every page of changes since `sync_state`: the items changed (last version of each), the ids
-        gone, and the new state."""
+        gone, the new state, and the ids listed at the version `known` gives (not read: no change)."""
         changed: dict[str, ExchangeItem] = {}
         deleted: dict[str, None] = {}
+        unchanged: dict[str, None] = {}
         state = sync_state
         while True:
-            page = await self.reader.exchange.sync(ctx.mailbox, state)
+            page = await self.reader.exchange.sync(ctx.mailbox, state, known)
             for item in page.changed:
                 changed[item.item_id] = item
                 deleted.pop(item.item_id, None)
+                unchanged.pop(item.item_id, None)
+            for item_id in page.unchanged:  # a later listing: an earlier page's copy is older
+                changed.pop(item_id, None)
+                unchanged[item_id] = None
             for item_id in page.deleted:
                 changed.pop(item_id, None)
+                unchanged.pop(item_id, None)
                 deleted[item_id] = None
             state = page.sync_state
             if not page.more:
-                return list(changed.values()), list(deleted), state
+                return list(changed.values()), list(deleted), state, list(unchanged)
 
     def _exchange(
         self,

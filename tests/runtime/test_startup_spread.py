@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import pytest
 
@@ -31,13 +32,15 @@ class SlowMailbox(MemoryMailbox):
         self.in_flight = 0
         self.most = 0
 
-    async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
+    async def sync(
+        self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
+    ) -> MailboxChanges:
         first = sync_state is None
         self.in_flight += first
         self.most = max(self.most, self.in_flight)
         try:
             await asyncio.sleep(0.01)
-            return await super().sync(mailbox, sync_state)
+            return await super().sync(mailbox, sync_state, known)
         finally:
             self.in_flight -= first
 

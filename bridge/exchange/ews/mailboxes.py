@@ -88,8 +88,10 @@ class EwsMailboxes:
 
     # ---- reading -----------------------------------------------------------------------------------------
 
-    async def sync(self, mailbox: str, sync_state: str | None) -> MailboxChanges:
-        return await self.session.run(mailbox, lambda account: reading.sync_page(account, sync_state))
+    async def sync(
+        self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
+    ) -> MailboxChanges:
+        return await self.session.run(mailbox, lambda account: reading.sync_page(account, sync_state, known))
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
         ids = list(dict.fromkeys(item_ids))

@@ -7,7 +7,7 @@ These functions block (exchangelib); `EwsMailboxes` runs them on worker threads.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,12 +86,18 @@ def window(account: Account, start: datetime, end: datetime) -> list[Any]:
     return [items[item_id] for item_id in ids if item_id in items]
 
 
-def sync_page(account: Account, sync_state: str | None) -> MailboxChanges:
+def sync_page(
+    account: Account, sync_state: str | None, known: Mapping[str, str] | None = None
+) -> MailboxChanges:
     """One SyncFolderItems page of the calendar since `sync_state`; created and updated items read again
-    with GetItem (fields of the core only), deleted ids as given. Read-flag changes mean nothing here."""
+    with GetItem (fields of the core only), deleted ids as given. Read-flag changes mean nothing here.
+    An item at the ChangeKey `known` gives is not read (`unchanged`): each of the bridge's own writes
+    comes back this way, and reading it would double the GetItems of a change from Salesforce."""
     service = SyncFolderItems(account=account)
     changed_ids: list[str] = []
     deleted: list[str] = []
+    unchanged: dict[str, None] = {}
+    known = known or {}
     for change_type, value in service.call(
         folder=account.calendar,
         shape="IdOnly",
@@ -104,9 +110,14 @@ def sync_page(account: Account, sync_state: str | None) -> MailboxChanges:
         if isinstance(value, Exception):
             raise value
         if change_type in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE):
-            changed_ids.append(value.id)
+            if value.changekey and known.get(value.id) == value.changekey:
+                unchanged[value.id] = None
+            else:
+                changed_ids.append(value.id)
+                unchanged.pop(value.id, None)
         elif change_type == SyncFolderItems.DELETE:
             deleted.append(value.id)
+            unchanged.pop(value.id, None)
     items = read(account, list(dict.fromkeys(changed_ids)))
     # An item changed and then gone before we read it is a deletion too.
     gone = [item_id for item_id in dict.fromkeys(changed_ids) if item_id not in items]
@@ -116,4 +127,5 @@ def sync_page(account: Account, sync_state: str | None) -> MailboxChanges:
         deleted=tuple(dict.fromkeys([*deleted, *gone])),
         sync_state=service.sync_state,
         more=more,
+        unchanged=tuple(i for i in unchanged if i not in items),
     )

@@ -139,3 +139,22 @@ async def test_http_503_is_transient(mailboxes: EwsMailboxes, sandbox: ExchangeS
     with pytest.raises(TransientError, match="unavailable"):
         await mailboxes.read_items(BO, ["AAMkAGI2"])
     assert time.monotonic() - began < 2  # no worker sits out a wait Exchange never asked for
+
+
+async def test_r_time_2_an_item_at_the_version_the_bridge_knows_is_listed_not_read(
+    mailboxes: EwsMailboxes, user: Callable[[str], Account]
+) -> None:
+    """Each write of the bridge comes back in the next sync; at the ChangeKey the bridge recorded it is no
+    change, so it costs no GetItem. A later edit (a new ChangeKey) is read as before."""
+    _, _, state = await drain(mailboxes, BO, None)
+    mine = user_item(user(BO), "Review")
+    written = mine.changekey
+    page = await mailboxes.sync(BO, state, {mine.id: written})
+    assert page.unchanged == (mine.id,) and not page.changed and not page.deleted
+
+    mine.subject = "Review (moved)"
+    mine.save(update_fields=["subject"])
+    assert mine.changekey != written
+    page = await mailboxes.sync(BO, state, {mine.id: written})
+    assert [item.subject for item in page.changed] == ["Review (moved)"]  # type: ignore[attr-defined]
+    assert page.unchanged == ()
