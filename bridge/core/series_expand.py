@@ -34,16 +34,24 @@ from bridge.core.commands import (
     frozen_fields,
 )
 from bridge.core.deletion import Action, Outcome, outcome
-from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD
+from bridge.core.fields import EX_EVENT_ID_FIELD, SF_ITEM_ID_FIELD, exchange_fields
 from bridge.core.issues import IssueCode
 from bridge.core.model import SCALAR_FIELDS, Content, Kind, Policy, Side, Timed
 from bridge.core.patterns import Anchor, Pattern, Unmappable
 from bridge.core.private import mask_target, project
 from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
 from bridge.core.series_commands import CreateSingle, DeleteOccurrence
-from bridge.core.series_writes import fields_for, info, writable, write_exception
+from bridge.core.series_writes import (
+    fields_for,
+    info,
+    invitees_added,
+    unanswered,
+    writable,
+    write_exception,
+)
 
 _SINGLES = Unmappable("SHAPE", "the single copies of an expanded series")
+_PEOPLE = ("attendees",)
 
 
 def singles_series(side: Side, occurrences: Sequence[Occurrence], like: Series | None) -> Series:
@@ -87,6 +95,7 @@ def plan_expanded(
                 content = project(
                     own.content, target, policy, mask_target(own.content, policy, target) is not None
                 )
+                content = unanswered(content) if target is Side.EXCHANGE else content
                 fields = fields_for(target, content, created, policy)
                 fields[EX_EVENT_ID_FIELD if target is Side.EXCHANGE else SF_ITEM_ID_FIELD] = own.id
                 categories = (policy.sync_category,) if target is Side.EXCHANGE else ()
@@ -125,6 +134,15 @@ def plan_expanded(
                 commands += written
             else:
                 pair = replace(pair, base=twin.content)
+        if source is Side.SALESFORCE and twin is not None and pair.base is not None:
+            # R-REC-7 with R-ATT-1/2: a row's invitees added since the base join its item; removed, stay.
+            joined = invitees_added(own.content, base, twin.content, policy)
+            if joined and not masked and writable(target, state, None, policy):
+                people = replace(twin.content, attendees=(*twin.content.attendees, *joined))
+                commands.append(
+                    UpdateItem(twin_id, None, frozen_fields(exchange_fields(people, _PEOPLE, policy)))
+                )
+            pair = replace(pair, base=replace(pair.base, attendees=own.content.attendees))
         pairs.append(pair)
     opened = state.open_issues | {IssueCode.RECURRING_EXPANDED}
     if split:

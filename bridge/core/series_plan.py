@@ -53,9 +53,19 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded
+from bridge.core.series_gone import split_events
 from bridge.core.series_occurrences import plan_occurrences
 from bridge.core.series_rebuild import repattern
-from bridge.core.series_writes import fields_for, fresh, info, rule_for, writable, write_exception
+from bridge.core.series_writes import (
+    fields_for,
+    fresh,
+    info,
+    invitees_added,
+    rule_for,
+    unanswered,
+    writable,
+    write_exception,
+)
 
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 _NEXT = timedelta(days=367)  # past any next start of a pattern the bridge maps (yearly at most)
@@ -111,32 +121,40 @@ def plan_series(
     return replace(found, commands=closing + found.commands)
 
 
-def _expandable(state: SeriesState, source: Series, policy: Policy) -> bool:
-    """A Salesforce-made series whose Lightning pattern Exchange can no longer hold."""
-    made_there = source.side is Side.SALESFORCE and state.origin is Side.SALESFORCE
-    return made_there and bool(state.ex_series) and writable(Side.EXCHANGE, state, source, policy)
+def _expandable(state: SeriesState, source: Series, sf: Series | None, policy: Policy) -> bool:
+    """A series whose new pattern, on its origin's side, the other side can no longer hold: a Lightning
+    pattern Exchange cannot hold, or an Outlook pattern the owner's Salesforce zone cannot (an endless
+    series whose zones change their clocks apart, `bridge.core.series_zones`)."""
+    other = source.side.other
+    made_there = source.side is state.origin
+    return made_there and bool(state.series_of(other)) and writable(other, state, sf, policy)
 
 
 def _expand(state: SeriesState, source: Series, policy: Policy, now: datetime) -> SeriesPlan:
-    """R-REC-5 with R-REC-6: a Lightning series given a pattern Exchange cannot hold (Salesforce re-created
-    it) is expanded: the Outlook series goes and a single item takes each occurrence's place. The state
-    keeps its key. Only for a series made in Salesforce: an Outlook-made series is the person's own, and
-    is left as it is."""
-    assert state.ex_series is not None
+    """R-REC-5 with R-REC-6: a series given a pattern the other side cannot hold (Salesforce re-created it,
+    or an Outlook series changed) is expanded: the other side's series, the bridge's copy, goes and a single
+    copy takes each occurrence's place (with the single events split out of a Lightning series, R-REC-3).
+    The state keeps its key. Only from the series' origin: the series a person made is never replaced by
+    single copies."""
+    other = source.side.other
+    series_id = state.series_of(other)
+    assert series_id is not None
+    if other is Side.EXCHANGE:
+        expanded = replace(state, ex_series=None, ex_version=None, base_ex=None)
+    else:
+        expanded = replace(state, sf_series=None, sf_version=None, base_sf=None)
     expanded = replace(
-        state,
-        origin=Side.SALESFORCE,
+        expanded,
+        origin=source.side,
         rule=None,
         anchor=None,
-        ex_series=None,
-        ex_version=None,
-        base_ex=None,
         masked=None,
         occurrences=(),
         open_issues=state.open_issues - {IssueCode.OCCURRENCE_SPLIT},
     )
+    splits = split_events(state) if other is Side.SALESFORCE else ()
     commands, expanded = plan_expanded(expanded, source, None, policy, now)
-    return SeriesPlan((DeleteSeries(Side.EXCHANGE, state.ex_series), *commands), expanded)
+    return SeriesPlan((DeleteSeries(other, series_id), *splits, *commands), expanded)
 
 
 def _collapse(
@@ -197,7 +215,7 @@ def _create(source: Series, policy: Policy, now: datetime) -> SeriesPlan:
     mask = mask_target(source.content, policy, target)
     content = project(source.content, target, policy, mask is not None)
     names = (*SCALAR_FIELDS, "attendees") if target is Side.EXCHANGE else SCALAR_FIELDS
-    fields = fields_for(target, content, names, policy)
+    fields = fields_for(target, unanswered(content) if target is Side.EXCHANGE else content, names, policy)
     fields[EX_EVENT_ID_FIELD if target is Side.EXCHANGE else SF_ITEM_ID_FIELD] = source.id
     categories = (policy.sync_category,) if target is Side.EXCHANGE else ()
     commands: list[Command] = [
@@ -265,7 +283,7 @@ def _paired(
         if writable(source.side.other, state, sf, policy) and source.mappable:
             written, state, dropped = repattern(state, source, series[source.side.other], policy, now)
             commands += written
-        elif _expandable(state, source, policy):
+        elif _expandable(state, source, sf, policy):
             return _expand(state, source, policy, now)
         series[source.side.other] = None  # the other side's occurrences are rebuilt: nothing to diff
     merged, state = _merge_series(state, series[Side.SALESFORCE], series[Side.EXCHANGE], policy, now)
@@ -359,8 +377,15 @@ def _merge_series(
             base_sf = sf_copy.content
         else:
             commands.append(UpdateSeries(Side.SALESFORCE, sf_id, version or None, fields, through))
-    if merge.write_ex and ex_id is not None and writable(Side.EXCHANGE, state, sf, policy):
-        fields = frozen_fields(exchange_fields(merge.ex, merge.write_ex, policy))
+    write_ex, ex_content = list(merge.write_ex), merge.ex
+    if sf is not None and ex is not None and state.base_sf is not None and merge.masked is None:
+        # R-REC-7 with R-ATT-1/2: invitees added to the Lightning rows join the Outlook series.
+        joined = invitees_added(sf_copy.content, state.base_sf, ex_copy.content, policy)
+        if joined:
+            ex_content = replace(ex_content, attendees=(*ex_copy.content.attendees, *joined))
+            write_ex.append("attendees")
+    if write_ex and ex_id is not None and writable(Side.EXCHANGE, state, sf, policy):
+        fields = frozen_fields(exchange_fields(ex_content, tuple(write_ex), policy))
         version = ex.version if ex is not None else state.ex_version
         commands.append(UpdateSeries(Side.EXCHANGE, ex_id, version or None, fields))
-    return commands, replace(state, base_sf=base_sf, base_ex=merge.ex, masked=merge.masked)
+    return commands, replace(state, base_sf=base_sf, base_ex=ex_content, masked=merge.masked)

@@ -10,7 +10,7 @@ from datetime import datetime
 from bridge.core.commands import Command, RaiseIssue, RecordId, UpdateEvent, frozen_fields
 from bridge.core.fields import exchange_fields, salesforce_fields
 from bridge.core.issues import IssueCode, make_issue
-from bridge.core.model import Content, Policy, Side
+from bridge.core.model import Attendee, Content, Policy, Response, Side
 from bridge.core.patterns import Pattern
 from bridge.core.patterns_ews import ews_recurrence
 from bridge.core.patterns_rrule import rrule_text
@@ -80,3 +80,20 @@ def write_exception(
         return [UpdateEvent(pair.sf_id, None, fields)], replace(pair, base=content)
     update = UpdateOccurrence(target, series_id, pair.original_start, fields, record_id)
     return [update], replace(pair, base=content)
+
+
+def unanswered(content: Content) -> Content:
+    """R-ATT-6: an Outlook copy made from Salesforce lists every invitee unanswered, Declined included."""
+    return replace(
+        content, attendees=tuple(replace(a, response=Response.UNDECIDED) for a in content.attendees)
+    )
+
+
+def invitees_added(row: Content, base: Content, item: Content, policy: Policy) -> tuple[Attendee, ...]:
+    """R-ATT-1/2/7 for a Salesforce copy and its Outlook twin: the invitees added in Salesforce since
+    `base`, not on the item yet, unanswered (R-ATT-6); a Salesforce removal never reaches Outlook."""
+    if not policy.continuous_attendees:
+        return ()
+    before = {a.email.lower() for a in base.attendees} | {a.email.lower() for a in item.attendees}
+    added = {a.email.lower(): a for a in row.attendees if a.email.lower() not in before}
+    return tuple(Attendee(email, optional=added[email].optional) for email in sorted(added))

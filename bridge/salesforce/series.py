@@ -23,7 +23,8 @@ from bridge.core.patterns_rrule import pattern_from_rrule
 from bridge.core.series import Occurrence, Series, original_start
 from bridge.errors import MappingError
 from bridge.salesforce import soql
-from bridge.salesforce.reads import EVENT_FIELDS
+from bridge.salesforce.reads import EVENT_FIELDS, RELATION_FIELDS
+from bridge.salesforce.reads import _records as event_records
 from bridge.salesforce.rest import RestClient
 
 SERIES_FIELDS = tuple(
@@ -50,7 +51,25 @@ async def read_series(rest: RestClient, series_id: str, known: Mapping[str, date
         f"SELECT {', '.join(SERIES_FIELDS)} FROM Event "
         f"WHERE ActivityRecurrence2Id = {soql.quote(series_id)} ORDER BY StartDateTime"
     )
-    return series_from_rows(rows, known) if rows else None
+    if not rows:
+        return None
+    return series_from_rows(rows, known, await _invitees(rest, rows))
+
+
+async def _invitees(
+    rest: RestClient, rows: Sequence[Mapping[str, Any]]
+) -> dict[str, tuple[SalesforceRelation, ...]]:
+    """Each row's invitees (R-REC-7: a Lightning row's invitees reach its Outlook copy, R-ATT-1/9), as
+    `read_events` reads a single event's: one query per 200 rows, the primary Who included."""
+    relations: list[dict[str, Any]] = []
+    ids = [str(r["Id"]) for r in rows]
+    for chunk in soql.chunks(ids):
+        relations += await rest.query(
+            f"SELECT {', '.join(RELATION_FIELDS)} FROM EventRelation "
+            f"WHERE EventId IN {soql.id_list(chunk)} AND IsInvitee = true"
+        )
+    records = event_records([dict(r) for r in rows], relations)
+    return {event_id: record.relations for event_id, record in records.items()}
 
 
 def series_from_rows(

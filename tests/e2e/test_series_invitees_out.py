@@ -1,0 +1,123 @@
+"""A Lightning series' invitees on its Outlook copies (R-REC-7 with SPEC §5): on the Outlook series made
+for it, and on each single item of a series expanded because Outlook cannot hold its pattern (R-REC-6).
+
+The series' primary Who (a Contact) is an invitee of every row from the start (R-ATT-9); an invitee added
+later in Salesforce is added to the Outlook copy (R-ATT-1), and one removed there stays in Outlook
+(R-ATT-2). Under Graph an item the bridge makes lists its invitees in its body instead of inviting them
+(R-GRAPH-3). Series repeat at 16:00 UTC, the same date in the owner's zone (Europe/Madrid).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.sandbox.people import Outlook, wait_until
+
+from .conftest import World
+
+PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
+QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
+WAIT_S = 30
+LISTED = "(kept by calbridge; not invited) --"
+
+
+def _day(offset: int) -> datetime:
+    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=offset)
+
+
+def _rows(world: World, subject: str) -> list[dict[str, Any]]:
+    return world.desk.query(
+        "SELECT Id, StartDateTime, ActivityRecurrence2Id FROM Event WHERE Subject = {} "
+        "AND GroupEventType != '3' ORDER BY StartDateTime",
+        subject,
+    )
+
+
+def _book(world: World, subject: str, rule: str, first: datetime, count: int, **fields: Any) -> list[Any]:
+    owner, _ = world.user(0)
+    world.desk.create_event(
+        owner, subject, first, first + timedelta(minutes=30), Recurrence2PatternText=rule, **fields
+    )
+    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == count and r, timeout=20)
+    return rows
+
+
+def _start(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(row["StartDateTime"]).replace("Z", "+00:00"))
+
+
+def _people(world: World, outlook: Outlook, item_id: str) -> set[str] | None:
+    """The addresses an item the bridge made names as its people: its attendees over EWS; over Graph,
+    which cannot add an attendee without mailing them, the addresses listed in its body (R-GRAPH-3)."""
+    found = outlook.by_id(item_id)
+    if found is None:
+        return None
+    if world.provider == "graph":
+        assert not outlook.attendees(found)
+        listing = str(found.body or "").partition(LISTED)[2]
+        return {line.split()[0].lower() for line in listing.splitlines() if "@" in line}
+    return outlook.attendees(found)
+
+
+def _singles(outlook: Outlook, subject: str, count: int) -> dict[datetime, Any]:
+    def probe() -> dict[datetime, Any] | None:
+        found = {datetime.fromtimestamp(i.start.timestamp(), UTC): i for i in outlook.find(subject)}
+        return found if len(found) == count else None
+
+    return wait_until(probe, timeout=WAIT_S)[0]
+
+
+def test_r_rec_7_a_lightning_rows_invitees_reach_its_expanded_outlook_item(world: World) -> None:
+    """R-REC-6 with R-ATT-9/1/2: each item of an expanded series lists its row's invitees."""
+    outlook = world.outlook(0)
+    (who_id, who_email), (guest_id, guest_email) = world.desk.contacts(2)
+    subject = "Invitees: Alder Freight quarter check"
+    offsets = (4, 9, 14)
+    days = ",".join(str(_day(o).day) for o in offsets)
+    rule = f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}"
+    rows = _book(world, subject, rule, _day(offsets[0]), len(offsets), WhoId=who_id)
+    items = _singles(outlook, subject, len(rows))
+    who = {who_email.lower()}
+    for row in rows:  # the primary Who is an invitee of every row, so of every item (R-ATT-9)
+        item_id = items[_start(row)].id
+        wait_until(lambda i=item_id: _people(world, outlook, i) == who or None, timeout=WAIT_S)
+
+    # An invitee added to one row reaches its item only (R-ATT-1); removed again, it stays (R-ATT-2).
+    middle = rows[1]
+    world.desk.invite(middle["Id"], guest_id)
+    both = {who_email.lower(), guest_email.lower()}
+    target = items[_start(middle)].id
+    wait_until(lambda: _people(world, outlook, target) == both or None, timeout=WAIT_S)
+    world.desk.uninvite(middle["Id"], guest_id)
+    time.sleep(QUIET_S)
+    assert _people(world, outlook, target) == both
+    others = [_people(world, outlook, items[_start(r)].id) for r in (rows[0], rows[2])]
+    assert others == [{who_email.lower()}, {who_email.lower()}]
+
+
+def test_r_rec_7_a_lightning_series_invitees_reach_the_outlook_series_attendees(world: World) -> None:
+    """R-REC-1/7 with R-ATT-9/1: the Outlook series made for a Lightning series lists its invitees."""
+    outlook = world.outlook(0)
+    _, (who_id, who_email), (guest_id, guest_email) = world.desk.contacts(3)
+    subject = "Invitees: Birch Logistics weekly"
+    first = _day(20)
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
+    rows = _book(world, subject, f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3", first, 3, WhoId=who_id)
+
+    def master() -> Any:
+        found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
+        return found[0] if found else None
+
+    made, _ = wait_until(master, timeout=WAIT_S)
+    wait_until(lambda: _people(world, outlook, made.id) == {who_email.lower()} or None, timeout=WAIT_S)
+
+    # Salesforce puts a series' invitee on each of its rows: the Outlook series gains the attendee.
+    for row in rows:
+        world.desk.invite(row["Id"], guest_id)
+    both = {who_email.lower(), guest_email.lower()}
+    wait_until(lambda: _people(world, outlook, made.id) == both or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)
+    assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
