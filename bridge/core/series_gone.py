@@ -33,7 +33,7 @@ def plan_gone(
     is the other side's series as read now, None when it is gone too."""
     other = gone.other
     survivor_id = state.series_of(other)
-    splits = _split_events(state)
+    splits = split_events(state)
     if survivor is None or survivor_id is None:
         return splits, None
     cell = outcome(_ACTION[gone], _kind(state, survivor), policy)
@@ -49,7 +49,7 @@ def plan_gone(
     return commands, replace(ended, ex_series=None, ex_version=None, occurrences=kept)
 
 
-def _split_events(state: SeriesState) -> tuple[Command, ...]:
+def split_events(state: SeriesState) -> tuple[Command, ...]:
     """The deletions of the single events split out of the state's Lightning series (R-REC-3)."""
     series_id = state.sf_series or ""
     return tuple(

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+from exchangelib.recurrence import NoEndPattern, NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.people import Outlook, book_series, occurrences, wait_until
 
@@ -136,3 +136,48 @@ def test_r_rec_6_a_series_whose_zones_change_clocks_apart_syncs_occurrence_by_oc
     wait_until(lambda: "I-RECURRING-EXPANDED" in _issue_codes(world) or None, timeout=TIMEOUT)
     _sync_now(world, address)
     assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in found]
+
+
+def test_r_rec_6_a_paired_series_made_endless_across_zones_is_expanded(world: World) -> None:
+    """A series synced whole (four weeks in winter: New York and Berlin keep their clocks) is made endless in
+    Outlook: it now runs through the weeks the two zones change their clocks apart, which one Lightning
+    series in Berlin cannot hold. The Lightning series goes and each occurrence in the window syncs as a
+    single event at its own time (R-REC-6, I-RECURRING-EXPANDED); its later changes still travel. Before,
+    the series kept its four rows and stopped syncing."""
+    _owner_in_berlin(world, 0)
+    _, address = world.user(0)
+    outlook = world.outlook(0)
+    weeks = 4
+    start = _evening_in_new_york(1)
+    subject = "Weekly US supplier call: Harbor Mills"
+    master = book_series(
+        outlook, subject, start, start + timedelta(minutes=45), _weekly(start, weeks), BOOKED_IN
+    )
+    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == weeks and r, timeout=TIMEOUT)
+    assert all(r["IsRecurrence2"] for r in rows)
+
+    local = start.astimezone(ZoneInfo(BOOKED_IN)).date()
+    endless = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
+        boundary=NoEndPattern(start=local),
+    )
+    outlook.change(outlook.by_id(master.id), recurrence=endless)
+    window_end = datetime.now(UTC) + timedelta(days=60)
+    expected = [s for s in _outlook_starts(outlook, outlook.by_id(master.id), start, 12) if s < window_end]
+    assert len(expected) > weeks
+
+    def singles() -> list[dict[str, Any]] | None:
+        found = _events(world, subject)
+        plain = len(found) == len(expected) and not any(r["IsRecurrence2"] for r in found)
+        return found if plain else None
+
+    found, _ = wait_until(singles, timeout=60)
+    assert [_instant(r["StartDateTime"]) for r in found] == expected
+    wait_until(lambda: "I-RECURRING-EXPANDED" in _issue_codes(world) or None, timeout=TIMEOUT)
+    # One occurrence renamed in Outlook reaches its single event (the series still syncs).
+    second = occurrences(outlook, outlook.by_id(master.id), start, start + timedelta(weeks=3))[1]
+    outlook.change(second, subject="US supplier call (quality review)")
+    wait_until(lambda: len(_events(world, "US supplier call (quality review)")) == 1 or None, timeout=TIMEOUT)
+    _sync_now(world, address)
+    assert len(_events(world, subject)) == len(expected) - 1
+    assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
