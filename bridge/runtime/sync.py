@@ -33,7 +33,7 @@ from bridge.core.fields import ExchangeItem
 from bridge.core.model import Copy, PairStatus, Policy, Side
 from bridge.core.scope import opted_in
 from bridge.errors import CalbridgeError, MappingError, StreamGapError
-from bridge.ports import ChangeType, EventChange, EventRecord, Store, StoredPair, StreamPosition
+from bridge.ports import ChangeType, EventChange, EventRecord, Store, StoredPair, StoredSeries, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import UserContext
 from bridge.runtime.passes import (
@@ -55,6 +55,7 @@ from bridge.runtime.series import (
     split_salesforce,
 )
 from bridge.runtime.series import claimed as claimed_by_series
+from bridge.runtime.series_answers import note_answers
 from bridge.runtime.series_masters import followed_masters, masters_of_deleted
 
 
@@ -212,8 +213,11 @@ class UserSync:
             checked = set(self.unconfirmed)
             deleted = [*deleted, *await self._gone_unreported(ctx, checked - reported, by_ex)]
             followed = followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
+            changed_all = changed
             changed = split_exchange(changed, touched, series) if self.series.available() else changed
             touched.ex_masters -= followed  # a colleague's meeting series: the organizer's is the one
+            if self.series.available():  # R-SCOPE-6: a series invitation not answered waits
+                touched.ex_masters -= await self._unanswered(ctx, changed_all, series)
             # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
             # series its occurrence's (R-REC-6): the series road reads them as gone.
             series_deletions(deleted, series, touched)
@@ -247,6 +251,13 @@ class UserSync:
         self.unconfirmed -= checked
         return again
 
+    async def _unanswered(
+        self, ctx: UserContext, items: Sequence[ExchangeItem], series: Sequence[StoredSeries]
+    ) -> set[str]:
+        """R-SCOPE-6: the series masters among `items` the user has not answered (W-UNANSWERED)."""
+        store, observing = self.reader.store, self.series.observing
+        return await note_answers(store, ctx.user_id, ctx.policy, items, series, record=not observing)
+
     async def reconcile(self, ctx: UserContext, work: Work) -> bool:
         """Window reconcile (first sync, gap, interrupted create, periodic, sync-now, backfill)."""
         store = self.reader.store
@@ -274,6 +285,7 @@ class UserSync:
             touched.window = True
             split_exchange(changed, touched, series)
             touched.ex_masters -= followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
+            touched.ex_masters -= await self._unanswered(ctx, changed, series)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
             touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}
             await self.series.run(ctx, touched, self.services.now())
