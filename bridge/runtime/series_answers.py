@@ -24,8 +24,8 @@ def _inbound(item: ExchangeItem, held: Collection[str], policy: Policy) -> bool:
     """An inbound meeting series not stored yet, not opted in by the user."""
     if not item.is_recurring or item.item_id in held or not item.organizer:
         return False
-    if item.my_response_type == "Organizer":
-        return False
+    if item.my_response_type == "Organizer" or item.organizer.lower() == policy.user_email.lower():
+        return False  # the user's own series (an appointment's answer may read "Unknown")
     return policy.sync_category not in item.categories
 
 
