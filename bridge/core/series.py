@@ -47,6 +47,7 @@ class Occurrence:
     content: Content
     version: str = ""
     exception: bool = False
+    categories: frozenset[str] = frozenset()  # an expanded series' single Outlook item's (R-DEL-1/3)
 
 
 @dataclass(frozen=True, slots=True)

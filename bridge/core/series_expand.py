@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bridge.core.commands import (
+    CloseIssue,
     Command,
     DeleteEvent,
     DeleteItem,
@@ -40,7 +41,7 @@ from bridge.core.model import SCALAR_FIELDS, Content, Kind, Policy, Side, Timed
 from bridge.core.patterns import Anchor, Pattern, Unmappable
 from bridge.core.private import mask_target, project
 from bridge.core.series import Occurrence, OccurrencePair, Series, SeriesState
-from bridge.core.series_commands import CreateSingle, DeleteOccurrence
+from bridge.core.series_commands import CreateSingle, DeleteOccurrence, DeleteSeries
 from bridge.core.series_writes import (
     fields_for,
     info,
@@ -74,6 +75,8 @@ def plan_expanded(
     side, paired by (series, original start); edits and deletions travel one by one. `singles` is None
     when the other side's copies were not read: then nothing of theirs is taken for deleted."""
     source, target = series.side, series.side.other
+    if _unsync_asked(series, singles, policy):
+        return _unsynced(state, series, singles, policy)
     commands: list[Command] = info(IssueCode.RECURRING_EXPANDED, state, policy, _reason(series))
     travels = writable(target, state, None, policy)
     if source is Side.EXCHANGE and travels and policy.sync_category not in series.categories:
@@ -134,6 +137,9 @@ def plan_expanded(
                 commands += written
             else:
                 pair = replace(pair, base=twin.content)
+        if source is Side.SALESFORCE and twin is not None and policy.sync_category not in twin.categories:
+            # R-DEL-1: the `Salesforce` category taken off a single item is put back, as on any synced item.
+            commands.append(UpdateItem(twin_id, None, add_categories=(policy.sync_category,)))
         if source is Side.SALESFORCE and twin is not None and pair.base is not None:
             # R-REC-7 with R-ATT-1/2: a row's invitees added since the base join its item; removed, stay.
             joined = invitees_added(own.content, base, twin.content, policy)
@@ -192,6 +198,62 @@ def plan_expanded_gone(
     if gone is Side.SALESFORCE:
         return tuple(commands), replace(ended, sf_series=None, sf_version=None)
     return tuple(commands), replace(ended, ex_series=None, ex_version=None)
+
+
+def _unsync_asked(series: Series, singles: Series | None, policy: Policy) -> bool:
+    """R-DEL-3: `Salesforce Unsync` on the Outlook series, or on any single item of a Lightning series
+    expanded in Outlook: the series is one unit (R-REC-7), so any of its items asks for all of it."""
+    if series.side is Side.EXCHANGE:
+        return policy.unsync_category in series.categories
+    return singles is not None and any(policy.unsync_category in o.categories for o in singles.occurrences)
+
+
+def _unsynced(
+    state: SeriesState, series: Series, singles: Series | None, policy: Policy
+) -> tuple[tuple[Command, ...], SeriesState]:
+    """R-DEL-3 for an expanded series, as one unit (R-REC-7): the Salesforce side goes where the table
+    says ("event deleted": the Lightning series with its split events, or each single event made for an
+    Outlook series; in a one-way setting nothing is deleted there), every Outlook copy stays without the
+    bridge's categories, and the state ends as the series' tombstone (R-DEL-9), never synced again."""
+    content = state.base_of(Side.SALESFORCE) or series.content
+    made = state.origin if state.origin is not None else series.side
+    kind = (
+        Kind.C
+        if content.attendees or series.content.attendees
+        else Kind.A
+        if made is Side.EXCHANGE
+        else Kind.B
+    )
+    cell = outcome(Action.UNSYNC_CATEGORY, kind, policy)
+    deletes = cell is Outcome.DELETE_EVENT and writable(Side.SALESFORCE, state, None, policy)
+    ours = (policy.sync_category, policy.error_category)
+    commands: list[Command] = []
+    if series.side is Side.SALESFORCE:
+        if deletes:
+            commands.append(DeleteSeries(Side.SALESFORCE, series.id))
+            commands += [DeleteEvent(p.sf_id, None) for p in state.occurrences if p.split and p.sf_id]
+        for copy in singles.occurrences if singles is not None else ():
+            held = tuple(c for c in ours if c in copy.categories)
+            if held:
+                commands.append(UpdateItem(copy.id, None, remove_categories=held))
+    else:
+        if deletes:
+            commands += [DeleteEvent(p.sf_id, None) for p in state.occurrences if p.sf_id]
+        held = tuple(c for c in ours if c in series.categories)
+        if held:
+            commands.append(UpdateItem(series.id, None, remove_categories=held))
+    kept = tuple(replace(p, sf_id=None, split=False) for p in state.occurrences if p.ex_id)
+    closed = [CloseIssue(code, state.sf_series, state.ex_series) for code in sorted(state.open_issues)]
+    ended = replace(
+        state,
+        ended=True,
+        occurrences=kept,
+        open_issues=frozenset(),
+        sf_series=None if deletes else state.sf_series,
+        sf_version=None,
+        ex_version=None,
+    )
+    return (*closed, *commands), ended
 
 
 def _kind(state: SeriesState, content: Content) -> Kind:

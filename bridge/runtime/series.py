@@ -646,7 +646,9 @@ class SeriesRoad:
             items = await self.exchange.read_items(ctx.mailbox, sorted(held))
             for item_id, item in sorted(items.items()):
                 copy = item_from_exchange(item, ctx.policy)
-                found.append(Occurrence(held[item_id], copy.id, copy.content, copy.version))
+                found.append(
+                    Occurrence(held[item_id], copy.id, copy.content, copy.version, categories=copy.categories)
+                )
         elif held:
             events = await self.salesforce.read_events(sorted(held))
             for event_id, record in sorted(events.items()):
