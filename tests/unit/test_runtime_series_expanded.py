@@ -133,3 +133,29 @@ def test_r_pair_1_an_expanded_series_recovered_without_the_store_creates_nothing
     machine.settle()
     rooms = {parse_datetime(r["StartDateTime"]): r.get("Location") for r in _singles(machine, user).values()}
     assert rooms[second] == "Room 5" and set(_singles(machine, user)) == made
+
+
+def test_r_del_3_unsync_on_an_expanded_outlook_series_deletes_its_events_and_keeps_the_series() -> None:
+    """R-REC-7 with R-DEL-3 (kind A, no invitees): `Salesforce Unsync` on the master deletes every single
+    event made for it, the master loses the bridge's category and keeps the user's request, and nothing
+    is synced again (R-DEL-9)."""
+    machine, mailboxes = _machine()
+    user, mailbox = USERS[0], MAILBOX[USERS[0]]
+    start = NOW + timedelta(days=5, hours=3)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+    master = mailboxes.put_series(mailbox, "Stand-up", start, start + timedelta(minutes=15), weekly)
+    mailboxes.bound.add(master)
+    machine.settle()
+    assert len(_singles(machine, user)) == 3
+
+    categories = (*mailboxes.items[mailbox][master].categories, "Salesforce Unsync")
+    mailboxes.edit_item(mailbox, master, categories=categories)
+    machine.settle()
+    assert _singles(machine, user) == {}
+    assert mailboxes.items[mailbox][master].categories == ("Salesforce Unsync",)
+    assert not _reconcile_writes(machine)
+    # The occurrences are the user's own again: an edit reaches no event.
+    (_, _), (second, _), _ = mailboxes.occurrences(mailbox, master, start + timedelta(weeks=3))
+    mailboxes.edit_occurrence(mailbox, f"{master}#{second:%Y%m%dT%H%M%S}", location="Room 9")
+    machine.settle()
+    assert _singles(machine, user) == {} and not _reconcile_writes(machine)
