@@ -95,6 +95,7 @@ from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
+from bridge.runtime.series_heirs import SeriesHeirs
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -122,6 +123,7 @@ _ROUNDS = 2  # a plan that created a series is planned once more at once, to bin
 # backoff meanwhile): the router hands them on one by one, and a busy bridge takes a while.
 _RECREATION_WAIT_S = 5.0
 _WAITED_KEPT = 1000
+_COPIES_KEPT = 5000
 
 
 class SalesforceSeries(Protocol):
@@ -273,6 +275,7 @@ class SeriesRoad:
     (issue 9's observe mode), it reads and plans them and reports the plans, writing and storing nothing."""
 
     observing = False
+    heirs: SeriesHeirs | None = None  # R-MULTI-4 for series (`bridge.runtime.series_heirs`)
 
     def __init__(
         self,
@@ -289,6 +292,15 @@ class SeriesRoad:
         # seen yet, and since when (monotonic) they are waited for (R-REC-5); a bounded number, oldest first.
         self._waited: dict[str, float] = {}
         self.zones = OwnerZones(salesforce)  # the owners' Salesforce zones, where their series repeat
+        # The single records last read (expanded copies, split events) by id, for the journal's "before"
+        # of the writes a plan makes to them (issue 9's undo); a bounded number, oldest first.
+        self.copies: dict[str, EventRecord | ExchangeItem] = {}
+
+    def _keep(self, record_id: str, copy: EventRecord | ExchangeItem) -> None:
+        self.copies.pop(record_id, None)
+        self.copies[record_id] = copy
+        while len(self.copies) > _COPIES_KEPT:
+            del self.copies[next(iter(self.copies))]
 
     async def _observe(
         self, ctx: UserContext, key: str, commands: Sequence[Command], issues: Sequence[Issue] = ()
@@ -452,7 +464,7 @@ class SeriesRoad:
                 return
             if planned.state is None:
                 return
-            writes = _Writes(self, ctx, planned, sf, ex)
+            writes = _Writes(self, ctx, planned, sf, ex, state)
             result = await writes.run()
             if not result.failed:
                 await self._invitees(ctx, state, result, sf, ex)
@@ -548,7 +560,11 @@ class SeriesRoad:
 
     async def _gone(self, ctx: UserContext, state: SeriesState, gone: Side, survivor: Series | None) -> None:
         """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
-        forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9)."""
+        forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9). An outside
+        organizer's series another enrolled attendee follows passes to them instead (R-MULTI-4)."""
+        heirs = self.heirs if gone is Side.EXCHANGE and not self.observing else None
+        if heirs is not None and await heirs.pass_on(ctx.policy, state, survivor, datetime.now(UTC)):
+            return
         if state.expanded:  # R-REC-6: the single copies under the R-DEL table, one by one
             commands, after = plan_expanded_gone(state, survivor, ctx.policy)
         else:
@@ -559,7 +575,7 @@ class SeriesRoad:
         if commands:
             planned = SeriesPlan(commands, state)
             sf, ex = (survivor, None) if gone is Side.EXCHANGE else (None, survivor)
-            writes = _Writes(self, ctx, planned, sf, ex)
+            writes = _Writes(self, ctx, planned, sf, ex, state)
             result = await writes.run()
             await self._journal(writes.journal)
             self._report(ctx, result, planned)
@@ -645,6 +661,7 @@ class SeriesRoad:
         if side is Side.EXCHANGE and held:
             items = await self.exchange.read_items(ctx.mailbox, sorted(held))
             for item_id, item in sorted(items.items()):
+                self._keep(item_id, item)
                 copy = item_from_exchange(item, ctx.policy)
                 found.append(
                     Occurrence(held[item_id], copy.id, copy.content, copy.version, categories=copy.categories)
@@ -652,6 +669,7 @@ class SeriesRoad:
         elif held:
             events = await self.salesforce.read_events(sorted(held))
             for event_id, record in sorted(events.items()):
+                self._keep(event_id, record)
                 copy = copy_of_event(record)
                 found.append(Occurrence(held[event_id], copy.id, copy.content, copy.version))
         return singles_series(side, found, like)
@@ -666,6 +684,7 @@ class SeriesRoad:
         read = await self.salesforce.read_events(sorted(split))
         singles = []
         for event_id, record in sorted(read.items()):
+            self._keep(event_id, record)
             copy = copy_of_event(record)
             singles.append(Occurrence(split[event_id], copy.id, copy.content, copy.version, exception=True))
         if not singles:
@@ -838,10 +857,16 @@ class _Writes:
     state stored is the one before it, with what was created bound (so nothing is created twice)."""
 
     def __init__(
-        self, road: SeriesRoad, ctx: UserContext, planned: SeriesPlan, sf: Series | None, ex: Series | None
+        self,
+        road: SeriesRoad,
+        ctx: UserContext,
+        planned: SeriesPlan,
+        sf: Series | None,
+        ex: Series | None,
+        prior: SeriesState | None,
     ) -> None:
         assert planned.state is not None
-        self.road, self.ctx, self.planned = road, ctx, planned
+        self.road, self.ctx, self.planned, self.prior = road, ctx, planned, prior
         self.read = {Side.SALESFORCE: sf, Side.EXCHANGE: ex}
         self.result = _Result(planned.state)
         self.renamed: dict[str, str] = {}  # a Salesforce series rebuilt under a new id (R-REC-5)
@@ -850,8 +875,10 @@ class _Writes:
     def _note(self, command: Command, record_id: str, made: str | None = None) -> None:
         master = self.read[Side.EXCHANGE]
         categories = sorted(master.categories) if master is not None else None
+        copy = self.road.copies.pop(record_id, None)
+        key, at = self.result.state.key, datetime.now(UTC)
         found = series_journal.entry(
-            self.ctx.user_id, self.result.state.key, command, record_id, datetime.now(UTC), made, categories
+            self.ctx.user_id, key, command, record_id, at, made, categories, copy, self.prior
         )
         if found is not None:
             self.journal.append(found)
@@ -998,12 +1025,12 @@ class _Writes:
         """R-REC-6: one occurrence's single copy, bound to its pair at once (so a failure later in the plan
         never creates it twice). No invitations are sent (R-ATT-12)."""
         ctx = self.ctx
+        values = {**dict(command.fields), "OwnerId": ctx.user_id}
         if command.side is Side.EXCHANGE:
             written = await self.road.exchange.create_item(
                 ctx.mailbox, dict(command.fields), command.categories, False
             )
         else:
-            values = {**dict(command.fields), "OwnerId": ctx.user_id}
             written = await self.road.salesforce.create_event(values, ())
         state = self.result.state
         pairs = tuple(
@@ -1015,7 +1042,11 @@ class _Writes:
             for p in state.occurrences
         )
         self.result.state = replace(state, occurrences=pairs)
-        self._note(command, written.id, made=written.id)
+        made = command.fields if command.side is Side.EXCHANGE else values
+        key, at = state.key, datetime.now(UTC)
+        self.journal.append(
+            series_journal.created(self.ctx.user_id, key, command, written.id, made, at, self.prior)
+        )
 
     async def _repattern(self, command: EndSeries | RebuildSeries) -> None:
         """R-REC-4/5. Exchange ends or re-patterns the master in place. Salesforce cannot update a pattern:

@@ -4,8 +4,11 @@ Every series write carried out is journaled (`bridge.store.journal.JournalEntry`
 what was written, in the bridge's field terms (`bridge.runtime.journal` encodes them). The writes of a
 single record keep the pair road's actions, so `calbridge undo` reverts them as it does a pair's: a split
 occurrence's single event edited ("update" of a Salesforce event), a master's category added or removed
-("update" of an Exchange item). A write of a series as a whole or of one of its occurrences has an action
-of its own (`SERIES_ACTIONS`), which undo reports and leaves as it is.
+("update" of an Exchange item), and an expanded series' single copies (R-REC-6) made, edited and deleted
+("create", "update", "delete", with the copy as read before the write). Each entry keeps the series'
+state before its plan (`pair_before`), which undo stores again once every write of the series since is
+reverted (none before: the series is forgotten). A write of a series as a whole or of one of its
+occurrences has an action of its own (`SERIES_ACTIONS`), which undo reports and leaves as it is.
 
 For a user in observe mode the series road plans and writes nothing: `observed` is what the plan would
 do, the commands in words (`describe`) and the issues it would raise.
@@ -13,14 +16,17 @@ do, the commands in words (`describe`) and the issues it would raise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bridge.core.commands import Command, RaiseIssue, UpdateEvent, UpdateItem
+from bridge.core.commands import Command, DeleteEvent, DeleteItem, RaiseIssue, UpdateEvent, UpdateItem
+from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue
 from bridge.core.model import Side
+from bridge.core.series import SeriesState
 from bridge.core.series_commands import (
     CreateSeries,
+    CreateSingle,
     DeleteOccurrence,
     DeleteSeries,
     EndSeries,
@@ -29,6 +35,8 @@ from bridge.core.series_commands import (
     UpdateOccurrence,
     UpdateSeries,
 )
+from bridge.core.series_serial import series_from_dict, series_to_dict
+from bridge.ports import EventRecord
 from bridge.runtime import journal
 from bridge.store.journal import JournalEntry, ObservedPlan
 
@@ -42,6 +50,9 @@ SERIES_ACTIONS = (
     "occurrence_delete",
     "occurrence_split",
 )
+# The writes of one record the series road makes: a master's category, an expanded series' single copies
+# (R-REC-6) and a split occurrence's single event (R-REC-3); journaled in the pair road's terms.
+_SINGLES = (CreateSingle, UpdateEvent, UpdateItem, DeleteEvent, DeleteItem)
 _ACTIONS: dict[type[Command], str] = {
     CreateSeries: "series_create",
     UpdateSeries: "series_update",
@@ -62,23 +73,49 @@ def entry(
     at: datetime,
     made: str | None = None,
     categories: Sequence[str] | None = None,
+    copy: EventRecord | ExchangeItem | None = None,
+    prior: SeriesState | None = None,
 ) -> JournalEntry | None:
     """The journal entry of one series command carried out on `record_id` (the series, or the occurrence
     or single event it wrote); `made`, the id of a record it created (a series, a split's single event);
-    `categories`, a master's categories before a category change, when read. None for a command that
-    writes nothing (an issue raised or closed)."""
+    `categories`, a master's categories before a category change, when read; `copy`, a single record
+    (an expanded series' copy, a split occurrence's event) as read before the write; `prior`, the series'
+    state before the plan, which undo puts back once every write of the series since is reverted. None
+    for a command that writes nothing (an issue raised or closed)."""
     after: dict[str, object]
+    was = {"series": series_to_dict(prior)} if prior is not None else None
     if isinstance(command, UpdateEvent):
         after = {"fields": journal.encode_fields(command.fields)}
-        return JournalEntry(user_id, key, Side.SALESFORCE, "update", record_id, at, after=after)
+        before = journal.event_before(copy, command.fields) if isinstance(copy, EventRecord) else None
+        return JournalEntry(
+            user_id,
+            key,
+            Side.SALESFORCE,
+            "update",
+            record_id,
+            at,
+            before=before,
+            after=after,
+            pair_before=was,
+        )
     if isinstance(command, UpdateItem):
         after = {
             "fields": journal.encode_fields(command.fields),
             "add_categories": list(command.add_categories),
             "remove_categories": list(command.remove_categories),
         }
-        before = {"fields": {}, "categories": list(categories)} if categories is not None else None
-        return JournalEntry(user_id, key, Side.EXCHANGE, "update", record_id, at, before=before, after=after)
+        if isinstance(copy, ExchangeItem):  # an expanded series' single item (R-REC-6)
+            before = journal.item_before(copy, command.fields)
+        else:
+            before = {"fields": {}, "categories": list(categories)} if categories is not None else None
+        return JournalEntry(
+            user_id, key, Side.EXCHANGE, "update", record_id, at, before=before, after=after, pair_before=was
+        )
+    if isinstance(command, DeleteEvent | DeleteItem):  # a single copy (R-REC-6) or a split event
+        side = Side.SALESFORCE if isinstance(command, DeleteEvent) else Side.EXCHANGE
+        gone = journal.whole_event(copy) if isinstance(copy, EventRecord) else None
+        gone = journal.whole_item(copy) if isinstance(copy, ExchangeItem) else gone
+        return JournalEntry(user_id, key, side, "delete", record_id, at, before=gone, pair_before=was)
     action = _ACTIONS.get(type(command))
     if action is None:
         return None
@@ -92,14 +129,39 @@ def entry(
         after["original_start"] = original.isoformat()
     if made is not None:
         after["created"] = made
-    return JournalEntry(user_id, key, side, action, record_id, at, after=after)
+    return JournalEntry(user_id, key, side, action, record_id, at, after=after, pair_before=was)
+
+
+def created(
+    user_id: str,
+    key: str,
+    command: CreateSingle,
+    record_id: str,
+    values: Mapping[str, object],
+    at: datetime,
+    prior: SeriesState | None,
+) -> JournalEntry:
+    """An expanded series' single copy made (R-REC-6), journaled as the pair road journals a creation, so
+    undo deletes it while it still holds what the bridge wrote."""
+    after: dict[str, object] = {"fields": journal.encode_fields(values)}
+    if command.side is Side.EXCHANGE:
+        after["categories"] = list(command.categories)
+    was = {"series": series_to_dict(prior)} if prior is not None else None
+    return JournalEntry(user_id, key, command.side, "create", record_id, at, after=after, pair_before=was)
+
+
+def prior_state(data: object) -> SeriesState | None:
+    """The series state a journal entry's `pair_before` holds (`entry`, `created`), if it holds one."""
+    if isinstance(data, dict) and "series" in data:
+        return series_from_dict(data["series"])
+    return None
 
 
 def observed(
     user_id: str, key: str, commands: Sequence[Command], at: datetime, issues: Sequence[Issue] = ()
 ) -> ObservedPlan | None:
     """What one series plan would do, for observe mode's report; None when it would do nothing."""
-    writes = [c for c in commands if isinstance(c, (UpdateEvent, UpdateItem, *_ACTIONS))]
+    writes = [c for c in commands if isinstance(c, (*_SINGLES, *_ACTIONS))]
     raised = [c.issue for c in commands if isinstance(c, RaiseIssue)] + list(issues)
     if not writes and not raised:
         return None
@@ -142,11 +204,28 @@ def describe(command: Command) -> str:
             f"split the occurrence of {_when(command.original_start)} out of salesforce series "
             f"{_id(command.series_id)} as a single event"
         )
+    if isinstance(command, CreateSingle):
+        subject = command.fields.get("Subject", command.fields.get("subject", ""))
+        made = "salesforce event" if command.side is Side.SALESFORCE else "exchange item"
+        return (
+            f"create a single {made} {str(subject)!r} for the occurrence of {_when(command.original_start)}"
+        )
     if isinstance(command, UpdateEvent):
-        return f"update salesforce event {_id(command.event_id)} (an occurrence split out of its series)"
+        return (
+            f"update salesforce event {_id(command.event_id)} (an occurrence's single event): "
+            + ", ".join(sorted(command.fields))
+        )
+    if isinstance(command, DeleteEvent):
+        return f"delete salesforce event {_id(command.event_id)} (an occurrence's single event)"
+    if isinstance(command, DeleteItem):
+        return f"delete exchange item {_id(command.item_id)} (an occurrence's single item)"
     if isinstance(command, UpdateItem):
         parts = [f"+{c}" for c in command.add_categories] + [f"-{c}" for c in command.remove_categories]
-        return f"update exchange series {_id(command.item_id)} (categories {' '.join(parts)})"
+        changed = ", ".join(sorted(command.fields))
+        what = " ".join(x for x in (changed, f"(categories {' '.join(parts)})" if parts else "") if x)
+        return (
+            f"update exchange item {_id(command.item_id)} (a series or an occurrence's single item): {what}"
+        )
     return type(command).__name__
 
 

@@ -36,8 +36,16 @@ from typing import Any
 from bridge.core.fields import SF_ITEM_ID_FIELD, SF_STATUS, SF_STATUS_IN, SF_UID_FIELD, ExchangeItem
 from bridge.core.model import Response, Side
 from bridge.errors import CalbridgeError
-from bridge.ports import ITEM_COMMAND_FIELDS, Commit, EventRecord, MailboxPort, SalesforcePort, Store
-from bridge.runtime import journal, records
+from bridge.ports import (
+    ITEM_COMMAND_FIELDS,
+    Commit,
+    EventRecord,
+    MailboxPort,
+    SalesforcePort,
+    Store,
+    StoredSeries,
+)
+from bridge.runtime import journal, records, series_journal
 from bridge.runtime.series_journal import SERIES_ACTIONS
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -349,6 +357,9 @@ def _restored(
     for key, entry in oldest.items():
         if key in kept or not key:
             continue
+        if key.startswith("series:"):  # a series' stored state (SPEC §15), as it was before its writes
+            _series_restored(commit, user_id, key, entry, renamed)
+            continue
         if entry.pair_before is None:
             commit.forget.append(key)
             continue
@@ -365,6 +376,26 @@ def _restored(
         if records.pair_key(state) != key:
             commit.forget.append(key)
     return commit
+
+
+def _series_restored(
+    commit: Commit, user_id: str, key: str, entry: JournalEntry, renamed: Mapping[tuple[Side, str], str]
+) -> None:
+    """A series whose writes were all reverted (an expanded series' single copies, R-REC-6) gets its state
+    back as before them, the copies undo re-created under their new ids; none before: it is forgotten."""
+    state = series_journal.prior_state(entry.pair_before)
+    if state is None:
+        commit.forget_series.append(key)
+        return
+    pairs = tuple(
+        replace(
+            p,
+            sf_id=renamed.get((Side.SALESFORCE, p.sf_id), p.sf_id) if p.sf_id else p.sf_id,
+            ex_id=renamed.get((Side.EXCHANGE, p.ex_id), p.ex_id) if p.ex_id else p.ex_id,
+        )
+        for p in state.occurrences
+    )
+    commit.series.append(StoredSeries(user_id, replace(state, occurrences=pairs)))
 
 
 def _fields(data: Mapping[str, Any] | None) -> dict[str, object]:
