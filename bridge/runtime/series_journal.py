@@ -83,7 +83,7 @@ def entry(
     state before the plan, which undo puts back once every write of the series since is reverted. None
     for a command that writes nothing (an issue raised or closed)."""
     after: dict[str, object]
-    was = {"series": series_to_dict(prior)} if prior is not None else None
+    was = _was(prior)
     if isinstance(command, UpdateEvent):
         after = {"fields": journal.encode_fields(command.fields)}
         before = journal.event_before(copy, command.fields) if isinstance(copy, EventRecord) else None
@@ -146,15 +146,25 @@ def created(
     after: dict[str, object] = {"fields": journal.encode_fields(values)}
     if command.side is Side.EXCHANGE:
         after["categories"] = list(command.categories)
-    was = {"series": series_to_dict(prior)} if prior is not None else None
+    was = _was(prior)
     return JournalEntry(user_id, key, command.side, "create", record_id, at, after=after, pair_before=was)
 
 
+def holds_prior(data: object) -> bool:
+    """Whether a journal entry's `pair_before` says what the series' state was before its plan (entries
+    written before series states were journaled do not)."""
+    return isinstance(data, dict) and "series" in data
+
+
 def prior_state(data: object) -> SeriesState | None:
-    """The series state a journal entry's `pair_before` holds (`entry`, `created`), if it holds one."""
-    if isinstance(data, dict) and "series" in data:
+    """The series state a journal entry's `pair_before` holds (`entry`, `created`); None: there was none."""
+    if isinstance(data, dict) and data.get("series") is not None:
         return series_from_dict(data["series"])
     return None
+
+
+def _was(prior: SeriesState | None) -> dict[str, object]:
+    return {"series": series_to_dict(prior) if prior is not None else None}
 
 
 def observed(

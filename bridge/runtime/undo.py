@@ -382,7 +382,10 @@ def _series_restored(
     commit: Commit, user_id: str, key: str, entry: JournalEntry, renamed: Mapping[tuple[Side, str], str]
 ) -> None:
     """A series whose writes were all reverted (an expanded series' single copies, R-REC-6) gets its state
-    back as before them, the copies undo re-created under their new ids; none before: it is forgotten."""
+    back as before them, the copies undo re-created under their new ids; none before: it is forgotten.
+    An entry that does not say (journaled by an earlier release) leaves the stored series as it is."""
+    if not series_journal.holds_prior(entry.pair_before):
+        return
     state = series_journal.prior_state(entry.pair_before)
     if state is None:
         commit.forget_series.append(key)
