@@ -47,6 +47,7 @@ class EwsMailboxes:
         self._streams: Streams | None = None
         self._stream_options = {"per_connection": per_connection, "connection_timeout": connection_timeout}
         self._zones: dict[str, tuple[float, str]] = {}
+        self._recent = reading.RecentItems()  # items at a ChangeKey already read are not parsed again
         # Writes of one mailbox issued together share one CreateItem / UpdateItem (issue 10).
         self.creates = MailboxWrites(self.session, writing.create_many, lambda _: None)
         self.updates = MailboxWrites(self.session, writing.update_many, lambda change: change.item_id)
@@ -91,7 +92,9 @@ class EwsMailboxes:
     async def sync(
         self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
     ) -> MailboxChanges:
-        return await self.session.run(mailbox, lambda account: reading.sync_page(account, sync_state, known))
+        return await self.session.run(
+            mailbox, lambda account: reading.sync_page(account, sync_state, known, self._recent)
+        )
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
         ids = list(dict.fromkeys(item_ids))
@@ -100,14 +103,16 @@ class EwsMailboxes:
     async def window_items(self, mailbox: str, start: datetime, end: datetime) -> list[ExchangeItem]:
         # Naive datetimes are UTC, as everywhere in the core.
         start, end = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
-        return await self.session.run(mailbox, lambda account: reading.window(account, start, end))
+        return await self.session.run(
+            mailbox, lambda account: reading.window(account, start, end, self._recent)
+        )
 
     async def time_zone(self, mailbox: str) -> str:
         key = mailbox.lower()
         cached = self._zones.get(key)
         if cached is not None and time.monotonic() - cached[0] < ZONE_TTL:
             return cached[1]
-        zone = await self.session.run(mailbox, mailbox_zone)
+        zone = await self.session.run(mailbox, lambda account: mailbox_zone(account, self._recent))
         self._zones[key] = (time.monotonic(), zone)
         return zone
 

@@ -6,7 +6,9 @@ These functions block (exchangelib); `EwsMailboxes` runs them on worker threads.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,39 @@ warnings.filterwarnings(
 )
 
 PAGE_SIZE = 100  # changes per SyncFolderItems page, and items per GetItem request
+RECENT_ITEMS = 4_096  # items kept by `RecentItems`, over every mailbox
 _GONE = (ErrorItemNotFound, ErrorInvalidIdMalformed)
+
+
+class RecentItems:
+    """Items read lately, by mailbox, id and ChangeKey. A ChangeKey names one version of an item, so an item
+    listed again at the same ChangeKey (a first sync lists a calendar through its zone evidence, the mailbox
+    sync and the window) is taken from here instead of parsed from another GetItem. Bounded: the oldest go
+    first, and an idle mailbox keeps nothing for long."""
+
+    def __init__(self, size: int = RECENT_ITEMS) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()  # read from the EWS worker threads
+
+    def get(self, mailbox: str, item_id: str, change_key: str | None) -> Any | None:
+        if not change_key:
+            return None
+        key = (mailbox.lower(), item_id, change_key)
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, mailbox: str, item: Any) -> None:
+        if not item.change_key:
+            return
+        with self._lock:
+            self._items[(mailbox.lower(), item.item_id, item.change_key)] = item
+            self._items.move_to_end((mailbox.lower(), item.item_id, item.change_key))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class _GetCalendarItems(GetItem):  # type: ignore[misc]
@@ -48,13 +82,26 @@ def _field_paths(account: Account) -> set[FieldPath]:
     return {f for f in folder.normalize_fields(fields=names) if not f.field.is_attribute}
 
 
-def read(account: Account, item_ids: Collection[str]) -> dict[str, Any]:
-    """`ExchangeItem`s by id; ids Exchange no longer has are left out (gone, or moved out: R-DEL-11)."""
+def read(
+    account: Account,
+    item_ids: Collection[str],
+    recent: RecentItems | None = None,
+    change_keys: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """`ExchangeItem`s by id; ids Exchange no longer has are left out (gone, or moved out: R-DEL-11). An id
+    listed with its ChangeKey (`change_keys`) at a version `recent` holds is not read again."""
+    found: dict[str, Any] = {}
+    mailbox = account.primary_smtp_address
+    if recent is not None and change_keys:
+        for item_id in item_ids:
+            hit = recent.get(mailbox, item_id, change_keys.get(item_id))
+            if hit is not None:
+                found[item_id] = hit
+        item_ids = [i for i in item_ids if i not in found]
     if not item_ids:
-        return {}
+        return found
     service = _GetCalendarItems(account=account, chunk_size=PAGE_SIZE)
     calendar_id = account.calendar.id
-    found: dict[str, Any] = {}
     answers = service.call(
         items=[(item_id, None) for item_id in item_ids],
         additional_fields=_field_paths(account),
@@ -71,23 +118,29 @@ def read(account: Account, item_ids: Collection[str]) -> dict[str, Any]:
         parent = getattr(item, "parent_folder_id", None)
         if parent is not None and calendar_id and parent.id != calendar_id:
             continue  # moved out of the calendar counts as deleted (R-DEL-11)
-        found[item.id] = to_exchange_item(item, zone_id)
+        found[item.id] = read_item = to_exchange_item(item, zone_id)
+        if recent is not None:
+            recent.put(mailbox, read_item)
     return found
 
 
-def window(account: Account, start: datetime, end: datetime) -> list[Any]:
+def window(account: Account, start: datetime, end: datetime, recent: RecentItems | None = None) -> list[Any]:
     """Every item overlapping [start, end): CalendarView for the ids, then GetItem for the fields."""
     view = account.calendar.view(
         start=EWSDateTime.from_datetime(start.astimezone(UTC)),
         end=EWSDateTime.from_datetime(end.astimezone(UTC)),
     ).only("id", "changekey")
-    ids = [item.id for item in view]  # IdOnly answers are plain Items; GetItem tells calendar items apart
-    items = read(account, ids)
-    return [items[item_id] for item_id in ids if item_id in items]
+    # IdOnly answers are plain Items; GetItem tells calendar items apart.
+    change_keys = {item.id: item.changekey for item in view}
+    items = read(account, list(change_keys), recent, change_keys)
+    return [items[item_id] for item_id in change_keys if item_id in items]
 
 
 def sync_page(
-    account: Account, sync_state: str | None, known: Mapping[str, str] | None = None
+    account: Account,
+    sync_state: str | None,
+    known: Mapping[str, str] | None = None,
+    recent: RecentItems | None = None,
 ) -> MailboxChanges:
     """One SyncFolderItems page of the calendar since `sync_state`; created and updated items read again
     with GetItem (fields of the core only), deleted ids as given. Read-flag changes mean nothing here.
@@ -95,6 +148,7 @@ def sync_page(
     comes back this way, and reading it would double the GetItems of a change from Salesforce."""
     service = SyncFolderItems(account=account)
     changed_ids: list[str] = []
+    change_keys: dict[str, str] = {}
     deleted: list[str] = []
     unchanged: dict[str, None] = {}
     known = known or {}
@@ -114,11 +168,12 @@ def sync_page(
                 unchanged[value.id] = None
             else:
                 changed_ids.append(value.id)
+                change_keys[value.id] = value.changekey
                 unchanged.pop(value.id, None)
         elif change_type == SyncFolderItems.DELETE:
             deleted.append(value.id)
             unchanged.pop(value.id, None)
-    items = read(account, list(dict.fromkeys(changed_ids)))
+    items = read(account, list(dict.fromkeys(changed_ids)), recent, change_keys)
     # An item changed and then gone before we read it is a deletion too.
     gone = [item_id for item_id in dict.fromkeys(changed_ids) if item_id not in items]
     more = service.includes_last_item_in_range is False and service.sync_state != sync_state

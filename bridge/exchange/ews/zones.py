@@ -18,7 +18,7 @@ from exchangelib import Account
 from exchangelib.errors import EWSError
 
 from .items import iana_zone
-from .reading import window
+from .reading import RecentItems, window
 
 EVIDENCE_DAYS = 30
 
@@ -33,13 +33,13 @@ def _configured(account: Account) -> str | None:
     return str(value) if value else None
 
 
-def mailbox_zone(account: Account) -> str:
+def mailbox_zone(account: Account, recent: RecentItems | None = None) -> str:
     """The mailbox's zone: configured, else the zone of its owner's items, else UTC (blocking)."""
     configured = _configured(account)
     if configured:
         return iana_zone(configured) or "UTC"
     now = datetime.now(UTC)
-    items = window(account, now - timedelta(days=EVIDENCE_DAYS), now + timedelta(days=EVIDENCE_DAYS))
+    items = window(account, now - timedelta(days=EVIDENCE_DAYS), now + timedelta(days=EVIDENCE_DAYS), recent)
     own = [
         i.time_zone for i in items if i.time_zone and (not i.is_meeting or i.my_response_type == "Organizer")
     ]

@@ -158,3 +158,21 @@ async def test_r_time_2_an_item_at_the_version_the_bridge_knows_is_listed_not_re
     page = await mailboxes.sync(BO, state, {mine.id: written})
     assert [item.subject for item in page.changed] == ["Review (moved)"]  # type: ignore[attr-defined]
     assert page.unchanged == ()
+
+
+async def test_an_item_listed_again_at_the_same_changekey_is_not_read_again(
+    mailboxes: EwsMailboxes, user: Callable[[str], Account]
+) -> None:
+    """A first sync lists a calendar three times (zone evidence, mailbox sync, window): an item at a
+    ChangeKey already read is the same item, not another GetItem. An edit gives a new ChangeKey: read."""
+    mine = user_item(user(BO), "Forecast")
+    start, end = START - timedelta(hours=1), START + timedelta(hours=1)
+    first = {i.item_id: i for i in await mailboxes.window_items(BO, start, end)}
+    changed, _, _ = await drain(mailboxes, BO, None)
+    again = {i.item_id: i for i in await mailboxes.window_items(BO, start, end)}
+    assert again[mine.id] is first[mine.id] and changed[mine.id] is first[mine.id]
+
+    mine.subject = "Forecast (Q3)"
+    mine.save(update_fields=["subject"])
+    later = {i.item_id: i for i in await mailboxes.window_items(BO, start, end)}
+    assert later[mine.id].subject == "Forecast (Q3)" and later[mine.id] is not first[mine.id]
