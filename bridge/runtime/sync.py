@@ -56,6 +56,7 @@ from bridge.runtime.series import (
 )
 from bridge.runtime.series import claimed as claimed_by_series
 from bridge.runtime.series_answers import note_answers
+from bridge.runtime.series_heirs import SeriesHeirs
 from bridge.runtime.series_masters import followed_masters, masters_of_deleted
 
 
@@ -142,6 +143,7 @@ class UserSync:
         self.services = services
         self.reader = reader
         self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store, services.metrics)
+        self.series.heirs = SeriesHeirs(reader.store, reader.salesforce, reader.exchange, reader.enrolled)
         self._ctx: UserContext | None = None
         # Items of live pairs that the stored sync state may not know (see the module doc); kept in memory:
         # after a restart the first pass of each user catches up, and a window reconcile covers the rest.
@@ -218,6 +220,7 @@ class UserSync:
             touched.ex_masters -= followed  # a colleague's meeting series: the organizer's is the one
             if self.series.available():  # R-SCOPE-6: a series invitation not answered waits
                 touched.ex_masters -= await self._unanswered(ctx, changed_all, series)
+                touched.ex_masters -= await self._followed(ctx, changed_all, series)
             # A deleted master is its series' deletion (R-REC-7), a deleted single item of an expanded
             # series its occurrence's (R-REC-6): the series road reads them as gone.
             series_deletions(deleted, series, touched)
@@ -258,6 +261,15 @@ class UserSync:
         store, observing = self.reader.store, self.series.observing
         return await note_answers(store, ctx.user_id, ctx.policy, items, series, record=not observing)
 
+    async def _followed(
+        self, ctx: UserContext, items: Sequence[ExchangeItem], series: Sequence[StoredSeries]
+    ) -> set[str]:
+        """R-MULTI-1: an outside organizer's series masters that another enrolled attendee's series holds."""
+        heirs, observing = self.series.heirs, self.series.observing
+        if heirs is None:
+            return set()
+        return await heirs.followed(ctx.user_id, ctx.policy, items, series, record=not observing)
+
     async def reconcile(self, ctx: UserContext, work: Work) -> bool:
         """Window reconcile (first sync, gap, interrupted create, periodic, sync-now, backfill)."""
         store = self.reader.store
@@ -286,6 +298,7 @@ class UserSync:
             split_exchange(changed, touched, series)
             touched.ex_masters -= followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
             touched.ex_masters -= await self._unanswered(ctx, changed, series)
+            touched.ex_masters -= await self._followed(ctx, changed, series)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}
             touched.ex_masters |= {s.state.ex_series for s in series if s.state.ex_series}
             await self.series.run(ctx, touched, self.services.now())

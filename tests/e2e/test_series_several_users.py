@@ -20,8 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bridge.sandbox.exchange.recurrence import Recurrence
 from bridge.sandbox.people import Outlook, wait_until
 
@@ -113,27 +111,53 @@ def _shared_series(world: World, subject: str, day_offset: int) -> tuple[Rows, d
     masters = _deliver(world, [1, 2], subject, day_offset)
     masters[1].accept()
     rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT)
+    # User 1's series synced to its end (its invitees are written last): user 2 is one of them.
+    second_id, _ = world.user(2)
+    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC in _categories(world.outlook(1), masters[1].id) or None, timeout=TIMEOUT)
     masters[2].accept()
     _, second = world.user(2)
     _sync_now(world, second)
     return rows, masters
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="R-MULTI-1 for series: nothing matches an outside organizer's series across users by UID yet; "
-    "each enrolled recipient's accept makes a Lightning series of its own",
-)
 def test_r_multi_1_two_recipients_of_an_outside_series_share_one_lightning_series(world: World) -> None:
-    """R-MULTI-1 with R-REC-7: the second enrolled recipient's accept adds them as an invitee of every row of
-    the first's Lightning series; no second series is made."""
+    """R-MULTI-1 with R-REC-7: the second enrolled recipient's accept makes no second series; they are an
+    invitee of every row of the first's Lightning series, which the first owns."""
     subject = "Partner steering: Spruce Terminals"
-    rows, masters = _shared_series(world, subject, 8)
+    rows, _ = _shared_series(world, subject, 8)
+    first_id, _ = world.user(1)
     second_id, _ = world.user(2)
     assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows], "a second series"
+    assert {r["OwnerId"] for r in rows} == {first_id}
     wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
-    # The second recipient's copy is synced: it carries the category as a single meeting would.
-    wait_until(lambda: SYNC in _categories(world.outlook(2), masters[2].id) or None, timeout=TIMEOUT)
+
+
+def test_r_multi_4_an_outside_series_passes_to_the_other_recipient_when_its_owner_deletes_it(
+    world: World,
+) -> None:
+    """R-MULTI-4 with R-REC-7 (R-DEL-2, kind D): the owner deletes the series from Outlook while the other
+    enrolled recipient keeps it: the Lightning series stays, owned by them now (and no longer listing them
+    as an invitee). When they delete it too, nobody holds it any more: it is deleted."""
+    subject = "Partner quarterly planning: Spruce Terminals"
+    rows, masters = _shared_series(world, subject, 11)
+    second_id, second = world.user(2)
+    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
+
+    world.outlook(1).delete(world.outlook(1).by_id(masters[1].id))
+    passed, _ = wait_until(
+        lambda: (r := _events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
+        timeout=TIMEOUT,
+    )
+    assert len(passed) == WEEKS and len({r["ActivityRecurrence2Id"] for r in passed}) == 1
+    wait_until(
+        lambda: not any(second_id in world.desk.invitees(r["Id"]) for r in passed) or None, timeout=TIMEOUT
+    )
+    _sync_now(world, second)  # the heir's copy is paired with the series: nothing made twice, nothing lost
+    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in passed]
+
+    world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))  # the last holder: the series goes
+    wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
 
 
 # ------------------------------------------------------------------------------- R-SCOPE-6 for a series

@@ -1,0 +1,213 @@
+"""One Lightning series per meeting series an outside organizer sends to several enrolled people (R-MULTI-1,
+R-MULTI-4 for series, SPEC §15 R-REC-7).
+
+Single meetings are matched across users by their Exchange UID through the store's pairs
+(`Store.pairs_by_uids`). A series' state keeps no UID, and the other user's copy is another master with
+another id, so the match is made here, when the second recipient's master reaches the series road:
+
+- Following (`SeriesHeirs.followed`). A master of an outside organizer's series, answered and not stored,
+  whose UID is that of a live Outlook-made series another enrolled attendee of it holds (the candidates:
+  the master's enrolled attendees' stored series of the same subject, confirmed by reading their master's
+  UID), is not synced as a series of its own: the holder's Lightning series is the meeting's one series,
+  which lists this person as an invitee of every row (their address is among the holder's attendees). A
+  follower's mark is stored for them (`follower_key`: an ended state, which plans nothing and keeps the
+  master out of both roads), naming the holder's series and their own master.
+- Passing on (`SeriesHeirs.pass_on`). When the holder deletes their Outlook series (R-DEL-2, kind D), the
+  Lightning series is not deleted while a follower still has their copy: its owner becomes that follower
+  (written through a future row, which changes the whole series), their invitee relation goes from every
+  row (they own it now), and the holder's state becomes theirs, bound to their own master's occurrences.
+  It is deleted only when no follower has a copy left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from bridge.core.fields import ExchangeItem, item_from_exchange
+from bridge.core.model import Policy, Side
+from bridge.core.scope import ANSWERED
+from bridge.core.series import Series, SeriesState
+from bridge.errors import NotFoundError
+from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
+
+log = logging.getLogger(__name__)
+
+FOLLOW_PREFIX = "series:follow:"
+
+
+def follower_key(sf_series: str, master_id: str) -> str:
+    return f"{FOLLOW_PREFIX}{sf_series}:{master_id}"
+
+
+def followed_series(key: str) -> str | None:
+    """The holder's Lightning series a follower's mark names."""
+    if not key.startswith(FOLLOW_PREFIX):
+        return None
+    return key.removeprefix(FOLLOW_PREFIX).split(":", 1)[0]
+
+
+def follower(sf_series: str, master_id: str) -> SeriesState:
+    """A follower's mark: ended (it plans nothing and is never synced on its own), holding the master."""
+    key = follower_key(sf_series, master_id)
+    return SeriesState(key=key, origin=Side.EXCHANGE, sf_series=None, ex_series=master_id, ended=True)
+
+
+class SeriesHeirs:
+    """The cross-user matches of outside organizers' series; `enrolled` maps lower-case addresses to
+    user ids (R-MULTI)."""
+
+    def __init__(
+        self,
+        store: Store,
+        salesforce: SalesforcePort,
+        exchange: MailboxPort,
+        enrolled: Mapping[str, str],
+    ) -> None:
+        self.store, self.salesforce, self.exchange, self.enrolled = store, salesforce, exchange, enrolled
+
+    def _others(self, emails: Sequence[str], user_id: str) -> list[tuple[str, str]]:
+        """(user id, address) of the enrolled people among `emails`, this user left out."""
+        found = [(self.enrolled.get(e.lower()), e.lower()) for e in emails]
+        return sorted({(u, e) for u, e in found if u is not None and u != user_id})
+
+    async def followed(
+        self,
+        user_id: str,
+        policy: Policy,
+        items: Sequence[ExchangeItem],
+        stored: Sequence[StoredSeries],
+        *,
+        record: bool = True,
+    ) -> set[str]:
+        """The masters among `items` that follow another enrolled attendee's series (see the module doc);
+        their follower's marks are stored unless `record` is off (observe mode)."""
+        held = {s.state.ex_series for s in stored if s.state.ex_series}
+        found: set[str] = set()
+        marks: list[StoredSeries] = []
+        for item in items:
+            if not item.is_recurring or item.item_id in held or not item.organizer or not item.uid:
+                continue
+            organizer = item.organizer.lower()
+            if organizer in self.enrolled or organizer == policy.user_email.lower():
+                continue  # the user's own series, or a colleague's (`series_masters.followed_masters`)
+            if item.my_response_type not in ANSWERED and not policy.sync_unanswered:
+                continue  # R-SCOPE-6 holds it (`series_answers`)
+            emails = [a.email for a in (*item.required_attendees, *item.optional_attendees)]
+            holder = await self._holder(item, self._others(emails, user_id))
+            if holder is None:
+                continue
+            found.add(item.item_id)
+            marks.append(StoredSeries(user_id, follower(holder, item.item_id)))
+            log.info("series_followed", extra={"user": user_id, "exchange_id": item.item_id,
+                                               "salesforce_id": holder})  # fmt: skip
+        if marks and record:
+            commit = Commit(user_id=user_id)
+            commit.series += marks
+            await self.store.commit(commit)
+        return found
+
+    async def _holder(self, item: ExchangeItem, others: Sequence[tuple[str, str]]) -> str | None:
+        """The Lightning series of another enrolled attendee's live Outlook-made series of this meeting."""
+        for other_id, address in others:
+            for series in await self.store.series_of(other_id):
+                state = series.state
+                live = not state.ended and state.sf_series and state.ex_series
+                if not live or state.origin is not Side.EXCHANGE or state.base_ex is None:
+                    continue
+                if state.base_ex.subject != item.subject:
+                    continue
+                assert state.ex_series is not None
+                read = await self.exchange.read_items(address, [state.ex_series])
+                master = read.get(state.ex_series)
+                if master is not None and master.uid == item.uid:
+                    return state.sf_series
+        return None
+
+    async def pass_on(
+        self, policy: Policy, state: SeriesState, survivor: Series | None, now: datetime
+    ) -> bool:
+        """R-MULTI-4: the holder's Outlook series is gone; when a follower still has their copy, the
+        Lightning series passes to them (see the module doc). True when it was passed on."""
+        if survivor is None or state.sf_series is None or state.origin is not Side.EXCHANGE:
+            return False
+        if state.base_ex is None or not state.base_ex.attendees:
+            return False
+        emails = [a.email for a in state.base_ex.attendees]
+        for heir_id, address in self._others(emails, policy.user_id):
+            marks = [
+                s.state
+                for s in await self.store.series_of(heir_id)
+                if followed_series(s.state.key) == state.sf_series and s.state.ex_series
+            ]
+            for mark in marks:
+                assert mark.ex_series is not None
+                copy = (await self.exchange.read_items(address, [mark.ex_series])).get(mark.ex_series)
+                if copy is None or copy.is_cancelled:
+                    continue
+                await self._pass(policy, heir_id, address, state, mark, copy, survivor, now)
+                return True
+        return False
+
+    async def _pass(
+        self,
+        policy: Policy,
+        heir_id: str,
+        address: str,
+        state: SeriesState,
+        mark: SeriesState,
+        copy: ExchangeItem,
+        survivor: Series,
+        now: datetime,
+    ) -> None:
+        """The heir's state first (the rows' change events the writes bring find it), then Salesforce."""
+        assert state.sf_series is not None and mark.ex_series is not None
+        heir_policy = replace(policy, user_id=heir_id, user_email=address)
+        content = item_from_exchange(copy, heir_policy).content
+        ex_ids = await self._occurrence_ids(address, mark.ex_series, state, heir_policy)
+        pairs = tuple(replace(p, ex_id=ex_ids.get(p.original_start)) for p in state.occurrences)
+        base = state.base_ex
+        inherited = replace(
+            state,
+            key=f"series:ex:{mark.ex_series}",
+            ex_series=mark.ex_series,
+            ex_version=None,
+            sf_version=None,
+            base_ex=replace(content, when=base.when) if base is not None else content,
+            occurrences=pairs,
+        )
+        heir = Commit(user_id=heir_id)
+        heir.series.append(StoredSeries(heir_id, inherited))
+        heir.forget_series.append(mark.key)
+        await self.store.commit(heir)
+        holder = Commit(user_id=policy.user_id)
+        holder.forget_series.append(state.key)
+        await self.store.commit(holder)
+        rows = [o for o in survivor.occurrences if not o.exception]
+        future = [o.id for o in rows if o.original_start > now]
+        through = future[0] if future else (rows[0].id if rows else None)
+        if through is not None:  # API 58.0: a future row's edit changes the whole series
+            await self.salesforce.update_event(through, None, {"OwnerId": heir_id})
+        for occurrence in survivor.occurrences:  # the heir owns it now: no longer one of its invitees
+            try:
+                await self.salesforce.remove_relation(occurrence.id, heir_id)
+            except NotFoundError:
+                continue
+        log.info("series_passed_on", extra={"user": policy.user_id, "heir": heir_id, "series": state.key,
+                                            "salesforce_id": state.sf_series})  # fmt: skip
+
+    async def _occurrence_ids(
+        self, address: str, master_id: str, state: SeriesState, policy: Policy
+    ) -> dict[datetime, str]:
+        """The heir's occurrences of their master by original start, over the span the state holds."""
+        starts = [p.original_start for p in state.occurrences]
+        if not starts:
+            return {}
+        read = getattr(self.exchange, "read_series", None)
+        if read is None:
+            return {}
+        found = await read(address, master_id, min(starts), max(starts).replace(year=max(starts).year + 1),
+                           policy)  # fmt: skip
+        return {o.original_start: o.id for o in found.occurrences} if found is not None else {}
