@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Protocol
 
+from bridge.core.attendees import resolve
 from bridge.core.commands import (
     AddAttendeeRelation,
     CloseIssue,
@@ -516,8 +517,17 @@ class SeriesRoad:
             for command in commands:
                 await self._relation(command)
                 result.done.append(command)
+            # R-ATT-8: an address that resolves to nobody stays out of the base, so the next change or
+            # window reconcile of the series tries it again, as the pair road does for a single event.
+            nobody = {
+                a.email.lower() for _, now, _ in groups for a in now if resolve(a.email, directory) is None
+            }
             if after.expanded:  # each occurrence's attendees are in step now: its pair's base says so
-                result.state = _with_attendees(after, {row: now for _, now, rows in groups for row in rows})
+                written = {row: _known(now, nobody) for _, now, rows in groups for row in rows}
+                result.state = _with_attendees(after, written)
+            elif nobody and after.base_ex is not None:
+                known = _known(after.base_ex.attendees, nobody)
+                result.state = replace(after, base_ex=replace(after.base_ex, attendees=known))
         except TransientError as error:
             log.warning("series_invitees_waiting", extra={"user": ctx.user_id, "series": after.key,
                                                           "reason": str(error)})  # fmt: skip
@@ -779,6 +789,10 @@ def _series_invitees(before: SeriesState | None, after: SeriesState, ex: Series)
     if base is not None and tuple(base) != tuple(current):
         groups.append((base, current, sorted(rows & known)))
     return groups
+
+
+def _known(attendees: Sequence[Attendee], nobody: set[str]) -> tuple[Attendee, ...]:
+    return tuple(a for a in attendees if a.email.lower() not in nobody)
 
 
 def _with_attendees(state: SeriesState, written: Mapping[str, tuple[Attendee, ...]]) -> SeriesState:

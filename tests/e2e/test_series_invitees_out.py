@@ -1,5 +1,7 @@
 """A Lightning series' invitees on its Outlook copies (R-REC-7 with SPEC §5): on the Outlook series made
 for it, and on each single item of a series expanded because Outlook cannot hold its pattern (R-REC-6).
+And the other way, an Outlook series' attendee whose address resolved to nobody is tried again at the next
+window reconcile (R-ATT-8), as for a single event.
 
 The series' primary Who (a Contact) is an invitee of every row from the start (R-ATT-9); an invitee added
 later in Salesforce is added to the Outlook copy (R-ATT-1), and one removed there stays in Outlook
@@ -9,11 +11,17 @@ later in Salesforce is added to the Outlook copy (R-ATT-1), and one removed ther
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from bridge.sandbox.people import Outlook, wait_until
+from exchangelib import Attendee, Mailbox
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from bridge.sandbox.people import Outlook, book_series, wait_until
 
 from .conftest import World
 
@@ -121,3 +129,46 @@ def test_r_rec_7_a_lightning_series_invitees_reach_the_outlook_series_attendees(
     wait_until(lambda: _people(world, outlook, made.id) == both or None, timeout=WAIT_S)
     time.sleep(QUIET_S)
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
+
+
+def test_r_att_8_an_outlook_series_attendee_unknown_to_salesforce_is_tried_again_at_the_next_reconcile(
+    world: World,
+) -> None:
+    """R-REC-7 with R-ATT-8: the address resolves to nobody when the series syncs; once a Contact has it,
+    a window reconcile (here `calbridge sync-now`, R-TIME-5) makes it an invitee of every row, though the
+    series' attendees did not change."""
+    _, address = world.user(0)
+    outlook = world.outlook(0)
+    subject = "Unresolved: Elm Street pilot calls"
+    guest = "pilot.lead@elmstreet-prospect.example"
+    start = _day(22)
+    local = start.astimezone(ZoneInfo("Europe/Madrid"))
+    weekly = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
+        boundary=NumberedPattern(start=local.date(), number=3),
+    )
+    master = book_series(outlook, subject, start, start + timedelta(minutes=30), weekly, "Europe/Madrid")
+    outlook.change(
+        outlook.by_id(master.id),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=guest), response_type="Unknown")],
+    )
+    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == 3 and r, timeout=WAIT_S)
+    wait_until(lambda: "Salesforce" in (outlook.by_id(master.id).categories or []) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)  # the attendee's change has been planned: nobody to invite yet
+    assert [world.desk.invitees(r["Id"]) for r in rows] == [set(), set(), set()]
+
+    contact = world.desk.sobject("Contact").create(
+        {"FirstName": "Pilot", "LastName": "Lead", "Email": "Pilot.Lead@ElmStreet-Prospect.example"}
+    )["id"]
+    asked = subprocess.run(
+        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert asked.returncode == 0, asked.stderr
+    wait_until(
+        lambda: all(world.desk.invitees(r["Id"]) == {contact} for r in _rows(world, subject)) or None,
+        timeout=WAIT_S,
+    )

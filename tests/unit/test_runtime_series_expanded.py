@@ -10,6 +10,7 @@ from typing import Any
 
 from bridge.core import Direction, Policy, PrivatePolicy, Side
 from bridge.core.fields import ExchangeAttendee, parse_datetime
+from bridge.core.model import Relation, RelationKind
 from bridge.core.patterns import Frequency, Pattern, Unmappable, Weekday
 from bridge.core.series import Series
 from bridge.runtime.memory_series import MemoryMailboxSeries
@@ -159,3 +160,27 @@ def test_r_del_3_unsync_on_an_expanded_outlook_series_deletes_its_events_and_kee
     mailboxes.edit_occurrence(mailbox, f"{master}#{second:%Y%m%dT%H%M%S}", location="Room 9")
     machine.settle()
     assert _singles(machine, user) == {} and not _reconcile_writes(machine)
+
+
+def test_r_att_8_an_unresolved_attendee_of_an_expanded_outlook_series_is_tried_again_at_the_reconcile() -> (
+    None
+):
+    """R-REC-7 with R-ATT-8: an address nobody in Salesforce has is skipped; once a Contact has it, the next
+    window reconcile invites it to each occurrence's event, though the series' attendees did not change."""
+    machine, mailboxes = _machine()
+    user, mailbox = USERS[1], MAILBOX[USERS[1]]
+    start = NOW + timedelta(days=6, hours=1)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=2)
+    cy = ExchangeAttendee("cy@newco.example")
+    master = mailboxes.put_series(
+        mailbox, "Intro", start, start + timedelta(hours=1), weekly, required_attendees=(cy,)
+    )
+    mailboxes.bound.add(master)
+    machine.settle()
+    singles = _singles(machine, user)
+    assert len(singles) == 2 and all(not machine.sf.relations[i] for i in singles)
+
+    machine.sf.people["cy@newco.example"] = Relation("003CY", RelationKind.CONTACT)
+    assert _reconcile_writes(machine)
+    assert all({r.relation_id for r in machine.sf.relations[i]} == {"003CY"} for i in singles)
+    assert not _reconcile_writes(machine)
