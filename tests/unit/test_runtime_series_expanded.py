@@ -12,6 +12,7 @@ from bridge.core import Direction, Policy, PrivatePolicy, Side
 from bridge.core.fields import ExchangeAttendee, parse_datetime
 from bridge.core.model import Relation, RelationKind
 from bridge.core.patterns import Frequency, Pattern, Unmappable, Weekday
+from bridge.core.patterns_graph import pattern_from_graph
 from bridge.core.series import Series
 from bridge.runtime.memory_series import MemoryMailboxSeries
 from bridge.store.memory import MemoryStore
@@ -183,4 +184,88 @@ def test_r_att_8_an_unresolved_attendee_of_an_expanded_outlook_series_is_tried_a
     machine.sf.people["cy@newco.example"] = Relation("003CY", RelationKind.CONTACT)
     assert _reconcile_writes(machine)
     assert all({r.relation_id for r in machine.sf.relations[i]} == {"003CY"} for i in singles)
+    assert not _reconcile_writes(machine)
+
+
+# Two patterns an Outlook series can have under Exchange Online (Graph) that Salesforce cannot hold as one
+# Lightning series (reference/recurrence.md §5): several days in a relative monthly pattern, and a yearly
+# interval over 1. The sandbox's mailbox store (EWS's model) cannot hold them, so they are played here.
+GRAPH_ONLY = {
+    "second Tuesday and Thursday": {
+        "pattern": {"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["tuesday", "thursday"],
+                    "index": "second", "firstDayOfWeek": "sunday"},
+        "range": {"type": "numbered", "startDate": "2026-12-08", "numberOfOccurrences": 4},
+    },
+    "every two years": {
+        "pattern": {"type": "absoluteYearly", "interval": 2, "month": 12, "dayOfMonth": 8, "index": "first",
+                    "firstDayOfWeek": "sunday"},
+        "range": {"type": "noEnd", "startDate": "2026-12-08"},
+    },
+}  # fmt: skip
+
+
+class GraphShaped(ZoneBound):
+    """Mailboxes whose masters named in `bound` read with a pattern only Graph can hold."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shapes: dict[str, str] = {}
+
+    async def read_series(
+        self, mailbox: str, master_id: str, start: datetime, end: datetime, policy: Policy
+    ) -> Series | None:
+        found = await MemoryMailboxSeries.read_series(self, mailbox, master_id, start, end, policy)
+        if found is not None and found.id in self.shapes:
+            return replace(found, rule=pattern_from_graph(GRAPH_ONLY[self.shapes[found.id]]))
+        return found
+
+
+def test_r_rec_6_an_outlook_series_with_a_pattern_salesforce_cannot_hold_is_expanded_into_single_events() -> (
+    None
+):
+    """R-REC-6 for each Graph-only pattern: one single Salesforce event per occurrence in the window,
+    I-RECURRING-EXPANDED on the series, no Lightning series; reconciles then write nothing."""
+    for shape in GRAPH_ONLY:
+        machine = BridgeMachine()
+        mailboxes = GraphShaped(machine.clock)
+        machine.ex = mailboxes
+        machine.enrol(private=PrivatePolicy.FULL, safe=True, tie=Side.EXCHANGE, direction=Direction.BOTH)
+        user, mailbox = USERS[0], MAILBOX[USERS[0]]
+        start = NOW + timedelta(days=2, hours=3)
+        weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+        master = mailboxes.put_series(mailbox, f"Board ({shape})", start, start + timedelta(hours=1), weekly)
+        mailboxes.shapes[master] = shape
+        machine.settle()
+
+        singles = _singles(machine, user)
+        assert sorted(parse_datetime(r["StartDateTime"]) for r in singles.values()) == [
+            start + timedelta(weeks=n) for n in range(3)
+        ], shape
+        assert not any(r.get("IsRecurrence2") for r in machine.sf.events.values()), shape
+        issues = machine.run(machine.store.issues(user))
+        assert any(i.code == "I-RECURRING-EXPANDED" for i in issues), shape
+        assert not _reconcile_writes(machine), shape
+
+
+def test_r_rec_5_6_an_outlook_series_changed_to_a_pattern_salesforce_cannot_hold_is_expanded() -> None:
+    """R-REC-5 with R-REC-6: the Lightning series made for an Outlook series goes, and a single event per
+    occurrence takes its place, once Outlook gives the series a pattern Salesforce cannot hold."""
+    machine = BridgeMachine()
+    mailboxes = GraphShaped(machine.clock)
+    machine.ex = mailboxes
+    machine.enrol(private=PrivatePolicy.FULL, safe=True, tie=Side.EXCHANGE, direction=Direction.BOTH)
+    user, mailbox = USERS[1], MAILBOX[USERS[1]]
+    start = NOW + timedelta(days=3, hours=4)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=3)
+    master = mailboxes.put_series(mailbox, "Steering", start, start + timedelta(hours=1), weekly)
+    machine.settle()
+    rows = [r for r in machine.sf.events.values() if r.get("IsRecurrence2") and r["OwnerId"] == user]
+    assert len(rows) == 3
+
+    mailboxes.shapes[master] = "second Tuesday and Thursday"
+    mailboxes.edit_item(mailbox, master, location="Board room")  # the master changes: its sync reports it
+    machine.settle()
+    assert not any(r.get("IsRecurrence2") and r["OwnerId"] == user for r in machine.sf.events.values())
+    singles = _singles(machine, user)
+    assert len(singles) == 3 and {r.get("Location") for r in singles.values()} == {"Board room"}
     assert not _reconcile_writes(machine)
