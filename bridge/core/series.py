@@ -47,7 +47,8 @@ class Occurrence:
     content: Content
     version: str = ""
     exception: bool = False
-    categories: frozenset[str] = frozenset()  # an expanded series' single Outlook item's (R-DEL-1/3)
+    # An expanded series' single Outlook item's categories (R-DEL-1/3); None: not read (a series' occurrence)
+    categories: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

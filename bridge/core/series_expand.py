@@ -137,7 +137,8 @@ def plan_expanded(
                 commands += written
             else:
                 pair = replace(pair, base=twin.content)
-        if source is Side.SALESFORCE and twin is not None and policy.sync_category not in twin.categories:
+        read = twin.categories if twin is not None and source is Side.SALESFORCE else None
+        if read is not None and policy.sync_category not in read and writable(target, state, None, policy):
             # R-DEL-1: the `Salesforce` category taken off a single item is put back, as on any synced item.
             commands.append(UpdateItem(twin_id, None, add_categories=(policy.sync_category,)))
         if source is Side.SALESFORCE and twin is not None and pair.base is not None:
@@ -205,7 +206,9 @@ def _unsync_asked(series: Series, singles: Series | None, policy: Policy) -> boo
     expanded in Outlook: the series is one unit (R-REC-7), so any of its items asks for all of it."""
     if series.side is Side.EXCHANGE:
         return policy.unsync_category in series.categories
-    return singles is not None and any(policy.unsync_category in o.categories for o in singles.occurrences)
+    return singles is not None and any(
+        policy.unsync_category in (o.categories or ()) for o in singles.occurrences
+    )
 
 
 def _unsynced(
@@ -233,7 +236,7 @@ def _unsynced(
             commands.append(DeleteSeries(Side.SALESFORCE, series.id))
             commands += [DeleteEvent(p.sf_id, None) for p in state.occurrences if p.split and p.sf_id]
         for copy in singles.occurrences if singles is not None else ():
-            held = tuple(c for c in ours if c in copy.categories)
+            held = tuple(c for c in ours if c in (copy.categories or ()))
             if held:
                 commands.append(UpdateItem(copy.id, None, remove_categories=held))
     else:
