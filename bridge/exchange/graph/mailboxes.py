@@ -107,9 +107,10 @@ class GraphMailboxes:
     async def sync(
         self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
     ) -> MailboxChanges:
-        # A delta page carries each event whole: nothing to save by leaving out the `known` ones.
+        # A delta page carries no extended properties, so each event it lists is read again (`$batch`),
+        # except those at the changeKey the runtime knows (the bridge's own writes coming back).
         masters = self._masters.setdefault(mailbox.lower(), {})
-        return await reading.sync_page(self.client, mailbox, sync_state, masters=masters)
+        return await reading.sync_page(self.client, mailbox, sync_state, masters=masters, versions=known)
 
     async def read_items(self, mailbox: str, item_ids: Collection[str]) -> dict[str, ExchangeItem]:
         return await reading.read(self.client, mailbox, item_ids)

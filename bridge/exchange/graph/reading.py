@@ -240,15 +240,31 @@ def _learn_masters(body: dict[str, Any], masters: dict[str, str]) -> None:
         del masters[next(iter(masters))]
 
 
+def _at_versions(body: dict[str, Any], versions: Mapping[str, str]) -> set[str]:
+    """The single events a delta page lists at the changeKey `versions` gives for their id. (An occurrence
+    stands for its master, whose changeKey the entry does not carry.)"""
+    same: set[str] = set()
+    for entry in body.get("value") or ():
+        if not isinstance(entry, dict) or "@removed" in entry or entry.get("seriesMasterId"):
+            continue
+        item_id, change_key = str(entry.get("id") or ""), entry.get("changeKey")
+        if item_id in versions and change_key and change_key == versions[item_id]:
+            same.add(item_id)
+    return same
+
+
 async def sync_page(
     client: GraphClient,
     mailbox: str,
     sync_state: str | None,
     now: datetime | None = None,
     masters: dict[str, str] | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> MailboxChanges:
     """One delta page since `sync_state` (None: a new round over the whole delta window), the events it
-    names read with their extended properties.
+    names read with their extended properties, except those listed at the changeKey `versions` gives for
+    them (most often the bridge's own write coming back): those are `unchanged`, not read, which saves the
+    `$batch` read that delta's missing extended properties cost otherwise.
 
     A series deleted whole shows in delta only as its occurrences removed (Graph lists no masters there),
     and their ids alone name no master. `masters` (occurrence id -> master id, learnt from earlier pages)
@@ -259,6 +275,8 @@ async def sync_page(
     known = masters if masters is not None else {}
     _learn_masters(body, known)
     touched = list(dict.fromkeys(known.pop(i) for i in removed if i in known))
+    same = _at_versions(body, versions or {})
+    changed = [i for i in changed if i not in same]
     changed += [m for m in touched if m not in changed]
     raw = await fetch_raw(client, mailbox, [*changed, *removed])
     items: dict[str, ExchangeItem] = {}
@@ -283,6 +301,7 @@ async def sync_page(
         deleted=tuple(dict.fromkeys(i for i in deleted if i not in items)),
         sync_state=state,
         more=more,
+        unchanged=tuple(sorted(same - set(items) - set(deleted))),
     )
 
 
