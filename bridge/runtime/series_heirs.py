@@ -146,6 +146,8 @@ class SeriesHeirs:
                 assert mark.ex_series is not None
                 copy = (await self.exchange.read_items(address, [mark.ex_series])).get(mark.ex_series)
                 if copy is None or copy.is_cancelled:
+                    found = {"user": heir_id, "exchange_id": mark.ex_series, "salesforce_id": state.sf_series}
+                    log.info("series_heir_without_copy", extra=found)
                     continue
                 await self._pass(policy, heir_id, address, state, mark, copy, survivor, now)
                 return True

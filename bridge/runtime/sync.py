@@ -142,12 +142,23 @@ class UserSync:
         self.binding = binding
         self.services = services
         self.reader = reader
+        self._heirs = SeriesHeirs(reader.store, reader.salesforce, reader.exchange, reader.enrolled)
         self.series = SeriesRoad(reader.salesforce, reader.exchange, reader.store, services.metrics)
-        self.series.heirs = SeriesHeirs(reader.store, reader.salesforce, reader.exchange, reader.enrolled)
         self._ctx: UserContext | None = None
         # Items of live pairs that the stored sync state may not know (see the module doc); kept in memory:
         # after a restart the first pass of each user catches up, and a window reconcile covers the rest.
         self.unconfirmed: set[str] = set()
+
+    @property
+    def series(self) -> SeriesRoad:
+        return self._series
+
+    @series.setter
+    def series(self, road: SeriesRoad) -> None:
+        """Any series road this user's passes take (observe mode swaps it) matches outside organizers'
+        series across users (R-MULTI-1, R-MULTI-4; `bridge.runtime.series_heirs`)."""
+        road.heirs = self._heirs
+        self._series = road
 
     def rebind(self, binding: UserBinding) -> None:
         """A new policy or mailbox for the user (settings changed): the next pass plans under it."""

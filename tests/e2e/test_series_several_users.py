@@ -155,6 +155,17 @@ def test_r_multi_4_an_outside_series_passes_to_the_other_recipient_when_its_owne
     )
     _sync_now(world, second)  # the heir's copy is paired with the series: nothing made twice, nothing lost
     assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in passed]
+    # The organizer renames the meeting: the heir's copy carries it to the Lightning series.
+    renamed = "Partner quarterly planning (agenda): Spruce Terminals"
+    start = datetime.fromisoformat(passed[0]["StartDateTime"].replace("Z", "+00:00"))
+    uid = world.outlook(2).by_id(masters[2].id).uid
+    world.sandbox.exchange.deliver_external_meeting(
+        [second], OUTSIDE, renamed, start, start + timedelta(minutes=30), uid=uid, time_zone=ZONE,
+        recurrence=_weekly(start),
+    )  # fmt: skip
+    wait_until(lambda: len(_events(world, renamed)) == WEEKS or None, timeout=TIMEOUT)
+    assert [r["Id"] for r in _events(world, renamed)] == [r["Id"] for r in passed]
+    subject = renamed
 
     world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))  # the last holder: the series goes
     wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
