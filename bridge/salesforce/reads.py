@@ -95,7 +95,10 @@ def _primary_who(fields: dict[str, Any], invitees: Iterable[SalesforceRelation])
     return [row] if row is not None else []
 
 
-def _records(events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any]]) -> dict[str, EventRecord]:
+def event_records(
+    events: Iterable[dict[str, Any]], relations: Iterable[dict[str, Any]]
+) -> dict[str, EventRecord]:
+    """Event records by id from event rows and their EventRelation rows (window reads, series reads)."""
     by_event: dict[str, list[dict[str, Any]]] = {}
     for row in relations:
         by_event.setdefault(str(row["EventId"])[:15], []).append(row)
@@ -141,7 +144,7 @@ class Reader:
                     f"SELECT {', '.join(RELATION_FIELDS)} FROM EventRelation "
                     f"WHERE EventId IN {ids} AND IsInvitee = true"
                 )
-        found = _records(events, relations)
+        found = event_records(events, relations)
         by_key = {record_id[:15]: record for record_id, record in found.items()}
         return {record_id: by_key[record_id[:15]] for record_id in asked if record_id[:15] in by_key}
 
@@ -166,7 +169,7 @@ class Reader:
                     f"SELECT {', '.join(RELATION_FIELDS)} FROM EventRelation WHERE Event.OwnerId IN {ids} "
                     f"AND Event.StartDateTime < {before} AND Event.EndDateTime > {after} AND IsInvitee = true"
                 )
-            for record in _records(events, relations).values():
+            for record in event_records(events, relations).values():
                 owner = owner_key.get(str(record.owner_id)[:15])
                 if owner is not None:
                     grouped[owner].append(record)

@@ -23,8 +23,7 @@ from bridge.core.patterns_rrule import pattern_from_rrule
 from bridge.core.series import Occurrence, Series, original_start
 from bridge.errors import MappingError
 from bridge.salesforce import soql
-from bridge.salesforce.reads import EVENT_FIELDS, RELATION_FIELDS
-from bridge.salesforce.reads import _records as event_records
+from bridge.salesforce.reads import EVENT_FIELDS, RELATION_FIELDS, event_records
 from bridge.salesforce.rest import RestClient
 
 SERIES_FIELDS = tuple(
