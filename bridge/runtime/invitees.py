@@ -1,4 +1,5 @@
-"""Invitee writes (EventRelation rows) of a plan: what each changes in the stored record and the state.
+"""Invitees: attendee addresses resolved for a plan (R-ATT-8), and the invitee writes (EventRelation rows)
+of a plan, with what each changes in the stored record and the state.
 
 An invitee written leaves the Event's own stamp alone, so the version a read will give is known without
 reading (R-MERGE-3); the stored record gets the row the bridge added, so the next change event applies onto
@@ -7,14 +8,14 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.core.commands import AddAttendeeRelation, Command, RemoveAttendeeRelation, UpdateAttendeeStatus
 from bridge.core.fields import SF_STATUS
-from bridge.core.model import Directory, PairState, Relation, Side
-from bridge.ports import EventRecord
+from bridge.core.model import Copy, Directory, PairState, Relation, Side
+from bridge.ports import EventRecord, SalesforcePort
 from bridge.runtime import records
 
 if TYPE_CHECKING:
@@ -29,6 +30,45 @@ def after_relations(state: PairState | None, event_id: str, event: EventRecord |
     if state is None or version is None or state.sf_version is None:
         return state
     return state.after_write(Side.SALESFORCE, event_id, version)
+
+
+async def resolve_attendees(
+    salesforce: SalesforcePort,
+    copies: Iterable[Copy],
+    events: Iterable[EventRecord | None] = (),
+    known: Directory | None = None,
+) -> Directory:
+    """Every attendee address of the Exchange copies, resolved (R-ATT-8), added to `known` (what the pass
+    resolved already). An address `known` holds (resolved or not) is not asked again; one that `events`
+    (the pairs' events) already relate is taken from that relation; only the others are asked of
+    Salesforce, in one call. So edits to a meeting whose attendees resolved cost no lookup, and a re-plan
+    after a lost race looks up exactly the attendees added since the pass began."""
+    known = known or Directory()
+    asked_before = {email.lower() for email, _ in known.entries}
+    emails = sorted(
+        {
+            a.email
+            for c in copies
+            if c.side is Side.EXCHANGE
+            for a in c.content.attendees
+            if a.email.lower() not in asked_before
+        }
+    )
+    if not emails:
+        return known
+    related: dict[str, list[Relation]] = {}
+    for event in events:
+        for row in event.relations if event is not None else ():
+            if row.email:
+                found = related.setdefault(row.email.lower(), [])
+                if all(r.relation_id != row.relation_id for r in found):
+                    found.append(Relation(row.relation_id, row.kind, row.owned_by_user))
+    asked = [e for e in emails if e.lower() not in related]
+    resolved = await salesforce.resolve(asked) if asked else Directory()
+    added = tuple(
+        (e, tuple(related[e.lower()]) if e.lower() in related else resolved.lookup(e)) for e in emails
+    )
+    return Directory(known.entries + added)
 
 
 def emails_by_relation(directory: Directory | None) -> dict[str, tuple[str, Relation]]:

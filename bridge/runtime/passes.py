@@ -55,6 +55,7 @@ from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedErr
 from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPosition
 from bridge.runtime import records
 from bridge.runtime.executor import Executed, Executor, PlanFailed, Prepared, UserContext
+from bridge.runtime.invitees import resolve_attendees
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.store.journal import JournalEntry
 
@@ -397,7 +398,7 @@ async def _execute(
                 reread = await _reread(services, ctx, before, job, directory)
                 if reread is None:
                     return None
-                observation, before = reread
+                observation, before, directory = reread
                 if isinstance(job.observation, UserSwitchedOff) and isinstance(observation, Changed):
                     # R-DEL-6 is the admin's decision: a lost race moves the versions it writes on, never
                     # turns it into an ordinary sync of a user who is switched off.
@@ -456,11 +457,13 @@ def _advanced(before: PairState | None, failed: PlanFailed) -> PairState | None:
 
 async def _reread(
     services: PassServices, ctx: UserContext, state: PairState | None, job: Job, directory: Directory
-) -> tuple[Observation, PairState | None] | None:
+) -> tuple[Observation, PairState | None, Directory] | None:
     """Both copies read again after a lost race (R-MERGE-5): the observation to plan, with the state to
-    plan it from. When one copy is gone, the survivor is still read and the state takes its version:
-    a `Deleted` carries no copy, so its plan writes the survivor on the state's version, and a survivor
-    changed since (the race just lost) would make every re-plan lose it again."""
+    plan it from and the pass's directory with the attendees the re-read item brought (R-ATT-8: the race
+    may have been an attendee added; the pass resolved only the addresses it read at its start). When one
+    copy is gone, the survivor is still read and the state takes its version: a `Deleted` carries no copy,
+    so its plan writes the survivor on the state's version, and a survivor changed since (the race just
+    lost) would make every re-plan lose it again."""
     executor = services.executor
     seen = job.observation
     sf_id = (
@@ -472,10 +475,12 @@ async def _reread(
     sf: Copy | None = None
     ex: Copy | None = None
     gone: Side | None = None
+    event: EventRecord | None = None
     if sf_id:
         found = await executor.salesforce.read_events([sf_id])
         if sf_id in found:
-            sf = records.event_copy(found[sf_id])
+            event = found[sf_id]
+            sf = records.event_copy(event)
         else:
             gone = Side.SALESFORCE
     if ex_id:
@@ -486,11 +491,13 @@ async def _reread(
             gone = Side.EXCHANGE
     if gone is not None:
         survivor = ex if gone is Side.SALESFORCE else sf
-        return Deleted(gone), _survivor_seen(state, survivor)
+        return Deleted(gone), _survivor_seen(state, survivor), directory
     if sf is None and ex is None:
         return None
+    if ex is not None:
+        directory = await resolve_attendees(executor.salesforce, [ex], [event], known=directory)
     meeting = seen.meeting if isinstance(seen, Changed) else None
-    return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting), state
+    return Changed(sf=sf, ex=ex, directory=directory, meeting=meeting), state, directory
 
 
 def _survivor_seen(state: PairState | None, survivor: Copy | None) -> PairState | None:

@@ -23,11 +23,12 @@ from bridge.core import match_unpaired
 from bridge.core.commands import Changed, Deleted
 from bridge.core.fields import ExchangeItem
 from bridge.core.issues import Issue
-from bridge.core.model import Copy, Directory, Kind, MeetingContext, PairStatus, Relation, Side
+from bridge.core.model import Copy, Directory, Kind, MeetingContext, PairStatus, Side
 from bridge.core.scope import unsync_requested
 from bridge.errors import MappingError
 from bridge.ports import EventRecord, MailboxPort, SalesforcePort, Store, StoredPair
 from bridge.runtime.executor import UserContext
+from bridge.runtime.invitees import resolve_attendees
 from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
 from bridge.runtime.records import pair_key
 from bridge.runtime.series import Touched, leave_series
@@ -61,26 +62,9 @@ class Reader:
         self.enrolled = enrolled  # lower-case address -> user id (R-MULTI)
 
     async def directory(self, copies: Iterable[Copy], events: Iterable[EventRecord | None] = ()) -> Directory:
-        """Every attendee address of the Exchange copies, resolved (R-ATT-8). An address one of `events`
-        (the pairs' events) already relates is taken from that relation; only the others are asked of
-        Salesforce, in one call, so edits to a meeting whose attendees resolved cost no lookup."""
-        emails = sorted({a.email for c in copies if c.side is Side.EXCHANGE for a in c.content.attendees})
-        if not emails:
-            return Directory()
-        related: dict[str, list[Relation]] = {}
-        for event in events:
-            for row in event.relations if event is not None else ():
-                if row.email:
-                    found = related.setdefault(row.email.lower(), [])
-                    if all(r.relation_id != row.relation_id for r in found):
-                        found.append(Relation(row.relation_id, row.kind, row.owned_by_user))
-        asked = [e for e in emails if e.lower() not in related]
-        resolved = await self.salesforce.resolve(asked) if asked else Directory()
-        return Directory(
-            tuple(
-                (e, tuple(related[e.lower()]) if e.lower() in related else resolved.lookup(e)) for e in emails
-            )
-        )
+        """Every attendee address of the Exchange copies, resolved (R-ATT-8): `invitees.resolve_attendees`,
+        which a re-plan after a lost race also uses for the addresses the pass had not resolved."""
+        return await resolve_attendees(self.salesforce, copies, events)
 
     async def meetings(self, ctx: UserContext, copies: Iterable[Copy]) -> dict[str, MeetingContext | None]:
         """`meeting` of each copy, by copy id, with one store read for all their UIDs (a first sync of a
