@@ -13,6 +13,7 @@ In the order of the rules:
    private and description rules of bridge.core.merge); then occurrence by occurrence, keyed by original
    start (R-REC-2): a deletion deletes the twin, an exception edited on one side becomes an exception on
    the other, split out of its series where Salesforce cannot hold it (R-REC-3, I-OCCURRENCE-SPLIT).
+   `Salesforce Unsync` on the Outlook master unsyncs the whole series first (R-DEL-3, `series_gone`).
 
 Salesforce Classic recurrences travel to Exchange only (R-REC-1); the bridge never writes one. Direction
 settings (R-SCOPE-2) apply as for single events. A Salesforce re-creation is turned into a re-keyed state
@@ -53,7 +54,7 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded
-from bridge.core.series_gone import split_events
+from bridge.core.series_gone import plan_unsync, split_events, unsync_asked
 from bridge.core.series_occurrences import plan_occurrences
 from bridge.core.series_rebuild import repattern
 from bridge.core.series_writes import (
@@ -117,6 +118,9 @@ def plan_series(
             commands, state = plan_expanded(state, series, other, policy, now)
             found = SeriesPlan(commands, state)
         return replace(found, commands=closing + found.commands)
+    if ex is not None and unsync_asked(ex, policy):
+        unsynced, ended = plan_unsync(state, ex, sf, policy)  # R-DEL-3, the series as one unit
+        return SeriesPlan(closing + unsynced, ended)
     found = _paired(state, sf, ex, policy, now)
     return replace(found, commands=closing + found.commands)
 

@@ -1,0 +1,96 @@
+"""`Salesforce Unsync` on the master of a series kept whole (R-DEL-3 for the series as one unit, R-REC-7):
+the Lightning series goes where the R-DEL table says "event deleted" (kinds A and B here), every row with
+it; the Outlook series stays without the bridge's category; nothing is synced again (R-DEL-9).
+
+Series start a week or more ahead, in the person's own zone (Europe/Madrid, as the seeded Salesforce users).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from bridge.sandbox.people import Outlook, book_series, wait_until
+
+from .conftest import World
+
+PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
+ZONE = "Europe/Madrid"
+WEEKS = 3
+SYNC, UNSYNC = "Salesforce", "Salesforce Unsync"
+QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
+WAIT_S = 30
+
+
+def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
+    start, _ = world.slot()
+    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
+    return start, start + timedelta(minutes=30)
+
+
+def _rows(world: World, subject: str) -> list[dict[str, Any]]:
+    return world.desk.query(
+        "SELECT Id FROM Event WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime", subject
+    )
+
+
+def _masters(outlook: Outlook, subject: str) -> list[Any]:
+    return [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
+
+
+def _categories(outlook: Outlook, item_id: str) -> list[str]:
+    found = outlook.by_id(item_id)
+    assert found is not None, "the series stays in Outlook"
+    return list(found.categories or [])
+
+
+def _unsync(world: World, outlook: Outlook, master_id: str, subject: str) -> None:
+    """The user sets `Salesforce Unsync` on the master; the whole Lightning series goes (kinds A and B:
+    "event deleted"), and the master loses the bridge's category, keeping the user's request."""
+    master = outlook.by_id(master_id)
+    outlook.change(master, categories=[*(master.categories or []), UNSYNC])
+    wait_until(lambda: _rows(world, subject) == [] or None, timeout=WAIT_S)
+    wait_until(lambda: SYNC not in _categories(outlook, master_id) or None, timeout=WAIT_S)
+    # The pattern row goes too (Salesforce deletes a series' rows asynchronously).
+    wait_until(
+        lambda: world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == [], timeout=WAIT_S
+    )
+    time.sleep(QUIET_S)  # nothing comes back on either side (R-DEL-9)
+    assert _rows(world, subject) == []
+    assert [m.id for m in _masters(outlook, subject)] == [master_id]
+    assert SYNC not in _categories(outlook, master_id)
+    assert UNSYNC in _categories(outlook, master_id)  # the user's request is theirs to take off
+
+
+def test_r_del_3_unsync_on_an_outlook_series_deletes_its_lightning_series(world: World) -> None:
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 2)
+    subject = "Unsync story: Elm Logistics weekly"
+    local = start.astimezone(ZoneInfo(ZONE))
+    recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
+        boundary=NumberedPattern(start=local.date(), number=WEEKS),
+    )
+    master = book_series(outlook, subject, start, end, recurrence, ZONE)
+    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=WAIT_S)
+    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=WAIT_S)
+
+    _unsync(world, outlook, master.id, subject)  # kind A
+
+
+def test_r_del_3_unsync_on_the_outlook_copy_of_a_lightning_series_deletes_the_series(world: World) -> None:
+    owner, _ = world.user(0)
+    outlook = world.outlook(0)
+    start, end = _first_start(world, 3)
+    subject = "Unsync story: Fir Transport onboarding"
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(ZONE)).weekday()]
+    rule = f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT={WEEKS}"
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=rule)
+    masters, _ = wait_until(lambda: _masters(outlook, subject), timeout=WAIT_S)
+    assert len(masters) == 1 and len(_rows(world, subject)) == WEEKS
+
+    _unsync(world, outlook, masters[0].id, subject)  # kind B
