@@ -101,8 +101,8 @@ def plan_series(
         source = seen[0] if len(seen) == 1 else None
         if source is None:
             return SeriesPlan((), None)  # two unpaired series: recovery by their ids is the runtime's
-        if not _travels(source, policy):
-            return SeriesPlan((), None)
+        if not _travels(source, policy) or unsync_asked(ex, policy):
+            return SeriesPlan((), None)  # R-SCOPE-2; R-DEL-3: an Outlook series marked unsync never syncs
         if not source.mappable:
             return SeriesPlan(*plan_expanded(fresh(source, None), source, None, policy, now))
         return _create(source, policy, now)
