@@ -75,7 +75,7 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded_gone, singles_series
-from bridge.core.series_gone import plan_gone
+from bridge.core.series_gone import plan_gone, unsync_asked
 from bridge.core.series_invitees import series_invitee_writes
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.core.series_writes import fresh, writable
@@ -450,6 +450,8 @@ class SeriesRoad:
             if state is not None and gone is not None:
                 await self._gone(ctx, state, gone, sf if gone is Side.EXCHANGE else ex)
                 return
+            if await self._unsync_passed(ctx, state, sf, ex):
+                return
             planned = plan_series(state, sf, ex, ctx.policy, now)
             if self.observing:
                 known = planned.state or state
@@ -596,6 +598,44 @@ class SeriesRoad:
         log.info("series_ended", extra={"user": ctx.user_id, "series": state.key, "gone": gone.value,
                                         "forgotten": after is None})  # fmt: skip
         await self._commit(ctx, after, [], closed, forget=state.key if after is None else None)
+
+    async def _unsync_passed(
+        self, ctx: UserContext, state: SeriesState | None, sf: Series | None, ex: Series | None
+    ) -> bool:
+        """R-MULTI-4 with R-DEL-3: the owner of an outside organizer's series (kind D) sets `Salesforce
+        Unsync` on their master while another enrolled recipient follows it: the Lightning series passes
+        to them, as when the owner deletes their copy (`SeriesHeirs.pass_on`); the owner's master loses
+        the bridge's categories and keeps a tombstone (R-DEL-9). True when it was passed on."""
+        heirs = self.heirs if not self.observing else None
+        if heirs is None or state is None or state.ended or state.expanded or sf is None or ex is None:
+            return False
+        if not unsync_asked(ex, ctx.policy):
+            return False
+        if not await heirs.pass_on(ctx.policy, state, sf, datetime.now(UTC)):
+            return False
+        ours = (ctx.policy.sync_category, ctx.policy.error_category)
+        held = tuple(c for c in ours if c in ex.categories)
+        tombstone = replace(
+            state,
+            ended=True,
+            sf_series=None,
+            sf_version=None,
+            ex_version=None,
+            occurrences=(),
+            open_issues=frozenset(),
+        )
+        opened: list[Issue] = []
+        if held:
+            planned = SeriesPlan((UpdateItem(ex.id, None, remove_categories=held),), tombstone)
+            writes = _Writes(self, ctx, planned, None, ex, state)
+            result = await writes.run()
+            await self._journal(writes.journal)
+            self._report(ctx, result, planned)
+            opened += result.opened  # the category write failed: the issue says why
+        closed = [(code, state.sf_series, state.ex_series) for code in state.open_issues]
+        log.info("series_unsynced_passed_on", extra={"user": ctx.user_id, "series": state.key})
+        await self._commit(ctx, tombstone, opened, closed)
+        return True
 
     async def _read(
         self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None, now: datetime

@@ -1,6 +1,7 @@
 """`Salesforce Unsync` on the master of a series kept whole (R-DEL-3 for the series as one unit, R-REC-7):
 the Lightning series goes where the R-DEL table says "event deleted" (kinds A and B here), every row with
-it; the Outlook series stays without the bridge's category; nothing is synced again (R-DEL-9).
+it; the Outlook series stays without the bridge's category; nothing is synced again (R-DEL-9). An outside
+organizer's series another enrolled recipient follows passes to them instead (kind D, R-MULTI-4).
 
 Series start a week or more ahead, in the person's own zone (Europe/Madrid, as the seeded Salesforce users).
 """
@@ -17,6 +18,7 @@ from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 from bridge.sandbox.people import Outlook, book_series, wait_until
 
 from .conftest import World
+from .test_series_several_users import _events, _shared_series
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 ZONE = "Europe/Madrid"
@@ -94,3 +96,29 @@ def test_r_del_3_unsync_on_the_outlook_copy_of_a_lightning_series_deletes_the_se
     assert len(masters) == 1 and len(_rows(world, subject)) == WEEKS
 
     _unsync(world, outlook, masters[0].id, subject)  # kind B
+
+
+def test_r_del_3_r_multi_4_unsync_on_a_followed_outside_series_passes_it_on(world: World) -> None:
+    """Kind D with R-MULTI-4: the owner of an outside organizer's series unsyncs it while another enrolled
+    recipient still has their copy: the Lightning series stays, owned by the follower now (no longer one
+    of its invitees); the owner's master stays in Outlook without the bridge's category."""
+    subject = "Unsync story: Partner review with Spruce Terminals"
+    rows, masters = _shared_series(world, subject, 9)
+    second_id, _ = world.user(2)
+    first = world.outlook(1)
+    master = first.by_id(masters[1].id)
+    first.change(master, categories=[*(master.categories or []), UNSYNC])
+
+    passed, _ = wait_until(
+        lambda: (r := _events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
+        timeout=WAIT_S,
+    )
+    assert [r["Id"] for r in passed] == [r["Id"] for r in rows]  # the same series, not deleted
+    wait_until(
+        lambda: not any(second_id in world.desk.invitees(r["Id"]) for r in passed) or None, timeout=WAIT_S
+    )
+    wait_until(lambda: SYNC not in _categories(first, masters[1].id) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)  # nothing comes back (R-DEL-9)
+    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows]
+    assert {r["OwnerId"] for r in _events(world, subject)} == {second_id}
+    assert UNSYNC in _categories(first, masters[1].id)
