@@ -53,7 +53,7 @@ from bridge.core.commands import (
 from bridge.core.fields import SF_STATUS, ExchangeItem
 from bridge.core.issues import Issue, IssueCode, make_issue
 from bridge.core.model import Directory, PairState, Policy, Relation, Side
-from bridge.errors import CalbridgeError
+from bridge.errors import CalbridgeError, NotFoundError
 from bridge.ports import (
     Commit,
     EventRecord,
@@ -74,7 +74,14 @@ from bridge.runtime.invitees import (
     relation_status,
 )
 from bridge.runtime.recent import RecentOwners
-from bridge.runtime.written import after_write, event_written, new_item, updated_item, version_fields
+from bridge.runtime.written import (
+    after_write,
+    event_written,
+    new_item,
+    uid_of_created,
+    updated_item,
+    version_fields,
+)
 from bridge.store.journal import Journal, JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
@@ -139,6 +146,7 @@ class _Made:
     event_id: str | None = None
     item_id: str | None = None
     item_uid: str | None = None
+    uid_unknown: bool = False  # the item exists, and Exchange gave no UID for it (written.uid_of_created)
     intents: list[str] = field(default_factory=list)  # recorded by `Executor.prepare`, in command order
 
     def fill(self, value: Any, field_name: str = "") -> Any:
@@ -150,6 +158,8 @@ class _Made:
             name = "ITEM_ID" if field_name.startswith("Exchange") else "EVENT_ID"
         found = {"EVENT_ID": self.event_id, "ITEM_ID": self.item_id, "ITEM_UID": self.item_uid, "UID": None}
         result = found.get(name) if name != "UID" else self.item_uid
+        if result is None and name in ("ITEM_UID", "UID") and self.uid_unknown:
+            return None  # the pairing fields go without it; the item id pairs (R-PAIR-1)
         if result is None:
             raise AssertionError(f"the plan names {value} before creating it")
         return result
@@ -244,15 +254,37 @@ class Executor:
                 command = commands.pop(0)
                 try:
                     state = await self._run(ctx, command, state, made, done, emails)
+                    done.state = state
+                    if isinstance(command, CreateItem) and made.item_uid is None:
+                        state = done.state = await self._uid_of_created(ctx, state, made, done)
                 except CalbridgeError as error:
                     done.state = state
                     raise PlanFailed(error, done, command) from error
-                done.state = state
             if done.key is None and state is not None:
                 done.key = records.pair_key(state)
         finally:
             await self._journal(done, pair_before, journal_into)
         return done
+
+    async def _uid_of_created(
+        self, ctx: UserContext, state: PairState | None, made: _Made, done: Executed
+    ) -> PairState | None:
+        """The UID of the item just created, when the create's answer did not carry it (EWS answers
+        CreateItem with the id only, and the adapter's read-back finds nothing in an item deleted
+        already): read once more. A gone item fails the plan with NotFoundError after its create, so the
+        pass goes on from the pair just made as from any copy found gone (R-DEL-2 in the same pass)."""
+        assert made.item_id is not None
+        found = await self.exchange.read_items(ctx.mailbox, [made.item_id])
+        item = found.get(made.item_id)
+        if item is None:
+            raise NotFoundError(Side.EXCHANGE, made.item_id)
+        made.item_uid = uid = uid_of_created(item)
+        made.uid_unknown = uid is None
+        if uid is None:
+            return state
+        if done.item is not None and done.item.item_id == made.item_id:
+            done.item = replace(done.item, uid=uid)
+        return replace(state, uid=uid) if state is not None else None
 
     async def prepare(self, ctx: UserContext, plans: Sequence[tuple[Plan, str | None]]) -> list[Prepared]:
         """The store work of each plan (with the key of the pair it starts from) that comes before its

@@ -66,3 +66,9 @@ def updated_item(
     categories += [c for c in command.add_categories if c not in categories]
     known: dict[str, Any] = {k: v for k, v in values.items() if k in ITEM_FIELDS}
     return replace(item, change_key=written.version or item.change_key, categories=tuple(categories), **known)
+
+
+def uid_of_created(item: ExchangeItem) -> str | None:
+    """The UID of an item the bridge just created, read back because the create's answer lacked it (EWS
+    answers CreateItem with the id only); None when Exchange has not given it one."""
+    return item.uid or None

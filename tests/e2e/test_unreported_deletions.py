@@ -175,17 +175,12 @@ def test_r_del_2_an_item_booked_during_a_window_read_and_deleted_before_the_next
 
 
 def test_r_del_2_an_item_the_bridge_made_and_outlook_deleted_before_any_sync(
-    world: World, hooks: MailboxHooks, request: pytest.FixtureRequest
+    world: World, hooks: MailboxHooks
 ) -> None:
     """Kind B: the bridge creates the item for a Salesforce event and the person deletes it at once, before
-    any sync saw it (and before any poll or notification could name it)."""
-    if world.provider == "ews":
-        reason = (
-            "EWS answers CreateItem with the id only; the UID read back of an item deleted already "
-            "is None, so the pass's UpdateEvent (Exchange_UID__c) fails in the executor ('the plan names "
-            "Created.ITEM_UID before creating it'), the pass is dropped and the event stands"
-        )
-        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
+    any sync saw it (and before any poll or notification could name it). Under EWS, CreateItem answers with
+    the id only and the UID read back from the deleted item is nothing: the bridge reads the item again,
+    finds it gone, and deletes the event in the same pass."""
     owner, address = world.user(0)
     subject = f"Deleted as soon as made ({world.provider})"
     start, end = world.slot()
