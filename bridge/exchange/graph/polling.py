@@ -9,6 +9,12 @@ notification is from its arrival: the propagation metrics count and time them, R
 minutes. A refused state starts a new round and says `lost=True` (changes may have been missed: the runtime
 reconciles, R-TIME-3).
 
+A first round (at `watch`, or after a refused state) has no state to compare with: it lists the whole
+window and only learns where "now" is. It is announced all the same, with no ids and no time (nothing to
+measure a latency from): the runtime caught the mailbox up before the poller began, and a change made in
+between is in that first round alone; unannounced, it would wait for the mailbox's next change. The cost
+is one `sync` per mailbox at start, usually merged with the catch-up still under way.
+
 A mailbox whose changes arrive by change notifications is `relax`ed: polled every `fallback_poll_seconds`
 only, to catch what a notification lost; when its subscription goes, polling speeds up again at once.
 """
@@ -96,7 +102,9 @@ class Poller:
         while True:
             try:
                 if state is None:
-                    _, state = await self._round(mailbox, None)  # where "now" is; nothing to report
+                    _, state = await self._round(mailbox, None)  # where "now" is
+                    # What changed since the runtime's last sync is unknown: it syncs to find out.
+                    self._deliver(MailboxNotice(mailbox=mailbox))
                 else:
                     began = datetime.now(UTC)  # the changes it finds: committed by then, near enough
                     ids, state = await self._round(mailbox, state)

@@ -93,7 +93,16 @@ async def served(
 
 
 async def next_notice(stream: AsyncIterator[MailboxNotice], timeout: float = 5.0) -> MailboxNotice:
-    return await asyncio.wait_for(anext(stream), timeout)
+    """The next notice of a change or a loss, past the announcements of the pollers' first rounds (no ids,
+    not lost: bridge/exchange/graph/polling.py)."""
+
+    async def found() -> MailboxNotice:
+        while True:
+            notice = await anext(stream)
+            if notice.item_ids or notice.lost:
+                return notice
+
+    return await asyncio.wait_for(found(), timeout)
 
 
 async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
