@@ -96,7 +96,7 @@ from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
-from bridge.runtime.series_heirs import SeriesHeirs
+from bridge.runtime.series_heirs import SeriesHeirs, followed_series
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -438,6 +438,8 @@ class SeriesRoad:
             state, sf, ex = await self._read(ctx, state, sf_id, ex_id, now)
             if state is None and not self.observing:
                 state, sf, ex = await self._recovered(ctx, sf, ex, now)
+            if await self._unfollowed(ctx, state, ex):
+                return
             gone = _gone_side(state, sf, ex)
             if state is not None and gone is Side.SALESFORCE:
                 if not (touched.window or _rows_of(state) & touched.deleted):
@@ -598,6 +600,32 @@ class SeriesRoad:
         log.info("series_ended", extra={"user": ctx.user_id, "series": state.key, "gone": gone.value,
                                         "forgotten": after is None})  # fmt: skip
         await self._commit(ctx, after, [], closed, forget=state.key if after is None else None)
+
+    async def _unfollowed(self, ctx: UserContext, state: SeriesState | None, ex: Series | None) -> bool:
+        """R-MULTI with R-DEL-2/3 (kind E's cell for a follower): a follower of another enrolled attendee's
+        series (`series_heirs`) deletes their copy or marks it `Salesforce Unsync`: their invitee relation
+        goes from every row of the Lightning series, and the holder's series no longer passes to them
+        (R-MULTI-4). An unsynced copy keeps a tombstone (R-DEL-9), a deleted one is forgotten. True when
+        the state was a follower's mark that ended so (nothing else is planned for it)."""
+        holder = followed_series(state.key) if state is not None else None
+        if state is None or holder is None or not (ex is None or unsync_asked(ex, ctx.policy)):
+            return False
+        if self.observing:
+            await self._observe(ctx, state.key, ())
+            return True
+        sf = await self._sf.read_series(holder, {})
+        for occurrence in sf.occurrences if sf is not None else ():
+            await self._relation(RemoveAttendeeRelation(occurrence.id, ctx.user_id))
+        tombstone = None
+        if ex is not None:
+            tombstone = SeriesState(
+                key=f"series:ex:{ex.id}", origin=Side.EXCHANGE, sf_series=None, ex_series=ex.id, ended=True
+            )
+        found = {"user": ctx.user_id, "series": state.key, "salesforce_id": holder}
+        found["unsynced"] = str(ex is not None)
+        log.info("series_unfollowed", extra=found)
+        await self._commit(ctx, tombstone, [], [], forget=state.key)
+        return True
 
     async def _unsync_passed(
         self, ctx: UserContext, state: SeriesState | None, sf: Series | None, ex: Series | None
