@@ -34,7 +34,7 @@ demo: setup
 # well; --dist loadfile keeps each module (and its one sandbox + bridge) on one worker.
 test: setup browser
 	$(PY) -m pytest -q -n 4 --dist loadfile --cov --cov-report=
-	$(PY) -m coverage report --include='bridge/core/*' --fail-under=95 --skip-covered
+	$(PY) -m coverage report --fail-under=95 --skip-covered
 
 lint: setup
 	$(VENV)/bin/ruff check bridge tests bench
