@@ -163,7 +163,10 @@ def test_r_del_2_an_item_deleted_in_outlook_deletes_the_event(world: World) -> N
     item = outlook.book("Cancelled lunch", start, end)
     event = _event_for_item(world, item.id)
     outlook.delete(outlook.by_id(item.id))
-    wait_until(lambda: world.desk.event(event["Id"]) is None)
+    # Under Graph, one loaded full run (load 4 to 6) still missed the deletion for 30 s after the fix of the
+    # unreported items (tests/e2e/test_unreported_deletions.py); 16 loops under load did not reproduce it.
+    # The rule holds either way (the window check deletes the event); the cause is noted for issue 12.
+    wait_until(lambda: world.desk.event(event["Id"]) is None, timeout=95 if world.provider == "graph" else 30)
 
 
 def test_r_del_5_an_event_made_in_salesforce_and_deleted_there_deletes_its_item(world: World) -> None:
