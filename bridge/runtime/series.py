@@ -507,6 +507,8 @@ class SeriesRoad:
         else:
             groups = _series_invitees(before, after, ex)
         wanted = sorted({row for _, _, rows in groups for row in rows})
+        if not groups:  # every attendee of the master is in the base: none is left unresolved
+            _unresolved(result, set(), policy)
         if not wanted:
             return
         try:
@@ -532,6 +534,7 @@ class SeriesRoad:
             elif nobody and after.base_ex is not None:
                 known = _known(after.base_ex.attendees, nobody)
                 result.state = replace(after, base_ex=replace(after.base_ex, attendees=known))
+            _unresolved(result, nobody, policy)
         except TransientError as error:
             log.warning("series_invitees_waiting", extra={"user": ctx.user_id, "series": after.key,
                                                           "reason": str(error)})  # fmt: skip
@@ -828,6 +831,20 @@ class SeriesRoad:
             )
         commit.issues_closed += [(code.value, sf_id, ex_id) for code, sf_id, ex_id in closed]
         await self.store.commit(commit)
+
+
+def _unresolved(result: _Result, nobody: set[str], policy: Policy) -> None:
+    """R-ATT-8 with R-REC-7: addresses of the series' attendees that resolve to nobody are listed in an
+    info entry (I-UNRESOLVED-ATTENDEE, no `Sync Error`), as for a single event; it closes once every
+    attendee resolves (or the unresolved ones left the series)."""
+    code, state = IssueCode.UNRESOLVED_ATTENDEE, result.state
+    if nobody and code not in state.open_issues:
+        detail = ", ".join(sorted(nobody))
+        result.opened.append(make_issue(code, policy.user_id, state.sf_series, state.ex_series, detail))
+        result.state = replace(state, open_issues=state.open_issues | {code})
+    elif not nobody and code in state.open_issues:
+        result.closed.append((code, state.sf_series, state.ex_series))
+        result.state = replace(state, open_issues=state.open_issues - {code})
 
 
 def _dropped_kept(old: SeriesState, rekeyed: SeriesState) -> SeriesState:
