@@ -142,6 +142,12 @@ async def test_r_del_6_a_user_who_leaves_while_no_replica_holds_them_is_switched
         event_id = sf.put_event(one, "Made in Salesforce", *soon())
         item_id = await _eventually(lambda: sf.events[event_id].get("Exchange_Item_Id__c"))
         await _eventually(lambda: item_id in mailbox or None)
+        # The pass that made the item has committed its pair (the writes show a moment before the commit; a
+        # lease released before it makes the commit fail, and a user who leaves then has no pair to end).
+        deadline = asyncio.get_running_loop().time() + 20 * LEASE_S
+        while not any(p.state.ex_id == item_id for p in await store.pairs_of(one)):
+            assert asyncio.get_running_loop().time() < deadline, "the pair was never stored"
+            await asyncio.sleep(0.05)
         # The user's lease is between two replicas (released, not yet taken) when they leave.
         await replica.book.release({one: replica.held.pop(one)})
         sf.assigned.discard(one)
