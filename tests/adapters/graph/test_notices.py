@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from exchangelib import Account, CalendarItem, EWSDateTime
+from exchangelib import Account
 
 from bridge.exchange.graph import GraphMailboxes
 from bridge.ports import MailboxNotice
 
 from .conftest import ANA, BO, Sandboxes
+from .notice_steps import next_notice, user_item
 
 START = datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0) + timedelta(days=50)
-
-
-def user_item(account: Account, subject: str) -> CalendarItem:
-    item = CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject=subject,
-        start=EWSDateTime.from_datetime(START),
-        end=EWSDateTime.from_datetime(START + timedelta(minutes=30)),
-    )
-    item.save()
-    return item
-
-
-async def next_notice(stream: AsyncIterator[MailboxNotice], timeout: float = 5.0) -> MailboxNotice:
-    """The next notice of a change or a loss, past the announcements of the pollers' first rounds (no ids,
-    not lost: bridge/exchange/graph/polling.py)."""
-
-    async def found() -> MailboxNotice:
-        while True:
-            notice = await anext(stream)
-            if notice.item_ids or notice.lost:
-                return notice
-
-    return await asyncio.wait_for(found(), timeout)
 
 
 async def test_r_graph_2_a_change_is_announced_within_seconds_by_polling(
@@ -49,7 +25,7 @@ async def test_r_graph_2_a_change_is_announced_within_seconds_by_polling(
     waiting = asyncio.ensure_future(next_notice(stream))
     await asyncio.sleep(0.6)  # the pollers' first rounds: where "now" is
     made, made_at = time.monotonic(), datetime.now(UTC)
-    await asyncio.to_thread(user_item, user(BO), "Polled")
+    await asyncio.to_thread(user_item, user(BO), "Polled", START)
     notice = await waiting
     assert notice.mailbox == BO and notice.item_ids and not notice.lost
     assert time.monotonic() - made < 2.0
@@ -59,8 +35,8 @@ async def test_r_graph_2_a_change_is_announced_within_seconds_by_polling(
     assert [i.subject for i in found.values()] == ["Polled"]
 
     await mailboxes.unwatch(BO)
-    await asyncio.to_thread(user_item, user(BO), "Not watched")
-    await asyncio.to_thread(user_item, user(ANA), "Watched")
+    await asyncio.to_thread(user_item, user(BO), "Not watched", START)
+    await asyncio.to_thread(user_item, user(ANA), "Watched", START)
     notice = await next_notice(stream)
     assert notice.mailbox == ANA  # BO's change, made first, was not announced
 
@@ -88,7 +64,7 @@ async def test_r_graph_2_a_change_between_the_catch_up_and_the_first_poll_is_ann
         state = changes.sync_state
         if not changes.more:
             break
-    await asyncio.to_thread(user_item, user(BO), "Between catch-up and first poll")
+    await asyncio.to_thread(user_item, user(BO), "Between catch-up and first poll", START)
     stream = mailboxes.notices([BO])
     notice = await asyncio.wait_for(anext(stream), 5.0)  # the first round's own announcement
     assert notice == MailboxNotice(BO)

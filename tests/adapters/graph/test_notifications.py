@@ -16,29 +16,17 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from exchangelib import Account, CalendarItem, EWSDateTime
+from exchangelib import Account
 
 from bridge.exchange.graph import GraphConnection, GraphMailboxes, open_graph
-from bridge.ports import MailboxNotice
 
 from .conftest import ANA, BO, CY, DEE, Sandboxes
+from .notice_steps import next_notice, user_item
 
 START = datetime.now(UTC).replace(hour=11, minute=0, second=0, microsecond=0) + timedelta(days=60)
 SLOW_POLL = {"poll_seconds": 30.0, "poll_fast_seconds": 30.0, "fallback_poll_seconds": 60.0}
 
 Open = Callable[..., Awaitable[GraphMailboxes]]
-
-
-def user_item(account: Account, subject: str) -> CalendarItem:
-    item = CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject=subject,
-        start=EWSDateTime.from_datetime(START),
-        end=EWSDateTime.from_datetime(START + timedelta(minutes=30)),
-    )
-    item.save()
-    return item
 
 
 def listening_socket() -> socket.socket:
@@ -92,19 +80,6 @@ async def served(
             await runner.cleanup()
 
 
-async def next_notice(stream: AsyncIterator[MailboxNotice], timeout: float = 5.0) -> MailboxNotice:
-    """The next notice of a change or a loss, past the announcements of the pollers' first rounds (no ids,
-    not lost: bridge/exchange/graph/polling.py)."""
-
-    async def found() -> MailboxNotice:
-        while True:
-            notice = await anext(stream)
-            if notice.item_ids or notice.lost:
-                return notice
-
-    return await asyncio.wait_for(found(), timeout)
-
-
 async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
     deadline = time.monotonic() + timeout
     while not (found := check()):
@@ -133,7 +108,7 @@ async def test_r_graph_2_a_change_is_announced_by_a_notification_within_a_second
     assert sub.immutable_ids and sub.change_types == ["created", "updated", "deleted"]
     assert sandbox.state()["notifications"]["validations"] == validations + 2  # both URLs answered
     made = time.monotonic()
-    await asyncio.to_thread(user_item, user(ANA), "Pushed")
+    await asyncio.to_thread(user_item, user(ANA), "Pushed", START)
     notice = await waiting
     assert time.monotonic() - made < 1.0  # polling, every 30 s here, could not have found it
     assert notice.mailbox == ANA and notice.item_ids and not notice.lost and notice.committed_at
@@ -174,7 +149,7 @@ async def test_r_graph_2_a_notification_without_the_bridges_client_state_is_igno
             assert answer.status == 400
     await asyncio.sleep(0.5)
     assert not waiting.done()
-    await asyncio.to_thread(user_item, user(BO), "Genuine")
+    await asyncio.to_thread(user_item, user(BO), "Genuine", START)
     notice = await waiting
     assert notice.mailbox == BO and not notice.lost and "AAMkforged" not in notice.item_ids
     assert sub.client_state and len(sub.client_state) >= 32
@@ -195,7 +170,7 @@ async def test_r_graph_2_subscriptions_are_renewed_before_they_expire(
     await asyncio.sleep(4.0)  # past the first expiry
     (now,) = subscriptions_to(sandbox, base())
     assert now.id == first.id and now.expiration > expires + timedelta(seconds=1)
-    await asyncio.to_thread(user_item, user(CY), "Still pushed")
+    await asyncio.to_thread(user_item, user(CY), "Still pushed", START)
     notice = await next_notice(stream, timeout=1.5)
     assert notice.mailbox == CY and not notice.lost
 
@@ -223,7 +198,7 @@ async def test_r_graph_2_lifecycle_notifications_reauthorize_resubscribe_and_cat
     assert notice.mailbox == DEE and notice.lost
     (again,) = subscriptions_to(sandbox, base())
     assert again.id != sub.id
-    await asyncio.to_thread(user_item, user(DEE), "After removal")
+    await asyncio.to_thread(user_item, user(DEE), "After removal", START)
     notice = await next_notice(stream, timeout=1.5)
     assert notice.mailbox == DEE and not notice.lost
 
@@ -277,6 +252,6 @@ async def test_r_graph_2_without_a_reachable_route_delta_polling_announces_chang
     await until(lambda: "are not set up" in caplog.text)
     assert "ValidationError" in caplog.text or "validation" in caplog.text.lower()
     assert not port.pushed and subscriptions_to(sandbox, base()) == []
-    await asyncio.to_thread(user_item, user(BO), "Polled instead")
+    await asyncio.to_thread(user_item, user(BO), "Polled instead", START)
     notice = await waiting
     assert notice.mailbox == BO and notice.item_ids
