@@ -11,19 +11,18 @@ import contextlib
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from exchangelib.errors import ErrorCalendarOccurrenceIsDeletedFromRecurrence
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+from exchangelib.recurrence import NumberedPattern, Recurrence
 
 from bridge.sandbox.people import book_series, iso, occurrences, wait_until
 from bridge.sandbox.salesforce.series import change_pattern
 
+from . import series_steps as steps
 from .conftest import World
 from .test_timing_and_restart import change_events_lost
 
@@ -32,44 +31,16 @@ WEEKS = 4
 PROVIDERS = ("ews", "graph")
 
 
-def _first_start(world: World, day_offset: int, hour: int = 16) -> tuple[datetime, datetime]:
-    """`hour` UTC a week or more ahead (16:00: the afternoon in Madrid, the morning in Los Angeles)."""
-    start, _ = world.slot()
-    start = start.replace(hour=hour) + timedelta(days=7 + day_offset)
-    return start, start + timedelta(minutes=30)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, Subject, StartDateTime, IsRecurrence2, ActivityRecurrence2Id, Exchange_Item_Id__c "
-        "FROM Event WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _weekly(start: datetime) -> Recurrence:
-    local = start.astimezone(ZoneInfo(ZONE))
-    return Recurrence(
-        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
-        boundary=NumberedPattern(start=local.date(), number=WEEKS),
-    )
-
-
-def _rule(start: datetime, count: int = WEEKS) -> str:
-    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(ZONE)).weekday()]
-    return f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT={count}"
-
-
 def test_r_rec_1_3_4_an_outlook_series_is_one_lightning_series_and_its_occurrences_follow(
     world: World,
 ) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 0)
+    start, end = steps.first_start(world, 0)
     subject = "Weekly pipeline review: Harbor Mills"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
 
     # R-REC-1: one Lightning series in Salesforce, a row per occurrence, at the same times.
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
     assert all(r["IsRecurrence2"] for r in rows)
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1
     starts = [start + timedelta(weeks=n) for n in range(WEEKS)]
@@ -78,19 +49,19 @@ def test_r_rec_1_3_4_an_outlook_series_is_one_lightning_series_and_its_occurrenc
     # R-REC-3: the second occurrence moved to other words in Outlook; only that one changes in Salesforce.
     second = occurrences(outlook, master, start, start + timedelta(weeks=WEEKS))[1]
     outlook.change(second, subject="Pipeline review (customer joins)")
-    moved, _ = wait_until(lambda: _rows(world, "Pipeline review (customer joins)"), timeout=20)
+    moved, _ = wait_until(lambda: steps.rows(world, "Pipeline review (customer joins)"), timeout=20)
     assert [r["StartDateTime"][:16] for r in moved] == [iso(starts[1])[:16]]
     # A future occurrence cannot be an exception inside a Lightning series through the API: it was split
     # out as a single event (I-OCCURRENCE-SPLIT), and the series keeps its other occurrences.
     assert not moved[0]["IsRecurrence2"]
-    left = _rows(world, subject)
+    left = steps.rows(world, subject)
     assert [r["StartDateTime"][:16] for r in left] == [iso(s)[:16] for s in (starts[0], *starts[2:])]
 
     # R-REC-4: the third occurrence deleted in Outlook is deleted in Salesforce, and nothing else.
     third = occurrences(outlook, master, start, start + timedelta(weeks=WEEKS))[2]
     outlook.delete(third)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS - 2 or None, timeout=20)
-    kept = [r["StartDateTime"][:16] for r in _rows(world, subject)]
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS - 2 or None, timeout=20)
+    kept = [r["StartDateTime"][:16] for r in steps.rows(world, subject)]
     assert kept == [iso(starts[0])[:16], iso(starts[3])[:16]]
 
     # R-REC-3: the split occurrence stays paired: its single event moved to another room in Salesforce
@@ -125,9 +96,9 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
 ) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 1)
+    start, end = steps.first_start(world, 1)
     subject = "Weekly onboarding: Larch Freight"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
 
     def master() -> Any:
         found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
@@ -150,7 +121,7 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
     # R-REC-7: a row edited in Salesforce changes the whole series there (API 58.0), and in Outlook the
     # series' master, not one occurrence.
     renamed = "Weekly onboarding: Larch Freight (new team)"
-    world.desk.update_event(_rows(world, subject)[2]["Id"], Subject=renamed)
+    world.desk.update_event(steps.rows(world, subject)[2]["Id"], Subject=renamed)
     master_renamed, _ = wait_until(
         lambda: [i for i in outlook.find(renamed) if i.type == "RecurringMaster"], timeout=20
     )
@@ -162,16 +133,16 @@ def test_r_rec_1_a_lightning_series_is_one_outlook_series(
 def test_r_rec_4_a_lightning_row_deleted_is_deleted_from_the_outlook_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 2)
+    start, end = steps.first_start(world, 2)
     subject = "Weekly handover: Larch Freight"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
 
     def master() -> Any:
         found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
         return found[0] if found else None
 
     item, _ = wait_until(master, timeout=20)
-    rows = _rows(world, subject)
+    rows = steps.rows(world, subject)
     world.desk.delete_event(rows[1]["Id"])
 
     def gone() -> list[datetime] | None:
@@ -209,35 +180,25 @@ def _exchange_writes(world: World) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def _sync_now(world: World, address: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def test_r_rec_1_4_sync_now_brings_a_lightning_series_and_a_deletion_whose_change_events_were_lost(
     world: World,
 ) -> None:
     owner, address = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 3)
+    start, end = steps.first_start(world, 3)
     subject = "Weekly account planning: Quarry Bank"
     with change_events_lost(world):
-        world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+        world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
     # No change event will bring it, a window read will: sync now here, or any pass that reads the window
     # first (for another record's sake), so Outlook is not checked for its absence before.
-    _sync_now(world, address)
+    steps.sync_now(world, address)
 
     # R-REC-1 from a window reconcile: one master, no single item per row, nothing skipped.
     (item,), _ = wait_until(lambda: outlook.find(subject), timeout=20)
     assert item.type == "RecurringMaster"
     with change_events_lost(world):
-        world.desk.delete_event(_rows(world, subject)[2]["Id"])
-    _sync_now(world, address)
+        world.desk.delete_event(steps.rows(world, subject)[2]["Id"])
+    steps.sync_now(world, address)
 
     def starts() -> list[datetime] | None:
         left = occurrences(outlook, item, start - timedelta(hours=1), start + timedelta(weeks=WEEKS))
@@ -258,18 +219,18 @@ def test_r_rec_4_5_an_outlook_series_ended_early_then_moved_to_another_day_follo
     world: World,
 ) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 4)
+    start, end = steps.first_start(world, 4)
     subject = "Weekly forecast call: Cedar Logistics"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=20)
 
     # R-REC-4: the series ends after its second occurrence in Outlook; Salesforce keeps only those two.
     local = start.astimezone(ZoneInfo(ZONE))
     shorter = Recurrence(
-        pattern=_weekly(start).pattern, boundary=NumberedPattern(start=local.date(), number=2)
+        pattern=steps.weekly(start).pattern, boundary=NumberedPattern(start=local.date(), number=2)
     )
     outlook.change(master, recurrence=shorter)
-    kept, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == 2 and r, timeout=20)
+    kept, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == 2 and r, timeout=20)
     assert [r["StartDateTime"][:16] for r in kept] == [iso(start + timedelta(weeks=n))[:16] for n in (0, 1)]
 
     # R-REC-5: the series moves to the next day, an hour later; Salesforce holds one series on those days.
@@ -280,16 +241,16 @@ def test_r_rec_4_5_an_outlook_series_ended_early_then_moved_to_another_day_follo
         master,
         start=moved.astimezone(tz),
         end=(moved + timedelta(minutes=30)).astimezone(tz),
-        recurrence=_weekly(moved),
+        recurrence=steps.weekly(moved),
     )
     expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
 
     def rebuilt() -> list[str] | None:
-        starts = [r["StartDateTime"][:16] for r in _rows(world, subject)]
+        starts = [r["StartDateTime"][:16] for r in steps.rows(world, subject)]
         return starts if starts == expected else None
 
     wait_until(rebuilt, timeout=30)
-    rows = _rows(world, subject)
+    rows = steps.rows(world, subject)
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1 and all(r["IsRecurrence2"] for r in rows)
     assert {r["Exchange_Item_Id__c"] for r in rows} == {world.stored_id(master.id)}
 
@@ -297,16 +258,16 @@ def test_r_rec_4_5_an_outlook_series_ended_early_then_moved_to_another_day_follo
 def test_r_rec_4_this_and_following_deleted_in_salesforce_ends_the_outlook_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 5)
+    start, end = steps.first_start(world, 5)
     subject = "Weekly deal desk: Orchard Lane"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
 
     def master() -> Any:
         found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
         return found[0] if found else None
 
     item, _ = wait_until(master, timeout=20)
-    third = _rows(world, subject)[2]["Id"]
+    third = steps.rows(world, subject)[2]["Id"]
     world.desk.sf.restful(f"sobjects/Event/{third}/fromThisEventOnwards", method="DELETE")
 
     def left() -> list[datetime] | None:
@@ -321,14 +282,14 @@ def test_r_rec_4_this_and_following_deleted_in_salesforce_ends_the_outlook_serie
 
 def test_r_rec_7_an_outlook_series_deleted_deletes_its_lightning_series(world: World) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 6)
+    start, end = steps.first_start(world, 6)
     subject = "Weekly territory review: Birch Supply"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=20)
 
     # R-DEL-2 for the series as one unit (kind A): every row goes, the pattern row with them.
     outlook.delete(master)
-    wait_until(lambda: not _rows(world, subject) or None, timeout=20)
+    wait_until(lambda: not steps.rows(world, subject) or None, timeout=20)
     # The pattern row goes too; Salesforce deletes a series' rows asynchronously: it may come a moment later.
     wait_until(lambda: world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == [], timeout=10)
 
@@ -336,17 +297,17 @@ def test_r_rec_7_an_outlook_series_deleted_deletes_its_lightning_series(world: W
 def test_r_rec_5_a_pattern_changed_in_salesforce_is_one_change_of_the_outlook_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 7)
+    start, end = steps.first_start(world, 7)
     subject = "Weekly renewals call: Alder Marine"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
     # The Outlook series, synced now, carries the category (R-CAT-1), written just after the Salesforce rows.
     categories, _ = wait_until(lambda: outlook.by_id(master.id).categories, timeout=20)
 
     # A Lightning user makes it six weeks: Salesforce deletes every row and creates the series anew under
     # a new id, in one transaction. Outlook keeps its one series, extended; no second series appears.
     org = world.sandbox.salesforce.org
-    change_pattern(org, owner, rows[0]["ActivityRecurrence2Id"], _rule(start, count=WEEKS + 2))
+    change_pattern(org, owner, rows[0]["ActivityRecurrence2Id"], steps.rule(start, count=WEEKS + 2))
 
     def extended() -> list[datetime] | None:
         seen = occurrences(outlook, master, start - timedelta(hours=1), start + timedelta(weeks=WEEKS + 2))
@@ -363,7 +324,7 @@ def test_r_rec_5_a_pattern_changed_in_salesforce_is_one_change_of_the_outlook_se
     (item,) = outlook.find(subject)
     assert item.id == master.id and item.type == "RecurringMaster"
     assert outlook.by_id(master.id).categories == categories
-    rows = _rows(world, subject)
+    rows = steps.rows(world, subject)
     assert len(rows) == WEEKS + 2 and len({r["ActivityRecurrence2Id"] for r in rows}) == 1
 
 
@@ -372,15 +333,15 @@ def test_r_rec_1_2_a_series_keeps_its_dates_where_the_integration_users_day_is_a
     # zone. A series follows its owner's zone in Salesforce: its rows stay on the person's days, both ways.
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 8, hour=6)
+    start, end = steps.first_start(world, 8, hour=6)
     subject = "Weekly early call: Juniper Ports"
-    book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
     expected = [iso(start + timedelta(weeks=n))[:16] for n in range(WEEKS)]
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
     assert [r["StartDateTime"][:16] for r in rows] == expected
 
     other = "Weekly early review: Juniper Ports"
-    world.desk.create_event(owner, other, start, end, Recurrence2PatternText=_rule(start))
+    world.desk.create_event(owner, other, start, end, Recurrence2PatternText=steps.rule(start))
 
     def master() -> Any:
         found = [i for i in outlook.find(other) if i.type == "RecurringMaster"]

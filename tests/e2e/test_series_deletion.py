@@ -9,18 +9,14 @@ at once.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from exchangelib import Attendee, CalendarItem, EWSTimeZone, Mailbox
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
-from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
 from bridge.sandbox.people import Outlook, book_series, occurrences, wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
@@ -29,57 +25,12 @@ WEEKS = 4
 TIMEOUT = 30
 
 
-def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
-    start, _ = world.slot()
-    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
-    return start, start + timedelta(minutes=30)
-
-
-def _events(world: World, subject: str) -> list[dict[str, Any]]:
-    """Every Event with `subject` but a series' pattern row and Salesforce's own invitee copies (child
-    events): series rows and single events alike."""
-    return world.desk.query(
-        "SELECT Id, Subject, StartDateTime, IsRecurrence2, ActivityRecurrence2Id FROM Event "
-        "WHERE Subject = {} AND GroupEventType != '3' AND IsChild = false ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _weekly(start: datetime) -> Recurrence:
-    local = start.astimezone(ZoneInfo(ZONE))
-    return Recurrence(
-        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
-        boundary=NumberedPattern(start=local.date(), number=WEEKS),
-    )
-
-
-def _rule(start: datetime) -> str:
-    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(ZONE)).weekday()]
-    return f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT={WEEKS}"
-
-
-def _master(outlook: Outlook, subject: str) -> Any:
-    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
-    return found[0] if found else None
-
-
-def _sync_now(world: World, address: str) -> None:
-    """A window reconcile of the user, run to its end by the bridge before this returns (R-TIME-5)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def _split_second(world: World, outlook: Outlook, master: Any, start: datetime, subject: str) -> str:
     """The second occurrence renamed in Outlook: Salesforce cannot hold a future exception, so the bridge
     splits it out of the Lightning series as a single event (R-REC-3). Its id."""
     second = occurrences(outlook, master, start, start + timedelta(weeks=WEEKS))[1]
     outlook.change(second, subject=subject)
-    (split,), _ = wait_until(lambda: _events(world, subject) or None, timeout=TIMEOUT)
+    (split,), _ = wait_until(lambda: steps.events(world, subject) or None, timeout=TIMEOUT)
     assert not split["IsRecurrence2"]
     return str(split["Id"])
 
@@ -92,20 +43,20 @@ def test_r_rec_7_a_lightning_series_deleted_with_a_split_occurrence_stays_delete
     out of the Lightning series goes with it: no single item comes back in Outlook at the next reconcile."""
     owner, address = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 0)
+    start, end = steps.first_start(world, 0)
     subject, moved = "Weekly demo slot: Cedar Logistics", "Demo slot (customer's board joins)"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=TIMEOUT)
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=TIMEOUT)
     _split_second(world, outlook, master, start, moved)
 
-    first = _events(world, subject)[0]["Id"]  # the whole series, as a Lightning user deletes it
+    first = steps.events(world, subject)[0]["Id"]  # the whole series, as a Lightning user deletes it
     world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
     wait_until(lambda: outlook.by_id(master.id) is None or None, timeout=TIMEOUT)
-    wait_until(lambda: not _events(world, moved) or None, timeout=TIMEOUT)
+    wait_until(lambda: not steps.events(world, moved) or None, timeout=TIMEOUT)
 
-    _sync_now(world, address)
+    steps.sync_now(world, address)
     assert outlook.find(subject) == [] and outlook.find(moved) == []
-    assert _events(world, subject) == [] and _events(world, moved) == []
+    assert steps.events(world, subject) == [] and steps.events(world, moved) == []
 
 
 def test_r_rec_7_an_outlook_series_deleted_with_a_split_occurrence_deletes_every_event(world: World) -> None:
@@ -113,18 +64,18 @@ def test_r_rec_7_an_outlook_series_deleted_with_a_split_occurrence_deletes_every
     split occurrence are deleted; nothing comes back in Salesforce or Outlook at the next reconcile."""
     _, address = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 1)
+    start, end = steps.first_start(world, 1)
     subject, moved = "Weekly pricing review: Cedar Logistics", "Pricing review (finance joins)"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    wait_until(lambda: len(_events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    wait_until(lambda: len(steps.events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
     _split_second(world, outlook, master, start, moved)
 
     outlook.delete(outlook.by_id(master.id))
-    wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
-    wait_until(lambda: not _events(world, moved) or None, timeout=TIMEOUT)
+    wait_until(lambda: not steps.events(world, subject) or None, timeout=TIMEOUT)
+    wait_until(lambda: not steps.events(world, moved) or None, timeout=TIMEOUT)
 
-    _sync_now(world, address)
-    assert _events(world, subject) == [] and _events(world, moved) == []
+    steps.sync_now(world, address)
+    assert steps.events(world, subject) == [] and steps.events(world, moved) == []
     assert outlook.find(subject) == [] and outlook.find(moved) == []
 
 
@@ -139,20 +90,20 @@ def test_r_rec_7_an_outlook_series_deleted_after_a_restart_deletes_its_lightning
     away). Graph reports a series deleted whole only as its occurrences removed, and the bridge knows
     their series from what it stored, not from what it saw before the restart."""
     outlook = world.outlook(0)
-    start, end = _first_start(world, 2)
+    start, end = steps.first_start(world, 2)
     subject = "Weekly claims review: Cedar Logistics"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    wait_until(lambda: len(_events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    wait_until(lambda: len(steps.events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
     wait_until(lambda: "Salesforce" in (outlook.by_id(master.id).categories or []) or None, timeout=TIMEOUT)
     # A later booking synced: the bridge has read every change before it (the category's echo included),
     # so nothing after the restart shows it the series' occurrences again.
     later = "Claims desk handover: Cedar Logistics"
     outlook.book(later, start - timedelta(hours=3), start - timedelta(hours=2))
-    wait_until(lambda: _events(world, later) or None, timeout=TIMEOUT)
+    wait_until(lambda: steps.events(world, later) or None, timeout=TIMEOUT)
 
     world.restart()
     outlook.delete(outlook.by_id(master.id))
-    wait_until(lambda: not _events(world, subject) or None, timeout=60)
+    wait_until(lambda: not steps.events(world, subject) or None, timeout=60)
 
 
 # ---------------------------------------------------------------- R-REC-7 with R-DEL kinds D and E (meetings)
@@ -161,35 +112,18 @@ OUTSIDE = "host@partner.example"
 SYNC = "Salesforce"
 
 
-def _sandbox_weekly(start: datetime) -> SandboxRecurrence:
-    local = start.astimezone(ZoneInfo(ZONE)).date()
-    return SandboxRecurrence(
-        pattern="WeeklyRecurrence",
-        range="NumberedRecurrence",
-        start_date=local,
-        days_of_week=[local.strftime("%A")],
-        first_day_of_week="Monday",
-        count=WEEKS,
-    )
-
-
-def _categories(outlook: Outlook, item_id: str) -> list[str]:
-    found = outlook.by_id(item_id)
-    return list(found.categories or []) if found is not None else []
-
-
 def _outside_series(world: World, day_offset: int, subject: str) -> tuple[Any, datetime]:
     """Kind D: a weekly meeting an outside organizer sends to user 0, who accepts it; synced as a series."""
     _, address = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, day_offset)
+    start, end = steps.first_start(world, day_offset)
     world.sandbox.exchange.deliver_external_meeting(
-        [address], OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=_sandbox_weekly(start)
+        [address], OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=steps.sandbox_weekly(start)
     )
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=TIMEOUT)
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=TIMEOUT)
     master.accept()
-    wait_until(lambda: len(_events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
-    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=TIMEOUT)
+    wait_until(lambda: len(steps.events(world, subject)) == WEEKS or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC in steps.categories(outlook, master.id) or None, timeout=TIMEOUT)
     return outlook.by_id(master.id), start
 
 
@@ -199,10 +133,10 @@ def test_r_rec_7_del_2_kind_d_an_outside_organizers_series_deleted_in_outlook_de
     outlook = world.outlook(0)
     subject = "Partner weekly: Larch Freight"
     master, _ = _outside_series(world, 3, subject)
-    assert len({r["ActivityRecurrence2Id"] for r in _events(world, subject)}) == 1
+    assert len({r["ActivityRecurrence2Id"] for r in steps.events(world, subject)}) == 1
 
     outlook.delete(master)  # R-DEL-2, kind D: the event (the whole Lightning series) is deleted
-    wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
+    wait_until(lambda: not steps.events(world, subject) or None, timeout=TIMEOUT)
 
 
 def test_r_rec_7_del_5_kind_d_an_outside_organizers_series_deleted_in_salesforce_loses_its_category(
@@ -213,15 +147,15 @@ def test_r_rec_7_del_5_kind_d_an_outside_organizers_series_deleted_in_salesforce
     subject = "Partner planning: Larch Freight"
     master, start = _outside_series(world, 4, subject)
 
-    first = _events(world, subject)[0]["Id"]
+    first = steps.events(world, subject)[0]["Id"]
     world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
     # R-DEL-5, kind D: the Outlook series stays, every occurrence, without the `Salesforce` category.
-    wait_until(lambda: SYNC not in _categories(outlook, master.id) or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC not in steps.categories(outlook, master.id) or None, timeout=TIMEOUT)
     left = occurrences(outlook, outlook.by_id(master.id), start, start + timedelta(weeks=WEEKS))
     assert len(left) == WEEKS
-    _sync_now(world, address)  # and it is never brought back to Salesforce (R-DEL-9)
-    assert _events(world, subject) == []
-    assert SYNC not in _categories(outlook, master.id)
+    steps.sync_now(world, address)  # and it is never brought back to Salesforce (R-DEL-9)
+    assert steps.events(world, subject) == []
+    assert SYNC not in steps.categories(outlook, master.id)
 
 
 def _colleague_series(world: World, day_offset: int, subject: str) -> tuple[Any, Any, datetime]:
@@ -230,27 +164,29 @@ def _colleague_series(world: World, day_offset: int, subject: str) -> tuple[Any,
     is not synced as a second series (R-SCOPE-6)."""
     attendee_id, attendee = world.user(0)
     organizer = world.outlook(1)
-    start, end = _first_start(world, day_offset)
+    start, end = steps.first_start(world, day_offset)
     tz = EWSTimeZone(ZONE)
     item = CalendarItem(
         folder=organizer.account.calendar,
         subject=subject,
         start=start.astimezone(tz),
         end=end.astimezone(tz),
-        recurrence=_weekly(start),
+        recurrence=steps.weekly(start),
         required_attendees=[Attendee(mailbox=Mailbox(email_address=attendee), response_type="Unknown")],
     )
     item.save(send_meeting_invitations="SendToAllAndSaveCopy")
-    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT)
+    rows, _ = wait_until(
+        lambda: (r := steps.events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT
+    )
     wait_until(
         lambda: all(attendee_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT
     )
-    mine, _ = wait_until(lambda: _master(world.outlook(0), subject), timeout=TIMEOUT)
+    mine, _ = wait_until(lambda: steps.master(world.outlook(0), subject), timeout=TIMEOUT)
     mine.accept()
-    _sync_now(world, attendee)
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows], "a second series"
+    steps.sync_now(world, attendee)
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows], "a second series"
     master = organizer.by_id(item.id)
-    wait_until(lambda: SYNC in _categories(organizer, master.id) or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC in steps.categories(organizer, master.id) or None, timeout=TIMEOUT)
     return master, world.outlook(0).by_id(mine.id), start
 
 
@@ -262,12 +198,12 @@ def test_r_rec_7_del_2_kind_e_a_colleagues_series_deleted_from_the_attendees_out
     _, attendee = world.user(0)
     subject = "Weekly joint account review: Alder Marine"
     master, mine, start = _colleague_series(world, 5, subject)
-    rows = [r["Id"] for r in _events(world, subject)]
+    rows = [r["Id"] for r in steps.events(world, subject)]
 
     world.outlook(0).delete(mine)
-    wait_until(lambda: _master(world.outlook(0), subject) is None or None, timeout=TIMEOUT)
-    _sync_now(world, attendee)
-    assert [r["Id"] for r in _events(world, subject)] == rows
+    wait_until(lambda: steps.master(world.outlook(0), subject) is None or None, timeout=TIMEOUT)
+    steps.sync_now(world, attendee)
+    assert [r["Id"] for r in steps.events(world, subject)] == rows
     organizer = world.outlook(1)
     assert len(occurrences(organizer, master, start, start + timedelta(weeks=WEEKS))) == WEEKS
 
@@ -283,13 +219,13 @@ def test_r_rec_7_del_5_kind_e_a_colleagues_series_deleted_in_salesforce_leaves_b
     subject = "Weekly joint pricing review: Alder Marine"
     master, mine, start = _colleague_series(world, 6, subject)
 
-    first = _events(world, subject)[0]["Id"]
+    first = steps.events(world, subject)[0]["Id"]
     world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
     organizer = world.outlook(1)
-    wait_until(lambda: SYNC not in _categories(organizer, master.id) or None, timeout=TIMEOUT)
-    _sync_now(world, attendee)
-    _sync_now(world, organizer_address)
-    assert _events(world, subject) == []
+    wait_until(lambda: SYNC not in steps.categories(organizer, master.id) or None, timeout=TIMEOUT)
+    steps.sync_now(world, attendee)
+    steps.sync_now(world, organizer_address)
+    assert steps.events(world, subject) == []
     span = (start, start + timedelta(weeks=WEEKS))
     assert len(occurrences(organizer, organizer.by_id(master.id), *span)) == WEEKS
     assert len(occurrences(world.outlook(0), world.outlook(0).by_id(mine.id), *span)) == WEEKS

@@ -16,47 +16,13 @@ from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import Outlook, wait_until
 from bridge.sandbox.salesforce.series import change_pattern
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 SYNC = "Salesforce"
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
 WAIT_S = 30
-
-
-def _day(offset: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=offset)
-
-
-def _book(world: World, subject: str, offsets: tuple[int, ...]) -> list[dict[str, Any]]:
-    """A Lightning series on the days of the month `offsets` days from today fall on, from the first;
-    its rows once Salesforce made them."""
-    owner, _ = world.user(0)
-    first = _day(offsets[0])
-    days = ",".join(str(_day(o).day) for o in offsets)
-    world.desk.create_event(
-        owner,
-        subject,
-        first,
-        first + timedelta(minutes=30),
-        Recurrence2PatternText=f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}",
-    )
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == len(offsets) and r, timeout=20)
-    return rows
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, Subject, Location, StartDateTime, IsRecurrence2, IsRecurrence2Exception, "
-        "ActivityRecurrence2Id FROM Event WHERE Subject = {} AND GroupEventType != '3' "
-        "ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _start(row: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(row["StartDateTime"]).replace("Z", "+00:00"))
 
 
 def _at(item: Any) -> datetime:
@@ -70,7 +36,7 @@ def _items(outlook: Outlook, subject: str) -> dict[datetime, Any]:
 def _expanded(world: World, outlook: Outlook, subject: str, count: int) -> dict[datetime, Any]:
     """The single items of the series once the bridge made them: one per row, at its start."""
     items, _ = wait_until(lambda: (f := _items(outlook, subject)) and len(f) == count and f, timeout=WAIT_S)
-    assert sorted(items) == [_start(r) for r in _rows(world, subject)]
+    assert sorted(items) == [steps.start_of(r) for r in steps.rows(world, subject)]
     assert {i.type for i in items.values()} == {"Single"}
     return items
 
@@ -78,108 +44,108 @@ def _expanded(world: World, outlook: Outlook, subject: str, count: int) -> dict[
 def test_r_rec_6_a_row_changed_or_deleted_in_salesforce_reaches_only_its_outlook_item(world: World) -> None:
     outlook = world.outlook(0)
     subject = "Billing check: Heron Freight"
-    past, ahead, later = _book(world, subject, (-2, 5, 12))
+    past, ahead, later = steps.book_monthly(world, subject, (-2, 5, 12))
     items = _expanded(world, outlook, subject, 3)
 
     # A past row edited: Salesforce keeps it as an exception, and only its item changes (R-REC-3).
     world.desk.update_event(past["Id"], Location="Back office")
     wait_until(
-        lambda: str(outlook.by_id(items[_start(past)].id).location or "") == "Back office" or None,
+        lambda: str(outlook.by_id(items[steps.start_of(past)].id).location or "") == "Back office" or None,
         timeout=WAIT_S,
     )
-    assert [str(outlook.by_id(items[_start(r)].id).location or "") for r in (ahead, later)] == ["", ""]
+    assert [str(outlook.by_id(items[steps.start_of(r)].id).location or "") for r in (ahead, later)] == [
+        "",
+        "",
+    ]
 
     # A future row deleted: its item goes, the others stay (R-REC-4).
     world.desk.delete_event(ahead["Id"])
-    wait_until(lambda: outlook.by_id(items[_start(ahead)].id) is None or None, timeout=WAIT_S)
+    wait_until(lambda: outlook.by_id(items[steps.start_of(ahead)].id) is None or None, timeout=WAIT_S)
 
     # A future row edited changes the series in Salesforce (API 58.0): its plain rows, whose items follow;
     # the exception keeps its own room.
     world.desk.update_event(later["Id"], Location="Dock 4")
     wait_until(
-        lambda: str(outlook.by_id(items[_start(later)].id).location or "") == "Dock 4" or None,
+        lambda: str(outlook.by_id(items[steps.start_of(later)].id).location or "") == "Dock 4" or None,
         timeout=WAIT_S,
     )
     time.sleep(QUIET_S)
     left = _items(outlook, subject)
-    assert sorted(left) == [_start(past), _start(later)]
-    assert [str(left[_start(r)].location or "") for r in (past, later)] == ["Back office", "Dock 4"]
-    assert [r["Id"] for r in _rows(world, subject)] == [past["Id"], later["Id"]]
+    assert sorted(left) == [steps.start_of(past), steps.start_of(later)]
+    assert [str(left[steps.start_of(r)].location or "") for r in (past, later)] == ["Back office", "Dock 4"]
+    assert [r["Id"] for r in steps.rows(world, subject)] == [past["Id"], later["Id"]]
 
 
 def test_r_rec_6_an_outlook_item_changed_or_deleted_reaches_only_its_row(world: World) -> None:
     outlook = world.outlook(0)
     subject = "Billing check: Quill Marine"
-    past, ahead, later = _book(world, subject, (-3, 6, 13))
+    past, ahead, later = steps.book_monthly(world, subject, (-3, 6, 13))
     items = _expanded(world, outlook, subject, 3)
 
     # The past occurrence's item edited in Outlook: its row takes the change as an exception, the same
     # row, still in the series (R-REC-3); the other rows keep theirs.
-    outlook.change(items[_start(past)], location="Quay office")
+    outlook.change(items[steps.start_of(past)], location="Quay office")
     wait_until(
         lambda: (
-            [r["Id"] for r in _rows(world, subject) if r["Location"] == "Quay office"] == [past["Id"]] or None
+            [r["Id"] for r in steps.rows(world, subject) if r["Location"] == "Quay office"] == [past["Id"]]
+            or None
         ),
         timeout=WAIT_S,
     )
-    rows = {r["Id"]: r for r in _rows(world, subject)}
+    rows = {r["Id"]: r for r in steps.rows(world, subject)}
     assert rows[past["Id"]]["IsRecurrence2Exception"] and rows[past["Id"]]["IsRecurrence2"]
     assert [rows[r["Id"]]["Location"] for r in (ahead, later)] == [None, None]
 
     # A later occurrence's item deleted in Outlook: its row goes (R-REC-4).
-    outlook.delete(items[_start(later)])
+    outlook.delete(items[steps.start_of(later)])
     wait_until(
-        lambda: [r["Id"] for r in _rows(world, subject)] == [past["Id"], ahead["Id"]] or None, timeout=WAIT_S
+        lambda: [r["Id"] for r in steps.rows(world, subject)] == [past["Id"], ahead["Id"]] or None,
+        timeout=WAIT_S,
     )
     time.sleep(QUIET_S)  # nothing more: no item comes back, none is added
-    assert sorted(_items(outlook, subject)) == [_start(past), _start(ahead)]
-    assert [r["Id"] for r in _rows(world, subject)] == [past["Id"], ahead["Id"]]
+    assert sorted(_items(outlook, subject)) == [steps.start_of(past), steps.start_of(ahead)]
+    assert [r["Id"] for r in steps.rows(world, subject)] == [past["Id"], ahead["Id"]]
 
 
 def test_r_rec_5_6_a_pattern_changed_in_salesforce_expands_again(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
     subject = "Billing check: Rowan Shipping"
-    rows = _book(world, subject, (9, 16, 23))
+    rows = steps.book_monthly(world, subject, (9, 16, 23))
     items = _expanded(world, outlook, subject, 3)
 
     # A Lightning user moves the third day: Salesforce deletes the series and creates it anew. The items
     # of the days kept stay the same items; the dropped day's item goes, the new day's comes.
-    days = ",".join(str(_day(o).day) for o in (9, 16, 27))
+    days = ",".join(str(steps.day(o).day) for o in (9, 16, 27))
     change_pattern(
         world.sandbox.salesforce.org,
         owner,
         rows[0]["ActivityRecurrence2Id"],
         f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT=3",
     )
-    wanted = [_day(9), _day(16), _day(27)]
+    wanted = [steps.day(9), steps.day(16), steps.day(27)]
     found, _ = wait_until(
         lambda: (f := _items(outlook, subject)) and sorted(f) == wanted and f, timeout=WAIT_S
     )
     assert [found[d].id for d in wanted[:2]] == [items[d].id for d in wanted[:2]]
-    assert outlook.by_id(items[_day(23)].id) is None
-    assert SYNC in (found[_day(27)].categories or [])
+    assert outlook.by_id(items[steps.day(23)].id) is None
+    assert SYNC in (found[steps.day(27)].categories or [])
     time.sleep(QUIET_S)
     assert sorted(_items(outlook, subject)) == wanted
-    assert [_start(r) for r in _rows(world, subject)] == wanted
+    assert [steps.start_of(r) for r in steps.rows(world, subject)] == wanted
 
 
 def test_r_rec_7_an_expanded_series_deleted_in_salesforce_deletes_its_outlook_items(world: World) -> None:
     """Kind B (made in Salesforce, no invitees): R-DEL-5 deletes each item, as one unit."""
     outlook = world.outlook(0)
     subject = "Billing check: Sorrel Logistics"
-    rows = _book(world, subject, (10, 17, 24))
+    rows = steps.book_monthly(world, subject, (10, 17, 24))
     _expanded(world, outlook, subject, 3)
 
     world.desk.sf.restful(f"sobjects/Event/{rows[0]['Id']}/fromThisEventOnwards", method="DELETE")
     wait_until(lambda: outlook.find(subject) == [] or None, timeout=WAIT_S)
     time.sleep(QUIET_S)  # nothing comes back on either side (R-DEL-9)
-    assert outlook.find(subject) == [] and _rows(world, subject) == []
-
-
-def _master(outlook: Outlook, subject: str) -> Any:
-    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
-    return found[0] if found else None
+    assert outlook.find(subject) == [] and steps.rows(world, subject) == []
 
 
 def test_r_rec_5_6_a_lightning_series_given_a_pattern_exchange_cannot_hold_becomes_single_items(
@@ -190,7 +156,7 @@ def test_r_rec_5_6_a_lightning_series_given_a_pattern_exchange_cannot_hold_becom
     owner, _ = world.user(0)
     outlook = world.outlook(0)
     subject = "Billing check: Tamarind Ports"
-    first = _day(11)
+    first = steps.day(11)
     day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
     world.desk.create_event(
         owner,
@@ -199,23 +165,23 @@ def test_r_rec_5_6_a_lightning_series_given_a_pattern_exchange_cannot_hold_becom
         first + timedelta(minutes=30),
         Recurrence2PatternText=f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3",
     )
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=WAIT_S)
-    rows = _rows(world, subject)
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=WAIT_S)
+    rows = steps.rows(world, subject)
 
-    days = ",".join(str(_day(o).day) for o in (11, 15))
+    days = ",".join(str(steps.day(o).day) for o in (11, 15))
     change_pattern(
         world.sandbox.salesforce.org,
         owner,
         rows[0]["ActivityRecurrence2Id"],
         f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT=2",
     )
-    wanted = [_day(11), _day(15)]
+    wanted = [steps.day(11), steps.day(15)]
     wait_until(lambda: sorted(_items(outlook, subject)) == wanted or None, timeout=WAIT_S)
     assert outlook.by_id(master.id) is None
     time.sleep(QUIET_S)
     items = _items(outlook, subject)
     assert sorted(items) == wanted and {i.type for i in items.values()} == {"Single"}
-    assert [_start(r) for r in _rows(world, subject)] == wanted
+    assert [steps.start_of(r) for r in steps.rows(world, subject)] == wanted
 
 
 def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_becomes_one_outlook_series(
@@ -224,10 +190,10 @@ def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_becomes_one
     owner, _ = world.user(0)
     outlook = world.outlook(0)
     subject = "Billing check: Umber Freight"
-    rows = _book(world, subject, (12, 19))
+    rows = steps.book_monthly(world, subject, (12, 19))
     items = _expanded(world, outlook, subject, 2)
 
-    first = _day(12)
+    first = steps.day(12)
     day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
     change_pattern(
         world.sandbox.salesforce.org,
@@ -235,12 +201,12 @@ def test_r_rec_5_6_an_expanded_series_given_a_pattern_exchange_holds_becomes_one
         rows[0]["ActivityRecurrence2Id"],
         f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3",
     )
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=WAIT_S)
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=WAIT_S)
     wait_until(lambda: all(outlook.by_id(i.id) is None for i in items.values()) or None, timeout=WAIT_S)
     time.sleep(QUIET_S)
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
     assert SYNC in (outlook.by_id(master.id).categories or [])
-    assert len(_rows(world, subject)) == 3
+    assert len(steps.rows(world, subject)) == 3
 
 
 def test_r_pair_1_an_expanded_series_survives_the_loss_of_the_store(world: World) -> None:
@@ -248,7 +214,7 @@ def test_r_pair_1_an_expanded_series_survives_the_loss_of_the_store(world: World
     series is paired again and nothing is created twice."""
     outlook = world.outlook(0)
     subject = "Billing check: Vetch Ports"
-    rows = _book(world, subject, (13, 20))
+    rows = steps.book_monthly(world, subject, (13, 20))
     items = _expanded(world, outlook, subject, 2)
 
     assert world.bridge.stop() == 0, world.bridge.tail()

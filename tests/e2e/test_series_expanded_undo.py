@@ -8,28 +8,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from bridge.sandbox.people import wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 BRIDGE_SETTINGS = "[policy]\nobserve = false\n"
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
 WAIT_S = 30
-
-
-def _day(offset: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=offset)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id FROM Event WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime", subject
-    )
 
 
 def _observe(world: World, on: bool) -> None:
@@ -40,22 +29,14 @@ def _observe(world: World, on: bool) -> None:
 
 
 def test_undo_deletes_the_outlook_items_an_expanded_lightning_series_was_given(world: World) -> None:
-    owner, email = world.user(0)
+    _, email = world.user(0)
     outlook = world.outlook(0)
     subject = "Undo story: Fennel Lines reviews"
     since = datetime.now(UTC)
     offsets = (7, 12, 17)
-    days = ",".join(str(_day(o).day) for o in offsets)
-    first = _day(offsets[0])
-    world.desk.create_event(
-        owner,
-        subject,
-        first,
-        first + timedelta(minutes=30),
-        Recurrence2PatternText=f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}",
-    )
+    steps.book_monthly(world, subject, offsets)
     wait_until(lambda: len(outlook.find(subject)) == len(offsets) or None, timeout=WAIT_S)
-    rows = _rows(world, subject)
+    rows = steps.rows(world, subject)
 
     _observe(world, on=True)
     answer = subprocess.run(
@@ -71,4 +52,4 @@ def test_undo_deletes_the_outlook_items_an_expanded_lightning_series_was_given(w
     wait_until(lambda: outlook.find(subject) == [] or None, timeout=WAIT_S)
     time.sleep(QUIET_S)  # observing: nothing is written back
     assert outlook.find(subject) == []
-    assert [r["Id"] for r in _rows(world, subject)] == [r["Id"] for r in rows]
+    assert [r["Id"] for r in steps.rows(world, subject)] == [r["Id"] for r in rows]

@@ -10,11 +10,11 @@ The series repeats on days of the month a few days apart, at 16:00 UTC (the same
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.sandbox.people import Outlook, wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
@@ -23,31 +23,9 @@ QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none c
 WAIT_S = 30
 
 
-def _day(offset: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=offset)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, StartDateTime FROM Event WHERE Subject = {} AND GroupEventType != '3' "
-        "ORDER BY StartDateTime",
-        subject,
-    )
-
-
 def _expanded(world: World, subject: str, offsets: tuple[int, ...]) -> list[Any]:
     """A Lightning series Outlook cannot hold, and its single items once the bridge made them."""
-    owner, _ = world.user(0)
-    first = _day(offsets[0])
-    days = ",".join(str(_day(o).day) for o in offsets)
-    world.desk.create_event(
-        owner,
-        subject,
-        first,
-        first + timedelta(minutes=30),
-        Recurrence2PatternText=f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}",
-    )
+    steps.book_monthly(world, subject, offsets)
     outlook = world.outlook(0)
 
     def made() -> list[Any] | None:
@@ -72,7 +50,7 @@ def test_r_del_1_the_category_taken_off_an_expanded_item_is_put_back(world: Worl
     outlook.change(item, categories=["Customer"])
     wait_until(lambda: SYNC in _categories(outlook, item.id) or None, timeout=WAIT_S)
     assert "Customer" in _categories(outlook, item.id)  # the user's own category stays (R-CAT-1)
-    assert len(_rows(world, subject)) == 2
+    assert len(steps.rows(world, subject)) == 2
 
 
 def test_r_del_3_unsync_on_one_expanded_item_unsyncs_the_whole_series(world: World) -> None:
@@ -83,7 +61,7 @@ def test_r_del_3_unsync_on_one_expanded_item_unsyncs_the_whole_series(world: Wor
     outlook.change(item, categories=[SYNC, UNSYNC])
 
     # Kind B: the event is deleted, for the series as one unit: every row goes (R-REC-7).
-    wait_until(lambda: _rows(world, subject) == [] or None, timeout=WAIT_S)
+    wait_until(lambda: steps.rows(world, subject) == [] or None, timeout=WAIT_S)
     wait_until(
         lambda: all(SYNC not in _categories(outlook, i.id) for i in items) or None,
         timeout=WAIT_S,
@@ -91,5 +69,5 @@ def test_r_del_3_unsync_on_one_expanded_item_unsyncs_the_whole_series(world: Wor
     time.sleep(QUIET_S)  # nothing comes back on either side (R-DEL-9)
     assert sorted(i.id for i in outlook.find(subject)) == sorted(i.id for i in items)
     assert [SYNC in _categories(outlook, i.id) for i in items] == [False, False, False]
-    assert _rows(world, subject) == []
+    assert steps.rows(world, subject) == []
     assert UNSYNC in _categories(outlook, item.id)  # the user's request is theirs to take off

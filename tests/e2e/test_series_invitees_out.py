@@ -23,38 +23,13 @@ from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.people import Outlook, book_series, wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
 WAIT_S = 30
 LISTED = "(kept by calbridge; not invited) --"
-
-
-def _day(offset: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=offset)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, StartDateTime, ActivityRecurrence2Id FROM Event WHERE Subject = {} "
-        "AND GroupEventType != '3' ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _book(world: World, subject: str, rule: str, first: datetime, count: int, **fields: Any) -> list[Any]:
-    owner, _ = world.user(0)
-    world.desk.create_event(
-        owner, subject, first, first + timedelta(minutes=30), Recurrence2PatternText=rule, **fields
-    )
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == count and r, timeout=20)
-    return rows
-
-
-def _start(row: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(row["StartDateTime"]).replace("Z", "+00:00"))
 
 
 def _people(world: World, outlook: Outlook, item_id: str) -> set[str] | None:
@@ -84,25 +59,25 @@ def test_r_rec_7_a_lightning_rows_invitees_reach_its_expanded_outlook_item(world
     (who_id, who_email), (guest_id, guest_email) = world.desk.contacts(2)
     subject = "Invitees: Alder Freight quarter check"
     offsets = (4, 9, 14)
-    days = ",".join(str(_day(o).day) for o in offsets)
+    days = ",".join(str(steps.day(o).day) for o in offsets)
     rule = f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}"
-    rows = _book(world, subject, rule, _day(offsets[0]), len(offsets), WhoId=who_id)
+    rows = steps.book(world, subject, rule, steps.day(offsets[0]), len(offsets), WhoId=who_id)
     items = _singles(outlook, subject, len(rows))
     who = {who_email.lower()}
     for row in rows:  # the primary Who is an invitee of every row, so of every item (R-ATT-9)
-        item_id = items[_start(row)].id
+        item_id = items[steps.start_of(row)].id
         wait_until(lambda i=item_id: _people(world, outlook, i) == who or None, timeout=WAIT_S)
 
     # An invitee added to one row reaches its item only (R-ATT-1); removed again, it stays (R-ATT-2).
     middle = rows[1]
     world.desk.invite(middle["Id"], guest_id)
     both = {who_email.lower(), guest_email.lower()}
-    target = items[_start(middle)].id
+    target = items[steps.start_of(middle)].id
     wait_until(lambda: _people(world, outlook, target) == both or None, timeout=WAIT_S)
     world.desk.uninvite(middle["Id"], guest_id)
     time.sleep(QUIET_S)
     assert _people(world, outlook, target) == both
-    others = [_people(world, outlook, items[_start(r)].id) for r in (rows[0], rows[2])]
+    others = [_people(world, outlook, items[steps.start_of(r)].id) for r in (rows[0], rows[2])]
     assert others == [{who_email.lower()}, {who_email.lower()}]
 
 
@@ -111,9 +86,11 @@ def test_r_rec_7_a_lightning_series_invitees_reach_the_outlook_series_attendees(
     outlook = world.outlook(0)
     _, (who_id, who_email), (guest_id, guest_email) = world.desk.contacts(3)
     subject = "Invitees: Birch Logistics weekly"
-    first = _day(20)
+    first = steps.day(20)
     day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[first.weekday()]
-    rows = _book(world, subject, f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3", first, 3, WhoId=who_id)
+    rows = steps.book(
+        world, subject, f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT=3", first, 3, WhoId=who_id
+    )
 
     def master() -> Any:
         found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
@@ -141,7 +118,7 @@ def test_r_att_8_an_outlook_series_attendee_unknown_to_salesforce_is_tried_again
     outlook = world.outlook(0)
     subject = "Unresolved: Elm Street pilot calls"
     guest = "pilot.lead@elmstreet-prospect.example"
-    start = _day(22)
+    start = steps.day(22)
     local = start.astimezone(ZoneInfo("Europe/Madrid"))
     weekly = Recurrence(
         pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
@@ -152,7 +129,7 @@ def test_r_att_8_an_outlook_series_attendee_unknown_to_salesforce_is_tried_again
         outlook.by_id(master.id),
         required_attendees=[Attendee(mailbox=Mailbox(email_address=guest), response_type="Unknown")],
     )
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == 3 and r, timeout=WAIT_S)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == 3 and r, timeout=WAIT_S)
     wait_until(lambda: "Salesforce" in (outlook.by_id(master.id).categories or []) or None, timeout=WAIT_S)
     time.sleep(QUIET_S)  # the attendee's change has been planned: nobody to invite yet
     assert [world.desk.invitees(r["Id"]) for r in rows] == [set(), set(), set()]
@@ -169,6 +146,6 @@ def test_r_att_8_an_outlook_series_attendee_unknown_to_salesforce_is_tried_again
     )
     assert asked.returncode == 0, asked.stderr
     wait_until(
-        lambda: all(world.desk.invitees(r["Id"]) == {contact} for r in _rows(world, subject)) or None,
+        lambda: all(world.desk.invitees(r["Id"]) == {contact} for r in steps.rows(world, subject)) or None,
         timeout=WAIT_S,
     )

@@ -8,18 +8,16 @@ date there and in the bridge's integration user's zone, which Salesforce expands
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from exchangelib import Attendee, EWSTimeZone, Mailbox
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
-from bridge.sandbox.people import Outlook, book_series, iso, occurrences, wait_until
+from bridge.sandbox.people import book_series, iso, occurrences, wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
@@ -27,40 +25,6 @@ ZONE = "Europe/Madrid"
 WEEKS = 4
 SYNC = "Salesforce"
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
-
-
-def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
-    """16:00 UTC a week or more ahead, a day of its own per test."""
-    start, _ = world.slot()
-    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
-    return start, start + timedelta(minutes=30)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, Subject, StartDateTime, IsAllDayEvent, ActivityDate, IsRecurrence2, "
-        "ActivityRecurrence2Id, Exchange_Item_Id__c FROM Event "
-        "WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _weekly(start: datetime | date, weeks: int = WEEKS) -> Recurrence:
-    local = start.astimezone(ZoneInfo(ZONE)).date() if isinstance(start, datetime) else start
-    return Recurrence(
-        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
-        boundary=NumberedPattern(start=local, number=weeks),
-    )
-
-
-def _rule(start: datetime, count: int = WEEKS) -> str:
-    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(ZONE)).weekday()]
-    return f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT={count}"
-
-
-def _master(outlook: Outlook, subject: str) -> Any:
-    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
-    return found[0] if found else None
 
 
 def _starts(items: list[Any]) -> list[datetime]:
@@ -72,16 +36,6 @@ def _local_date(value: Any) -> date:
     if isinstance(value, datetime):
         value = value.astimezone(ZoneInfo(ZONE))
     return date(value.year, value.month, value.day)
-
-
-def _issue_codes(world: World) -> set[str]:
-    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
-        return {issue["code"] for issue in json.loads(answer.read())["issues"]}
-
-
-def _categories(outlook: Outlook, item_id: str) -> list[str]:
-    found = outlook.by_id(item_id)
-    return list(found.categories or []) if found is not None else []
 
 
 # ------------------------------------------------------------------------------------------- R-REC-3
@@ -101,12 +55,12 @@ def test_r_rec_3_a_past_row_edited_in_salesforce_is_one_exception_in_outlook(wor
         start + timedelta(minutes=15),
         Recurrence2PatternText="RRULE:FREQ=DAILY;COUNT=5",
     )
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=20)
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=20)
     span = (start - timedelta(hours=1), start + timedelta(days=5))
     assert _starts(occurrences(outlook, master, *span)) == [start + timedelta(days=n) for n in range(5)]
 
     # The second occurrence, two days ago, gets its notes' subject in Salesforce: only it changes in Outlook.
-    past = _rows(world, subject)[1]
+    past = steps.rows(world, subject)[1]
     world.desk.update_event(past["Id"], Subject="Stand-up (moved to the lab)", Location="Lab")
 
     def changed() -> list[Any] | None:
@@ -120,7 +74,7 @@ def test_r_rec_3_a_past_row_edited_in_salesforce_is_one_exception_in_outlook(wor
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
 
     # A future row's room changes the whole series, in Salesforce as in Outlook; the exception keeps its own.
-    world.desk.update_event(_rows(world, subject)[-1]["Id"], Location="Room 2")
+    world.desk.update_event(steps.rows(world, subject)[-1]["Id"], Location="Room 2")
 
     def rooms() -> list[str] | None:
         found = [str(o.location or "") for o in occurrences(outlook, master, *span)]
@@ -153,7 +107,7 @@ def test_r_rec_6_a_pattern_exchange_cannot_hold_is_expanded_into_single_outlook_
         start + timedelta(minutes=30),
         Recurrence2PatternText="RRULE:FREQ=MONTHLY;BYMONTHDAY=7,15;COUNT=3",
     )
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == 3 and r, timeout=20)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == 3 and r, timeout=20)
 
     # One single Outlook item per occurrence, at its time; no master.
     items, _ = wait_until(lambda: (f := outlook.find(subject)) and len(f) == 3 and f, timeout=20)
@@ -162,7 +116,7 @@ def test_r_rec_6_a_pattern_exchange_cannot_hold_is_expanded_into_single_outlook_
         datetime.fromisoformat(r["StartDateTime"].replace("Z", "+00:00")) for r in rows
     )
     assert all(SYNC in (i.categories or []) for i in items)
-    codes = _issue_codes(world)
+    codes = steps.issue_codes(world)
     assert "I-RECURRING-EXPANDED" in codes and "I-RECURRING" not in codes
 
     # Still paired by (series, original start): one occurrence changed in Outlook changes only its own
@@ -180,7 +134,7 @@ def test_r_rec_6_a_pattern_exchange_cannot_hold_is_expanded_into_single_outlook_
         timeout=20,
     )
     assert [(r["StartDateTime"], r["IsRecurrence2"]) for r in found] == [(rows[0]["StartDateTime"], False)]
-    left = _rows(world, subject)
+    left = steps.rows(world, subject)
     assert [r["Id"] for r in left if r["IsRecurrence2"]] == [r["Id"] for r in rows[1:]]
     time.sleep(QUIET_S)  # nothing more: no item added or changed back in Outlook
     assert sorted(_starts(outlook.find(subject))) == sorted(_starts(items))
@@ -193,13 +147,13 @@ def test_r_rec_6_a_pattern_exchange_cannot_hold_is_expanded_into_single_outlook_
 
 def test_r_rec_1_an_all_day_outlook_series_is_an_all_day_lightning_series(world: World) -> None:
     outlook = world.outlook(0)
-    first = (_first_start(world, 8)[0]).date()
+    first = (steps.first_start(world, 8)[0]).date()
     tz = EWSTimeZone(ZONE)
     day = datetime(first.year, first.month, first.day, tzinfo=tz)
     subject = "Field day: Cedar Logistics depots"
-    outlook.book(subject, day, day + timedelta(days=1), is_all_day=True, recurrence=_weekly(first))
+    outlook.book(subject, day, day + timedelta(days=1), is_all_day=True, recurrence=steps.weekly(first))
 
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
     assert all(r["IsAllDayEvent"] and r["IsRecurrence2"] for r in rows)
     assert [r["ActivityDate"] for r in rows] == [
         (first + timedelta(weeks=n)).isoformat() for n in range(WEEKS)
@@ -207,7 +161,7 @@ def test_r_rec_1_an_all_day_outlook_series_is_an_all_day_lightning_series(world:
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1
     # Nothing more: each side reads the series' first day at its own midnight, which is no new start.
     time.sleep(QUIET_S)
-    assert [r["Id"] for r in _rows(world, subject)] == [r["Id"] for r in rows]
+    assert [r["Id"] for r in steps.rows(world, subject)] == [r["Id"] for r in rows]
     (master,) = outlook.find(subject)
     assert master.is_all_day is True and master.type == "RecurringMaster"
 
@@ -215,7 +169,7 @@ def test_r_rec_1_an_all_day_outlook_series_is_an_all_day_lightning_series(world:
 def test_r_rec_1_an_all_day_lightning_series_is_an_all_day_outlook_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    first = (_first_start(world, 9)[0]).date()
+    first = (steps.first_start(world, 9)[0]).date()
     subject = "Trade fair: Quarry Bank stand"
     day = datetime(first.year, first.month, first.day, 16, tzinfo=UTC)
     world.desk.sobject("Event").create(
@@ -225,10 +179,10 @@ def test_r_rec_1_an_all_day_lightning_series_is_an_all_day_outlook_series(world:
             "IsAllDayEvent": True,
             "ActivityDate": first.isoformat(),
             "DurationInMinutes": 1440,
-            "Recurrence2PatternText": _rule(day),
+            "Recurrence2PatternText": steps.rule(day),
         }
     )
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=20)
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=20)
     assert master.is_all_day is True
     zone = ZoneInfo(ZONE)
     span = (
@@ -238,11 +192,11 @@ def test_r_rec_1_an_all_day_lightning_series_is_an_all_day_outlook_series(world:
     seen = occurrences(outlook, master, *span)
     assert [_local_date(o.start) for o in seen] == [first + timedelta(weeks=n) for n in range(WEEKS)]
     assert all(o.is_all_day for o in seen)
-    rows = [r["Id"] for r in _rows(world, subject)]
+    rows = [r["Id"] for r in steps.rows(world, subject)]
     time.sleep(QUIET_S)  # nothing more: the Lightning series is not rebuilt, the master stays all day
-    assert [r["Id"] for r in _rows(world, subject)] == rows and len(rows) == WEEKS
+    assert [r["Id"] for r in steps.rows(world, subject)] == rows and len(rows) == WEEKS
     assert [(i.type, i.is_all_day) for i in outlook.find(subject)] == [("RecurringMaster", True)]
-    assert all(r["IsAllDayEvent"] for r in _rows(world, subject))
+    assert all(r["IsAllDayEvent"] for r in steps.rows(world, subject))
 
 
 # ---------------------------------------------------------------------------------- R-REC-7, attendees
@@ -250,7 +204,7 @@ def test_r_rec_1_an_all_day_lightning_series_is_an_all_day_outlook_series(world:
 
 def test_r_rec_7_invitees_of_an_outlook_series_are_invitees_of_every_lightning_row(world: World) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 10)
+    start, end = steps.first_start(world, 10)
     (first_id, first_email), (second_id, second_email) = world.desk.contacts(2)
     subject = "Weekly steering: Orchard Lane pilot"
     tz = EWSTimeZone(ZONE)
@@ -258,16 +212,16 @@ def test_r_rec_7_invitees_of_an_outlook_series_are_invitees_of_every_lightning_r
         subject,
         start.astimezone(tz),
         end.astimezone(tz),
-        recurrence=_weekly(start),
+        recurrence=steps.weekly(start),
         required_attendees=[
             Attendee(mailbox=Mailbox(email_address=e), response_type="Unknown")
             for e in (first_email, second_email)
         ],
     )
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=20)
 
     def invitees() -> list[set[str]]:
-        return [world.desk.invitees(r["Id"]) for r in _rows(world, subject)]
+        return [world.desk.invitees(r["Id"]) for r in steps.rows(world, subject)]
 
     # R-ATT-3 for the series as one unit: both contacts on every row.
     wait_until(lambda: invitees() == [{first_id, second_id}] * WEEKS or None, timeout=20)
@@ -281,15 +235,15 @@ def test_r_rec_7_an_invitee_added_to_an_outlook_series_joins_every_row_and_sales
     world: World,
 ) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 15)
+    start, end = steps.first_start(world, 15)
     (first_id, first_email), (second_id, second_email) = world.desk.contacts(2)
     subject = "Weekly planning: Osier Foods"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
     outlook.add_attendee(outlook.by_id(master.id), first_email)
-    rows, _ = wait_until(lambda: (r := _rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=20)
 
     def invitees() -> list[set[str]]:
-        return [world.desk.invitees(r["Id"]) for r in _rows(world, subject)]
+        return [world.desk.invitees(r["Id"]) for r in steps.rows(world, subject)]
 
     wait_until(lambda: invitees() == [{first_id}] * WEEKS or None, timeout=20)
 
@@ -309,15 +263,16 @@ def test_r_rec_5_7_a_lightning_series_rebuilt_for_an_outlook_pattern_change_keep
     world: World,
 ) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 16)
+    start, end = steps.first_start(world, 16)
     ((contact_id, contact_email),) = world.desk.contacts(1)
     subject = "Weekly quality review: Osier Foods"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
     outlook.add_attendee(outlook.by_id(master.id), contact_email)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=20)
     wait_until(
         lambda: (
-            [world.desk.invitees(r["Id"]) for r in _rows(world, subject)] == [{contact_id}] * WEEKS or None
+            [world.desk.invitees(r["Id"]) for r in steps.rows(world, subject)] == [{contact_id}] * WEEKS
+            or None
         ),
         timeout=20,
     )
@@ -330,15 +285,16 @@ def test_r_rec_5_7_a_lightning_series_rebuilt_for_an_outlook_pattern_change_keep
         outlook.by_id(master.id),
         start=moved.astimezone(tz),
         end=(moved + timedelta(minutes=30)).astimezone(tz),
-        recurrence=_weekly(moved),
+        recurrence=steps.weekly(moved),
     )
     expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
     wait_until(
-        lambda: [r["StartDateTime"][:16] for r in _rows(world, subject)] == expected or None, timeout=30
+        lambda: [r["StartDateTime"][:16] for r in steps.rows(world, subject)] == expected or None, timeout=30
     )
     wait_until(
         lambda: (
-            [world.desk.invitees(r["Id"]) for r in _rows(world, subject)] == [{contact_id}] * WEEKS or None
+            [world.desk.invitees(r["Id"]) for r in steps.rows(world, subject)] == [{contact_id}] * WEEKS
+            or None
         ),
         timeout=20,
     )
@@ -351,12 +307,12 @@ def test_r_rec_5_a_pattern_changed_in_outlook_leaves_one_lightning_series_on_the
     world: World,
 ) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 11)
+    start, end = steps.first_start(world, 11)
     subject = "Weekly pricing call: Alder Marine"
-    master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=20)
+    master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=20)
     # Synced, as Outlook shows it (R-CAT-1); then the person moves the series.
-    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=20)
+    wait_until(lambda: SYNC in steps.categories(outlook, master.id) or None, timeout=20)
 
     # Moved to the next day, an hour later: Salesforce cannot change a series' pattern, so it is rebuilt.
     moved = start + timedelta(days=1, hours=1)
@@ -365,14 +321,14 @@ def test_r_rec_5_a_pattern_changed_in_outlook_leaves_one_lightning_series_on_the
         outlook.by_id(master.id),
         start=moved.astimezone(tz),
         end=(moved + timedelta(minutes=30)).astimezone(tz),
-        recurrence=_weekly(moved),
+        recurrence=steps.weekly(moved),
     )
     expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
     wait_until(
-        lambda: [r["StartDateTime"][:16] for r in _rows(world, subject)] == expected or None, timeout=30
+        lambda: [r["StartDateTime"][:16] for r in steps.rows(world, subject)] == expected or None, timeout=30
     )
     time.sleep(QUIET_S)  # nothing more: no second series, no old rows coming back
-    rows = _rows(world, subject)
+    rows = steps.rows(world, subject)
     assert [r["StartDateTime"][:16] for r in rows] == expected
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1 and all(r["IsRecurrence2"] for r in rows)
     assert {r["Exchange_Item_Id__c"] for r in rows} == {world.stored_id(master.id)}
@@ -384,7 +340,7 @@ def test_r_rec_5_a_pattern_changed_in_outlook_leaves_one_lightning_series_on_the
 
 def _delete_lightning_series(world: World, subject: str) -> None:
     """Every row, as a Lightning user deletes a series: from its first occurrence onwards."""
-    first = _rows(world, subject)[0]["Id"]
+    first = steps.rows(world, subject)[0]["Id"]
     world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")
 
 
@@ -397,12 +353,12 @@ def test_r_rec_7_del_5_an_outlook_series_deleted_in_salesforce_only_loses_its_ca
         (12, "Weekly forecast prep: Birch Supply", None),
         (13, "Weekly customer sync: Birch Supply", contact),
     ):
-        start, end = _first_start(world, offset)
-        master = book_series(outlook, subject, start, end, _weekly(start), ZONE)
+        start, end = steps.first_start(world, offset)
+        master = book_series(outlook, subject, start, end, steps.weekly(start), ZONE)
         if invited:
             outlook.add_attendee(outlook.by_id(master.id), invited)
-        wait_until(lambda s=subject: len(_rows(world, s)) == WEEKS or None, timeout=20)
-        wait_until(lambda m=master: SYNC in _categories(outlook, m.id) or None, timeout=20)
+        wait_until(lambda s=subject: len(steps.rows(world, s)) == WEEKS or None, timeout=20)
+        wait_until(lambda m=master: SYNC in steps.categories(outlook, m.id) or None, timeout=20)
         masters.append((master, subject, start))
 
     for _, subject, _ in masters:
@@ -410,12 +366,12 @@ def test_r_rec_7_del_5_an_outlook_series_deleted_in_salesforce_only_loses_its_ca
     for master, _, start in masters:
         # Up to 5 s of waiting for a re-creation in the same transaction (R-REC-5) for each series, at the
         # user's retry backoff: the second deletion may be read 16 s after the first on a loaded machine.
-        wait_until(lambda m=master: SYNC not in _categories(outlook, m.id) or None, timeout=45)
+        wait_until(lambda m=master: SYNC not in steps.categories(outlook, m.id) or None, timeout=45)
         # The series stays in Outlook, every occurrence, and Salesforce gets no new series (R-DEL-9).
         left = occurrences(outlook, outlook.by_id(master.id), start, start + timedelta(weeks=WEEKS))
         assert len(left) == WEEKS
     time.sleep(QUIET_S)
-    assert all(_rows(world, subject) == [] for _, subject, _ in masters)
+    assert all(steps.rows(world, subject) == [] for _, subject, _ in masters)
 
 
 def test_r_rec_7_del_5_a_lightning_series_deleted_in_salesforce_deletes_the_outlook_series(
@@ -424,10 +380,10 @@ def test_r_rec_7_del_5_a_lightning_series_deleted_in_salesforce_deletes_the_outl
     """Kind B (a series made in Salesforce): the Outlook series goes."""
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 14)
+    start, end = steps.first_start(world, 14)
     subject = "Weekly demo slot: Larch Freight"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=_rule(start))
-    master, _ = wait_until(lambda: _master(outlook, subject), timeout=20)
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start))
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=20)
 
     _delete_lightning_series(world, subject)
     wait_until(lambda: outlook.by_id(master.id) is None or None, timeout=20)

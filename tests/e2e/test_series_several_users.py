@@ -12,17 +12,12 @@ more ahead.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bridge.sandbox.exchange.recurrence import Recurrence
-from bridge.sandbox.people import Outlook, wait_until
+from bridge.sandbox.people import wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
@@ -31,72 +26,21 @@ WEEKS = 4
 TIMEOUT = 30
 OUTSIDE = "host@partner.example"
 SYNC = "Salesforce"
-
-
-def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
-    start, _ = world.slot()
-    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
-    return start, start + timedelta(minutes=30)
-
-
-def _weekly(start: datetime) -> Recurrence:
-    local = start.astimezone(ZoneInfo(ZONE)).date()
-    return Recurrence(
-        pattern="WeeklyRecurrence",
-        range="NumberedRecurrence",
-        start_date=local,
-        days_of_week=[local.strftime("%A")],
-        first_day_of_week="Monday",
-        count=WEEKS,
-    )
-
-
-def _events(world: World, subject: str) -> list[dict[str, Any]]:
-    """Every Event with `subject` but Salesforce's own invitee copies: series rows and single events."""
-    return world.desk.query(
-        "SELECT Id, OwnerId, StartDateTime, IsRecurrence2, ActivityRecurrence2Id FROM Event "
-        "WHERE Subject = {} AND GroupEventType != '3' AND IsChild = false ORDER BY StartDateTime",
-        subject,
-    )
-
-
-def _master(outlook: Outlook, subject: str) -> Any:
-    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
-    return found[0] if found else None
-
-
-def _categories(outlook: Outlook, item_id: str) -> list[str]:
-    found = outlook.by_id(item_id)
-    return list(found.categories or []) if found is not None else []
-
-
-def _sync_now(world: World, address: str) -> None:
-    """A window reconcile of the user, run to its end by the bridge before this returns (R-TIME-5)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def _issues(world: World) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
-        found: list[dict[str, Any]] = json.loads(answer.read())["issues"]
-        return found
+_events = steps.events  # the name test_series_followers reads a series' rows by
 
 
 def _deliver(world: World, indexes: list[int], subject: str, day_offset: int) -> dict[int, Any]:
     """The outside organizer's weekly meeting in the mailboxes of the users at `indexes`: their masters."""
-    start, end = _first_start(world, day_offset)
+    start, end = steps.first_start(world, day_offset)
     addresses = [world.user(i)[1] for i in indexes]
     world.sandbox.exchange.deliver_external_meeting(
-        addresses, OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=_weekly(start)
+        addresses, OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=steps.sandbox_weekly(start)
     )
     masters: dict[int, Any] = {}
     for index in indexes:
-        masters[index], _ = wait_until(lambda i=index: _master(world.outlook(i), subject), timeout=TIMEOUT)
+        masters[index], _ = wait_until(
+            lambda i=index: steps.master(world.outlook(i), subject), timeout=TIMEOUT
+        )
     return masters
 
 
@@ -110,14 +54,16 @@ def _shared_series(world: World, subject: str, day_offset: int) -> tuple[Rows, d
     """Users 1 and 2 get the outside organizer's series; user 1 accepts first (its series syncs), then 2."""
     masters = _deliver(world, [1, 2], subject, day_offset)
     masters[1].accept()
-    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT)
+    rows, _ = wait_until(
+        lambda: (r := steps.events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT
+    )
     # User 1's series synced to its end (its invitees are written last): user 2 is one of them.
     second_id, _ = world.user(2)
     wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
-    wait_until(lambda: SYNC in _categories(world.outlook(1), masters[1].id) or None, timeout=TIMEOUT)
+    wait_until(lambda: SYNC in steps.categories(world.outlook(1), masters[1].id) or None, timeout=TIMEOUT)
     masters[2].accept()
     _, second = world.user(2)
-    _sync_now(world, second)
+    steps.sync_now(world, second)
     return rows, masters
 
 
@@ -128,7 +74,7 @@ def test_r_multi_1_two_recipients_of_an_outside_series_share_one_lightning_serie
     rows, _ = _shared_series(world, subject, 8)
     first_id, _ = world.user(1)
     second_id, _ = world.user(2)
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows], "a second series"
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows], "a second series"
     assert {r["OwnerId"] for r in rows} == {first_id}
     wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
 
@@ -146,29 +92,31 @@ def test_r_multi_4_an_outside_series_passes_to_the_other_recipient_when_its_owne
 
     world.outlook(1).delete(world.outlook(1).by_id(masters[1].id))
     passed, _ = wait_until(
-        lambda: (r := _events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
+        lambda: (r := steps.events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
         timeout=TIMEOUT,
     )
     assert len(passed) == WEEKS and len({r["ActivityRecurrence2Id"] for r in passed}) == 1
     wait_until(
         lambda: not any(second_id in world.desk.invitees(r["Id"]) for r in passed) or None, timeout=TIMEOUT
     )
-    _sync_now(world, second)  # the heir's copy is paired with the series: nothing made twice, nothing lost
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in passed]
+    steps.sync_now(
+        world, second
+    )  # the heir's copy is paired with the series: nothing made twice, nothing lost
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in passed]
     # The organizer renames the meeting: the heir's copy carries it to the Lightning series.
     renamed = "Partner quarterly planning (agenda): Spruce Terminals"
     start = datetime.fromisoformat(passed[0]["StartDateTime"].replace("Z", "+00:00"))
     uid = world.outlook(2).by_id(masters[2].id).uid
     world.sandbox.exchange.deliver_external_meeting(
         [second], OUTSIDE, renamed, start, start + timedelta(minutes=30), uid=uid, time_zone=ZONE,
-        recurrence=_weekly(start),
+        recurrence=steps.sandbox_weekly(start),
     )  # fmt: skip
-    wait_until(lambda: len(_events(world, renamed)) == WEEKS or None, timeout=TIMEOUT)
-    assert [r["Id"] for r in _events(world, renamed)] == [r["Id"] for r in passed]
+    wait_until(lambda: len(steps.events(world, renamed)) == WEEKS or None, timeout=TIMEOUT)
+    assert [r["Id"] for r in steps.events(world, renamed)] == [r["Id"] for r in passed]
     subject = renamed
 
     world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))  # the last holder: the series goes
-    wait_until(lambda: not _events(world, subject) or None, timeout=TIMEOUT)
+    wait_until(lambda: not steps.events(world, subject) or None, timeout=TIMEOUT)
 
 
 # ------------------------------------------------------------------------------- R-SCOPE-6 for a series
@@ -184,14 +132,16 @@ def test_r_scope_6_an_unanswered_series_invitation_waits_until_it_is_accepted(wo
     stored = world.stored_id(master.id)
 
     def warned() -> bool | None:
-        found = [i for i in _issues(world) if i["code"] == "W-UNANSWERED"]
+        found = [i for i in steps.issues(world) if i["code"] == "W-UNANSWERED"]
         return any(i.get("exchange_id") == stored for i in found) or None
 
     wait_until(warned, timeout=TIMEOUT)
-    _sync_now(world, address)
-    assert _events(world, subject) == []
+    steps.sync_now(world, address)
+    assert steps.events(world, subject) == []
 
     master.accept()
-    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT)
+    rows, _ = wait_until(
+        lambda: (r := steps.events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT
+    )
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1
     wait_until(lambda: not warned() or None, timeout=TIMEOUT)

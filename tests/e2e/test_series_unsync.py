@@ -9,16 +9,13 @@ Series start a week or more ahead, in the person's own zone (Europe/Madrid, as t
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.people import Outlook, book_series, wait_until
 
+from . import series_steps as steps
 from .conftest import World
-from .test_series_several_users import _events, _shared_series
+from .test_series_several_users import _shared_series
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 ZONE = "Europe/Madrid"
@@ -26,18 +23,6 @@ WEEKS = 3
 SYNC, UNSYNC = "Salesforce", "Salesforce Unsync"
 QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
 WAIT_S = 30
-
-
-def _first_start(world: World, day_offset: int) -> tuple[datetime, datetime]:
-    start, _ = world.slot()
-    start = start.replace(hour=16) + timedelta(days=7 + day_offset)
-    return start, start + timedelta(minutes=30)
-
-
-def _rows(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id FROM Event WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime", subject
-    )
 
 
 def _masters(outlook: Outlook, subject: str) -> list[Any]:
@@ -55,14 +40,14 @@ def _unsync(world: World, outlook: Outlook, master_id: str, subject: str) -> Non
     "event deleted"), and the master loses the bridge's category, keeping the user's request."""
     master = outlook.by_id(master_id)
     outlook.change(master, categories=[*(master.categories or []), UNSYNC])
-    wait_until(lambda: _rows(world, subject) == [] or None, timeout=WAIT_S)
+    wait_until(lambda: steps.rows(world, subject) == [] or None, timeout=WAIT_S)
     wait_until(lambda: SYNC not in _categories(outlook, master_id) or None, timeout=WAIT_S)
     # The pattern row goes too (Salesforce deletes a series' rows asynchronously).
     wait_until(
         lambda: world.desk.query("SELECT Id FROM Event WHERE Subject = {}", subject) == [], timeout=WAIT_S
     )
     time.sleep(QUIET_S)  # nothing comes back on either side (R-DEL-9)
-    assert _rows(world, subject) == []
+    assert steps.rows(world, subject) == []
     assert [m.id for m in _masters(outlook, subject)] == [master_id]
     assert SYNC not in _categories(outlook, master_id)
     assert UNSYNC in _categories(outlook, master_id)  # the user's request is theirs to take off
@@ -70,15 +55,10 @@ def _unsync(world: World, outlook: Outlook, master_id: str, subject: str) -> Non
 
 def test_r_del_3_unsync_on_an_outlook_series_deletes_its_lightning_series(world: World) -> None:
     outlook = world.outlook(0)
-    start, end = _first_start(world, 2)
+    start, end = steps.first_start(world, 2)
     subject = "Unsync story: Elm Logistics weekly"
-    local = start.astimezone(ZoneInfo(ZONE))
-    recurrence = Recurrence(
-        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
-        boundary=NumberedPattern(start=local.date(), number=WEEKS),
-    )
-    master = book_series(outlook, subject, start, end, recurrence, ZONE)
-    wait_until(lambda: len(_rows(world, subject)) == WEEKS or None, timeout=WAIT_S)
+    master = book_series(outlook, subject, start, end, steps.weekly(start, WEEKS), ZONE)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=WAIT_S)
     wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=WAIT_S)
 
     _unsync(world, outlook, master.id, subject)  # kind A
@@ -87,13 +67,11 @@ def test_r_del_3_unsync_on_an_outlook_series_deletes_its_lightning_series(world:
 def test_r_del_3_unsync_on_the_outlook_copy_of_a_lightning_series_deletes_the_series(world: World) -> None:
     owner, _ = world.user(0)
     outlook = world.outlook(0)
-    start, end = _first_start(world, 3)
+    start, end = steps.first_start(world, 3)
     subject = "Unsync story: Fir Transport onboarding"
-    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(ZONE)).weekday()]
-    rule = f"RRULE:FREQ=WEEKLY;BYDAY={day};INTERVAL=1;COUNT={WEEKS}"
-    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=rule)
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start, WEEKS))
     masters, _ = wait_until(lambda: _masters(outlook, subject), timeout=WAIT_S)
-    assert len(masters) == 1 and len(_rows(world, subject)) == WEEKS
+    assert len(masters) == 1 and len(steps.rows(world, subject)) == WEEKS
 
     _unsync(world, outlook, masters[0].id, subject)  # kind B
 
@@ -110,7 +88,7 @@ def test_r_del_3_r_multi_4_unsync_on_a_followed_outside_series_passes_it_on(worl
     first.change(master, categories=[*(master.categories or []), UNSYNC])
 
     passed, _ = wait_until(
-        lambda: (r := _events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
+        lambda: (r := steps.events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
         timeout=WAIT_S,
     )
     assert [r["Id"] for r in passed] == [r["Id"] for r in rows]  # the same series, not deleted
@@ -119,6 +97,6 @@ def test_r_del_3_r_multi_4_unsync_on_a_followed_outside_series_passes_it_on(worl
     )
     wait_until(lambda: SYNC not in _categories(first, masters[1].id) or None, timeout=WAIT_S)
     time.sleep(QUIET_S)  # nothing comes back (R-DEL-9)
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows]
-    assert {r["OwnerId"] for r in _events(world, subject)} == {second_id}
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows]
+    assert {r["OwnerId"] for r in steps.events(world, subject)} == {second_id}
     assert UNSYNC in _categories(first, masters[1].id)

@@ -9,10 +9,6 @@ fall on the Berlin days of those instants, not on the New York weekday.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +17,7 @@ from exchangelib.recurrence import NoEndPattern, NumberedPattern, Recurrence, We
 
 from bridge.sandbox.people import Outlook, book_series, occurrences, wait_until
 
+from . import series_steps as steps
 from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
@@ -50,14 +47,6 @@ def _weekly(start: datetime, weeks: int) -> Recurrence:
     )
 
 
-def _events(world: World, subject: str) -> list[dict[str, Any]]:
-    return world.desk.query(
-        "SELECT Id, StartDateTime, IsRecurrence2, ActivityRecurrence2Id, Recurrence2PatternText FROM Event "
-        "WHERE Subject = {} AND GroupEventType != '3' ORDER BY StartDateTime",
-        subject,
-    )
-
-
 def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(microsecond=0)
 
@@ -65,21 +54,6 @@ def _instant(value: str) -> datetime:
 def _outlook_starts(outlook: Outlook, master: Any, start: datetime, weeks: int) -> list[datetime]:
     seen = occurrences(outlook, master, start - timedelta(hours=1), start + timedelta(weeks=weeks))
     return [datetime.fromtimestamp(o.start.timestamp(), UTC) for o in seen]
-
-
-def _sync_now(world: World, address: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def _issue_codes(world: World) -> set[str]:
-    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
-        return {issue["code"] for issue in json.loads(answer.read())["issues"]}
 
 
 def test_r_rec_1_2_an_outlook_series_in_new_york_lands_on_the_berlin_days_in_salesforce(world: World) -> None:
@@ -95,7 +69,7 @@ def test_r_rec_1_2_an_outlook_series_in_new_york_lands_on_the_berlin_days_in_sal
     expected = _outlook_starts(outlook, master, start, weeks)
     assert len(expected) == weeks
 
-    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == weeks and r, timeout=TIMEOUT)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == weeks and r, timeout=TIMEOUT)
     assert [_instant(r["StartDateTime"]) for r in rows] == expected
     assert len({r["ActivityRecurrence2Id"] for r in rows}) == 1 and all(r["IsRecurrence2"] for r in rows)
     # Said in Berlin, where Salesforce repeats it: on Wednesdays.
@@ -103,8 +77,8 @@ def test_r_rec_1_2_an_outlook_series_in_new_york_lands_on_the_berlin_days_in_sal
     assert "BYDAY=WE" in rows[0]["Recurrence2PatternText"]
 
     # The same series read in two zones is no new pattern: a reconcile rebuilds nothing on either side.
-    _sync_now(world, address)
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in rows]
+    steps.sync_now(world, address)
+    assert [r["Id"] for r in steps.rows(world, subject)] == [r["Id"] for r in rows]
     assert _outlook_starts(outlook, outlook.by_id(master.id), start, weeks) == expected
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]
 
@@ -128,14 +102,14 @@ def test_r_rec_6_a_series_whose_zones_change_clocks_apart_syncs_occurrence_by_oc
     expected = [s for s in _outlook_starts(outlook, master, start, weeks) if s < window_end]
 
     found, _ = wait_until(
-        lambda: (r := _events(world, subject)) and len(r) == len(expected) and r, timeout=TIMEOUT
+        lambda: (r := steps.rows(world, subject)) and len(r) == len(expected) and r, timeout=TIMEOUT
     )
     assert [_instant(r["StartDateTime"]) for r in found] == expected
     assert not any(r["IsRecurrence2"] for r in found)
     # The info entry is stored with the pass's end, a moment after its writes.
-    wait_until(lambda: "I-RECURRING-EXPANDED" in _issue_codes(world) or None, timeout=TIMEOUT)
-    _sync_now(world, address)
-    assert [r["Id"] for r in _events(world, subject)] == [r["Id"] for r in found]
+    wait_until(lambda: "I-RECURRING-EXPANDED" in steps.issue_codes(world) or None, timeout=TIMEOUT)
+    steps.sync_now(world, address)
+    assert [r["Id"] for r in steps.rows(world, subject)] == [r["Id"] for r in found]
 
 
 def test_r_rec_6_a_paired_series_made_endless_across_zones_is_expanded(world: World) -> None:
@@ -153,7 +127,7 @@ def test_r_rec_6_a_paired_series_made_endless_across_zones_is_expanded(world: Wo
     master = book_series(
         outlook, subject, start, start + timedelta(minutes=45), _weekly(start, weeks), BOOKED_IN
     )
-    rows, _ = wait_until(lambda: (r := _events(world, subject)) and len(r) == weeks and r, timeout=TIMEOUT)
+    rows, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == weeks and r, timeout=TIMEOUT)
     assert all(r["IsRecurrence2"] for r in rows)
 
     local = start.astimezone(ZoneInfo(BOOKED_IN)).date()
@@ -167,17 +141,19 @@ def test_r_rec_6_a_paired_series_made_endless_across_zones_is_expanded(world: Wo
     assert len(expected) > weeks
 
     def singles() -> list[dict[str, Any]] | None:
-        found = _events(world, subject)
+        found = steps.rows(world, subject)
         plain = len(found) == len(expected) and not any(r["IsRecurrence2"] for r in found)
         return found if plain else None
 
     found, _ = wait_until(singles, timeout=60)
     assert [_instant(r["StartDateTime"]) for r in found] == expected
-    wait_until(lambda: "I-RECURRING-EXPANDED" in _issue_codes(world) or None, timeout=TIMEOUT)
+    wait_until(lambda: "I-RECURRING-EXPANDED" in steps.issue_codes(world) or None, timeout=TIMEOUT)
     # One occurrence renamed in Outlook reaches its single event (the series still syncs).
     second = occurrences(outlook, outlook.by_id(master.id), start, start + timedelta(weeks=3))[1]
     outlook.change(second, subject="US supplier call (quality review)")
-    wait_until(lambda: len(_events(world, "US supplier call (quality review)")) == 1 or None, timeout=TIMEOUT)
-    _sync_now(world, address)
-    assert len(_events(world, subject)) == len(expected) - 1
+    wait_until(
+        lambda: len(steps.rows(world, "US supplier call (quality review)")) == 1 or None, timeout=TIMEOUT
+    )
+    steps.sync_now(world, address)
+    assert len(steps.rows(world, subject)) == len(expected) - 1
     assert [i.type for i in outlook.find(subject)] == ["RecurringMaster"]

@@ -1,0 +1,149 @@
+"""Steps the e2e series stories share: when a weekly series starts, its pattern for Outlook and for
+Lightning, booking a Lightning series, reading a series' rows and Outlook items, asking for a reconcile and
+reading the open issues. One copy here, so that every story books and reads a series the same way."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
+
+from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
+from bridge.sandbox.people import Outlook, wait_until
+
+from .conftest import World
+
+ZONE = "Europe/Madrid"
+WEEKS = 4
+BOOK_S = 20  # Salesforce makes a Lightning series' rows at once; generous for a loaded machine
+FIELDS = (
+    "Id, Subject, OwnerId, StartDateTime, IsAllDayEvent, ActivityDate, IsRecurrence2, "
+    "IsRecurrence2Exception, ActivityRecurrence2Id, Recurrence2PatternText, Location, Exchange_Item_Id__c"
+)
+
+
+def first_start(world: World, day_offset: int, hour: int = 16) -> tuple[datetime, datetime]:
+    """`hour` UTC a week or more ahead, a day of its own per test (16:00: the afternoon in Madrid, the
+    morning in Los Angeles); the start and end of a half-hour meeting."""
+    start, _ = world.slot()
+    start = start.replace(hour=hour) + timedelta(days=7 + day_offset)
+    return start, start + timedelta(minutes=30)
+
+
+def day(offset: int) -> datetime:
+    """16:00 UTC `offset` days from today."""
+    today = datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=offset)
+
+
+def weekly(start: datetime | date, weeks: int = WEEKS, zone: str = ZONE) -> Recurrence:
+    """Outlook's pattern of a weekly series on `start`'s day in `zone`, `weeks` occurrences long."""
+    local = start.astimezone(ZoneInfo(zone)).date() if isinstance(start, datetime) else start
+    return Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[local.isoweekday()], first_day_of_week=1),
+        boundary=NumberedPattern(start=local, number=weeks),
+    )
+
+
+def sandbox_weekly(start: datetime, weeks: int = WEEKS, zone: str = ZONE) -> SandboxRecurrence:
+    """The same pattern as the sandbox mailbox writes it, for a meeting an outside organizer sends."""
+    local = start.astimezone(ZoneInfo(zone)).date()
+    return SandboxRecurrence(
+        pattern="WeeklyRecurrence",
+        range="NumberedRecurrence",
+        start_date=local,
+        days_of_week=[local.strftime("%A")],
+        first_day_of_week="Monday",
+        count=weeks,
+    )
+
+
+def rule(start: datetime, count: int = WEEKS, zone: str = ZONE) -> str:
+    """Lightning's pattern (an RRULE) of a weekly series on `start`'s day in `zone`."""
+    weekday = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[start.astimezone(ZoneInfo(zone)).weekday()]
+    return f"RRULE:FREQ=WEEKLY;BYDAY={weekday};INTERVAL=1;COUNT={count}"
+
+
+def monthly_rule(offsets: tuple[int, ...]) -> str:
+    """A monthly pattern on the days of the month `offsets` days from today fall on (several days a
+    month: a pattern Exchange cannot hold, R-REC-6)."""
+    days = ",".join(str(day(o).day) for o in offsets)
+    return f"RRULE:FREQ=MONTHLY;BYMONTHDAY={days};COUNT={len(offsets)}"
+
+
+def rows(world: World, subject: str) -> list[dict[str, Any]]:
+    """Every Event with `subject` but a series' pattern row: series rows, single events and Salesforce's
+    own invitee copies, first start first."""
+    return world.desk.query(
+        f"SELECT {FIELDS} FROM Event WHERE Subject = {{}} AND GroupEventType != '3' ORDER BY StartDateTime",
+        subject,
+    )
+
+
+def events(world: World, subject: str) -> list[dict[str, Any]]:
+    """As `rows`, without Salesforce's own invitee copies (child events)."""
+    return world.desk.query(
+        f"SELECT {FIELDS} FROM Event "
+        "WHERE Subject = {} AND GroupEventType != '3' AND IsChild = false ORDER BY StartDateTime",
+        subject,
+    )
+
+
+def book(world: World, subject: str, pattern: str, first: datetime, count: int, **fields: Any) -> list[Any]:
+    """A half-hour Lightning series of user 0 from `first`; its rows once Salesforce made them."""
+    owner, _ = world.user(0)
+    world.desk.create_event(
+        owner, subject, first, first + timedelta(minutes=30), Recurrence2PatternText=pattern, **fields
+    )
+    made, _ = wait_until(lambda: (r := rows(world, subject)) and len(r) == count and r, timeout=BOOK_S)
+    return list(made)
+
+
+def start_of(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(row["StartDateTime"]).replace("Z", "+00:00"))
+
+
+def master(outlook: Outlook, subject: str) -> Any:
+    """The Outlook series (its master) with `subject`, if there is one."""
+    found = [i for i in outlook.find(subject) if i.type == "RecurringMaster"]
+    return found[0] if found else None
+
+
+def categories(outlook: Outlook, item_id: str) -> list[str]:
+    """The item's categories; none once it is gone."""
+    found = outlook.by_id(item_id)
+    return list(found.categories or []) if found is not None else []
+
+
+def sync_now(world: World, address: str) -> None:
+    """A window reconcile of the user, run to its end by the bridge before this returns (R-TIME-5)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def issues(world: World) -> list[dict[str, Any]]:
+    """The open issues, as the ops page lists them."""
+    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
+        found: list[dict[str, Any]] = json.loads(answer.read())["issues"]
+        return found
+
+
+def issue_codes(world: World) -> set[str]:
+    return {issue["code"] for issue in issues(world)}
+
+
+def book_monthly(world: World, subject: str, offsets: tuple[int, ...]) -> list[Any]:
+    """A Lightning series on the days of the month `offsets` days from today fall on, from the first (a
+    pattern Exchange cannot hold, R-REC-6); its rows once Salesforce made them."""
+    return book(world, subject, monthly_rule(offsets), day(offsets[0]), len(offsets))
