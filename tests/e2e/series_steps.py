@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
-from bridge.sandbox.people import Outlook, wait_until
+from bridge.sandbox.people import Outlook, iso, wait_until
 
 from .conftest import World
 
@@ -147,3 +147,21 @@ def book_monthly(world: World, subject: str, offsets: tuple[int, ...]) -> list[A
     """A Lightning series on the days of the month `offsets` days from today fall on, from the first (a
     pattern Exchange cannot hold, R-REC-6); its rows once Salesforce made them."""
     return book(world, subject, monthly_rule(offsets), day(offsets[0]), len(offsets))
+
+
+def move_series(world: World, outlook: Outlook, master_id: str, subject: str, moved: datetime) -> list[str]:
+    """The owner moves their Outlook series (its pattern too) to start at `moved`; Salesforce cannot change a
+    series' pattern, so the Lightning series is made anew (R-REC-5). Waits for its rows on the new days and
+    returns their starts (to the minute)."""
+    tz = ZoneInfo(ZONE)
+    outlook.change(
+        outlook.by_id(master_id),
+        start=moved.astimezone(tz),
+        end=(moved + timedelta(minutes=30)).astimezone(tz),
+        recurrence=weekly(moved),
+    )
+    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
+    wait_until(
+        lambda: [r["StartDateTime"][:16] for r in rows(world, subject)] == expected or None, timeout=30
+    )
+    return expected

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from exchangelib import Attendee, EWSTimeZone, Mailbox
 
-from bridge.sandbox.people import book_series, iso, occurrences, wait_until
+from bridge.sandbox.people import book_series, occurrences, wait_until
 
 from . import series_steps as steps
 from .conftest import World
@@ -279,18 +279,7 @@ def test_r_rec_5_7_a_lightning_series_rebuilt_for_an_outlook_pattern_change_keep
 
     # Moved a day later in Outlook: Salesforce cannot change a pattern, so the series is made anew there
     # (R-REC-5), and its new rows have the invitee too.
-    moved = start + timedelta(days=1)
-    tz = ZoneInfo(ZONE)
-    outlook.change(
-        outlook.by_id(master.id),
-        start=moved.astimezone(tz),
-        end=(moved + timedelta(minutes=30)).astimezone(tz),
-        recurrence=steps.weekly(moved),
-    )
-    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
-    wait_until(
-        lambda: [r["StartDateTime"][:16] for r in steps.rows(world, subject)] == expected or None, timeout=30
-    )
+    steps.move_series(world, outlook, master.id, subject, start + timedelta(days=1))
     wait_until(
         lambda: (
             [world.desk.invitees(r["Id"]) for r in steps.rows(world, subject)] == [{contact_id}] * WEEKS
@@ -315,18 +304,7 @@ def test_r_rec_5_a_pattern_changed_in_outlook_leaves_one_lightning_series_on_the
     wait_until(lambda: SYNC in steps.categories(outlook, master.id) or None, timeout=20)
 
     # Moved to the next day, an hour later: Salesforce cannot change a series' pattern, so it is rebuilt.
-    moved = start + timedelta(days=1, hours=1)
-    tz = ZoneInfo(ZONE)
-    outlook.change(
-        outlook.by_id(master.id),
-        start=moved.astimezone(tz),
-        end=(moved + timedelta(minutes=30)).astimezone(tz),
-        recurrence=steps.weekly(moved),
-    )
-    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(WEEKS)]
-    wait_until(
-        lambda: [r["StartDateTime"][:16] for r in steps.rows(world, subject)] == expected or None, timeout=30
-    )
+    expected = steps.move_series(world, outlook, master.id, subject, start + timedelta(days=1, hours=1))
     time.sleep(QUIET_S)  # nothing more: no second series, no old rows coming back
     rows = steps.rows(world, subject)
     assert [r["StartDateTime"][:16] for r in rows] == expected
