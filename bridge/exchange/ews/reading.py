@@ -37,8 +37,8 @@ _GONE = (ErrorItemNotFound, ErrorInvalidIdMalformed)
 class RecentItems:
     """Items read lately, by mailbox, id and ChangeKey. A ChangeKey names one version of an item, so an item
     listed again at the same ChangeKey (a first sync lists a calendar through its zone evidence, the mailbox
-    sync and the window) is taken from here instead of parsed from another GetItem. Bounded: the oldest go
-    first, and an idle mailbox keeps nothing for long."""
+    sync and the window) is taken from here instead of parsed from another GetItem. Bounded, over every
+    mailbox: the least recently used go first, so idle mailboxes cost nothing per user."""
 
     def __init__(self, size: int = RECENT_ITEMS) -> None:
         self._size = size
@@ -58,9 +58,10 @@ class RecentItems:
     def put(self, mailbox: str, item: Any) -> None:
         if not item.change_key:
             return
+        key = (mailbox.lower(), item.item_id, item.change_key)
         with self._lock:
-            self._items[(mailbox.lower(), item.item_id, item.change_key)] = item
-            self._items.move_to_end((mailbox.lower(), item.item_id, item.change_key))
+            self._items[key] = item
+            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
