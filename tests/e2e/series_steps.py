@@ -165,3 +165,48 @@ def move_series(world: World, outlook: Outlook, master_id: str, subject: str, mo
         lambda: [r["StartDateTime"][:16] for r in rows(world, subject)] == expected or None, timeout=30
     )
     return expected
+
+
+# ----------------------------------------------- an outside organizer's series sent to enrolled people
+
+OUTSIDE = "host@partner.example"  # the sandbox plays this organizer (R-DEL kind D)
+OUTSIDE_WAIT_S = 30
+Rows = list[dict[str, Any]]
+
+
+def deliver_outside(world: World, indexes: list[int], subject: str, day_offset: int) -> dict[int, Any]:
+    """The outside organizer's weekly meeting in the mailboxes of the users at `indexes`: their masters."""
+    start, end = first_start(world, day_offset)
+    addresses = [world.user(i)[1] for i in indexes]
+    world.sandbox.exchange.deliver_external_meeting(
+        addresses, OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=sandbox_weekly(start)
+    )
+    masters: dict[int, Any] = {}
+    for index in indexes:
+        masters[index], _ = wait_until(
+            lambda i=index: master(world.outlook(i), subject), timeout=OUTSIDE_WAIT_S
+        )
+    return masters
+
+
+def shared_outside_series(
+    world: World, subject: str, day_offset: int
+) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+    """Users 1 and 2 get the outside organizer's series; user 1 accepts first (its series syncs), then 2."""
+    masters = deliver_outside(world, [1, 2], subject, day_offset)
+    masters[1].accept()
+    rows, _ = wait_until(
+        lambda: (r := events(world, subject)) and len(r) == WEEKS and r, timeout=OUTSIDE_WAIT_S
+    )
+    # User 1's series synced to its end (its invitees are written last): user 2 is one of them.
+    second_id, _ = world.user(2)
+    wait_until(
+        lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=OUTSIDE_WAIT_S
+    )
+    wait_until(
+        lambda: "Salesforce" in categories(world.outlook(1), masters[1].id) or None, timeout=OUTSIDE_WAIT_S
+    )
+    masters[2].accept()
+    _, second = world.user(2)
+    sync_now(world, second)
+    return rows, masters

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bridge.sandbox.people import wait_until
 
+from . import series_steps as steps
 from .conftest import World
-from .test_series_several_users import _events, _shared_series
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 UNSYNC = "Salesforce Unsync"
@@ -23,19 +23,19 @@ def _leaves(world: World, subject: str, rows: list[dict[str, object]]) -> None:
     second_id, _ = world.user(2)
     ids = [str(r["Id"]) for r in rows]
     wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
-    assert [r["Id"] for r in _events(world, subject)] == ids
-    assert {r["OwnerId"] for r in _events(world, subject)} == {first_id}
+    assert [r["Id"] for r in steps.events(world, subject)] == ids
+    assert {r["OwnerId"] for r in steps.events(world, subject)} == {first_id}
 
 
 def _holder_deletes(world: World, subject: str, master_id: str) -> None:
     """R-MULTI-4: nobody else holds the meeting now, so the holder's deletion deletes the series."""
     world.outlook(1).delete(world.outlook(1).by_id(master_id))
-    wait_until(lambda: not _events(world, subject) or None, timeout=WAIT_S)
+    wait_until(lambda: not steps.events(world, subject) or None, timeout=WAIT_S)
 
 
 def test_r_multi_a_follower_who_deletes_their_series_copy_leaves_every_row(world: World) -> None:
     subject = "Follower story: Partner steering with Juniper Ports"
-    rows, masters = _shared_series(world, subject, 12)
+    rows, masters = steps.shared_outside_series(world, subject, 12)
     world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))
     _leaves(world, subject, rows)
     _holder_deletes(world, subject, masters[1].id)
@@ -43,7 +43,7 @@ def test_r_multi_a_follower_who_deletes_their_series_copy_leaves_every_row(world
 
 def test_r_del_3_a_follower_who_unsyncs_their_series_copy_leaves_every_row(world: World) -> None:
     subject = "Follower story: Partner pricing with Juniper Ports"
-    rows, masters = _shared_series(world, subject, 13)
+    rows, masters = steps.shared_outside_series(world, subject, 13)
     outlook = world.outlook(2)
     copy = outlook.by_id(masters[2].id)
     outlook.change(copy, categories=[*(copy.categories or []), UNSYNC])

@@ -13,7 +13,6 @@ more ahead.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from bridge.sandbox.people import wait_until
 
@@ -24,54 +23,16 @@ PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 ZONE = "Europe/Madrid"
 WEEKS = 4
 TIMEOUT = 30
-OUTSIDE = "host@partner.example"
-SYNC = "Salesforce"
-_events = steps.events  # the name test_series_followers reads a series' rows by
-
-
-def _deliver(world: World, indexes: list[int], subject: str, day_offset: int) -> dict[int, Any]:
-    """The outside organizer's weekly meeting in the mailboxes of the users at `indexes`: their masters."""
-    start, end = steps.first_start(world, day_offset)
-    addresses = [world.user(i)[1] for i in indexes]
-    world.sandbox.exchange.deliver_external_meeting(
-        addresses, OUTSIDE, subject, start, end, time_zone=ZONE, recurrence=steps.sandbox_weekly(start)
-    )
-    masters: dict[int, Any] = {}
-    for index in indexes:
-        masters[index], _ = wait_until(
-            lambda i=index: steps.master(world.outlook(i), subject), timeout=TIMEOUT
-        )
-    return masters
 
 
 # ------------------------------------------------------------------- R-MULTI-1, R-MULTI-4 for a series
-
-
-Rows = list[dict[str, Any]]
-
-
-def _shared_series(world: World, subject: str, day_offset: int) -> tuple[Rows, dict[int, Any]]:
-    """Users 1 and 2 get the outside organizer's series; user 1 accepts first (its series syncs), then 2."""
-    masters = _deliver(world, [1, 2], subject, day_offset)
-    masters[1].accept()
-    rows, _ = wait_until(
-        lambda: (r := steps.events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT
-    )
-    # User 1's series synced to its end (its invitees are written last): user 2 is one of them.
-    second_id, _ = world.user(2)
-    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
-    wait_until(lambda: SYNC in steps.categories(world.outlook(1), masters[1].id) or None, timeout=TIMEOUT)
-    masters[2].accept()
-    _, second = world.user(2)
-    steps.sync_now(world, second)
-    return rows, masters
 
 
 def test_r_multi_1_two_recipients_of_an_outside_series_share_one_lightning_series(world: World) -> None:
     """R-MULTI-1 with R-REC-7: the second enrolled recipient's accept makes no second series; they are an
     invitee of every row of the first's Lightning series, which the first owns."""
     subject = "Partner steering: Spruce Terminals"
-    rows, _ = _shared_series(world, subject, 8)
+    rows, _ = steps.shared_outside_series(world, subject, 8)
     first_id, _ = world.user(1)
     second_id, _ = world.user(2)
     assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows], "a second series"
@@ -86,7 +47,7 @@ def test_r_multi_4_an_outside_series_passes_to_the_other_recipient_when_its_owne
     enrolled recipient keeps it: the Lightning series stays, owned by them now (and no longer listing them
     as an invitee). When they delete it too, nobody holds it any more: it is deleted."""
     subject = "Partner quarterly planning: Spruce Terminals"
-    rows, masters = _shared_series(world, subject, 11)
+    rows, masters = steps.shared_outside_series(world, subject, 11)
     second_id, second = world.user(2)
     wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT)
 
@@ -108,7 +69,7 @@ def test_r_multi_4_an_outside_series_passes_to_the_other_recipient_when_its_owne
     start = datetime.fromisoformat(passed[0]["StartDateTime"].replace("Z", "+00:00"))
     uid = world.outlook(2).by_id(masters[2].id).uid
     world.sandbox.exchange.deliver_external_meeting(
-        [second], OUTSIDE, renamed, start, start + timedelta(minutes=30), uid=uid, time_zone=ZONE,
+        [second], steps.OUTSIDE, renamed, start, start + timedelta(minutes=30), uid=uid, time_zone=ZONE,
         recurrence=steps.sandbox_weekly(start),
     )  # fmt: skip
     wait_until(lambda: len(steps.events(world, renamed)) == WEEKS or None, timeout=TIMEOUT)
@@ -127,7 +88,7 @@ def test_r_scope_6_an_unanswered_series_invitation_waits_until_it_is_accepted(wo
     it); accepted, it syncs as one Lightning series and the warning closes."""
     _, address = world.user(0)
     subject = "Partner roadmap series: Birch Shipping"
-    masters = _deliver(world, [0], subject, 9)
+    masters = steps.deliver_outside(world, [0], subject, 9)
     master = masters[0]
     stored = world.stored_id(master.id)
 
