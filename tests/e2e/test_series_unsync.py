@@ -15,7 +15,6 @@ from bridge.sandbox.people import Outlook, book_series, wait_until
 
 from . import series_steps as steps
 from .conftest import World
-from .test_series_several_users import _shared_series
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 ZONE = "Europe/Madrid"
@@ -81,7 +80,7 @@ def test_r_del_3_r_multi_4_unsync_on_a_followed_outside_series_passes_it_on(worl
     recipient still has their copy: the Lightning series stays, owned by the follower now (no longer one
     of its invitees); the owner's master stays in Outlook without the bridge's category."""
     subject = "Unsync story: Partner review with Spruce Terminals"
-    rows, masters = _shared_series(world, subject, 9)
+    rows, masters = steps.shared_outside_series(world, subject, 9)
     second_id, _ = world.user(2)
     first = world.outlook(1)
     master = first.by_id(masters[1].id)
