@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,3 +85,14 @@ def item_of(world: World, index: int, event_id: str, timeout: float = 20.0) -> A
         return outlook.by_id(world.ews_id(item_id)) if item_id else None
 
     return wait_until(probe, timeout=timeout)[0]
+
+
+def sync_now(world: World, address: str, timeout: float = 240) -> None:
+    """`calbridge sync-now` for the user: a window reconcile, run to its end before it returns (R-TIME-5)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr

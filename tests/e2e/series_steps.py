@@ -5,8 +5,6 @@ reading the open issues. One copy here, so that every story books and reads a se
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
 from bridge.sandbox.people import Outlook, iso, wait_until
 
 from .conftest import World
+from .helpers import sync_now
 
 ZONE = "Europe/Madrid"
 WEEKS = 4
@@ -119,17 +118,6 @@ def categories(outlook: Outlook, item_id: str) -> list[str]:
     """The item's categories; none once it is gone."""
     found = outlook.by_id(item_id)
     return list(found.categories or []) if found is not None else []
-
-
-def sync_now(world: World, address: str) -> None:
-    """A window reconcile of the user, run to its end by the bridge before this returns (R-TIME-5)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def issues(world: World) -> list[dict[str, Any]]:

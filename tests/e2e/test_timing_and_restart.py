@@ -9,8 +9,6 @@ reconcile and its cost.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -21,7 +19,7 @@ from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import wait_until
 
 from .conftest import World
-from .helpers import change_events_lost, fault, item_of, one_event, sandbox_state
+from .helpers import change_events_lost, fault, item_of, one_event, sandbox_state, sync_now
 
 WITHIN_SECONDS = 5.0  # R-TIME-1's "within seconds", on a busy 2-core machine
 RECONCILE_HOURS = 0.0005  # 1.8 s: the periodic reconcile of this module's last tests
@@ -121,13 +119,7 @@ def test_r_time_5_calbridge_sync_now_user_brings_a_change_whose_event_was_lost(w
         world.desk.update_event(event_id, Location="Moved to the lab")
     time.sleep(1.0)
     assert outlook.by_id(item.id).location != "Moved to the lab"  # nothing else would bring it
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    sync_now(world, address, timeout=120)
     wait_until(lambda: outlook.by_id(item.id).location == "Moved to the lab")
 
 

@@ -11,8 +11,6 @@ the Graph sandboxes share.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -31,6 +29,7 @@ from bridge.sandbox.graph.calls import Call, Reply
 from bridge.sandbox.people import wait_until
 
 from .conftest import World
+from .helpers import sync_now
 
 PROVIDERS = ("ews", "graph")
 Hook = Callable[[Store, str], bool]  # (the mailboxes' store, the request's mailbox) -> whether it acted
@@ -137,16 +136,6 @@ def _events_ever(world: World, owner: str, subject: str) -> list[dict[str, Any]]
     return list(world.desk.sf.query_all(soql, include_deleted=True)["records"])
 
 
-def _sync_now(world: World, address: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bridge", "sync-now", "--config", str(world.bridge.config), address],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def test_r_del_2_an_item_booked_during_a_window_read_and_deleted_before_the_next_sync(
     world: World, hooks: MailboxHooks
 ) -> None:
@@ -168,7 +157,7 @@ def test_r_del_2_an_item_booked_during_a_window_read_and_deleted_before_the_next
 
     hooks.on("window_read", book_in_the_gap)
     hooks.on("updated", delete_once_categorised)
-    _sync_now(world, address)  # a window reconcile: its sync, then its window read
+    sync_now(world, address, timeout=120)  # a window reconcile: its sync, then its window read
     wait_until(lambda: "delete_once_categorised" in hooks.fired, timeout=60)
     # The bridge made one event for the item, and R-DEL-2 deleted it without waiting for a reconcile.
     wait_until(lambda: [row["IsDeleted"] for row in _events_ever(world, owner, subject)] == [True])
