@@ -33,6 +33,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -371,7 +372,9 @@ class SeriesRoad:
             work[key] = (state, state.sf_series if state else None, master_id)
         for state, sf_id, ex_id in work.values():
             try:
-                await self._one(ctx, state, sf_id, ex_id, now, touched)
+                async with self._claim(ctx, state, sf_id, ex_id) as taken:
+                    if taken:
+                        await self._one(ctx, state, sf_id, ex_id, now, touched)
             except (MappingError, RefusedError) as error:  # this series only; the others go on
                 issue = make_issue(IssueCode.RECURRING, ctx.user_id, sf_id, ex_id, str(error))
                 log.warning("series_skipped", extra={"user": ctx.user_id, "series": sf_id or ex_id,
@@ -382,6 +385,15 @@ class SeriesRoad:
                 await self._commit(ctx, None, [issue], [])
         if observed:  # planned with writes on now: no longer what turning writes on would do
             await journal_of(self.store).observe(ctx.user_id, [], observed)
+
+    def _claim(
+        self, ctx: UserContext, state: SeriesState | None, sf_id: str | None, ex_id: str | None
+    ) -> AbstractAsyncContextManager[bool]:
+        """R-MULTI-1: an Outlook series not stored yet is taken under a claim on its meeting, so that two
+        enrolled recipients of one outside organizer's series never make two (`SeriesHeirs.claim`)."""
+        if self.heirs is None or self.observing or state is not None or sf_id is not None or ex_id is None:
+            return nullcontext(True)
+        return self.heirs.claim(ctx.user_id, ctx.policy, ctx.mailbox, ex_id)
 
     async def _observed_before(self, ctx: UserContext, touched: Touched) -> list[str]:
         """In a window reconcile with writes on: the series the user's observe mode planned (issue 9), their

@@ -12,6 +12,12 @@ another id, so the match is made here, when the second recipient's master reache
   which lists this person as an invitee of every row (their address is among the holder's attendees). A
   follower's mark is stored for them (`follower_key`: an ended state, which plans nothing and keeps the
   master out of both roads), naming the holder's series and their own master.
+- Claiming (`SeriesHeirs.claim`). The match above needs the first series stored: two recipients who
+  accept within one pass (or while the bridge was stopped) would each find no holder and each make a
+  series. So a new master of such a series is taken by the series road only under a claim on its UID,
+  held from a second look for a holder until the series made is stored: the second recipient's road waits
+  for the first's, then finds its series and follows it. One meeting (UID) gives one Lightning series,
+  whatever the timing, among the users one bridge process syncs (replicas each hold their own claims).
 - Passing on (`SeriesHeirs.pass_on`). When the holder deletes their Outlook series (R-DEL-2, kind D), the
   Lightning series is not deleted while a follower still has their copy: its owner becomes that follower
   (written through a future row, which changes the whole series), their invitee relation goes from every
@@ -21,10 +27,13 @@ another id, so the match is made here, when the second recipient's master reache
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.model import Policy, Side
@@ -37,6 +46,28 @@ log = logging.getLogger(__name__)
 
 FOLLOW_PREFIX = "series:follow:"
 
+# The claims on meetings' UIDs under way (a lock, and how many roads hold or wait for it), per event loop
+# (one bridge process runs one; tests run many).
+_CLAIMS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Lock, list[int]]]] = (
+    WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _claimed(uid: str) -> AsyncIterator[None]:
+    """The claim on one meeting's UID, shared by every user's road in this process; forgotten once no
+    road holds or waits for it."""
+    claims = _CLAIMS.setdefault(asyncio.get_running_loop(), {})
+    lock, users = claims.setdefault(uid, (asyncio.Lock(), [0]))
+    users[0] += 1
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del claims[uid]
+
 
 def follower_key(sf_series: str, master_id: str) -> str:
     return f"{FOLLOW_PREFIX}{sf_series}:{master_id}"
@@ -47,6 +78,10 @@ def followed_series(key: str) -> str | None:
     if not key.startswith(FOLLOW_PREFIX):
         return None
     return key.removeprefix(FOLLOW_PREFIX).split(":", 1)[0]
+
+
+def _emails(item: ExchangeItem) -> list[str]:
+    return [a.email for a in (*item.required_attendees, *item.optional_attendees)]
 
 
 def follower(sf_series: str, master_id: str) -> SeriesState:
@@ -67,11 +102,24 @@ class SeriesHeirs:
         enrolled: Mapping[str, str],
     ) -> None:
         self.store, self.salesforce, self.exchange, self.enrolled = store, salesforce, exchange, enrolled
+        # Masters `followed` found no holder for in this pass, which the road claims next (`claim`).
+        self._seen: dict[str, ExchangeItem] = {}
 
     def _others(self, emails: Sequence[str], user_id: str) -> list[tuple[str, str]]:
         """(user id, address) of the enrolled people among `emails`, this user left out."""
         found = [(self.enrolled.get(e.lower()), e.lower()) for e in emails]
         return sorted({(u, e) for u, e in found if u is not None and u != user_id})
+
+    def _candidate(self, item: ExchangeItem, policy: Policy) -> bool:
+        """An answered master of an outside organizer's meeting series, which another enrolled attendee's
+        series may hold."""
+        if not item.is_recurring or not item.organizer or not item.uid:
+            return False
+        organizer = item.organizer.lower()
+        if organizer in self.enrolled or organizer == policy.user_email.lower():
+            return False  # the user's own series, or a colleague's (`series_masters.followed_masters`)
+        # R-SCOPE-6 holds an unanswered one (`series_answers`)
+        return item.my_response_type in ANSWERED or policy.sync_unanswered
 
     async def followed(
         self,
@@ -87,17 +135,13 @@ class SeriesHeirs:
         held = {s.state.ex_series for s in stored if s.state.ex_series}
         found: set[str] = set()
         marks: list[StoredSeries] = []
+        self._seen.clear()  # one pass's
         for item in items:
-            if not item.is_recurring or item.item_id in held or not item.organizer or not item.uid:
+            if item.item_id in held or not self._candidate(item, policy):
                 continue
-            organizer = item.organizer.lower()
-            if organizer in self.enrolled or organizer == policy.user_email.lower():
-                continue  # the user's own series, or a colleague's (`series_masters.followed_masters`)
-            if item.my_response_type not in ANSWERED and not policy.sync_unanswered:
-                continue  # R-SCOPE-6 holds it (`series_answers`)
-            emails = [a.email for a in (*item.required_attendees, *item.optional_attendees)]
-            holder = await self._holder(item, self._others(emails, user_id))
+            holder = await self._holder(item, self._others(_emails(item), user_id))
             if holder is None:
+                self._seen[item.item_id] = item  # the road claims it (`claim`) before making a series
                 continue
             found.add(item.item_id)
             marks.append(StoredSeries(user_id, follower(holder, item.item_id)))
@@ -108,6 +152,33 @@ class SeriesHeirs:
             commit.series += marks
             await self.store.commit(commit)
         return found
+
+    @asynccontextmanager
+    async def claim(self, user_id: str, policy: Policy, mailbox: str, master_id: str) -> AsyncIterator[bool]:
+        """R-MULTI-1 whatever the timing (see the module doc): the series road takes a master not stored
+        yet inside this claim, and only when it yields True. For an outside organizer's series with other
+        enrolled attendees, the claim on its UID is held, and the holder looked for again under it: found
+        (another user's road made the series meanwhile), this user follows it (their mark is stored) and
+        the claim yields False. Any other master yields True at once."""
+        item = self._seen.pop(master_id, None)
+        if item is None:
+            item = (await self.exchange.read_items(mailbox, [master_id])).get(master_id)
+        others = self._others(_emails(item), user_id) if item is not None else []
+        if item is None or not others or not self._candidate(item, policy):
+            yield True
+            return
+        assert item.uid is not None
+        async with _claimed(item.uid):
+            holder = await self._holder(item, others)
+            if holder is None:
+                yield True
+                return
+            commit = Commit(user_id=user_id)
+            commit.series.append(StoredSeries(user_id, follower(holder, master_id)))
+            await self.store.commit(commit)
+            log.info("series_followed", extra={"user": user_id, "exchange_id": master_id,
+                                               "salesforce_id": holder, "claimed": True})  # fmt: skip
+            yield False
 
     async def _holder(self, item: ExchangeItem, others: Sequence[tuple[str, str]]) -> str | None:
         """The Lightning series of another enrolled attendee's live Outlook-made series of this meeting."""
