@@ -99,6 +99,13 @@ def add_runtime_commands(sub: Any) -> None:
         action="store_true",
         help="start over instead of resuming an unfinished backfill (its checkpoint is in the store)",
     )
+    backfill.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="with --all: reconcile the users in N processes, each a share of them (default: one per core)",
+    )
     report = sub.add_parser(
         "observe-report",
         help="what the bridge would write for users in observe mode, from the store",
@@ -168,6 +175,11 @@ def run_runtime_command(args: argparse.Namespace) -> int:
                 return asyncio.run(undoing)
             return asyncio.run(undo_command.observe_report(config, args.user, args.sample))
         users = _users(config, None if args.all else args.user)
+        workers = _workers(args.workers) if args.all else 1
+        if workers > 1 and len(users) > 1:
+            from bridge.runtime.backfill import run_backfill
+
+            return run_backfill(config, args.config, users, workers, restart=args.restart, console=_console())
         return asyncio.run(_reconcile(config, users, sync_now=False, restart=args.restart))
     except KeyError as exc:
         who = exc.args[0] if exc.args else "?"
@@ -194,6 +206,22 @@ def run_runtime_command(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug: still one line, the type says where to look
         print(f"calbridge {command}: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 1
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return number
+
+
+def _workers(asked: int | None) -> int:
+    """The backfill's worker processes: as asked, else one per core (`bridge.runtime.backfill`)."""
+    if asked is not None:
+        return asked
+    from bridge.runtime.backfill import default_workers
+
+    return default_workers()
 
 
 def _console() -> Any:
