@@ -23,6 +23,7 @@ gone is planned as deleted. That sync runs at once, as a follow-up pass, rather 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -58,6 +59,8 @@ from bridge.runtime.series import claimed as claimed_by_series
 from bridge.runtime.series_answers import note_answers
 from bridge.runtime.series_heirs import SeriesHeirs
 from bridge.runtime.series_masters import followed_masters, masters_of_deleted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,14 +356,19 @@ class UserSync:
         **kwargs: Any,
     ) -> bool:
         """`_finish`, then remember the items of the pairs it made that `reported` (the items this pass's
-        mailbox sync reported) leaves out, even when the pass failed part-way: what it committed stands."""
-        known = {p.state.ex_id for p in pairs if live(p) and p.state.ex_id} | reported
+        mailbox sync reported) leaves out, even when the pass failed part-way: what it committed stands.
+        A pass that failed committed its pairs without its sync state, so what its sync reported is not
+        known to the stored state either: every item it paired is remembered then."""
+        known = {p.state.ex_id for p in pairs if live(p) and p.state.ex_id}
         may_pair = any(job.stored is None or not live(job.stored) for job in got.jobs)
+        committed = False
         try:
-            return await self._finish(ctx, got, pairs, **kwargs)
+            again = await self._finish(ctx, got, pairs, **kwargs)
+            committed = True
+            return again
         finally:
             if may_pair:
-                await self._remember_unreported(ctx, known)
+                await self._remember_unreported(ctx, known | reported if committed else known)
 
     async def _remember_unreported(self, ctx: UserContext, known: set[str]) -> None:
         try:
@@ -524,6 +532,14 @@ class UserSync:
                 deleted[item_id] = None
             state = page.sync_state
             if not page.more:
+                log.debug(
+                    "mailbox %s synced from %s: changed %s, deleted %s, unchanged %s",
+                    ctx.mailbox,
+                    "a stored state" if sync_state else "the start",
+                    sorted(changed),
+                    list(deleted),
+                    list(unchanged),
+                )
                 return list(changed.values()), list(deleted), state, list(unchanged)
 
     def _exchange(

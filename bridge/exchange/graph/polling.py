@@ -108,6 +108,7 @@ class Poller:
                 else:
                     began = datetime.now(UTC)  # the changes it finds: committed by then, near enough
                     ids, state = await self._round(mailbox, state)
+                    log.debug("delta poll of %s: %d changed %s", mailbox, len(ids), ",".join(ids)[:600])
                     if ids:
                         self._deliver(MailboxNotice(mailbox=mailbox, item_ids=ids, committed_at=began))
                         fast_until = self._clock() + self._connection.fast_for_seconds
