@@ -77,7 +77,7 @@ from bridge.core.series_commands import (
 )
 from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_gone import plan_gone, unsync_asked
-from bridge.core.series_invitees import series_invitee_writes
+from bridge.core.series_invitees import series_invitee_writes, taken_off
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.core.series_writes import fresh, writable
 from bridge.errors import CalbridgeError, MappingError, NotFoundError, RefusedError, TransientError
@@ -297,6 +297,8 @@ class SeriesRoad:
         # The single records last read (expanded copies, split events) by id, for the journal's "before"
         # of the writes a plan makes to them (issue 9's undo); a bounded number, oldest first.
         self.copies: dict[str, EventRecord | ExchangeItem] = {}
+        # Series key -> the attendees taken off its old rows, until rows made anew are given invitees.
+        self._taken_off: dict[str, frozenset[str]] = {}
 
     def _keep(self, record_id: str, copy: EventRecord | ExchangeItem) -> None:
         self.copies.pop(record_id, None)
@@ -518,6 +520,12 @@ class SeriesRoad:
             return
         else:
             groups = _series_invitees(before, after, ex)
+            # R-REC-5: who was taken off the old rows stays off the new ones, which a rebuild to other
+            # days binds only in the plan's next round (`taken_off`), when the state holds no old row
+            if before is not None and _rows_of(before):
+                self._taken_off.pop(after.key, None)
+                if off := taken_off(before, sf):
+                    self._taken_off[after.key] = off
         wanted = sorted({row for _, _, rows in groups for row in rows})
         if not groups:  # every attendee of the master is in the base: none is left unresolved
             _unresolved(result, set(), policy)
@@ -529,9 +537,12 @@ class SeriesRoad:
             emails = sorted({a.email for base, now, _ in groups for a in (*(base or ()), *now)})
             directory = await self.salesforce.resolve(emails)
             commands: list[Command] = []
+            off = self._taken_off.pop(after.key, frozenset())
             for base, now, rows in groups:
                 found = {row: held[row] for row in rows if row in held}
-                commands += series_invitee_writes(base, now, found, directory, policy)
+                commands += series_invitee_writes(
+                    base, now, found, directory, policy, off if base is None else ()
+                )
             for command in commands:
                 await self._relation(command)
                 result.done.append(command)

@@ -8,6 +8,7 @@ The outside organizer is played by the sandbox; the series repeat weekly at 16:0
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from bridge.sandbox.launch import BridgeProcess
@@ -18,6 +19,7 @@ from .conftest import World
 
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 WAIT_S = 30
+Rows = list[dict[str, Any]]
 
 
 def _while_stopped(world: World, action: Callable[[], Any]) -> Any:
@@ -62,3 +64,54 @@ def test_r_multi_1_two_recipients_accepting_at_once_get_one_lightning_series(wor
     for index in (1, 2):
         steps.sync_now(world, world.user(index)[1])
     assert [r["Id"] for r in _one_series(world, subject)] == [r["Id"] for r in rows]
+
+
+def _shared_with_contact(
+    world: World, subject: str, day_offset: int, guest: str
+) -> tuple[Rows, dict[int, Any]]:
+    """The outside organizer's series sent to users 1 and 2 and to `guest` (outside the sandbox): user 1
+    accepts first and holds the Lightning series, user 2 accepts next and follows it (an invitee of every
+    row, as `guest` is once it resolves)."""
+    start, end = steps.first_start(world, day_offset)
+    addresses = [world.user(1)[1], world.user(2)[1], guest]
+    world.sandbox.exchange.deliver_external_meeting(
+        addresses, steps.OUTSIDE, subject, start, end, time_zone=steps.ZONE,
+        recurrence=steps.sandbox_weekly(start),
+    )  # fmt: skip
+    masters = {
+        i: wait_until(lambda i=i: steps.master(world.outlook(i), subject), timeout=WAIT_S)[0] for i in (1, 2)
+    }
+    masters[1].accept()
+    rows = _one_series(world, subject)
+    second_id, second = world.user(2)
+    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=WAIT_S)
+    masters[2].accept()
+    steps.sync_now(world, second)
+    assert [r["Id"] for r in _one_series(world, subject)] == [r["Id"] for r in rows]
+    return rows, masters
+
+
+def test_r_rec_5_a_recipient_who_left_stays_off_the_series_made_anew_for_a_new_pattern(world: World) -> None:
+    """R-REC-5 with R-MULTI-4 and R-DEL-2: user 2 follows user 1's Lightning series of an outside organizer's
+    meeting, then deletes their copy and leaves every row. The meeting then moves to another day: Salesforce
+    makes the series anew, and its new rows list the invitees the old ones had (the Contact), not user 2."""
+    subject = "Multi story: Partner review with Cedar Logistics"
+    guest = "ops.lead@cedar-logistics.example"
+    contact = world.desk.sobject("Contact").create({"FirstName": "Ops", "LastName": "Lead", "Email": guest})[
+        "id"
+    ]
+    rows, masters = _shared_with_contact(world, subject, 15, guest)
+    second_id, _ = world.user(2)
+    wait_until(lambda: all(contact in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=WAIT_S)
+
+    world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))  # R-DEL-2: user 2 leaves every row
+    ids = [r["Id"] for r in rows]
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+
+    moved = steps.start_of(rows[0]) + timedelta(days=1)
+    steps.move_series(world, world.outlook(1), masters[1].id, subject, moved)  # R-REC-5: made anew
+    fresh = _one_series(world, subject)
+    assert not {r["Id"] for r in fresh} & set(ids)
+    wait_until(lambda: all(contact in world.desk.invitees(r["Id"]) for r in fresh) or None, timeout=WAIT_S)
+    assert not [r["Id"] for r in fresh if second_id in world.desk.invitees(r["Id"])], "user 2 is back"
+    assert {r["OwnerId"] for r in fresh} == {world.user(1)[0]}
