@@ -7,8 +7,11 @@ the stream notices that fed the work are released once the pass committed (bridg
 
 Failures: a TransientError keeps the work (and its tickets) pending and retries after a backoff that
 doubles up to `max_backoff_s`; any other error is logged and counted and the work dropped, so one user's
-broken record never stops the user, let alone another user. A pass that interrupted a create asks for a
-window reconcile, queued as the next work.
+broken record never stops the user, let alone another user. What the dropped work would have told (a
+mailbox sync's changes: the stored sync state did not move past them, but no notice will name them again)
+is not left for the periodic reconcile, hours away: a window reconcile follows at once, unless the failed
+pass was one (then the work waits for the user's next change or reconcile, never loops). A pass that
+interrupted a create asks for a window reconcile, queued as the next work.
 """
 
 from __future__ import annotations
@@ -139,8 +142,12 @@ class Actor:
             return False, pending, error.retry_after or backoff
         except Exception:
             self.metrics.failure("bug")
-            log.exception("user %s: a pass failed; its work is dropped", self.user_id)
-            again = False
+            again = not (pending.work.reconcile or pending.work.sync_now_all or pending.work.switched_off)
+            log.exception(
+                "user %s: a pass failed; its work is dropped%s",
+                self.user_id,
+                ", a window reconcile follows" if again else "",
+            )
         finally:
             self.busy = False
         return again, pending, None

@@ -151,6 +151,32 @@ async def test_one_users_failure_does_not_stop_another() -> None:
     await actors.stop()
 
 
+async def test_a_pass_that_fails_with_a_bug_is_followed_by_one_window_reconcile() -> None:
+    """The work of a pass that failed for a reason other than a service's unavailability is dropped; what
+    it would have told (a mailbox sync's changes, which no notice names again) is found by a window
+    reconcile at once rather than hours later. A reconcile that fails too is not tried again (no loop)."""
+    gate = asyncio.Event()
+    gate.set()
+    tries: dict[str, list[Work]] = {"once": [], "broken": []}
+
+    class FailingSync(FakeSync):
+        async def run(self, work: Work) -> bool:
+            tries[self.binding.user_id].append(work)
+            if self.binding.user_id == "broken" or len(tries["once"]) == 1:
+                raise RuntimeError("a bug")
+            return await super().run(work)
+
+    metrics = RuntimeMetrics()
+    actors = Actors(lambda u: FailingSync(u, gate), metrics, ActorSettings(idle_s=0.5))
+    actors.submit("once", Work(exchange=True))
+    actors.submit("broken", Work(exchange=True))
+    await actors.wait_idle()
+    assert [(w.exchange, w.reconcile) for w in tries["once"]] == [(True, False), (False, True)]
+    assert [(w.exchange, w.reconcile) for w in tries["broken"]] == [(True, False), (False, True)]
+    assert metrics.counters["failure_bug"] == 3
+    await actors.stop()
+
+
 async def test_stop_finishes_the_pass_in_flight() -> None:
     gate = asyncio.Event()
     syncs: dict[str, Any] = {}
