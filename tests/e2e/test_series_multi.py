@@ -20,6 +20,7 @@ from .conftest import World
 PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
 WAIT_S = 30
 Rows = list[dict[str, Any]]
+UNRESOLVED = "I-UNRESOLVED-ATTENDEE"
 
 
 def _while_stopped(world: World, action: Callable[[], Any]) -> Any:
@@ -115,3 +116,39 @@ def test_r_rec_5_a_recipient_who_left_stays_off_the_series_made_anew_for_a_new_p
     wait_until(lambda: all(contact in world.desk.invitees(r["Id"]) for r in fresh) or None, timeout=WAIT_S)
     assert not [r["Id"] for r in fresh if second_id in world.desk.invitees(r["Id"])], "user 2 is back"
     assert {r["OwnerId"] for r in fresh} == {world.user(1)[0]}
+
+
+def test_r_att_8_an_unknown_attendee_of_a_shared_series_is_listed_once_for_the_series(world: World) -> None:
+    """R-ATT-8 with R-REC-7 and R-MULTI-1: the outside organizer's series, held by user 1 and followed by user
+    2, has an attendee nobody in Salesforce has the address of. One info entry names them, for the series
+    (its Outlook master and Lightning series), not one per row nor one per recipient, however often it is
+    reconciled; once a Contact has the address, the organizer's next update makes it an invitee of every row
+    and the entry closes."""
+    subject = "Multi story: Partner onboarding with Hazel Wharf"
+    guest = "onboarding@hazel-wharf.example"
+    rows, masters = _shared_with_contact(world, subject, 16, guest)
+    first_id, first = world.user(1)
+    holder = world.stored_id(masters[1].id)
+
+    def entries() -> list[dict[str, Any]]:
+        return [i for i in steps.issues(world) if i["code"] == UNRESOLVED and guest in i["message"]]
+
+    found, _ = wait_until(entries, timeout=WAIT_S)
+    for index in (1, 2):
+        steps.sync_now(world, world.user(index)[1])
+    found = entries()
+    assert len(found) == 1, found
+    (entry,) = found
+    assert entry["user_id"] == first_id and entry["exchange_id"] == holder
+    assert entry["salesforce_id"] == rows[0]["ActivityRecurrence2Id"]
+
+    person = {"FirstName": "Onboarding", "LastName": "Desk", "Email": guest}
+    contact = world.desk.sobject("Contact").create(person)["id"]
+    start, end = steps.start_of(rows[0]), steps.start_of(rows[0]) + timedelta(minutes=30)
+    world.sandbox.exchange.deliver_external_meeting(
+        [first, world.user(2)[1], guest], steps.OUTSIDE, subject, start, end, uid=masters[1].uid,
+        location="Hazel Wharf, gate 2", time_zone=steps.ZONE, recurrence=steps.sandbox_weekly(start),
+    )  # fmt: skip
+    ids = [r["Id"] for r in rows]
+    wait_until(lambda: all(contact in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+    wait_until(lambda: not entries() or None, timeout=WAIT_S)
