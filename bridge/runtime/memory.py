@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +58,9 @@ class MemorySalesforce:
         self.calls: dict[str, int] = defaultdict(int)
         self.refuse: dict[str, str] = {}  # operation -> message: the next such write is refused
         self.conflict_once: set[str] = set()  # event ids whose next conditional write loses a race
+        # Event id -> a person's changes, each run as the bridge's next write of that event (or of its
+        # relations) arrives, before its version is checked: a change made at that moment wins the race.
+        self.meanwhile: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self.return_versions = True
         self._ids = itertools.count(1)
         self._replay = itertools.count(1)
@@ -202,6 +205,8 @@ class MemorySalesforce:
             return
         if event_id not in self.events:
             raise NotFoundError(Side.SALESFORCE, event_id)
+        if self.meanwhile.get(event_id):
+            self.meanwhile[event_id].pop(0)()
         if event_id in self.conflict_once:
             self.conflict_once.discard(event_id)
             raise ConflictError(Side.SALESFORCE, event_id)
@@ -264,6 +269,9 @@ class MemoryMailbox:
         self.calls: dict[str, int] = defaultdict(int)
         self.refuse: dict[str, str] = {}
         self.refuse_items: dict[str, str] = {}  # item id -> message: every write of it is refused
+        # Item id -> a person's changes, each run as the bridge's next write of that item arrives, before
+        # its version is checked: a change made at that moment wins the race.
+        self.meanwhile: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self.refuse_sync_state: set[str] = set()
         self.page_size = 50
         self._ids = itertools.count(1)
@@ -426,6 +434,8 @@ class MemoryMailbox:
             return
         if item_id in self.refuse_items:
             raise RefusedError(Side.EXCHANGE, self.refuse_items[item_id])
+        if item_id in self.items[mailbox] and self.meanwhile.get(item_id):
+            self.meanwhile[item_id].pop(0)()
         current = self.items[mailbox].get(item_id)
         if current is None:
             raise NotFoundError(Side.EXCHANGE, item_id)

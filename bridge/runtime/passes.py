@@ -21,7 +21,10 @@ A plan that loses a race or finds a copy gone after it created a record is plann
 create stores nothing and asks for a window reconcile: the record carries its pairing fields (R-PAIR-1), so
 the reconcile pairs it instead of creating it again.
 A side's base only moves when its writes all succeeded: the state kept after a partial failure advances
-the written side alone, so a re-plan never mistakes the bridge's own write for a user's edit.
+the written side, so a re-plan never mistakes the bridge's own write for a user's edit, but for the edits
+the failed write was to carry to the other side, which stay changes; and the failed side's base becomes
+the copy the plan read of it (carried to the written side), so a re-plan sees what the user did on it
+since, even an edit that undoes that copy's (R-ATT-4: an attendee added, then removed as the bridge wrote).
 
 Logs (docs/ops.md): one info line `pass_written` per plan that wrote (user, pair key, commands by kind,
 direction, latency from the source's commit time), a warning per lost race, refusal or issue raised with
@@ -50,7 +53,7 @@ from bridge.core.commands import (
 )
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
-from bridge.core.model import Copy, Directory, PairState, PairStatus, Side
+from bridge.core.model import SCALAR_FIELDS, Attendee, Content, Copy, Directory, PairState, PairStatus, Side
 from bridge.errors import ConflictError, MappingError, NotFoundError, RefusedError, TransientError
 from bridge.ports import Commit, EventRecord, StoredIssue, StoredPair, StreamPosition
 from bridge.runtime import records
@@ -347,6 +350,7 @@ async def _execute(
     gone: set[Side] = set()
     last: Exception | None = None
     made_before: Executed | None = None  # an attempt that created a record, then lost a race
+    seen = job.observation  # what `planned` was made from
     for _attempt in range(MAX_REPLANS + 1):
         try:
             executed = await services.executor.execute(
@@ -380,7 +384,7 @@ async def _execute(
                     },
                 )
             if not failed.done.created:
-                before = _advanced(before, failed)
+                before = _advanced(before, failed, seen)
             elif isinstance(cause, ConflictError | NotFoundError) and failed.done.state is not None:
                 # The record just made is known (its id, and what was written): go on from there as after
                 # any lost race or vanished copy. A reconcile would meet two copies with no common base (a
@@ -422,7 +426,7 @@ async def _execute(
                 observation = WriteFailed(cause.side, str(cause))
             else:
                 raise cause from failed
-            planned = plan(before, observation, ctx.policy, services.now())
+            planned, seen = plan(before, observation, ctx.policy, services.now()), observation
     if isinstance(last, ConflictError):
         # Lost races only: the copies kept changing under the writes; the window reconcile reads them anew.
         log.warning("user %s: gave up re-planning pair %s", ctx.user_id, key)
@@ -437,22 +441,87 @@ async def _execute(
     return None
 
 
-def _advanced(before: PairState | None, failed: PlanFailed) -> PairState | None:
-    """The state before the plan, with the sides whose writes all succeeded moved to what they wrote."""
+def _advanced(before: PairState | None, failed: PlanFailed, seen: Observation) -> PairState | None:
+    """The state to plan again from after `failed`, a plan made from `seen` that stopped part way. The sides
+    whose writes all succeeded move to what they wrote, but for what the failed write was to carry across
+    (`_still_to_carry`); when one did, the side whose write failed moves to the copy of it the plan read
+    (`_read_as_base`). The re-plan then finds, as changes, the person's edits made since that copy on the
+    failed side, and the written side's edits that have not reached the failed side yet."""
     planned = failed.done.state
     if before is None or planned is None:
         return before
     failed_side = Side.SALESFORCE if isinstance(failed.command, WRITES_SALESFORCE) else Side.EXCHANGE
+    wrote = {s for s, _ in failed.done.writes}
+    read = _copy_read(before, failed_side, seen)
     state = before
-    for side in {s for s, _ in failed.done.writes} - {failed_side}:
-        record_id, version = planned.id_of(side), planned.version_of(side)
+    for side in wrote - {failed_side}:
+        record_id, version, base = planned.id_of(side), planned.version_of(side), planned.base_of(side)
         if record_id is None:
             continue
+        kept = _still_to_carry(before, planned, side, read)
+        if kept is not None:
+            base, version = kept, None  # a base that differs from the record tracks no version
         if side is Side.SALESFORCE:
-            state = replace(state, sf_id=record_id, base_sf=planned.base_sf, sf_version=version)
+            state = replace(state, sf_id=record_id, base_sf=base, sf_version=version)
         else:
-            state = replace(state, ex_id=record_id, base_ex=planned.base_ex, ex_version=version)
+            state = replace(state, ex_id=record_id, base_ex=base, ex_version=version)
+    if state is not before and failed_side not in wrote:
+        state = _read_as_base(state, failed_side, seen)
     return state
+
+
+def _copy_read(state: PairState, side: Side, seen: Observation) -> Content | None:
+    """The content of `side` the plan made from `seen` worked with: the copy read, or the base standing in
+    for a side not read (`bridge.core.plan`)."""
+    copy = (seen.sf if side is Side.SALESFORCE else seen.ex) if isinstance(seen, Changed) else None
+    if copy is not None:
+        return copy.content if copy.id == state.id_of(side) else None
+    held = state.held_of(side)
+    return held.content if held is not None else state.base_of(side)
+
+
+def _still_to_carry(
+    before: PairState, planned: PairState, side: Side, read: Content | None
+) -> Content | None:
+    """The base of `side`, written, when the failed write to the other side was to carry some of `side`'s
+    edits there (R-MERGE-1, R-ATT-1): `side`'s planned base with those fields and attendees as they were in
+    its old base, so that they still count as `side`'s changes and are carried by the re-plan (the planned
+    base would take them as in step, and they would never reach the other side). None when nothing was to
+    be carried, or the plan was no merge of an active pair."""
+    old, written, meant = before.base_of(side), planned.base_of(side), planned.base_of(side.other)
+    if old is None or written is None or meant is None or read is None:
+        return None
+    if planned.status is not PairStatus.ACTIVE or not planned.owns_event:
+        return None
+    fields = {
+        name: getattr(old, name) for name in SCALAR_FIELDS if getattr(meant, name) != getattr(read, name)
+    }
+    to, had, was = _by_email(meant), _by_email(read), _by_email(old)
+    carried = {email for email in to.keys() | had.keys() if to.get(email) != had.get(email)}
+    if not fields and not carried:
+        return None
+    attendees = {a.email: a for a in written.attendees if a.email not in carried}
+    attendees |= {email: was[email] for email in carried if email in was}
+    kept = tuple(attendees[email] for email in sorted(attendees))
+    return replace(written, attendees=kept, **fields)
+
+
+def _by_email(content: Content) -> dict[str, Attendee]:
+    return {a.email: a for a in content.attendees}
+
+
+def _read_as_base(state: PairState, side: Side, seen: Observation) -> PairState:
+    """`state` with `side`'s base the copy of it the failed plan read, at that copy's version. The other side
+    now holds what the plan merged from that copy (R-ATT-3, R-MERGE-1), so the copy is what both sides last
+    agreed on; the old base would hide a later change that undoes it (an attendee added, then removed while
+    the write-back was under way: R-ATT-4), as the re-read copy would equal it. A copy the plan did not read
+    (that side stood in as its base), of another record, or on a side that tracks no base leaves it as is."""
+    copy = (seen.sf if side is Side.SALESFORCE else seen.ex) if isinstance(seen, Changed) else None
+    if copy is None or copy.id != state.id_of(side) or state.base_of(side) is None:
+        return state
+    if side is Side.SALESFORCE:
+        return replace(state, base_sf=copy.content, sf_version=copy.version or None)
+    return replace(state, base_ex=copy.content, ex_version=copy.version or None)
 
 
 async def _reread(
