@@ -8,6 +8,17 @@ Two engines are supported:
 - PostgreSQL through asyncpg, for replicas. Opening an issue is an upsert on a partial unique index, so two
   replicas opening the same issue at once still keep one open row.
 
+Small reads on SQLite (a user's pairs, series, a position, a pair by record: every pass makes several)
+run on the calling thread through the sqlite3 module, on a connection of their own to the same file
+(`_SyncReads`), not through aiosqlite: each aiosqlite statement is several hand-offs to its thread and back
+(cursor, execute, fetch, the transaction's BEGIN and ROLLBACK), and on a process whose other threads parse
+XML each hand-off waits for the GIL, so a read of a few rows cost milliseconds of the event loop's time and
+far more of a pass's wall time (py-spy at 20 changes a second, issue 10). An indexed read of a local file
+takes microseconds; in WAL mode it never waits for a writer. It waits at most `SYNC_READ_BUSY_MS` for the
+rare lock a reader can meet (a recovery after a crash), then the read takes the aiosqlite road as before.
+Every read still reads the file: another process's commit (`calbridge undo`, an admin command) is seen at
+once. Writes stay on aiosqlite (they may wait for another process's write lock).
+
 Failures of the database itself (unreachable, locked past the timeout, connection lost) are raised as
 `TransientError`; a stored row this code cannot read as `MappingError`; a commit no store could keep as
 TypeError/ValueError before anything is written (`bridge.store.rules`).
@@ -21,12 +32,13 @@ import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy import create_engine
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -53,6 +65,7 @@ EXAMPLES = (
     "sqlite+aiosqlite:///STATE_DIR/calbridge.db or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
 )
 BUSY_TIMEOUT_MS = 15_000
+SYNC_READ_BUSY_MS = 100  # the most a read on the calling thread waits for a lock (see the module doc)
 _WRITE = "calbridge_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
@@ -135,6 +148,42 @@ def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _SyncReads:
+    """SQLite in a file: reads through the sqlite3 module on the calling thread (see the module doc)."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine: Engine = create_engine(
+            url.set(drivername="sqlite"), connect_args={"check_same_thread": False}
+        )
+
+        @sa_event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # each SELECT its own snapshot, as on aiosqlite
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {SYNC_READ_BUSY_MS}")
+            cursor.execute("PRAGMA query_only = ON")
+            cursor.close()
+
+    @staticmethod
+    def of(engine: AsyncEngine) -> _SyncReads | None:
+        """The reads of `engine`'s database when it is an SQLite file; None for any other database."""
+        url = engine.url
+        database = url.database or ""
+        memory = database in ("", ":memory:") or database.startswith("file:") or "mode" in url.query
+        return _SyncReads(url) if engine.dialect.name == "sqlite" and not memory else None
+
+    def rows(self, query: sa.Select[Any]) -> Sequence[Mapping[str, Any]] | None:
+        """The rows of `query`, or None when SQLite refused the read here (the caller reads the other way)."""
+        try:
+            with self.engine.connect() as connection:
+                return cast(Sequence[Mapping[str, Any]], connection.execute(query).mappings().all())
+        except DBAPIError:
+            return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 class SqlStore:
     """The `bridge.ports.Store` over one async engine; see the module docstring."""
 
@@ -147,6 +196,7 @@ class SqlStore:
         self._now = now
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self._sqlite else None
+        self._sync_reads = _SyncReads.of(engine)
 
     @property
     def dialect(self) -> str:
@@ -174,6 +224,16 @@ class SqlStore:
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         async with self._failures(), self.engine.connect() as connection:
             yield connection
+
+    async def _rows(self, query: sa.Select[Any]) -> Sequence[Mapping[str, Any]]:
+        """The rows of a read: on the calling thread for an SQLite file, else (or when that read was
+        refused) through the async engine, whose failures are translated (`_failures`)."""
+        if self._sync_reads is not None:
+            found = self._sync_reads.rows(query)
+            if found is not None:
+                return found
+        async with self._read() as connection:
+            return cast(Sequence[Mapping[str, Any]], (await connection.execute(query)).mappings().all())
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -204,6 +264,8 @@ class SqlStore:
             return await connection.run_sync(migrations.current)
 
     async def close(self) -> None:
+        if self._sync_reads is not None:
+            self._sync_reads.close()
         await self.engine.dispose()
 
     # -------------------------------------------------------------------------------------- pairs
@@ -233,17 +295,13 @@ class SqlStore:
         return found
 
     async def _pairs(self, query: sa.Select[Any]) -> list[StoredPair]:
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [_pair_from_row(row) for row in rows]
+        return [_pair_from_row(row) for row in await self._rows(query)]
 
     async def series_of(self, user_id: str) -> list[StoredSeries]:
         query: sa.Select[Any] = (
             sa.select(series).where(series.c.user_id == user_id).order_by(*self._text_order(series.c.key))
         )
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [_series_from_row(row) for row in rows]
+        return [_series_from_row(row) for row in await self._rows(query)]
 
     async def series_by_record(self, side: Side, record_id: str) -> StoredSeries | None:
         # Occurrence ids live inside the state's JSON: the text search narrows (SQLite's LIKE ignores
@@ -255,18 +313,15 @@ class SqlStore:
             .where(sa.or_(column == record_id, series.c.state.contains(text, autoescape=True)))
             .order_by(*self._text_order(series.c.user_id, series.c.key))
         )
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._rows(query)
         found = (s for s in map(_series_from_row, rows) if s.state.holds(side, record_id))
         return next(found, None)
 
     # ---------------------------------------------------------------------------------- positions
 
     async def position(self, stream: str) -> str | None:
-        async with self._read() as connection:
-            query = sa.select(positions.c.value).where(positions.c.stream == stream)
-            value = (await connection.execute(query)).scalar_one_or_none()
-        return None if value is None else str(value)
+        rows = await self._rows(sa.select(positions.c.value).where(positions.c.stream == stream))
+        return str(rows[0]["value"]) if rows else None
 
     async def positions(self, prefix: str) -> dict[str, str]:
         # substr, not LIKE: SQLite's LIKE ignores case, and a prefix may hold % or _.
@@ -275,9 +330,7 @@ class SqlStore:
             .where(sa.func.substr(positions.c.stream, 1, len(prefix)) == prefix)
             .order_by(*self._text_order(positions.c.stream))
         )
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
-        return {str(stream): str(value) for stream, value in rows}
+        return {str(row["stream"]): str(row["value"]) for row in await self._rows(query)}
 
     # ------------------------------------------------------------------------------------ intents
 
@@ -317,8 +370,7 @@ class SqlStore:
         query = sa.select(intents).order_by(intents.c.created_at, *self._text_order(intents.c.token))
         if user_id is not None:
             query = query.where(intents.c.user_id == user_id)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._rows(query)
         return [
             Intent(
                 user_id=row["user_id"],
@@ -435,8 +487,7 @@ class SqlStore:
             query = query.where(issues.c.user_id == user_id)
         if open_only:
             query = query.where(issues.c.closed_at.is_(None))
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._rows(query)
         return [
             StoredIssue(
                 user_id=row["user_id"],
