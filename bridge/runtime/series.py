@@ -510,6 +510,8 @@ class SeriesRoad:
         change or reconcile writes them again."""
         after = result.state
         policy = ctx.policy
+        if self.heirs is not None and before is not None and before.sf_series and after.sf_series:
+            await self.heirs.rebound(ctx.user_id, before.sf_series, after)  # R-REC-5: its followers follow
         if ex is None or after.ended or (after.sf_series is None and not after.expanded):
             return
         if after.masked is not None or not writable(Side.SALESFORCE, after, sf, policy):
@@ -602,8 +604,13 @@ class SeriesRoad:
         """R-REC-7: a whole series gone on one side goes under the R-DEL table as one unit; the state is
         forgotten when nothing is left, else kept as the series' tombstone (R-DEL-9). An outside
         organizer's series another enrolled attendee follows passes to them instead (R-MULTI-4)."""
-        heirs = self.heirs if gone is Side.EXCHANGE and not self.observing else None
-        if heirs is not None and await heirs.pass_on(ctx.policy, state, survivor, datetime.now(UTC)):
+        heirs = self.heirs if gone is Side.EXCHANGE else None
+        if heirs is not None and self.observing:  # issue 9: what passing it on would write
+            would = await heirs.would_pass(ctx.policy, state, survivor, datetime.now(UTC))
+            if would:
+                await self._observe(ctx, state.key, would)
+                return
+        elif heirs is not None and await heirs.pass_on(ctx.policy, state, survivor, datetime.now(UTC)):
             return
         if state.expanded:  # R-REC-6: the single copies under the R-DEL table, one by one
             commands, after = plan_expanded_gone(state, survivor, ctx.policy)
@@ -639,9 +646,8 @@ class SeriesRoad:
         if self.observing:
             await self._observe(ctx, state.key, ())
             return True
-        sf = await self._sf.read_series(holder, {})
-        for occurrence in sf.occurrences if sf is not None else ():
-            await self._relation(RemoveAttendeeRelation(occurrence.id, ctx.user_id))
+        if self.heirs is not None:  # journaled, so `calbridge undo` makes them an invitee again
+            await self.heirs.leave(ctx.user_id, state.key, state, holder)
         tombstone = None
         if ex is not None:
             tombstone = SeriesState(
@@ -660,11 +666,16 @@ class SeriesRoad:
         Unsync` on their master while another enrolled recipient follows it: the Lightning series passes
         to them, as when the owner deletes their copy (`SeriesHeirs.pass_on`); the owner's master loses
         the bridge's categories and keeps a tombstone (R-DEL-9). True when it was passed on."""
-        heirs = self.heirs if not self.observing else None
+        heirs = self.heirs
         if heirs is None or state is None or state.ended or state.expanded or sf is None or ex is None:
             return False
         if not unsync_asked(ex, ctx.policy):
             return False
+        if self.observing:  # issue 9: what passing it on would write
+            would = await heirs.would_pass(ctx.policy, state, sf, datetime.now(UTC))
+            if would:
+                await self._observe(ctx, state.key, would)
+            return bool(would)
         if not await heirs.pass_on(ctx.policy, state, sf, datetime.now(UTC)):
             return False
         ours = (ctx.policy.sync_category, ctx.policy.error_category)

@@ -32,15 +32,19 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
+from bridge.core.commands import Command, RemoveAttendeeRelation, frozen_fields
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.model import Policy, Side
 from bridge.core.scope import ANSWERED
 from bridge.core.series import Series, SeriesState
+from bridge.core.series_commands import UpdateSeries
+from bridge.core.series_serial import series_to_dict
 from bridge.errors import NotFoundError
 from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
+from bridge.store.journal import JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
 
@@ -197,21 +201,49 @@ class SeriesHeirs:
                     return state.sf_series
         return None
 
-    async def pass_on(
-        self, policy: Policy, state: SeriesState, survivor: Series | None, now: datetime
-    ) -> bool:
-        """R-MULTI-4: the holder's Outlook series is gone; when a follower still has their copy, the
-        Lightning series passes to them (see the module doc). True when it was passed on."""
-        if survivor is None or state.sf_series is None or state.origin is not Side.EXCHANGE:
-            return False
+    async def rebound(self, user_id: str, old: str, state: SeriesState) -> None:
+        """R-REC-5 with R-MULTI-4: the holder's Lightning series was made anew under another id (a new
+        pattern); the followers' marks are made to name it, so that it still passes to them and their
+        leaving still takes them off its rows."""
+        if state.base_ex is None or state.sf_series is None or state.sf_series == old:
+            return
+        for other_id, _ in self._others([a.email for a in state.base_ex.attendees], user_id):
+            marks = [
+                s.state
+                for s in await self.store.series_of(other_id)
+                if followed_series(s.state.key) == old and s.state.ex_series
+            ]
+            if not marks:
+                continue
+            commit = Commit(user_id=other_id)
+            for mark in marks:
+                assert mark.ex_series is not None
+                commit.series.append(StoredSeries(other_id, follower(state.sf_series, mark.ex_series)))
+                commit.forget_series.append(mark.key)
+            await self.store.commit(commit)
+            log.info("series_followers_rebound", extra={"user": other_id, "salesforce_id": state.sf_series,
+                                                        "previous_id": old})  # fmt: skip
+
+    async def _heir(
+        self, policy: Policy, state: SeriesState
+    ) -> tuple[str, str, SeriesState, ExchangeItem] | None:
+        """The follower the holder's series passes to (R-MULTI-4): their user id, address, follower's mark
+        and copy. A follower whose own state holds the series already (it passed to them before, and an
+        undo gave it back to the holder) comes with that state in place of a mark."""
+        if state.sf_series is None or state.origin is not Side.EXCHANGE:
+            return None
         if state.base_ex is None or not state.base_ex.attendees:
-            return False
+            return None
         emails = [a.email for a in state.base_ex.attendees]
         for heir_id, address in self._others(emails, policy.user_id):
             marks = [
                 s.state
                 for s in await self.store.series_of(heir_id)
-                if followed_series(s.state.key) == state.sf_series and s.state.ex_series
+                if s.state.ex_series
+                and (
+                    followed_series(s.state.key) == state.sf_series
+                    or (s.state.sf_series == state.sf_series and not s.state.ended)
+                )
             ]
             for mark in marks:
                 assert mark.ex_series is not None
@@ -220,9 +252,39 @@ class SeriesHeirs:
                     found = {"user": heir_id, "exchange_id": mark.ex_series, "salesforce_id": state.sf_series}
                     log.info("series_heir_without_copy", extra=found)
                     continue
-                await self._pass(policy, heir_id, address, state, mark, copy, survivor, now)
-                return True
-        return False
+                return heir_id, address, mark, copy
+        return None
+
+    async def pass_on(
+        self, policy: Policy, state: SeriesState, survivor: Series | None, now: datetime
+    ) -> bool:
+        """R-MULTI-4: the holder's Outlook series is gone; when a follower still has their copy, the
+        Lightning series passes to them (see the module doc). True when it was passed on."""
+        if survivor is None:
+            return False
+        found = await self._heir(policy, state)
+        if found is None:
+            return False
+        heir_id, address, mark, copy = found
+        await self._pass(policy, heir_id, address, state, mark, copy, survivor, now)
+        return True
+
+    async def would_pass(
+        self, policy: Policy, state: SeriesState, survivor: Series | None, now: datetime
+    ) -> list[Command]:
+        """Observe mode (issue 9): the writes `pass_on` would make, as commands to report; none when the
+        series would not pass on."""
+        found = await self._heir(policy, state) if survivor is not None else None
+        if found is None or state.sf_series is None or survivor is None:
+            return []
+        heir_id = found[0]
+        commands: list[Command] = []
+        through = _through(survivor, now)
+        if through is not None:
+            fields = frozen_fields({"OwnerId": heir_id})
+            commands.append(UpdateSeries(Side.SALESFORCE, state.sf_series, None, fields, through_id=through))
+        commands += [RemoveAttendeeRelation(o.id, heir_id) for o in survivor.occurrences]
+        return commands
 
     async def _pass(
         self,
@@ -235,41 +297,93 @@ class SeriesHeirs:
         survivor: Series,
         now: datetime,
     ) -> None:
-        """The heir's state first (the rows' change events the writes bring find it), then Salesforce."""
+        """The heir's state first (the rows' change events the writes bring find it), then Salesforce. The
+        writes are journaled under the holder, whose pass made them, with the holder's state before them:
+        `calbridge undo` gives the series back to the holder and the heir their invitee relations."""
         assert state.sf_series is not None and mark.ex_series is not None
-        heir_policy = replace(policy, user_id=heir_id, user_email=address)
-        content = item_from_exchange(copy, heir_policy).content
-        ex_ids = await self._occurrence_ids(address, mark.ex_series, state, heir_policy)
-        pairs = tuple(replace(p, ex_id=ex_ids.get(p.original_start)) for p in state.occurrences)
-        base = state.base_ex
-        inherited = replace(
-            state,
-            key=f"series:ex:{mark.ex_series}",
-            ex_series=mark.ex_series,
-            ex_version=None,
-            sf_version=None,
-            base_ex=replace(content, when=base.when) if base is not None else content,
-            occurrences=pairs,
-        )
-        heir = Commit(user_id=heir_id)
-        heir.series.append(StoredSeries(heir_id, inherited))
-        heir.forget_series.append(mark.key)
-        await self.store.commit(heir)
+        if mark.sf_series != state.sf_series:  # a follower's mark: the heir's state is made from it
+            heir_policy = replace(policy, user_id=heir_id, user_email=address)
+            content = item_from_exchange(copy, heir_policy).content
+            ex_ids = await self._occurrence_ids(address, mark.ex_series, state, heir_policy)
+            pairs = tuple(replace(p, ex_id=ex_ids.get(p.original_start)) for p in state.occurrences)
+            base = state.base_ex
+            inherited = replace(
+                state,
+                key=f"series:ex:{mark.ex_series}",
+                ex_series=mark.ex_series,
+                ex_version=None,
+                sf_version=None,
+                base_ex=replace(content, when=base.when) if base is not None else content,
+                occurrences=pairs,
+            )
+            heir = Commit(user_id=heir_id)
+            heir.series.append(StoredSeries(heir_id, inherited))
+            heir.forget_series.append(mark.key)
+            await self.store.commit(heir)
         holder = Commit(user_id=policy.user_id)
         holder.forget_series.append(state.key)
         await self.store.commit(holder)
-        rows = [o for o in survivor.occurrences if not o.exception]
-        future = [o.id for o in rows if o.original_start > now]
-        through = future[0] if future else (rows[0].id if rows else None)
+        entries: list[JournalEntry] = []
+        at = datetime.now(UTC)
+        # The heir's invitee relations first (they own it next), then the owner: an undo, newest write
+        # first, gives the series back to the holder before it makes the heir an invitee again.
+        rows = [o.id for o in survivor.occurrences]
+        for row, status in (await self._uninvited(rows, heir_id)).items():
+            was, gone = {"relation_id": heir_id, "status": status}, {"relation_id": heir_id, "status": None}
+            entry = _entry(
+                policy.user_id, state.key, state, Side.SALESFORCE, "remove_relation", row, at, was, gone
+            )
+            entries.append(entry)
+        through = _through(survivor, now)
         if through is not None:  # API 58.0: a future row's edit changes the whole series
             await self.salesforce.update_event(through, None, {"OwnerId": heir_id})
-        for occurrence in survivor.occurrences:  # the heir owns it now: no longer one of its invitees
-            try:
-                await self.salesforce.remove_relation(occurrence.id, heir_id)
-            except NotFoundError:
-                continue
+            owners = {"fields": {"OwnerId": policy.user_id}}, {"fields": {"OwnerId": heir_id}}
+            entries.append(
+                _entry(policy.user_id, state.key, state, Side.SALESFORCE, "update", through, at, *owners)
+            )
+        await self._journal(entries)
         log.info("series_passed_on", extra={"user": policy.user_id, "heir": heir_id, "series": state.key,
                                             "salesforce_id": state.sf_series})  # fmt: skip
+
+    async def leave(self, user_id: str, key: str, prior: SeriesState | None, series_id: str) -> None:
+        """R-DEL-2/3 for a follower (`SeriesRoad._unfollowed`): their invitee relation taken off every row of
+        the Lightning series `series_id`, journaled under them and `key` with their state before (`prior`,
+        their mark), so `calbridge undo` makes them an invitee of every row again and puts the mark back."""
+        read = getattr(self.salesforce, "read_series", None)
+        found = await read(series_id, {}) if read is not None else None
+        rows = [o.id for o in found.occurrences] if isinstance(found, Series) else []
+        at, entries = datetime.now(UTC), []
+        for row, status in (await self._uninvited(rows, user_id)).items():
+            was, now = {"relation_id": user_id, "status": status}, {"relation_id": user_id, "status": None}
+            entries.append(_entry(user_id, key, prior, Side.SALESFORCE, "remove_relation", row, at, was, now))
+        await self._journal(entries)
+
+    async def _uninvited(self, rows: Sequence[str], relation_id: str) -> dict[str, str]:
+        """`relation_id` taken off each of `rows` it is an invitee of; its status there before, by row."""
+        if not rows:
+            return {}
+        read = await self.salesforce.read_events(rows)
+        held = {row: r.status for row, e in read.items() for r in e.relations if r.relation_id == relation_id}
+        removed: dict[str, str] = {}
+        for row in rows:
+            if row not in held:
+                continue
+            try:
+                await self.salesforce.remove_relation(row, relation_id)
+            except NotFoundError:
+                continue
+            removed[row] = held[row]
+        return removed
+
+    async def _journal(self, entries: Sequence[JournalEntry]) -> None:
+        """As the series road journals its writes: a journal that cannot be written undoes nothing."""
+        if not entries:
+            return
+        try:
+            await journal_of(self.store).record(entries)
+        except Exception:
+            log.exception("journal_failed", extra={"user": entries[0].user_id, "series": entries[0].pair_key,
+                                                   "writes": len(entries)})  # fmt: skip
 
     async def _occurrence_ids(
         self, address: str, master_id: str, state: SeriesState, policy: Policy
@@ -284,3 +398,28 @@ class SeriesHeirs:
         found = await read(address, master_id, min(starts), max(starts).replace(year=max(starts).year + 1),
                            policy)  # fmt: skip
         return {o.original_start: o.id for o in found.occurrences} if found is not None else {}
+
+
+def _through(survivor: Series, now: datetime) -> str | None:
+    """The row an edit of the whole Lightning series goes through: its first future plain row (API 58.0),
+    else its first plain row."""
+    rows = [o for o in survivor.occurrences if not o.exception]
+    future = [o.id for o in rows if o.original_start > now]
+    return future[0] if future else (rows[0].id if rows else None)
+
+
+def _entry(
+    user_id: str,
+    key: str,
+    prior: SeriesState | None,
+    side: Side,
+    action: str,
+    record_id: str,
+    at: datetime,
+    before: Mapping[str, object],
+    after: Mapping[str, object],
+) -> JournalEntry:
+    """One handover write in the journal, in the pair road's terms (`bridge.runtime.journal`), under the
+    series' key with its state before the write (`series_journal`)."""
+    was = {"series": series_to_dict(prior) if prior is not None else None}
+    return JournalEntry(user_id, key, side, action, record_id, at, before, after, pair_before=was)

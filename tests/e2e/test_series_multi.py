@@ -7,12 +7,15 @@ The outside organizer is played by the sandbox; the series repeat weekly at 16:0
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.sandbox.launch import BridgeProcess
-from bridge.sandbox.people import wait_until
+from bridge.sandbox.people import iso, wait_until
 
 from . import series_steps as steps
 from .conftest import World
@@ -152,3 +155,80 @@ def test_r_att_8_an_unknown_attendee_of_a_shared_series_is_listed_once_for_the_s
     ids = [r["Id"] for r in rows]
     wait_until(lambda: all(contact in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
     wait_until(lambda: not entries() or None, timeout=WAIT_S)
+
+
+def _undo(world: World, address: str, since: datetime) -> str:
+    """`calbridge undo` of the user's writes since `since`, the bridge stopped (--force); its report."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "bridge", "undo", "--user", address, "--since", since.isoformat(), "--force",
+         "--config", str(world.bridge.config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    return answer.stdout
+
+
+def test_r_multi_4_undo_gives_a_passed_on_series_back_to_its_holder(world: World) -> None:
+    """Issue 9 with R-MULTI-4: the handover of an outside organizer's series (its holder deleted their copy,
+    the follower owns it now and left its invitees) is journaled under the holder, whose pass made it.
+    `calbridge undo` for the holder gives the series back to them and makes the follower an invitee of
+    every row again. With the bridge writing again, the holder's copy is still deleted: the series passes
+    to the follower once more, the same rows, never deleted."""
+    subject = "Multi story: Partner forecast with Maple Harbour"
+    rows, masters = steps.shared_outside_series(world, subject, 17)
+    (first_id, first), (second_id, _) = world.user(1), world.user(2)
+    ids = [r["Id"] for r in rows]
+    since = datetime.now(UTC)
+    world.outlook(1).delete(world.outlook(1).by_id(masters[1].id))
+    wait_until(
+        lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
+    )
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+
+    def undone() -> str:
+        report = _undo(world, first, since)
+        assert {r["OwnerId"] for r in steps.events(world, subject)} == {first_id}, report
+        assert all(second_id in world.desk.invitees(i) for i in ids), report
+        return report
+
+    report = _while_stopped(world, undone)
+    assert report.count("added invitee") == steps.WEEKS and "OwnerId" in report, report
+
+    steps.sync_now(world, first)  # R-MULTI-4 again: the holder's copy is gone
+    wait_until(
+        lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
+    )
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == ids
+
+
+def test_r_multi_4_a_series_made_anew_for_a_new_pattern_still_passes_to_its_follower(world: World) -> None:
+    """R-MULTI-4 with R-REC-5: the holder moves the outside organizer's series to another day, so Salesforce
+    makes the Lightning series anew (another series id); user 2 still follows it (an invitee of every new
+    row). When the holder then deletes their copy, the new series passes to user 2 instead of being
+    deleted."""
+    subject = "Multi story: Partner capacity with Linden Rail"
+    rows, masters = steps.shared_outside_series(world, subject, 18)
+    second_id, _ = world.user(2)
+    outlook = world.outlook(1)
+    moved = steps.start_of(rows[0]) + timedelta(days=1)
+    tz = ZoneInfo(steps.ZONE)
+    outlook.change(
+        outlook.by_id(masters[1].id),
+        start=moved.astimezone(tz),
+        end=(moved + timedelta(minutes=30)).astimezone(tz),
+        recurrence=steps.weekly(moved),
+    )
+    expected = [iso(moved + timedelta(weeks=n))[:16] for n in range(steps.WEEKS)]
+    wait_until(
+        lambda: [r["StartDateTime"][:16] for r in steps.events(world, subject)] == expected or None,
+        timeout=WAIT_S,
+    )
+    fresh = _one_series(world, subject)
+    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in fresh) or None, timeout=WAIT_S)
+
+    outlook.delete(outlook.by_id(masters[1].id))
+    wait_until(
+        lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
+    )
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in fresh]
