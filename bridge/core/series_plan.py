@@ -54,7 +54,7 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded
-from bridge.core.series_gone import plan_unsync, split_events, unsync_asked
+from bridge.core.series_gone import opted_in_again, plan_unsync, split_events, unsync_asked
 from bridge.core.series_occurrences import plan_occurrences
 from bridge.core.series_rebuild import repattern
 from bridge.core.series_writes import (
@@ -91,7 +91,16 @@ def plan_series(
     if not seen:
         return SeriesPlan((), state)
     if state is not None and state.ended:
-        return SeriesPlan((), state)  # R-DEL-9: the series' tombstone
+        if not opted_in_again(state, ex, policy):
+            return SeriesPlan((), state)  # R-DEL-9: the series' tombstone
+        # R-DEL-9: given `Salesforce` again, the Outlook series syncs anew as a series first seen
+        # (R-REC-1, or R-REC-6), under the tombstone's key; the tombstone stays when it does not travel.
+        again = plan_series(None, None, ex, policy, now)
+        return (
+            replace(again, state=replace(again.state, key=state.key))
+            if again.state
+            else SeriesPlan((), state)
+        )
     if state is not None and all(s.version and s.version == state.version_of(s.side) for s in seen):
         return SeriesPlan((), state)
     too_long = next((s for s in seen if s.longest() > MAX_RECURRING_OCCURRENCE), None)

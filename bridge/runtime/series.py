@@ -54,7 +54,7 @@ from bridge.core.commands import (
 )
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
-from bridge.core.model import Attendee, Policy, Side
+from bridge.core.model import Attendee, Policy, Response, Side
 from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import (
     Occurrence,
@@ -76,7 +76,17 @@ from bridge.core.series_commands import (
     UpdateSeries,
 )
 from bridge.core.series_expand import plan_expanded_gone, singles_series
-from bridge.core.series_gone import plan_gone, unsync_asked
+from bridge.core.series_gone import (
+    LEFT_PREFIX,
+    finish_unsync,
+    item_tombstones,
+    left_key,
+    left_series,
+    plan_gone,
+    unsync_asked,
+    unsync_interrupted,
+    unsync_pending,
+)
 from bridge.core.series_invitees import series_invitee_writes, taken_off
 from bridge.core.series_plan import SeriesPlan, plan_series
 from bridge.core.series_writes import fresh, writable
@@ -90,6 +100,7 @@ from bridge.ports import (
     SalesforcePort,
     Store,
     StoredIssue,
+    StoredPair,
     StoredSeries,
     Written,
 )
@@ -97,7 +108,8 @@ from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
-from bridge.runtime.series_heirs import SeriesHeirs, followed_series
+from bridge.runtime.series_heirs import SeriesHeirs, followed_series, follower
+from bridge.runtime.series_masters import colleague_series
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -455,6 +467,11 @@ class SeriesRoad:
             if await self._unfollowed(ctx, state, ex):
                 return
             gone = _gone_side(state, sf, ex)
+            # R-DEL-3 part-way: the Lightning series the unsync deleted reads gone; the unsync is finished.
+            finishing = (
+                gone is Side.SALESFORCE and state is not None and unsync_pending(state, ex, ctx.policy)
+            )
+            gone = None if finishing else gone
             if state is not None and gone is Side.SALESFORCE:
                 if not (touched.window or _rows_of(state) & touched.deleted):
                     # Read gone before the change events of its deletion came (a Lightning pattern
@@ -468,7 +485,10 @@ class SeriesRoad:
                 return
             if await self._unsync_passed(ctx, state, sf, ex):
                 return
-            planned = plan_series(state, sf, ex, ctx.policy, now)
+            if finishing and state is not None and ex is not None:
+                planned = SeriesPlan(*finish_unsync(state, ex, ctx.policy))
+            else:
+                planned = plan_series(state, sf, ex, ctx.policy, now)
             if self.observing:
                 known = planned.state or state
                 await self._observe(ctx, known.key if known else f"series:{sf_id or ex_id}", planned.commands)
@@ -487,6 +507,9 @@ class SeriesRoad:
             result = await writes.run()
             if not result.failed:
                 await self._invitees(ctx, state, result, sf, ex)
+            elif result.state.ended and state is not None and not state.ended:
+                # An unsync stopped on a refused write: kept as it was, the next pass finishes it.
+                result.state = unsync_interrupted(state, result.opened[0].code if result.opened else None)
             await self._journal(writes.journal)
             await self._commit(ctx, result.state, result.opened, result.closed)
             self._report(ctx, result, planned)
@@ -641,22 +664,61 @@ class SeriesRoad:
         (R-MULTI-4). An unsynced copy keeps a tombstone (R-DEL-9), a deleted one is forgotten. True when
         the state was a follower's mark that ended so (nothing else is planned for it)."""
         holder = followed_series(state.key) if state is not None else None
-        if state is None or holder is None or not (ex is None or unsync_asked(ex, ctx.policy)):
+        if state is not None and state.key.startswith(LEFT_PREFIX):
+            return await self._rejoined(ctx, state, ex)
+        if state is None and ex is not None and unsync_asked(ex, ctx.policy) and self.heirs is not None:
+            # Kind E: a colleague's meeting series, whose copy was never synced on its own.
+            enrolled = self.heirs.enrolled
+            holder = await colleague_series(
+                self.exchange, self.store, enrolled, ctx.policy, ctx.mailbox, ex.id
+            )
+        elif state is None or holder is None or not (ex is None or unsync_asked(ex, ctx.policy)):
             return False
+        if holder is None:
+            return False
+        key = state.key if state is not None else f"series:ex:{ex.id if ex else ''}"
+        if self.observing:
+            await self._observe(ctx, key, ())
+            return True
+        if self.heirs is not None:  # journaled, so `calbridge undo` makes them an invitee again
+            await self.heirs.leave(ctx.user_id, key, state, holder)
+        tombstone = None
+        if ex is not None:  # R-DEL-9: kept apart from the user's own series' tombstones (`left_key`)
+            tombstone = SeriesState(
+                key=left_key(holder, ex.id), origin=Side.EXCHANGE, sf_series=None, ex_series=ex.id, ended=True
+            )
+        found = {"user": ctx.user_id, "series": key, "salesforce_id": holder}
+        found["unsynced"] = str(ex is not None)
+        log.info("series_unfollowed", extra=found)
+        await self._commit(ctx, tombstone, [], [], forget=state.key if state is not None else None)
+        return True
+
+    async def _rejoined(self, ctx: UserContext, state: SeriesState, ex: Series | None) -> bool:
+        """R-DEL-9 for an attendee who left another's series (`_unfollowed`): their copy given the
+        `Salesforce` category again makes them an invitee of every row again; a follower of an outside
+        organizer's series (kind D) follows it again (R-MULTI-4), a colleague's copy (kind E) is left out of
+        the series road as before. True: nothing else is planned for the state."""
+        holder = left_series(state.key)
+        policy = ctx.policy
+        if ex is None or holder is None or policy.sync_category not in ex.categories:
+            return True
+        if policy.unsync_category in ex.categories:
+            return True
         if self.observing:
             await self._observe(ctx, state.key, ())
             return True
-        if self.heirs is not None:  # journaled, so `calbridge undo` makes them an invitee again
-            await self.heirs.leave(ctx.user_id, state.key, state, holder)
-        tombstone = None
-        if ex is not None:
-            tombstone = SeriesState(
-                key=f"series:ex:{ex.id}", origin=Side.EXCHANGE, sf_series=None, ex_series=ex.id, ended=True
-            )
-        found = {"user": ctx.user_id, "series": state.key, "salesforce_id": holder}
-        found["unsynced"] = str(ex is not None)
-        log.info("series_unfollowed", extra=found)
-        await self._commit(ctx, tombstone, [], [], forget=state.key)
+        sf = await self._sf.read_series(holder, {})
+        if sf is None:
+            return True  # the series is gone: the tombstone stays
+        for occurrence in sf.occurrences:
+            await self._relation(AddAttendeeRelation(occurrence.id, ctx.user_id, Response.UNDECIDED))
+        enrolled = self.heirs.enrolled if self.heirs is not None else {}
+        colleague = await colleague_series(
+            self.exchange, self.store, enrolled, ctx.policy, ctx.mailbox, ex.id
+        )
+        mark = None if colleague is not None else follower(holder, ex.id)
+        log.info("series_rejoined", extra={"user": ctx.user_id, "series": state.key, "salesforce_id": holder})
+        await self._commit(ctx, mark, [], [], forget=state.key)
         return True
 
     async def _unsync_passed(
@@ -855,7 +917,11 @@ class SeriesRoad:
     ) -> None:
         now = datetime.now().astimezone()
         commit = Commit(user_id=ctx.user_id)
-        if state is not None:
+        stones = item_tombstones(state, now) if state is not None else None
+        if stones is not None and state is not None:  # R-DEL-9: its items stand alone now
+            commit.pairs += [StoredPair(ctx.user_id, stone) for stone in stones]
+            forget = state.key
+        elif state is not None:
             commit.series.append(StoredSeries(ctx.user_id, state))
         if forget is not None:
             commit.forget_series.append(forget)

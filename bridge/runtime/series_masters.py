@@ -9,6 +9,10 @@ occurrence its delta pages showed, but only while the process runs: after a rest
 from its stored state, nothing shows the occurrences again. The store keeps each paired occurrence's
 Exchange id with its series (`SeriesState.occurrences`), so the runtime names the master itself and the
 series road reads the series gone as the deletion arrives, not at the next window reconcile.
+
+`followed_masters`: an enrolled attendee's copy of a colleague's meeting series (R-DEL kind E) is not synced
+as a series of its own; marked `Salesforce Unsync`, it goes to the series road, which takes the attendee off
+every row of the organizer's Lightning series (`colleague_series` finds it, R-DEL-3 kind E).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from bridge.core.fields import ExchangeItem
-from bridge.ports import StoredSeries
+from bridge.core.model import Policy, Side
+from bridge.ports import MailboxPort, Store, StoredSeries
 
 
 def masters_of_deleted(deleted: Collection[str], stored: Sequence[StoredSeries]) -> set[str]:
@@ -31,18 +36,56 @@ def masters_of_deleted(deleted: Collection[str], stored: Sequence[StoredSeries])
 
 
 def followed_masters(
-    items: Sequence[ExchangeItem], stored: Sequence[StoredSeries], enrolled: Mapping[str, str], user_id: str
+    items: Sequence[ExchangeItem],
+    stored: Sequence[StoredSeries],
+    enrolled: Mapping[str, str],
+    user_id: str,
+    unsync_category: str | None = None,
 ) -> set[str]:
     """The Outlook series among `items` that are this user's copies of a meeting series another enrolled user
     organizes (R-DEL kind E): one Lightning series per meeting, the organizer's (R-MULTI-1), which lists
     this user as an invitee of every row; the attendee's copy is not synced as a series of its own
-    (R-SCOPE-6). A series already stored for this user keeps syncing as it did."""
+    (R-SCOPE-6). A series already stored for this user keeps syncing as it did. A copy marked
+    `unsync_category` is left to the series road: the attendee leaves the organizer's series (R-DEL-3)."""
     held = {s.state.ex_series for s in stored if s.state.ex_series}
     found: set[str] = set()
     for item in items:
         if not item.is_recurring or item.item_id in held or not item.organizer:
             continue
+        if unsync_category is not None and unsync_category in item.categories:
+            continue
         organizer = enrolled.get(item.organizer.lower())
         if organizer is not None and organizer != user_id:
             found.add(item.item_id)
     return found
+
+
+async def colleague_series(
+    exchange: MailboxPort,
+    store: Store,
+    enrolled: Mapping[str, str],
+    policy: Policy,
+    mailbox: str,
+    master_id: str,
+) -> str | None:
+    """R-DEL kind E: the organizer's Lightning series of the meeting series whose copy in this user's
+    mailbox is `master_id`, when an enrolled colleague organizes it (R-MULTI-1: the organizer's series is
+    the meeting's one series). Found among the organizer's live Outlook-made series of the same subject,
+    confirmed by their master's UID; None for any other series."""
+    copy = (await exchange.read_items(mailbox, [master_id])).get(master_id)
+    if copy is None or not copy.is_recurring or not copy.organizer or not copy.uid:
+        return None
+    address = copy.organizer.lower()
+    organizer = enrolled.get(address)
+    if organizer is None or organizer == policy.user_id:
+        return None
+    for series in await store.series_of(organizer):
+        state = series.state
+        live = not state.ended and state.sf_series and state.ex_series and state.origin is Side.EXCHANGE
+        if not live or state.base_ex is None or state.base_ex.subject != copy.subject:
+            continue
+        assert state.ex_series is not None
+        master = (await exchange.read_items(address, [state.ex_series])).get(state.ex_series)
+        if master is not None and master.uid == copy.uid:
+            return state.sf_series
+    return None

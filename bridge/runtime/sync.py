@@ -228,7 +228,8 @@ class UserSync:
             reported = {item.item_id for item in changed} | set(deleted) | set(unchanged)
             checked = set(self.unconfirmed)
             deleted = [*deleted, *await self._gone_unreported(ctx, checked - reported, by_ex)]
-            followed = followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
+            unsync = ctx.policy.unsync_category  # an attendee's copy marked so leaves the series (kind E)
+            followed = followed_masters(changed, series, self.reader.enrolled, ctx.user_id, unsync)
             changed_all = changed
             changed = split_exchange(changed, touched, series) if self.series.available() else changed
             touched.ex_masters -= followed  # a colleague's meeting series: the organizer's is the one
@@ -310,7 +311,8 @@ class UserSync:
             touched = got.series
             touched.window = True
             split_exchange(changed, touched, series)
-            touched.ex_masters -= followed_masters(changed, series, self.reader.enrolled, ctx.user_id)
+            unsync = ctx.policy.unsync_category  # an attendee's copy marked so leaves the series (kind E)
+            touched.ex_masters -= followed_masters(changed, series, self.reader.enrolled, ctx.user_id, unsync)
             touched.ex_masters -= await self._unanswered(ctx, changed, series)
             touched.ex_masters -= await self._followed(ctx, changed, series)
             touched.sf_series |= {s.state.sf_series for s in series if s.state.sf_series}

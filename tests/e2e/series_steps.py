@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from exchangelib import Attendee, CalendarItem, EWSTimeZone, Mailbox
 from exchangelib.recurrence import NumberedPattern, Recurrence, WeeklyPattern
 
 from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
@@ -198,3 +199,41 @@ def shared_outside_series(
     _, second = world.user(2)
     sync_now(world, second)
     return rows, masters
+
+
+# ------------------------------------------------------------------- a colleague's series (R-DEL kind E)
+
+COLLEAGUE_WAIT_S = 30
+
+
+def colleague_series(world: World, day_offset: int, subject: str) -> tuple[Any, Any, datetime]:
+    """Kind E: user 1 sends a weekly meeting to user 0, an enrolled colleague, who accepts it. One Lightning
+    series for the meeting, the organizer's, with user 0 an invitee of every row (R-MULTI-1); user 0's copy
+    is not synced as a second series (R-SCOPE-6). The organizer's master, user 0's copy, the first start."""
+    attendee_id, attendee = world.user(0)
+    organizer = world.outlook(1)
+    start, end = first_start(world, day_offset)
+    tz = EWSTimeZone(ZONE)
+    item = CalendarItem(
+        folder=organizer.account.calendar,
+        subject=subject,
+        start=start.astimezone(tz),
+        end=end.astimezone(tz),
+        recurrence=weekly(start),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address=attendee), response_type="Unknown")],
+    )
+    item.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    rows, _ = wait_until(
+        lambda: (r := events(world, subject)) and len(r) == WEEKS and r, timeout=COLLEAGUE_WAIT_S
+    )
+    wait_until(
+        lambda: all(attendee_id in world.desk.invitees(r["Id"]) for r in rows) or None,
+        timeout=COLLEAGUE_WAIT_S,
+    )
+    mine, _ = wait_until(lambda: master(world.outlook(0), subject), timeout=COLLEAGUE_WAIT_S)
+    mine.accept()
+    sync_now(world, attendee)
+    assert [r["Id"] for r in events(world, subject)] == [r["Id"] for r in rows], "a second series"
+    organizers = organizer.by_id(item.id)
+    wait_until(lambda: "Salesforce" in categories(organizer, organizers.id) or None, timeout=COLLEAGUE_WAIT_S)
+    return organizers, world.outlook(0).by_id(mine.id), start

@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from exchangelib import Attendee, CalendarItem, EWSTimeZone, Mailbox
-
 from bridge.sandbox.people import Outlook, book_series, occurrences, wait_until
 
 from . import series_steps as steps
@@ -158,38 +156,6 @@ def test_r_rec_7_del_5_kind_d_an_outside_organizers_series_deleted_in_salesforce
     assert SYNC not in steps.categories(outlook, master.id)
 
 
-def _colleague_series(world: World, day_offset: int, subject: str) -> tuple[Any, Any, datetime]:
-    """Kind E: user 1 sends a weekly meeting to user 0, an enrolled colleague, who accepts it. One Lightning
-    series for the meeting, the organizer's, with user 0 an invitee of every row (R-MULTI-1); user 0's copy
-    is not synced as a second series (R-SCOPE-6)."""
-    attendee_id, attendee = world.user(0)
-    organizer = world.outlook(1)
-    start, end = steps.first_start(world, day_offset)
-    tz = EWSTimeZone(ZONE)
-    item = CalendarItem(
-        folder=organizer.account.calendar,
-        subject=subject,
-        start=start.astimezone(tz),
-        end=end.astimezone(tz),
-        recurrence=steps.weekly(start),
-        required_attendees=[Attendee(mailbox=Mailbox(email_address=attendee), response_type="Unknown")],
-    )
-    item.save(send_meeting_invitations="SendToAllAndSaveCopy")
-    rows, _ = wait_until(
-        lambda: (r := steps.events(world, subject)) and len(r) == WEEKS and r, timeout=TIMEOUT
-    )
-    wait_until(
-        lambda: all(attendee_id in world.desk.invitees(r["Id"]) for r in rows) or None, timeout=TIMEOUT
-    )
-    mine, _ = wait_until(lambda: steps.master(world.outlook(0), subject), timeout=TIMEOUT)
-    mine.accept()
-    steps.sync_now(world, attendee)
-    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows], "a second series"
-    master = organizer.by_id(item.id)
-    wait_until(lambda: SYNC in steps.categories(organizer, master.id) or None, timeout=TIMEOUT)
-    return master, world.outlook(0).by_id(mine.id), start
-
-
 def test_r_rec_7_del_2_kind_e_a_colleagues_series_deleted_from_the_attendees_outlook_stays_in_salesforce(
     world: World,
 ) -> None:
@@ -197,7 +163,7 @@ def test_r_rec_7_del_2_kind_e_a_colleagues_series_deleted_from_the_attendees_out
     attendee's relation is not written for a series: docs/behaviour.md), and so does the organizer's copy."""
     _, attendee = world.user(0)
     subject = "Weekly joint account review: Alder Marine"
-    master, mine, start = _colleague_series(world, 5, subject)
+    master, mine, start = steps.colleague_series(world, 5, subject)
     rows = [r["Id"] for r in steps.events(world, subject)]
 
     world.outlook(0).delete(mine)
@@ -217,7 +183,7 @@ def test_r_rec_7_del_5_kind_e_a_colleagues_series_deleted_in_salesforce_leaves_b
     _, attendee = world.user(0)
     _, organizer_address = world.user(1)
     subject = "Weekly joint pricing review: Alder Marine"
-    master, mine, start = _colleague_series(world, 6, subject)
+    master, mine, start = steps.colleague_series(world, 6, subject)
 
     first = steps.events(world, subject)[0]["Id"]
     world.desk.sf.restful(f"sobjects/Event/{first}/fromThisEventOnwards", method="DELETE")

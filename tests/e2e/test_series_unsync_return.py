@@ -1,0 +1,167 @@
+"""A series unsynced with `Salesforce Unsync` (R-DEL-3 for the series as one unit, R-REC-7) after the
+unsync: the `Salesforce` category brings it back (R-DEL-9), whether the series was kept whole or expanded
+into single items (R-REC-6); and an unsync whose writes fail part-way is finished by a later pass, never
+read as a deletion made in Salesforce (nothing of the person's Outlook series is lost).
+
+Series start a week or more ahead, in the person's own zone (Europe/Madrid, as the seeded Salesforce users).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from bridge.sandbox.people import Outlook, book_series, iso, occurrences, wait_until
+
+from . import series_steps as steps
+from .conftest import World
+from .helpers import fault
+
+PROVIDERS = ("ews", "graph")  # R-GRAPH-1: every story through either protocol
+WEEKS = 3
+SYNC, UNSYNC = "Salesforce", "Salesforce Unsync"
+QUIET_S = 2.0  # long enough for a wrong write to show, when proving that none comes
+WAIT_S = 30
+RETRY_S = 90  # a pass that failed on a service away is retried with the actor's backoff
+
+
+def _categories(outlook: Outlook, item_id: str) -> list[str]:
+    found = outlook.by_id(item_id)
+    assert found is not None, "the item stays in Outlook"
+    return list(found.categories or [])
+
+
+def _unsynced(world: World, outlook: Outlook, item_ids: list[str], subject: str) -> None:
+    """Every row of the series gone, and every Outlook copy without the bridge's category."""
+    wait_until(lambda: steps.rows(world, subject) == [] or None, timeout=RETRY_S)
+    wait_until(lambda: all(SYNC not in _categories(outlook, i) for i in item_ids) or None, timeout=RETRY_S)
+
+
+def test_r_del_9_an_unsynced_outlook_series_given_the_category_again_syncs_anew(world: World) -> None:
+    """Kind A: the unsync deleted the Lightning series; the person takes `Salesforce Unsync` off and puts
+    `Salesforce` on: a Lightning series is made for the Outlook series again, every occurrence a row."""
+    outlook = world.outlook(0)
+    start, end = steps.first_start(world, 12)
+    subject = "Unsync story: Hazel Freight weekly (back again)"
+    master = book_series(outlook, subject, start, end, steps.weekly(start, WEEKS), steps.ZONE)
+    wait_until(lambda: len(steps.rows(world, subject)) == WEEKS or None, timeout=WAIT_S)
+    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=WAIT_S)
+    outlook.change(outlook.by_id(master.id), categories=[SYNC, UNSYNC])
+    _unsynced(world, outlook, [master.id], subject)
+
+    outlook.change(outlook.by_id(master.id), categories=["Customer", SYNC])
+    back, _ = wait_until(lambda: (r := steps.rows(world, subject)) and len(r) == WEEKS and r, timeout=WAIT_S)
+    assert {r["StartDateTime"][:16] for r in back} == {
+        iso(start + timedelta(weeks=n))[:16] for n in range(WEEKS)
+    }
+    assert all(r["IsRecurrence2"] for r in back), "one Lightning series again (R-REC-1), not single events"
+    time.sleep(QUIET_S)
+    assert len(steps.rows(world, subject)) == WEEKS, "made once"
+    assert sorted(_categories(outlook, master.id)) == ["Customer", SYNC]
+    # Synced again both ways: the person's rename reaches every row.
+    outlook.change(outlook.by_id(master.id), subject=subject + " (renamed)")
+    wait_until(lambda: len(steps.rows(world, subject + " (renamed)")) == WEEKS or None, timeout=WAIT_S)
+
+
+def test_r_del_9_an_unsynced_expanded_series_item_given_the_category_again_syncs_anew(world: World) -> None:
+    """A Lightning series Outlook cannot hold, expanded into items (R-REC-6) and unsynced from one item: its
+    Lightning series is deleted (kind B). The person puts `Salesforce` back on an item: that item syncs
+    again, as an event of its own in Salesforce; the items left without the category stay unsynced."""
+    outlook = world.outlook(0)
+    subject = "Unsync story: Ivy Haulage reviews (back again)"
+    offsets = (8, 13, 18)
+    steps.book_monthly(world, subject, offsets)
+    items, _ = wait_until(
+        lambda: (f := outlook.find(subject)) and len(f) == len(offsets)
+        and all(SYNC in (i.categories or []) for i in f) and f,
+        timeout=WAIT_S,
+    )  # fmt: skip
+    ids = [i.id for i in items]
+    outlook.change(outlook.by_id(ids[1]), categories=[SYNC, UNSYNC])
+    _unsynced(world, outlook, ids, subject)
+
+    outlook.change(outlook.by_id(ids[1]), categories=[SYNC])
+    back, _ = wait_until(lambda: steps.events(world, subject) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)
+    back = steps.events(world, subject)
+    assert len(back) == 1, back
+    item = outlook.by_id(ids[1])
+    assert steps.start_of(back[0]) == item.start, "the event is that item's"
+    assert back[0]["Exchange_Item_Id__c"] == world.stored_id(ids[1])  # paired with it (R-PAIR-1)
+    assert not back[0]["IsRecurrence2"]
+    assert [SYNC in _categories(outlook, i) for i in ids] == [False, True, False]
+    assert sorted(i.id for i in outlook.find(subject)) == sorted(ids)
+
+
+def test_r_del_3_an_unsync_whose_outlook_write_fails_is_finished_by_a_later_pass(world: World) -> None:
+    """Kind B (a Lightning series): the unsync deletes the Lightning series, then Exchange fails the write
+    that takes the bridge's category off the Outlook series. The series is not ended half-way, nor read
+    as deleted in Salesforce (R-DEL-5 would delete the Outlook series): once Exchange answers again the
+    unsync is finished, and the Outlook series stays with every occurrence (R-DEL-3, R-DEL-9)."""
+    owner, address = world.user(0)
+    outlook = world.outlook(0)
+    start, end = steps.first_start(world, 13)
+    subject = "Unsync story: Juniper Lines onboarding (Exchange away)"
+    world.desk.create_event(owner, subject, start, end, Recurrence2PatternText=steps.rule(start, WEEKS))
+    master, _ = wait_until(lambda: steps.master(outlook, subject), timeout=WAIT_S)
+    wait_until(lambda: SYNC in _categories(outlook, master.id) or None, timeout=WAIT_S)
+
+    # Salesforce answers slowly, so that the fault on Exchange is in place before the bridge's write there.
+    fault(world, "salesforce", {"fault": "latency", "seconds": 1.0})
+    try:
+        outlook.change(outlook.by_id(master.id), categories=[SYNC, UNSYNC])
+        _fail_exchange_writes(world)
+        wait_until(lambda: steps.rows(world, subject) == [] or None, timeout=WAIT_S)
+    finally:
+        fault(world, "salesforce", {"fault": "clear"})
+    _unsynced(world, outlook, [master.id], subject)
+    fault(world, world.exchange_side, {"fault": "clear"})
+
+    steps.sync_now(world, address)  # a window reconcile: nothing comes back, nothing is deleted
+    time.sleep(QUIET_S)
+    assert steps.rows(world, subject) == []
+    assert [m.id for m in outlook.find(subject) if m.type == "RecurringMaster"] == [master.id]
+    assert sorted(_categories(outlook, master.id)) == [UNSYNC]
+    span = (start, start + timedelta(weeks=WEEKS))
+    assert len(occurrences(outlook, outlook.by_id(master.id), *span)) == WEEKS
+
+
+def _fail_exchange_writes(world: World) -> None:
+    """The bridge's next writes to Exchange fail with HTTP 503 (each fails the bridge's pass, which is retried
+    after a backoff): under EWS its item updates only; Graph's fault takes every request of the bridge's for
+    a while (its delta polls use some of them)."""
+    if world.provider == "graph":
+        body: dict[str, Any] = {"fault": "unavailable", "count": 40, "status": 503}
+    else:
+        body = {"fault": "unavailable", "count": 3, "operations": ["UpdateItem"]}
+    fault(world, world.exchange_side, body)
+
+
+def test_r_del_3_kind_e_an_attendee_who_unsyncs_a_colleagues_series_leaves_every_row(world: World) -> None:
+    """Kind E: user 0's copy of a meeting series user 1 (enrolled) organizes. User 0 marks their copy
+    `Salesforce Unsync`: they are no longer an invitee of any row; the organizer's Lightning series stays,
+    and so do both Outlook series. Given `Salesforce` again, they are an invitee of every row again
+    (R-DEL-9), still with no series of their own (R-MULTI-1)."""
+    attendee_id, attendee = world.user(0)
+    subject = "Weekly joint forecast: Larch Shipping"
+    master, mine, start = steps.colleague_series(world, 14, subject)
+    rows = [r["Id"] for r in steps.events(world, subject)]
+    mine_outlook = world.outlook(0)
+    mine_outlook.change(mine, categories=[*(mine.categories or []), UNSYNC])
+
+    wait_until(lambda: not any(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
+    steps.sync_now(world, attendee)
+    time.sleep(QUIET_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == rows, "the organizer's series stays"
+    assert not any(attendee_id in world.desk.invitees(r) for r in rows)
+    organizer = world.outlook(1)
+    assert SYNC in _categories(organizer, master.id)
+    span = (start, start + timedelta(weeks=steps.WEEKS))
+    assert len(occurrences(organizer, organizer.by_id(master.id), *span)) == steps.WEEKS
+    assert len(occurrences(mine_outlook, mine_outlook.by_id(mine.id), *span)) == steps.WEEKS
+
+    mine_outlook.change(mine_outlook.by_id(mine.id), categories=[SYNC])
+    wait_until(lambda: all(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == rows, "no series of the attendee's own"
