@@ -155,6 +155,8 @@ class _Fields:
         return _typed(self.get(name), list, f"{self.where}.{name}")
 
     def done(self) -> None:
+        if len(self.read) == len(self.data):  # `get` reads only fields the object has: every one was read
+            return
         extra = sorted(str(k) for k in self.data.keys() - self.read)
         if extra:
             raise ValueError(f"{self.where}: unknown fields {', '.join(extra)}")
@@ -168,6 +170,12 @@ def _typed(value: object, kind: type[T], where: str) -> T:
 
 
 def _code(value: object, enum: type[E], where: str) -> E:
+    try:
+        member = enum._value2member_map_.get(value)  # what `enum(value)` looks in first, without its raise
+    except TypeError:  # an unhashable value (a list, an object) is no member's
+        member = None
+    if member is not None and type(member.value) is type(value):  # 1 is not True, nor True 1
+        return member  # type: ignore[return-value]  # the map holds members of `enum`
     for member in enum:
         if member.value == value:
             return member
