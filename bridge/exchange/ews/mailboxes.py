@@ -50,7 +50,11 @@ class EwsMailboxes:
         self._recent = reading.RecentItems()  # items at a ChangeKey already read are not parsed again
         # Writes of one mailbox issued together share one CreateItem / UpdateItem (issue 10).
         self.creates = MailboxWrites(self.session, writing.create_many, lambda _: None)
-        self.updates = MailboxWrites(self.session, writing.update_many, lambda change: change.item_id)
+        self.updates = MailboxWrites(
+            self.session,
+            lambda account, changes: writing.update_many(account, changes, self._recent),
+            lambda change: change.item_id,
+        )
 
     def __repr__(self) -> str:
         return f"EwsMailboxes({self.session.connection!r})"

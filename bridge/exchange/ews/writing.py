@@ -157,12 +157,46 @@ def update(
     return _raised(update_many(account, [change])[0])
 
 
-def update_many(account: Account, changes: Sequence[ItemUpdate]) -> list[Written | Exception]:
+@dataclass(frozen=True)
+class _Known:
+    """An item as a read of this process left it at the ChangeKey the update is planned from: what
+    `_currents` would have fetched again (the UpdateItem is conditional on that ChangeKey all the same)."""
+
+    changekey: str
+    categories: list[str] | None
+    uid: str | None
+    is_all_day: bool
+
+
+def _known(account: Account, changes: Sequence[ItemUpdate], recent: Any) -> dict[str, Any]:
+    """The items to read that `recent` (`reading.RecentItems`) holds at the ChangeKey planned from."""
+    if recent is None:
+        return {}
+    mailbox = account.primary_smtp_address
+    known: dict[str, Any] = {}
+    for change in changes:
+        if change.if_version is None or not change.needs_current():
+            continue
+        hit = recent.get(mailbox, change.item_id, change.if_version)
+        if hit is not None:
+            categories = list(hit.categories) or None
+            known[change.item_id] = _Known(hit.change_key, categories, hit.uid, hit.is_all_day)
+    return known
+
+
+def update_many(
+    account: Account, changes: Sequence[ItemUpdate], recent: Any = None
+) -> list[Written | Exception]:
     """Each update's new id and ChangeKey, or its own failure, in order: the items that need it read in one
-    GetItem, then one UpdateItem (per invitation choice) for all, each conditional on its own ChangeKey
-    (NeverOverwrite: a changed item is ErrorIrresolvableConflict, for that item alone)."""
+    GetItem (not those `recent` holds at the planned ChangeKey: a first sync's pairing fields go onto
+    items its window has just read), then one UpdateItem (per invitation choice) for all, each
+    conditional on its own ChangeKey (NeverOverwrite: a changed item is ErrorIrresolvableConflict, for
+    that item alone)."""
     out: list[Written | Exception] = [AssertionError("not written")] * len(changes)
-    currents = _currents(account, [c.item_id for c in changes if c.needs_current()])
+    currents: dict[str, Any] = _known(account, changes, recent)
+    currents.update(
+        _currents(account, [c.item_id for c in changes if c.needs_current() and c.item_id not in currents])
+    )
     grouped: dict[bool, list[tuple[int, tuple[CalendarItem, list[str]]]]] = {}
     for n, change in enumerate(changes):
         label = f"Exchange item {change.item_id} in {account.primary_smtp_address}"
