@@ -232,3 +232,71 @@ def test_r_multi_4_a_series_made_anew_for_a_new_pattern_still_passes_to_its_foll
         lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
     )
     assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in fresh]
+
+
+def _observing(world: World, index: int, on: bool) -> None:
+    """Observe mode for one user (their `observe` in the config), the bridge restarted to take it."""
+    user_id, _ = world.user(index)
+    config = world.bridge.config
+    line = f'salesforce_user_id = "{user_id}"\n'
+    text = config.read_text().replace(line + "observe = true\n", line)
+    config.write_text(text.replace(line, line + "observe = true\n") if on else text)
+    world.restart()
+
+
+def _report(world: World, address: str) -> str:
+    answer = subprocess.run(
+        [sys.executable, "-m", "bridge", "observe-report", "--user", address, "--sample", "100", "--config",
+         str(world.bridge.config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    return answer.stdout
+
+
+def test_r_multi_4_observe_mode_reports_the_handover_it_would_make(world: World) -> None:
+    """Issue 9 with R-MULTI-4: the holder of an outside organizer's series is in observe mode and deletes
+    their copy. The report says the Lightning series would change owner (pass to user 2), not that it would
+    be deleted, and nothing is written; with writes on again, it passes to user 2."""
+    subject = "Multi story: Partner pipeline with Rowan Docks"
+    rows, masters = steps.shared_outside_series(world, subject, 19)
+    (first_id, first), (second_id, _) = world.user(1), world.user(2)
+    series_id = rows[0]["ActivityRecurrence2Id"]
+    _observing(world, 1, on=True)
+    try:
+        world.outlook(1).delete(world.outlook(1).by_id(masters[1].id))
+        steps.sync_now(world, first)
+        report = _report(world, first)
+        assert f"update salesforce series {series_id}: OwnerId" in report, report
+        assert f"delete salesforce series {series_id}" not in report, report
+        assert {r["OwnerId"] for r in steps.events(world, subject)} == {first_id}
+    finally:
+        _observing(world, 1, on=False)
+    steps.sync_now(world, first)
+    wait_until(
+        lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
+    )
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in rows]
+
+
+def test_r_del_2_undo_makes_a_follower_who_left_an_invitee_again(world: World) -> None:
+    """Issue 9 with R-DEL-2 for a follower (R-MULTI): user 2 deletes their copy of the series user 1 holds
+    and leaves every row; the removals are journaled under user 2. `calbridge undo` for user 2 makes them an
+    invitee of every row again; with writes on again, their copy is still deleted, so they leave again."""
+    subject = "Multi story: Partner logistics with Sorrel Quay"
+    rows, masters = steps.shared_outside_series(world, subject, 20)
+    (second_id, second), ids = world.user(2), [r["Id"] for r in rows]
+    since = datetime.now(UTC)
+    world.outlook(2).delete(world.outlook(2).by_id(masters[2].id))
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+
+    def undone() -> str:
+        report = _undo(world, second, since)
+        assert all(second_id in world.desk.invitees(i) for i in ids), report
+        return report
+
+    report = _while_stopped(world, undone)
+    assert report.count("added invitee") == steps.WEEKS, report
+    steps.sync_now(world, second)
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == ids
