@@ -5,23 +5,29 @@ Each run seeds a sandbox (its own process) with `--users` users and `--events` a
 as Salesforce events and half as mailbox items (`events_per_user`), so a first sync creates about half of
 them on each side. Then, on two fresh sandboxes seeded alike:
 
-- bridge: `calbridge backfill --all --config FILE` as a process (SQLite store), timed from launch to exit;
-  Salesforce calls are the org's API usage over the run (the sandbox's admin state, no API call);
+- bridge: `calbridge backfill --all --workers N --config FILE` as a process (SQLite store; N worker
+  processes, default one per core), timed from launch to exit, with the CPU seconds of the command and its
+  workers; Salesforce calls are the org's API usage over the run (the sandbox's admin state, no API call);
 - floor: the same reads and writes with the same clients and nothing else, i.e. what no backfill can skip:
   the Salesforce windows read 200 owners a query (simple-salesforce), each mailbox's window read with one
   FindItem and its missing items made with one CreateItem (exchangelib, `--parallel` mailboxes at once, as
   many as the bridge's `startup_parallel`), the events missing in Salesforce made 200 a call through sObject
   Collections. The floor does not pair (no ids written back, no store), so it is a lower bound.
 
-Run: `.venv/bin/python -m bench.backfill [--users 1000] [--events 100]`; prints one JSON object and writes
-bench/results/backfill.json.
+The machine's load average (1 minute) is recorded as each phase starts and ends: other work on the machine
+slows both, so compare the bridge only with the floor of its own run.
+
+Run: `.venv/bin/python -m bench.backfill [--users 1000] [--events 100] [--workers N]`; prints one JSON
+object and writes bench/results/backfill.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +40,7 @@ from typing import Any
 from exchangelib import CalendarItem, EWSDateTime
 
 from bench._world import Admin, sandbox_process
+from bridge.runtime.backfill import default_workers
 from bridge.sandbox.people import Outlook, SalesforceDesk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,18 +49,40 @@ RECORDS_A_CALL = 200  # sObject Collections' limit
 PAST_DAYS, FUTURE_DAYS = 30, 60  # the bridge's default window
 
 
-def _bridge(world: dict[str, Any]) -> dict[str, Any]:
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _bridge(world: dict[str, Any], workers: int) -> dict[str, Any]:
     admin = Admin(world["endpoints"])
     before = admin.api_usage()
     config = Path(world["config"])
+    load = _load()
+    cpu = _children_cpu()  # the command and its workers, once it has waited for them
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "bridge", "backfill", "--all", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "backfill",
+            "--all",
+            "--workers",
+            str(workers),
+            "--config",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     summary = re.search(r"(\d+) users reconciled.*?(\d+) writes, (\d+) failures", done.stdout)
     if done.returncode != 0 or summary is None:
         raise RuntimeError(f"calbridge backfill exited {done.returncode}: {done.stdout[-2000:]}{done.stderr}")
@@ -63,6 +92,9 @@ def _bridge(world: dict[str, Any]) -> dict[str, Any]:
         "writes": int(summary[2]),
         "failures": int(summary[3]),
         "salesforce_calls": admin.api_usage() - before,
+        "workers": workers,
+        "cpu_s": round(cpu, 1),
+        "load_avg": [load, _load()],
     }
 
 
@@ -81,6 +113,7 @@ def _floor(world: dict[str, Any], parallel: int) -> dict[str, Any]:
     users = endpoints["users"]
     start, end = _window()
     before = admin.api_usage()
+    load = _load()
     began = time.perf_counter()
     desk = SalesforceDesk(endpoints)
     events: dict[str, list[dict[str, Any]]] = {u["salesforce_user_id"]: [] for u in users}
@@ -140,6 +173,7 @@ def _floor(world: dict[str, Any], parallel: int) -> dict[str, Any]:
         "to_salesforce": len(wanted),
         "salesforce_calls": admin.api_usage() - before,
         "parallel": parallel,
+        "load_avg": [load, _load()],
     }
 
 
@@ -148,12 +182,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--events", type=int, default=100, help="appointments per user, both sides")
     parser.add_argument("--parallel", type=int, default=32, help="floor: mailboxes at once")
+    parser.add_argument("--workers", type=int, default=None, help="bridge: worker processes (one per core)")
     args = parser.parse_args()
     result: dict[str, Any] = {"users": args.users, "events_per_user": args.events, "goal_s": 120}
     with tempfile.TemporaryDirectory(prefix="calbridge-backfill-") as name:
         with sandbox_process(Path(name) / "bridge-run", args.users, args.events) as world:
             result["seed_s"] = round(world["seed_seconds"], 1)
-            result["bridge"] = _bridge(world)
+            result["bridge"] = _bridge(world, args.workers or default_workers())
             print("bridge", json.dumps(result["bridge"]), flush=True)
         with sandbox_process(Path(name) / "floor-run", args.users, args.events) as world:
             result["floor"] = _floor(world, args.parallel)
