@@ -159,8 +159,7 @@ class SqlJournal:
             }
             for e in entries
         ]
-        async with self.store._write() as connection:
-            await connection.execute(sa.insert(journal_table), rows)
+        await self.store._run_writes(lambda: [(sa.insert(journal_table), rows)])
 
     async def writes(self, user_id: str, since: datetime, origin: str = "sync") -> list[JournalEntry]:
         table = journal_table

@@ -17,7 +17,10 @@ far more of a pass's wall time (py-spy at 20 changes a second, issue 10). An ind
 takes microseconds; in WAL mode it never waits for a writer. It waits at most `SYNC_READ_BUSY_MS` for the
 rare lock a reader can meet (a recovery after a crash), then the read takes the aiosqlite road as before.
 Every read still reads the file: another process's commit (`calbridge undo`, an admin command) is seen at
-once. Writes stay on aiosqlite (they may wait for another process's write lock).
+once. Write transactions (a commit, the journal's entries) run the same way (`_SyncWrites`), in turn with
+this process's other writers (the asyncio lock below); one that finds another process holding the write lock
+does not wait on the calling thread: nothing is written there, and it takes the aiosqlite road, which waits
+up to the busy timeout.
 
 Failures of the database itself (unreachable, locked past the timeout, connection lost) are raised as
 `TransientError`; a stored row this code cannot read as `MappingError`; a commit no store could keep as
@@ -29,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -184,6 +187,53 @@ class _SyncReads:
         self.engine.dispose()
 
 
+_Statement = tuple[sa.Executable, list[dict[str, Any]] | None]  # a statement and its rows (executemany)
+
+
+class _SyncWrites:
+    """SQLite in a file: write transactions on the calling thread (see the module doc). The caller holds
+    the store's write lock, so no write of this process is in flight on the async engine meanwhile."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine: Engine = create_engine(
+            url.set(drivername="sqlite"), connect_args={"check_same_thread": False}
+        )
+
+        @sa_event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # BEGIN IMMEDIATE and COMMIT are sent here, as below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout = 0")  # another process writing: the async road waits
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+    def run(self, statements: Callable[[], Iterable[_Statement]], store: SqlStore) -> bool:
+        """Run the `statements()` in one transaction; False, with nothing written, when another process holds
+        the write lock (or SQLite refused to begin), for the caller to write through the async engine."""
+        with self.engine.connect() as connection:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except DBAPIError:
+                return False
+            try:
+                for statement, rows in statements():
+                    if rows is None:
+                        connection.execute(statement)
+                    else:
+                        connection.execute(statement, rows)
+                connection.exec_driver_sql("COMMIT")
+            except BaseException as error:
+                with contextlib.suppress(DBAPIError):
+                    connection.exec_driver_sql("ROLLBACK")
+                if isinstance(error, OperationalError | InterfaceError):
+                    raise TransientError(f"the store at {store!r} failed: {_reason(error)}") from error
+                raise
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 class SqlStore:
     """The `bridge.ports.Store` over one async engine; see the module docstring."""
 
@@ -197,6 +247,10 @@ class SqlStore:
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._sync_reads = _SyncReads.of(engine)
+        self._sync_writes = _SyncWrites(engine.url) if self._sync_reads is not None else None
+        # The upserts of a commit, made once: making `excluded` anew for every commit cost more than running
+        # the statement (SQLAlchemy builds a proxy of every column each time).
+        self._upserts = {table.name: self._upsert(table) for table in (pairs, series, positions)}
 
     @property
     def dialect(self) -> str:
@@ -248,6 +302,12 @@ class SqlStore:
     def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
+    def _upsert(self, table: sa.Table) -> sa.Executable:
+        """Insert rows of `table`, or update every other column of a row whose primary key is there."""
+        insert = self._insert(table)
+        changed = {c.name: insert.excluded[c.name] for c in table.c if not c.primary_key}
+        return insert.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=changed)
+
     # ---------------------------------------------------------------------------------- lifecycle
 
     async def migrate(self) -> None:
@@ -264,8 +324,9 @@ class SqlStore:
             return await connection.run_sync(migrations.current)
 
     async def close(self) -> None:
-        if self._sync_reads is not None:
-            self._sync_reads.close()
+        for sync in (self._sync_reads, self._sync_writes):
+            if sync is not None:
+                sync.close()
         await self.engine.dispose()
 
     # -------------------------------------------------------------------------------------- pairs
@@ -397,53 +458,48 @@ class SqlStore:
             {"stream": p.stream, "value": p.value, "updated_at": now}
             for p in rules.last_by(commit.positions, lambda p: p.stream)
         ]
+
+        def statements() -> Iterator[_Statement]:
+            """Made as they run, inside the transaction (a statement that cannot be made fails it)."""
+            if pair_rows:
+                yield self._upserts[pairs.name], pair_rows
+            if series_rows:
+                yield self._upserts[series.name], series_rows
+            for keys in _chunks(commit.forget_series):
+                where = (series.c.user_id == commit.user_id, series.c.key.in_(keys))
+                yield sa.delete(series).where(*where), None
+            for keys in _chunks(commit.forget):
+                yield sa.delete(pairs).where(pairs.c.user_id == commit.user_id, pairs.c.key.in_(keys)), None
+            if position_rows:
+                yield self._upserts[positions.name], position_rows
+            for issue in commit.issues_opened:
+                yield self._open_issue(issue), None
+            for code, sf_id, ex_id in commit.issues_closed:
+                yield self._close_issue(commit.user_id, code, sf_id, ex_id, now), None
+            for tokens in _chunks(commit.intents_done):
+                yield sa.delete(intents).where(intents.c.token.in_(tokens)), None
+
+        await self._run_writes(statements, fence=fence)
+
+    async def _run_writes(
+        self, statements: Callable[[], Iterable[_Statement]], *, fence: Fence | None = None
+    ) -> None:
+        """The `statements()` in one write transaction: on the calling thread for an SQLite file when no
+        other process holds the write lock (`_SyncWrites`), else through the async engine (`_write`), under
+        `fence` there only (replicas run on PostgreSQL)."""
+        if fence is None and self._sync_writes is not None and self._write_lock is not None:
+            async with self._write_lock:
+                if self._sync_writes.run(statements, self):
+                    return
         async with self._write() as connection:
             await check_fence(connection, fence)
-            if pair_rows:
-                insert = self._insert(pairs)
-                await connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[pairs.c.user_id, pairs.c.key],
-                        set_={c.name: insert.excluded[c.name] for c in pairs.c if not c.primary_key},
-                    ),
-                    pair_rows,
-                )
-            if series_rows:
-                insert = self._insert(series)
-                await connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[series.c.user_id, series.c.key],
-                        set_={c.name: insert.excluded[c.name] for c in series.c if not c.primary_key},
-                    ),
-                    series_rows,
-                )
-            for keys in _chunks(commit.forget_series):
-                await connection.execute(
-                    sa.delete(series).where(series.c.user_id == commit.user_id, series.c.key.in_(keys))
-                )
-            if commit.forget:
-                for keys in _chunks(commit.forget):
-                    await connection.execute(
-                        sa.delete(pairs).where(pairs.c.user_id == commit.user_id, pairs.c.key.in_(keys))
-                    )
-            if position_rows:
-                insert = self._insert(positions)
-                await connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[positions.c.stream],
-                        set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
-                    ),
-                    position_rows,
-                )
-            for issue in commit.issues_opened:
-                await self._open_issue(connection, issue)
-            for code, sf_id, ex_id in commit.issues_closed:
-                await self._close_issue(connection, commit.user_id, code, sf_id, ex_id, now)
-            if commit.intents_done:
-                for tokens in _chunks(commit.intents_done):
-                    await connection.execute(sa.delete(intents).where(intents.c.token.in_(tokens)))
+            for statement, rows in statements():
+                if rows is None:
+                    await connection.execute(statement)
+                else:
+                    await connection.execute(statement, rows)
 
-    async def _open_issue(self, connection: AsyncConnection, issue: StoredIssue) -> None:
+    def _open_issue(self, issue: StoredIssue) -> sa.Executable:
         insert = self._insert(issues).values(
             user_id=issue.user_id,
             code=issue.code,
@@ -454,25 +510,22 @@ class SqlStore:
             last_seen=issue.last_seen,
             closed_at=None,
         )
-        await connection.execute(
-            insert.on_conflict_do_update(
-                index_elements=[issues.c[name] for name in OPEN_CAUSE],
-                index_where=issues.c.closed_at.is_(None),
-                set_={"last_seen": insert.excluded.last_seen, "message": insert.excluded.message},
-            )
+        return insert.on_conflict_do_update(
+            index_elements=[issues.c[name] for name in OPEN_CAUSE],
+            index_where=issues.c.closed_at.is_(None),
+            set_={"last_seen": insert.excluded.last_seen, "message": insert.excluded.message},
         )
 
-    async def _close_issue(
+    def _close_issue(
         self,
-        connection: AsyncConnection,
         user_id: str,
         code: str,
         sf_id: str | None,
         ex_id: str | None,
         now: datetime,
-    ) -> None:
+    ) -> sa.Executable:
         cause = rules.issue_cause(user_id, code, sf_id, ex_id)
-        await connection.execute(
+        return (
             sa.update(issues)
             .where(*(issues.c[name] == value for name, value in zip(OPEN_CAUSE, cause, strict=True)))
             .where(issues.c.closed_at.is_(None))

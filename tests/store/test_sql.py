@@ -127,7 +127,7 @@ async def test_a_commit_failing_halfway_changes_nothing(
     pending = Intent("005A", "sf:00UA", Side.EXCHANGE, "update item", "t1")
     await store.record_intent(pending)
 
-    async def fail(*_args: object) -> None:
+    def fail(*_args: object) -> None:  # the statement closing the issue is made inside the transaction
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(store, "_close_issue", fail)
