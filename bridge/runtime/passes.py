@@ -467,6 +467,9 @@ def _advanced(before: PairState | None, failed: PlanFailed, seen: Observation) -
             state = replace(state, ex_id=record_id, base_ex=base, ex_version=version)
     if state is not before and failed_side not in wrote:
         state = _read_as_base(state, failed_side, seen)
+    if state.base_ex is not before.base_ex:
+        # R-ATT-8: the addresses of the item's base that resolved to no one, as the plan found them.
+        state = replace(state, unresolved=planned.unresolved)
     return state
 
 

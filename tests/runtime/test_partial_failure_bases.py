@@ -49,6 +49,35 @@ async def test_r_att_4_an_attendee_added_and_removed_in_outlook_while_the_item_i
     assert [r.relation_id for r in world.sf.relations[event_id]] == [PAT_ID]
 
 
+async def test_r_att_8_an_address_added_as_the_item_is_paired_that_resolves_nowhere_is_reported(
+    world: World,
+) -> None:
+    """As the bridge writes the pairing fields, the person invites Pat and someone Salesforce does not know;
+    Pat is related, and the second write of the item loses the race to a new location. The unknown address
+    is still reported (I-UNRESOLVED-ATTENDEE) and looked up again later: once Salesforce knows it, it is
+    related at the item's next change."""
+    world.sf.people[PAT.email] = Relation(PAT_ID, RelationKind.CONTACT)
+    stranger = ExchangeAttendee("kim@elsewhere.example")
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Invited as paired", start, end)
+    world.ex.meanwhile[item_id] += [
+        lambda: world.ex.edit_item(ANN.mailbox, item_id, required_attendees=(PAT, stranger)),
+        lambda: world.ex.edit_item(ANN.mailbox, item_id, location="Room 7"),
+    ]
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    assert not world.ex.meanwhile[item_id]
+    (event_id,) = [i for i, e in world.sf.events.items() if e.get("Subject") == "Invited as paired"]
+    assert [r.relation_id for r in world.sf.relations[event_id]] == [PAT_ID]
+    assert world.sf.events[event_id].get("Location") == "Room 7"
+    issues = await world.store.issues(ANN.user_id)
+    assert [i.code for i in issues if i.code == "I-UNRESOLVED-ATTENDEE"] == ["I-UNRESOLVED-ATTENDEE"]
+    world.sf.people[stranger.email] = Relation("003000000000KIM", RelationKind.CONTACT)
+    world.ex.edit_item(ANN.mailbox, item_id, location="Room 8")
+    await world.bridge.wait_idle()
+    assert sorted(r.relation_id for r in world.sf.relations[event_id]) == ["003000000000KIM", PAT_ID]
+
+
 async def test_r_merge_1_an_outlook_edit_undone_while_the_item_is_paired_is_undone_in_salesforce(
     world: World,
 ) -> None:
