@@ -18,7 +18,7 @@ from typing import Any
 
 from bridge.core.fields import SF_STATUS, ExchangeItem, SalesforceRelation, parse_datetime, version_stamp
 from bridge.core.model import Directory, Relation, RelationKind, Response, Side
-from bridge.errors import ConflictError, NotFoundError, RefusedError, StreamGapError
+from bridge.errors import ConflictError, NotFoundError, RefusedError, StreamGapError, TransientError
 from bridge.ports import (
     ChangeType,
     EventChange,
@@ -57,6 +57,7 @@ class MemorySalesforce:
         self.people: dict[str, Relation] = {}
         self.calls: dict[str, int] = defaultdict(int)
         self.refuse: dict[str, str] = {}  # operation -> message: the next such write is refused
+        self.busy_subjects: dict[str, int] = {}  # subject -> creates of such events that fail transiently
         self.conflict_once: set[str] = set()  # event ids whose next conditional write loses a race
         # Event id -> a person's changes, each run as the bridge's next write of that event (or of its
         # relations) arrives, before its version is checked: a change made at that moment wins the race.
@@ -152,6 +153,10 @@ class MemorySalesforce:
 
     async def create_event(self, fields: Mapping[str, object], who_ids: Sequence[str]) -> Written:
         self._check("create_event")
+        subject = str(fields.get("Subject") or "")
+        if self.busy_subjects.get(subject):
+            self.busy_subjects[subject] -= 1
+            raise TransientError(f"Salesforce is busy (creating {subject!r})")
         event_id = f"00U{next(self._ids):012d}"
         self.events[event_id] = {"Id": event_id, **fields}
         if who_ids:
@@ -273,6 +278,9 @@ class MemoryMailbox:
         # its version is checked: a change made at that moment wins the race.
         self.meanwhile: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self.refuse_sync_state: set[str] = set()
+        # As EWS SyncFolderItems and Graph delta: a sync state reports deleted only the items it knew, so
+        # an item made and deleted after it is never reported (off: every deletion logged is reported).
+        self.reports_only_known = False
         self.page_size = 50
         self._ids = itertools.count(1)
         self._notices: asyncio.Queue[MailboxNotice] = asyncio.Queue()
@@ -337,8 +345,15 @@ class MemoryMailbox:
         end = min(len(log), start + self.page_size)
         changed: dict[str, ExchangeItem] = {}
         deleted: list[str] = []
+        known: dict[str, bool] = {}  # item id -> whether the state knew it (last logged as present)
+        if self.reports_only_known:
+            for item_id, gone in log[:start]:
+                known[item_id] = not gone
         for item_id, gone in log[start:end]:
             current = self.items[mailbox].get(item_id)
+            if (gone or current is None) and self.reports_only_known and not known.get(item_id):
+                changed.pop(item_id, None)
+                continue
             if gone or current is None:
                 changed.pop(item_id, None)
                 if item_id not in deleted:
