@@ -461,6 +461,8 @@ def _advanced(before: PairState | None, failed: PlanFailed, seen: Observation) -
         kept = _still_to_carry(before, planned, side, read)
         if kept is not None:
             base, version = kept, None  # a base that differs from the record tracks no version
+        else:
+            state = replace(state, masked=planned.masked)  # R-PRIV-1: the written side shows the mask or not
         if side is Side.SALESFORCE:
             state = replace(state, sf_id=record_id, base_sf=base, sf_version=version)
         else:

@@ -78,6 +78,30 @@ async def test_r_att_8_an_address_added_as_the_item_is_paired_that_resolves_nowh
     assert sorted(r.relation_id for r in world.sf.relations[event_id]) == ["003000000000KIM", PAT_ID]
 
 
+async def test_r_priv_1_an_item_made_private_as_it_is_paired_keeps_its_later_edits_out_of_salesforce(
+    world: World,
+) -> None:
+    """As the bridge writes the pairing fields, the person marks the item private: the re-plan masks the
+    event, and its second write of the item loses the race to the person setting a location. The event stays
+    a `Private` busy block: the location never reaches it (R-PRIV-1; before, the pair forgot the mask)."""
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Doctor", start, end)
+    world.ex.meanwhile[item_id] += [
+        lambda: world.ex.edit_item(ANN.mailbox, item_id, sensitivity="Private"),
+        lambda: world.ex.edit_item(ANN.mailbox, item_id, location="Clinic"),
+    ]
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    assert not world.ex.meanwhile[item_id]
+    (event_id,) = list(world.sf.events)
+    event = world.sf.events[event_id]
+    assert (event["Subject"], event["IsPrivate"], event.get("Location") or "") == ("Private", True, "")
+    world.ex.edit_item(ANN.mailbox, item_id, subject="Doctor (dentist)")
+    await world.bridge.wait_idle()
+    assert world.sf.events[event_id]["Subject"] == "Private"
+    assert world.ex.items[ANN.mailbox][item_id].location == "Clinic"
+
+
 async def test_r_merge_1_an_outlook_edit_undone_while_the_item_is_paired_is_undone_in_salesforce(
     world: World,
 ) -> None:
