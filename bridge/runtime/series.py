@@ -508,8 +508,11 @@ class SeriesRoad:
             if not result.failed:
                 await self._invitees(ctx, state, result, sf, ex)
             elif result.state.ended and state is not None and not state.ended:
-                # An unsync stopped on a refused write: kept as it was, the next pass finishes it.
+                # An unsync stopped on a refused write: kept as it was, the next pass finishes it and
+                # closes the issue, named as the series it keeps.
                 result.state = unsync_interrupted(state, result.opened[0].code if result.opened else None)
+                named = (state.sf_series, state.ex_series)
+                result.opened = [replace(i, sf_id=named[0], ex_id=named[1]) for i in result.opened]
             await self._journal(writes.journal)
             await self._commit(ctx, result.state, result.opened, result.closed)
             self._report(ctx, result, planned)
