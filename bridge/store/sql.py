@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -151,6 +153,19 @@ def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_Sql = tuple[str, tuple[str, ...]]  # an SQLite statement and its parameters
+
+# The reads of every pass in SQLite's SQL (`_SyncReads.text`); each names the columns its decoder reads, and
+# orders as `_text_order` does on SQLite (BINARY collation: code point order).
+_PAIRS_OF = f"SELECT user_id, key, state, event, item FROM {pairs.name} WHERE user_id = ? ORDER BY key"
+_PAIR_BY = {
+    Side.SALESFORCE: f"SELECT user_id, key, state, event, item FROM {pairs.name} WHERE sf_id = ?",
+    Side.EXCHANGE: f"SELECT user_id, key, state, event, item FROM {pairs.name} WHERE ex_id = ?",
+}
+_SERIES_OF = f"SELECT user_id, key, state FROM {series.name} WHERE user_id = ? ORDER BY key"
+_POSITION = f"SELECT value FROM {positions.name} WHERE stream = ?"
+
+
 class _SyncReads:
     """SQLite in a file: reads through the sqlite3 module on the calling thread (see the module doc)."""
 
@@ -181,6 +196,21 @@ class _SyncReads:
             with self.engine.connect() as connection:
                 return cast(Sequence[Mapping[str, Any]], connection.execute(query).mappings().all())
         except DBAPIError:
+            return None
+
+    def text(self, sql: _Sql) -> Sequence[Mapping[str, Any]] | None:
+        """The rows of a read written in SQL, straight on the sqlite3 connection (the reads every pass
+        makes: SQLAlchemy's execution cost more than SQLite's); None as `rows`."""
+        statement, parameters = sql
+        try:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
+                cursor.row_factory = sqlite3.Row
+                return cast(Sequence[Mapping[str, Any]], cursor.execute(statement, parameters).fetchall())
+            finally:
+                connection.close()
+        except (DBAPIError, sqlite3.Error):
             return None
 
     def close(self) -> None:
@@ -279,15 +309,17 @@ class SqlStore:
         async with self._failures(), self.engine.connect() as connection:
             yield connection
 
-    async def _rows(self, query: sa.Select[Any]) -> Sequence[Mapping[str, Any]]:
-        """The rows of a read: on the calling thread for an SQLite file, else (or when that read was
-        refused) through the async engine, whose failures are translated (`_failures`)."""
+    async def _rows(
+        self, query: Callable[[], sa.Select[Any]], sql: _Sql | None = None
+    ) -> Sequence[Mapping[str, Any]]:
+        """The rows of a read: on the calling thread for an SQLite file (as `sql` when given), else (or when
+        that read was refused) through the async engine, whose failures are translated (`_failures`)."""
         if self._sync_reads is not None:
-            found = self._sync_reads.rows(query)
+            found = self._sync_reads.text(sql) if sql is not None else self._sync_reads.rows(query())
             if found is not None:
                 return found
         async with self._read() as connection:
-            return cast(Sequence[Mapping[str, Any]], (await connection.execute(query)).mappings().all())
+            return cast(Sequence[Mapping[str, Any]], (await connection.execute(query())).mappings().all())
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -332,12 +364,16 @@ class SqlStore:
     # -------------------------------------------------------------------------------------- pairs
 
     async def pairs_of(self, user_id: str) -> list[StoredPair]:
-        query = sa.select(pairs).where(pairs.c.user_id == user_id).order_by(*self._text_order(pairs.c.key))
-        return await self._pairs(query)
+        def query() -> sa.Select[Any]:
+            return sa.select(pairs).where(pairs.c.user_id == user_id).order_by(*self._text_order(pairs.c.key))
+
+        return await self._pairs(query, (_PAIRS_OF, (user_id,)))
 
     async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None:
         column = pairs.c.sf_id if side is Side.SALESFORCE else pairs.c.ex_id
-        found = await self._pairs(sa.select(pairs).where(column == record_id))  # rarely more than one
+        found = await self._pairs(
+            lambda: sa.select(pairs).where(column == record_id), (_PAIR_BY[side], (record_id,))
+        )  # rarely more than one
         return min(found, key=rules.by_record_preference, default=None)
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:
@@ -351,18 +387,20 @@ class SqlStore:
                 .where(pairs.c.uid.in_(some))
                 .order_by(*self._text_order(pairs.c.user_id, pairs.c.key))
             )
-            for pair in await self._pairs(query):
+            for pair in await self._pairs(functools.partial(_same, query)):
                 found.setdefault(pair.state.uid or "", []).append(pair)
         return found
 
-    async def _pairs(self, query: sa.Select[Any]) -> list[StoredPair]:
-        return [_pair_from_row(row) for row in await self._rows(query)]
+    async def _pairs(self, query: Callable[[], sa.Select[Any]], sql: _Sql | None = None) -> list[StoredPair]:
+        return [_pair_from_row(row) for row in await self._rows(query, sql)]
 
     async def series_of(self, user_id: str) -> list[StoredSeries]:
-        query: sa.Select[Any] = (
-            sa.select(series).where(series.c.user_id == user_id).order_by(*self._text_order(series.c.key))
-        )
-        return [_series_from_row(row) for row in await self._rows(query)]
+        def query() -> sa.Select[Any]:
+            return (
+                sa.select(series).where(series.c.user_id == user_id).order_by(*self._text_order(series.c.key))
+            )
+
+        return [_series_from_row(row) for row in await self._rows(query, (_SERIES_OF, (user_id,)))]
 
     async def series_by_record(self, side: Side, record_id: str) -> StoredSeries | None:
         # Occurrence ids live inside the state's JSON: the text search narrows (SQLite's LIKE ignores
@@ -374,14 +412,16 @@ class SqlStore:
             .where(sa.or_(column == record_id, series.c.state.contains(text, autoescape=True)))
             .order_by(*self._text_order(series.c.user_id, series.c.key))
         )
-        rows = await self._rows(query)
+        rows = await self._rows(lambda: query)
         found = (s for s in map(_series_from_row, rows) if s.state.holds(side, record_id))
         return next(found, None)
 
     # ---------------------------------------------------------------------------------- positions
 
     async def position(self, stream: str) -> str | None:
-        rows = await self._rows(sa.select(positions.c.value).where(positions.c.stream == stream))
+        rows = await self._rows(
+            lambda: sa.select(positions.c.value).where(positions.c.stream == stream), (_POSITION, (stream,))
+        )
         return str(rows[0]["value"]) if rows else None
 
     async def positions(self, prefix: str) -> dict[str, str]:
@@ -391,7 +431,7 @@ class SqlStore:
             .where(sa.func.substr(positions.c.stream, 1, len(prefix)) == prefix)
             .order_by(*self._text_order(positions.c.stream))
         )
-        return {str(row["stream"]): str(row["value"]) for row in await self._rows(query)}
+        return {str(row["stream"]): str(row["value"]) for row in await self._rows(lambda: query)}
 
     # ------------------------------------------------------------------------------------ intents
 
@@ -431,7 +471,7 @@ class SqlStore:
         query = sa.select(intents).order_by(intents.c.created_at, *self._text_order(intents.c.token))
         if user_id is not None:
             query = query.where(intents.c.user_id == user_id)
-        rows = await self._rows(query)
+        rows = await self._rows(lambda: query)
         return [
             Intent(
                 user_id=row["user_id"],
@@ -540,7 +580,7 @@ class SqlStore:
             query = query.where(issues.c.user_id == user_id)
         if open_only:
             query = query.where(issues.c.closed_at.is_(None))
-        rows = await self._rows(query)
+        rows = await self._rows(lambda: query)
         return [
             StoredIssue(
                 user_id=row["user_id"],
@@ -557,6 +597,10 @@ class SqlStore:
 
 
 # --------------------------------------------------------------------------------------------- rows
+
+
+def _same(query: sa.Select[Any]) -> sa.Select[Any]:
+    return query
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
