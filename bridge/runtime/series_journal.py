@@ -167,6 +167,12 @@ def _was(prior: SeriesState | None) -> dict[str, object]:
     return {"series": series_to_dict(prior) if prior is not None else None}
 
 
+def stored_row(state: SeriesState) -> dict[str, object]:
+    """A stored series' state as a journal entry's `pair_before` holds it: what `calbridge undo` journals
+    with its own writes, so that undoing the undo puts the series' state back as it was before it."""
+    return _was(state)
+
+
 def observed(
     user_id: str, key: str, commands: Sequence[Command], at: datetime, issues: Sequence[Issue] = ()
 ) -> ObservedPlan | None:

@@ -16,11 +16,11 @@ bridge's earlier writes of that record. A pair whose writes were all reverted ge
 it was before them (a pair the bridge created is forgotten); the others keep theirs. Reverted entries are
 marked undone, so a second undo does not revert them again.
 
-Undo's own writes are journaled like the bridge's, with `origin` "undo" and the pair row as it was before
-the undo, so they can be audited and undone in turn: `undo_undo` (`--undo-undo`) reverts the undo writes
-since T instead of the bridge's, and puts back what an undo run by mistake reverted (a record it re-creates
-gets a new id from the service; the pairing fields and the stored pair follow it). Without it, running the
-same undo twice changes nothing the second time.
+Undo's own writes are journaled like the bridge's, with `origin` "undo" and the pair row (or the series'
+stored state) as it was before the undo, so they can be audited and undone in turn: `undo_undo`
+(`--undo-undo`) reverts the undo writes since T instead of the bridge's, and puts back what an undo run by
+mistake reverted (a record it re-creates gets a new id from the service; the pairing fields and the stored
+pair or series follow it). Without it, running the same undo twice changes nothing the second time.
 
 The bridge must not be writing for the user meanwhile (it would redo what undo reverts): the command
 refuses unless the user is in observe mode (or `--force` says the bridge is stopped).
@@ -258,13 +258,23 @@ class _Undo:
         if old.is_all_day and old.time_zone:
             values["time_zone"] = old.time_zone
         event_id = self.now_id(Side.SALESFORCE, old.salesforce_event_id or "")
-        values["salesforce_event_id"] = event_id or None
+        # The pairing field goes in a write of its own: to Graph a create naming the event is the bridge's
+        # first create of this item again (its transactionId comes from the body, R-GRAPH-4), answered
+        # with the item undo deleted instead of a new one.
+        values["salesforce_event_id"] = None
         written = await self.exchange.create_item(self.mailbox, values, old.categories, False)
+        if written.id == entry.record_id:  # that answer all the same: nothing was made
+            raise NotUndone(
+                f"Exchange item {entry.record_id}: Exchange answered the re-create with the deleted item "
+                "itself (an earlier create of the same item); restore it from Deleted Items by hand"
+            )
         self.renamed[(Side.EXCHANGE, entry.record_id)] = written.id
         if written.uid:
             self.uids[written.id] = written.uid
         made = {"fields": journal.encode_fields(values), "categories": list(old.categories)}
         self.note(Side.EXCHANGE, "create", written.id, None, made)
+        if event_id:
+            await self._point_item(written.id, event_id)
         event = await self.event(event_id) if event_id else None
         if event is not None and event.fields.get(SF_ITEM_ID_FIELD) == entry.record_id:
             pairing = {SF_ITEM_ID_FIELD: written.id, SF_UID_FIELD: written.uid}
@@ -272,6 +282,16 @@ class _Undo:
             was = journal.event_before(event, pairing)
             self.note(Side.SALESFORCE, "update", event_id, was, {"fields": journal.encode_fields(pairing)})
         return f"re-created Exchange item {entry.record_id} as {written.id}"
+
+    async def _point_item(self, item_id: str, event_id: str) -> None:
+        """The re-created item's pairing field (R-PAIR-1), set on the item just made."""
+        item = await self.item(item_id)
+        pairing: dict[str, object] = {"salesforce_event_id": event_id}
+        version = item.change_key if item is not None else None
+        await self.exchange.update_item(self.mailbox, item_id, version, pairing, (), (), False)
+        before = journal.item_before(item, pairing) if item is not None else None
+        changed = {"fields": journal.encode_fields(pairing), "add_categories": [], "remove_categories": []}
+        self.note(Side.EXCHANGE, "update", item_id, before, changed)
 
     async def _relation(self, entry: JournalEntry, event_id: str) -> str:
         before, after = entry.before or {}, entry.after or {}
@@ -315,6 +335,8 @@ async def undo(
     entries = await book.writes(user_id, since, "undo" if undo_undo else "sync")
     report = UndoReport()
     rows = {records.pair_key(p.state): journal.stored_pair_json(p) for p in await store.pairs_of(user_id)}
+    # A series' stored state too (SPEC §15), journaled with undo's writes so that undoing them puts it back.
+    rows |= {s.state.key: series_journal.stored_row(s.state) for s in await store.series_of(user_id)}
     work = _Undo(salesforce, exchange, user_id, mailbox, now, rows)
     left: set[tuple[Side, str]] = set()
     kept_keys: set[str] = set()

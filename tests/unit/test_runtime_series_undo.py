@@ -5,6 +5,7 @@ deleted, and gives the series its stored state back as before those writes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bridge.core.commands import DeleteEvent, DeleteItem, UpdateEvent, frozen_fields
@@ -111,3 +112,37 @@ def test_observe_reports_each_single_copy_an_expanded_series_would_write() -> No
     assert seen.lines[1] == "update salesforce event 00U1 (an occurrence's single event): Location"
     assert seen.lines[2] == "delete exchange item AAMk1 (an occurrence's single item)"
     assert describe(commands[3]) == "delete salesforce event 00U2 (an occurrence's single event)"
+
+
+def test_undoing_the_undo_puts_the_series_state_back_as_before_the_undo() -> None:
+    """`--undo-undo`: the single events re-created, and the series' stored state as it was before the first
+    undo, its pairs bound to the events made anew (not left to be found again by their pairing fields)."""
+    machine, _ = _machine()
+    since = datetime.now(UTC)
+    user, _, _ = _expanded(machine, "Pipeline", 4)
+    (before,) = _series(machine, user)
+    undo_at = datetime.now(UTC)
+    _undo(machine, user, since)
+    assert _series(machine, user) == []
+    report = machine.run(
+        undo(
+            machine.sf,
+            machine.ex,
+            machine.store,
+            user_id=user,
+            mailbox=MAILBOX[user],
+            since=undo_at,
+            now=datetime.now(UTC),
+            undo_undo=True,
+        )
+    )
+    assert not report.kept, report.kept  # type: ignore[attr-defined]
+    (after,) = _series(machine, user)
+    made = _singles(machine, user)
+    assert len(made) == 3
+    assert {p.sf_id for p in after.occurrences} == set(made)
+    assert {p.sf_id for p in after.occurrences}.isdisjoint({p.sf_id for p in before.occurrences})
+    unbound = tuple(replace(p, sf_id=None) for p in after.occurrences)
+    assert replace(after, occurrences=unbound) == replace(
+        before, occurrences=tuple(replace(p, sf_id=None) for p in before.occurrences)
+    )
