@@ -279,8 +279,9 @@ class MemoryMailbox:
         self.meanwhile: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self.refuse_sync_state: set[str] = set()
         # As EWS SyncFolderItems and Graph delta: a sync state reports deleted only the items it knew, so
-        # an item made and deleted after it is never reported (off: every deletion logged is reported).
-        self.reports_only_known = False
+        # an item made and deleted after it is never reported (off: every deletion logged is reported, which
+        # hides the cases where the runtime must find such a deletion itself).
+        self.reports_only_known = True
         self.page_size = 50
         self._ids = itertools.count(1)
         self._notices: asyncio.Queue[MailboxNotice] = asyncio.Queue()

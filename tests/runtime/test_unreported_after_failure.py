@@ -27,7 +27,7 @@ RETRY_LATER = replace(FAST, actor=ActorSettings(idle_s=2.0, first_backoff_s=1.0)
 @pytest.fixture
 async def bridge_parts() -> AsyncIterator[tuple[MemorySalesforce, MemoryMailbox, MemoryStore, Bridge]]:
     sf, ex, store = MemorySalesforce(), MemoryMailbox(), MemoryStore()
-    ex.reports_only_known = True
+    assert ex.reports_only_known  # as EWS and Graph
     bridge = Bridge(sf, ex, store, [ANN], settings=RETRY_LATER)
     await bridge.start()
     await bridge.wait_idle()
