@@ -165,3 +165,31 @@ def test_r_del_3_kind_e_an_attendee_who_unsyncs_a_colleagues_series_leaves_every
     wait_until(lambda: all(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
     time.sleep(QUIET_S)
     assert [r["Id"] for r in steps.events(world, subject)] == rows, "no series of the attendee's own"
+
+
+def test_r_del_9_a_follower_who_unsynced_an_outside_series_follows_it_again_with_the_category(
+    world: World,
+) -> None:
+    """Kind D with R-MULTI: user 2 follows the series user 1 holds (an outside organizer's), unsyncs their
+    copy (off every row), then gives it `Salesforce` again: an invitee of every row again, and a holder the
+    series passes to when user 1 deletes theirs (R-MULTI-4), never a second series."""
+    subject = "Follower story: Partner planning with Kestrel Ports (back again)"
+    rows, masters = steps.shared_outside_series(world, subject, 16)
+    second_id, _ = world.user(2)
+    ids = [str(r["Id"]) for r in rows]
+    follower = world.outlook(2)
+    copy = follower.by_id(masters[2].id)
+    follower.change(copy, categories=[*(copy.categories or []), UNSYNC])
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+
+    follower.change(follower.by_id(masters[2].id), categories=[SYNC])
+    wait_until(lambda: all(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+    time.sleep(QUIET_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == ids, "no series of the follower's own"
+
+    world.outlook(1).delete(world.outlook(1).by_id(masters[1].id))
+    passed, _ = wait_until(
+        lambda: (r := steps.events(world, subject)) and {x["OwnerId"] for x in r} == {second_id} and r,
+        timeout=WAIT_S,
+    )
+    assert [r["Id"] for r in passed] == ids  # passed on, not deleted
