@@ -34,6 +34,7 @@ import contextlib
 import functools
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +71,7 @@ EXAMPLES = (
     "sqlite+aiosqlite:///STATE_DIR/calbridge.db or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
 )
 BUSY_TIMEOUT_MS = 15_000
+DECODED_KEPT = 4096  # pair rows kept decoded, by their text (`SqlStore._decoded_pair`)
 SYNC_READ_BUSY_MS = 100  # the most a read on the calling thread waits for a lock (see the module doc)
 _WRITE = "calbridge_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
@@ -173,14 +175,13 @@ class _SyncReads:
         self.engine: Engine = create_engine(
             url.set(drivername="sqlite"), connect_args={"check_same_thread": False}
         )
+        self._path = url.database or ""
+        self._lock = threading.Lock()  # the connection of `text`, for one read at a time
+        self._connection: sqlite3.Connection | None = None
 
         @sa_event.listens_for(self.engine, "connect")
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # each SELECT its own snapshot, as on aiosqlite
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {SYNC_READ_BUSY_MS}")
-            cursor.execute("PRAGMA query_only = ON")
-            cursor.close()
+            _read_only(dbapi_connection)
 
     @staticmethod
     def of(engine: AsyncEngine) -> _SyncReads | None:
@@ -202,19 +203,32 @@ class _SyncReads:
         """The rows of a read written in SQL, straight on the sqlite3 connection (the reads every pass
         makes: SQLAlchemy's execution cost more than SQLite's); None as `rows`."""
         statement, parameters = sql
-        try:
-            connection = self.engine.raw_connection()
+        with self._lock:
             try:
-                cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
-                cursor.row_factory = sqlite3.Row
-                return cast(Sequence[Mapping[str, Any]], cursor.execute(statement, parameters).fetchall())
-            finally:
-                connection.close()
-        except (DBAPIError, sqlite3.Error):
-            return None
+                if self._connection is None:
+                    self._connection = sqlite3.connect(self._path, check_same_thread=False)
+                    _read_only(self._connection)
+                    self._connection.row_factory = sqlite3.Row
+                rows = self._connection.execute(statement, parameters).fetchall()
+                return cast(Sequence[Mapping[str, Any]], rows)
+            except sqlite3.Error:
+                return None
 
     def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
         self.engine.dispose()
+
+
+def _read_only(connection: Any) -> None:
+    """A reading connection of `_SyncReads`: no transaction of its own, a short busy timeout, no writes."""
+    connection.isolation_level = None  # each SELECT its own snapshot, as on aiosqlite
+    cursor = connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SYNC_READ_BUSY_MS}")
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
 
 
 _Statement = tuple[sa.Executable, list[dict[str, Any]] | None]  # a statement and its rows (executemany)
@@ -278,6 +292,7 @@ class SqlStore:
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._sync_reads = _SyncReads.of(engine)
         self._sync_writes = _SyncWrites(engine.url) if self._sync_reads is not None else None
+        self._decoded: dict[tuple[str | None, ...], StoredPair] = {}  # `_decoded_pair`
         # The upserts of a commit, made once: making `excluded` anew for every commit cost more than running
         # the statement (SQLAlchemy builds a proxy of every column each time).
         self._upserts = {table.name: self._upsert(table) for table in (pairs, series, positions)}
@@ -392,7 +407,20 @@ class SqlStore:
         return found
 
     async def _pairs(self, query: Callable[[], sa.Select[Any]], sql: _Sql | None = None) -> list[StoredPair]:
-        return [_pair_from_row(row) for row in await self._rows(query, sql)]
+        return [self._decoded_pair(row) for row in await self._rows(query, sql)]
+
+    def _decoded_pair(self, row: Mapping[str, Any]) -> StoredPair:
+        """`_pair_from_row`, kept for the row's exact text: every pass reads its user's pairs, most of them
+        as the last pass left them, and decoding them was most of what a read cost. A row written anew
+        (by any process) has new text, so it is decoded again; the values are frozen, so sharing is safe."""
+        text = (row["user_id"], row["key"], row["state"], row["event"], row["item"])
+        found = self._decoded.get(text)
+        if found is None:
+            found = self._decoded[text] = _pair_from_row(row)
+            if len(self._decoded) > DECODED_KEPT:
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del self._decoded[next(iter(self._decoded))]  # the oldest decoded
+        return found
 
     async def series_of(self, user_id: str) -> list[StoredSeries]:
         def query() -> sa.Select[Any]:
