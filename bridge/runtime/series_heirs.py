@@ -106,7 +106,7 @@ class SeriesHeirs:
         enrolled: Mapping[str, str],
     ) -> None:
         self.store, self.salesforce, self.exchange, self.enrolled = store, salesforce, exchange, enrolled
-        # Masters `followed` found no holder for in this pass, which the road claims next (`claim`).
+        # The series masters the mailbox sync of the pass listed (`followed`), claimed next (`claim`).
         self._seen: dict[str, ExchangeItem] = {}
 
     def _others(self, emails: Sequence[str], user_id: str) -> list[tuple[str, str]]:
@@ -141,11 +141,13 @@ class SeriesHeirs:
         marks: list[StoredSeries] = []
         self._seen.clear()  # one pass's
         for item in items:
-            if item.item_id in held or not self._candidate(item, policy):
+            if item.item_id in held or not item.is_recurring:
+                continue
+            self._seen[item.item_id] = item  # the road claims it (`claim`) before making a series
+            if not self._candidate(item, policy):
                 continue
             holder = await self._holder(item, self._others(_emails(item), user_id))
             if holder is None:
-                self._seen[item.item_id] = item  # the road claims it (`claim`) before making a series
                 continue
             found.add(item.item_id)
             marks.append(StoredSeries(user_id, follower(holder, item.item_id)))
@@ -165,7 +167,7 @@ class SeriesHeirs:
         (another user's road made the series meanwhile), this user follows it (their mark is stored) and
         the claim yields False. Any other master yields True at once."""
         item = self._seen.pop(master_id, None)
-        if item is None:
+        if item is None:  # a master the pass's mailbox sync did not list (a window reconcile shows it)
             item = (await self.exchange.read_items(mailbox, [master_id])).get(master_id)
         others = self._others(_emails(item), user_id) if item is not None else []
         if item is None or not others or not self._candidate(item, policy):
