@@ -158,7 +158,7 @@ class MemorySalesforce:
             self.busy_subjects[subject] -= 1
             raise TransientError(f"Salesforce is busy (creating {subject!r})")
         event_id = f"00U{next(self._ids):012d}"
-        self.events[event_id] = {"Id": event_id, **fields}
+        self.events[event_id] = {"Id": event_id, **_readable(fields)}
         if who_ids:
             self.events[event_id]["WhoId"] = who_ids[0]
         version = self._stamp(event_id)
@@ -169,7 +169,7 @@ class MemorySalesforce:
         self, event_id: str, if_version: str | None, fields: Mapping[str, object]
     ) -> Written:
         self._check("update_event", event_id, if_version)
-        self.events[event_id].update(fields)
+        self.events[event_id].update(_readable(fields))
         version = self._stamp(event_id)
         self._emit(event_id, ChangeType.UPDATE, {**fields, **self._stamps(event_id)}, echo=True)
         return Written(event_id, version if self.return_versions else None)
@@ -261,6 +261,12 @@ class MemorySalesforce:
             "Event", kind, (event_id,), fields, frozenset(), self.clock.now, position, echo, transaction
         )
         self._stream.put_nowait(change)
+
+
+def _readable(fields: Mapping[str, object]) -> dict[str, object]:
+    """The fields of a write that a read gives back: Salesforce takes `EventWhoIds` (Shared Activities) on a
+    write and never returns it on a read (the runtime's stored records leave it out too)."""
+    return {name: value for name, value in fields.items() if name != "EventWhoIds"}
 
 
 class MemoryMailbox:
