@@ -224,3 +224,33 @@ def test_r_merge_1_an_outlook_edit_whose_event_write_was_lost_still_reaches_sale
     assert to_event.fields["Location"] == "Room 7"
     assert "Subject" not in to_event.fields
     assert [c.fields.get("subject") for c in of_type(again, UpdateItem)] in ([], [None])
+
+
+async def test_r_att_1_an_invitee_added_in_salesforce_whose_item_write_lost_a_race_still_reaches_outlook(
+    world: World,
+) -> None:
+    """Pat invited to the event and the event renamed in Salesforce, the location edited in Outlook: the plan
+    writes the location to the event and the name and Pat to the item, and the item's write loses the race to
+    the person moving its end. Pat and the name still reach the item (R-ATT-1), and the new end the event."""
+    world.sf.people[PAT.email] = Relation(PAT_ID, RelationKind.CONTACT)
+    start, end = soon()
+    item_id = world.ex.put_item(ANN.mailbox, "Kick-off", start, end)
+    await world.bridge.wait_idle()
+    (event_id,) = [i for i, e in world.sf.events.items() if e.get("Subject") == "Kick-off"]
+    later = end + timedelta(minutes=30)
+    world.ex.meanwhile[item_id].append(lambda: world.ex.edit_item(ANN.mailbox, item_id, end=later))
+    await world.bridge.stop()
+    world.sf.invite(event_id, PAT_ID)
+    world.sf.edit_event(event_id, Subject="Kick-off (all)")
+    world.ex.edit_item(ANN.mailbox, item_id, location="Room 7")
+    world.sf.pending(), world.ex.pending()  # lost: the window reconcile of the restart reads both copies
+    await world.restart()
+    await world.bridge.wait_idle()
+    await world.bridge.wait_idle()
+    assert not world.ex.meanwhile[item_id]
+    item = world.ex.items[ANN.mailbox][item_id]
+    assert [a.email for a in item.required_attendees] == [PAT.email]
+    assert (item.subject, item.location, item.end) == ("Kick-off (all)", "Room 7", later)
+    assert world.sf.events[event_id]["Location"] == "Room 7"
+    assert parse_datetime(world.sf.events[event_id]["EndDateTime"]) == later
+    assert [r.relation_id for r in world.sf.relations[event_id]] == [PAT_ID]
