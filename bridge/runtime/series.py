@@ -82,6 +82,7 @@ from bridge.core.series_gone import (
     item_tombstones,
     left_key,
     left_series,
+    opted_in_again,
     plan_gone,
     unsync_asked,
     unsync_interrupted,
@@ -109,7 +110,7 @@ from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
 from bridge.runtime.series_heirs import SeriesHeirs, followed_series, follower
-from bridge.runtime.series_masters import colleague_series
+from bridge.runtime.series_masters import colleague_series, shared_meeting
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -485,6 +486,8 @@ class SeriesRoad:
                 return
             if await self._unsync_passed(ctx, state, sf, ex):
                 return
+            if state is not None and state.ended and await self._shared_again(ctx, state, ex):
+                return
             if finishing and state is not None and ex is not None:
                 planned = SeriesPlan(*finish_unsync(state, ex, ctx.policy))
             else:
@@ -694,6 +697,20 @@ class SeriesRoad:
         found["unsynced"] = str(ex is not None)
         log.info("series_unfollowed", extra=found)
         await self._commit(ctx, tombstone, [], [], forget=state.key if state is not None else None)
+        return True
+
+    async def _shared_again(self, ctx: UserContext, state: SeriesState, ex: Series | None) -> bool:
+        """R-DEL-9 with R-MULTI-1: a tombstone given the `Salesforce` category again is not taken up as a
+        series of this user's own when it is a meeting another enrolled person has too (an outside
+        organizer's series passed on to them when this user unsynced it, R-MULTI-4): that could be a
+        second Lightning series for the meeting. It stays a tombstone, logged. True then."""
+        if ex is None or self.heirs is None or not opted_in_again(state, ex, ctx.policy):
+            return False
+        enrolled = self.heirs.enrolled
+        if not await shared_meeting(self.exchange, enrolled, ctx.policy, ctx.mailbox, ex.id):
+            return False
+        why = "a meeting another enrolled person has"
+        log.info("series_not_taken_up", extra={"user": ctx.user_id, "series": state.key, "reason": why})
         return True
 
     async def _rejoined(self, ctx: UserContext, state: SeriesState, ex: Series | None) -> bool:

@@ -89,3 +89,17 @@ async def colleague_series(
         if master is not None and master.uid == copy.uid:
             return state.sf_series
     return None
+
+
+async def shared_meeting(
+    exchange: MailboxPort, enrolled: Mapping[str, str], policy: Policy, mailbox: str, master_id: str
+) -> bool:
+    """Whether the Outlook series `master_id` is a meeting someone else organizes that another enrolled
+    person also has (R-MULTI-1: one Lightning series per meeting, which another may hold). A tombstone of
+    such a series is not taken up again as a series of this user's own (R-DEL-9): that could be a second
+    Lightning series for the meeting."""
+    copy = (await exchange.read_items(mailbox, [master_id])).get(master_id)
+    if copy is None or not copy.organizer or copy.organizer.lower() == policy.user_email.lower():
+        return False
+    people = [copy.organizer, *(a.email for a in (*copy.required_attendees, *copy.optional_attendees))]
+    return any(enrolled.get(e.lower()) not in (None, policy.user_id) for e in people)

@@ -193,3 +193,28 @@ def test_r_del_9_a_follower_who_unsynced_an_outside_series_follows_it_again_with
         timeout=WAIT_S,
     )
     assert [r["Id"] for r in passed] == ids  # passed on, not deleted
+
+
+def test_r_del_9_r_multi_1_an_owner_who_unsynced_a_passed_on_series_gets_no_second_one(world: World) -> None:
+    """Kind D with R-MULTI-4: user 1 unsynced the outside organizer's series they owned, and it passed to
+    user 2. User 1 then gives their copy `Salesforce` again: no second Lightning series is made for the
+    meeting (R-MULTI-1); the series stays user 2's (docs/behaviour.md: user 1 is not made an invitee)."""
+    subject = "Unsync story: Partner review with Wren Terminals (back again)"
+    rows, masters = steps.shared_outside_series(world, subject, 17)
+    second_id, _ = world.user(2)
+    _, first_address = world.user(1)
+    ids = [str(r["Id"]) for r in rows]
+    first = world.outlook(1)
+    master = first.by_id(masters[1].id)
+    first.change(master, categories=[*(master.categories or []), UNSYNC])
+    wait_until(
+        lambda: ((r := steps.events(world, subject)) and {x["OwnerId"] for x in r} == {second_id}) or None,
+        timeout=WAIT_S,
+    )
+    wait_until(lambda: SYNC not in _categories(first, masters[1].id) or None, timeout=WAIT_S)
+
+    first.change(first.by_id(masters[1].id), categories=[SYNC])
+    steps.sync_now(world, first_address)
+    time.sleep(QUIET_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == ids, "one Lightning series for the meeting"
+    assert {r["OwnerId"] for r in steps.events(world, subject)} == {second_id}
