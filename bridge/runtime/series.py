@@ -446,6 +446,8 @@ class SeriesRoad:
                                                      "salesforce_id": series_id,
                                                      "previous_id": state.sf_series})  # fmt: skip
                 stored = [rekeyed if s is state else s for s in stored]
+                if self.heirs is not None and not self.observing and state.sf_series:
+                    await self.heirs.rebound(ctx.user_id, state.sf_series, rekeyed)  # R-MULTI-4: followers
                 touched.sf_rows -= deleted
                 touched.sf_series.discard(state.sf_series or "")
                 touched.sf_series.add(series_id)

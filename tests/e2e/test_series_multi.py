@@ -20,6 +20,7 @@ import pytest
 
 from bridge.sandbox.launch import BridgeProcess
 from bridge.sandbox.people import iso, wait_until
+from bridge.sandbox.salesforce.series import change_pattern
 
 from . import series_steps as steps
 from .conftest import World
@@ -308,3 +309,32 @@ def test_r_del_2_undo_makes_a_follower_who_left_an_invitee_again(world: World) -
     steps.sync_now(world, second)
     wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
     assert [r["Id"] for r in steps.events(world, subject)] == ids
+
+
+def test_r_multi_4_a_series_a_lightning_user_gives_a_new_pattern_still_passes_to_its_follower(
+    world: World,
+) -> None:
+    """R-MULTI-4 with R-REC-5 from Salesforce: a Lightning user changes the pattern of the holder's series
+    (Salesforce deletes it and creates it anew, another series id; the holder's Outlook copy follows). When
+    the holder then deletes their copy, the new series passes to user 2, who follows it, instead of being
+    deleted."""
+    subject = "Multi story: Partner cadence with Willow Berth"
+    rows, masters = steps.shared_outside_series(world, subject, 21)
+    (first_id, _), (second_id, _) = world.user(1), world.user(2)
+    old = rows[0]["ActivityRecurrence2Id"]
+    change_pattern(world.sandbox.salesforce.org, first_id, old, steps.rule(steps.start_of(rows[0]), count=3))
+    fresh, _ = wait_until(
+        lambda: (
+            (r := steps.events(world, subject)) and len(r) == 3 and r[0]["ActivityRecurrence2Id"] != old and r
+        ),
+        timeout=WAIT_S,
+    )
+    outlook = world.outlook(1)
+    before = str(masters[1].recurrence)
+    # The holder's Outlook copy follows the new pattern: the bridge took the new series for theirs.
+    wait_until(lambda: str(outlook.by_id(masters[1].id).recurrence) != before or None, timeout=WAIT_S)
+    outlook.delete(outlook.by_id(masters[1].id))
+    wait_until(
+        lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
+    )
+    assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in fresh]
