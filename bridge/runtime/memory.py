@@ -352,13 +352,13 @@ class MemoryMailbox:
         end = min(len(log), start + self.page_size)
         changed: dict[str, ExchangeItem] = {}
         deleted: list[str] = []
-        known: dict[str, bool] = {}  # item id -> whether the state knew it (last logged as present)
+        listed: dict[str, bool] = {}  # item id -> whether the state knew it (last logged as present)
         if self.reports_only_known:
             for item_id, gone in log[:start]:
-                known[item_id] = not gone
+                listed[item_id] = not gone
         for item_id, gone in log[start:end]:
             current = self.items[mailbox].get(item_id)
-            if (gone or current is None) and self.reports_only_known and not known.get(item_id):
+            if (gone or current is None) and self.reports_only_known and not listed.get(item_id):
                 changed.pop(item_id, None)
                 continue
             if gone or current is None:
