@@ -91,16 +91,12 @@ def plan_series(
     if not seen:
         return SeriesPlan((), state)
     if state is not None and state.ended:
-        if not opted_in_again(state, ex, policy):
-            return SeriesPlan((), state)  # R-DEL-9: the series' tombstone
-        # R-DEL-9: given `Salesforce` again, the Outlook series syncs anew as a series first seen
-        # (R-REC-1, or R-REC-6), under the tombstone's key; the tombstone stays when it does not travel.
-        again = plan_series(None, None, ex, policy, now)
-        return (
-            replace(again, state=replace(again.state, key=state.key))
-            if again.state
-            else SeriesPlan((), state)
-        )
+        # R-DEL-9: the series' tombstone; given `Salesforce` again, the Outlook series syncs anew as a
+        # series first seen (R-REC-1, or R-REC-6) under the tombstone's key.
+        again = plan_series(None, None, ex, policy, now) if opted_in_again(state, ex, policy) else None
+        if again is None or again.state is None:
+            return SeriesPlan((), state)
+        return replace(again, state=replace(again.state, key=state.key))
     if state is not None and all(s.version and s.version == state.version_of(s.side) for s in seen):
         return SeriesPlan((), state)
     too_long = next((s for s in seen if s.longest() > MAX_RECURRING_OCCURRENCE), None)
