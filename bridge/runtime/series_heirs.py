@@ -41,6 +41,7 @@ from bridge.core.model import Policy, Side
 from bridge.core.scope import ANSWERED
 from bridge.core.series import Series, SeriesState
 from bridge.core.series_commands import UpdateSeries
+from bridge.core.series_gone import left_key, left_series
 from bridge.core.series_serial import series_to_dict
 from bridge.errors import NotFoundError
 from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
@@ -206,24 +207,30 @@ class SeriesHeirs:
     async def rebound(self, user_id: str, old: str, state: SeriesState) -> None:
         """R-REC-5 with R-MULTI-4: the holder's Lightning series was made anew under another id (a new
         pattern); the followers' marks are made to name it, so that it still passes to them and their
-        leaving still takes them off its rows."""
-        if state.base_ex is None or state.sf_series is None or state.sf_series == old:
+        leaving still takes them off its rows; and so are the tombstones of those who left it
+        (`series_gone.left_key`), so that giving their copy `Salesforce` again still brings them back."""
+        new = state.sf_series
+        if state.base_ex is None or new is None or new == old:
             return
         for other_id, _ in self._others([a.email for a in state.base_ex.attendees], user_id):
-            marks = [
+            named = [
                 s.state
                 for s in await self.store.series_of(other_id)
-                if followed_series(s.state.key) == old and s.state.ex_series
+                if s.state.ex_series and old in (followed_series(s.state.key), left_series(s.state.key))
             ]
-            if not marks:
+            if not named:
                 continue
             commit = Commit(user_id=other_id)
-            for mark in marks:
+            for mark in named:
                 assert mark.ex_series is not None
-                commit.series.append(StoredSeries(other_id, follower(state.sf_series, mark.ex_series)))
+                if followed_series(mark.key) == old:
+                    moved = follower(new, mark.ex_series)
+                else:
+                    moved = replace(mark, key=left_key(new, mark.ex_series))
+                commit.series.append(StoredSeries(other_id, moved))
                 commit.forget_series.append(mark.key)
             await self.store.commit(commit)
-            log.info("series_followers_rebound", extra={"user": other_id, "salesforce_id": state.sf_series,
+            log.info("series_followers_rebound", extra={"user": other_id, "salesforce_id": new,
                                                         "previous_id": old})  # fmt: skip
 
     async def _heir(

@@ -338,3 +338,26 @@ def test_r_multi_4_a_series_a_lightning_user_gives_a_new_pattern_still_passes_to
         lambda: {r["OwnerId"] for r in steps.events(world, subject)} == {second_id} or None, timeout=WAIT_S
     )
     assert [r["Id"] for r in steps.events(world, subject)] == [r["Id"] for r in fresh]
+
+
+def test_r_del_9_a_recipient_who_left_a_series_made_anew_comes_back_with_the_category(world: World) -> None:
+    """R-DEL-9 with R-REC-5 and R-MULTI: user 2 marks their copy `Salesforce Unsync` and leaves every row;
+    the holder moves the meeting to another day (a new Lightning series, user 2 still off it). User 2 then
+    gives their copy `Salesforce` again: they are an invitee of every row of the new series."""
+    subject = "Multi story: Partner roadmap with Aspen Sound"
+    rows, masters = steps.shared_outside_series(world, subject, 22)
+    second_id, _ = world.user(2)
+    ids = [r["Id"] for r in rows]
+    follower = world.outlook(2)
+    copy = follower.by_id(masters[2].id)
+    follower.change(copy, categories=[*(copy.categories or []), "Salesforce Unsync"])
+    wait_until(lambda: not any(second_id in world.desk.invitees(i) for i in ids) or None, timeout=WAIT_S)
+
+    moved = steps.start_of(rows[0]) + timedelta(days=1)
+    steps.move_series(world, world.outlook(1), masters[1].id, subject, moved)  # R-REC-5: made anew
+    fresh = _one_series(world, subject)
+    assert not any(second_id in world.desk.invitees(r["Id"]) for r in fresh)
+
+    follower.change(follower.by_id(masters[2].id), categories=["Salesforce"])
+    wait_until(lambda: all(second_id in world.desk.invitees(r["Id"]) for r in fresh) or None, timeout=WAIT_S)
+    assert [r["Id"] for r in _one_series(world, subject)] == [r["Id"] for r in fresh]
