@@ -73,6 +73,7 @@ def _worker(config_path: str, share: list[str], pipe: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
     from bridge.config import load_config
+    from bridge.errors import CalbridgeError
     from bridge.logs import configure_from, redact
 
     try:
@@ -82,8 +83,9 @@ def _worker(config_path: str, share: list[str], pipe: Connection) -> None:
         writes, failures = asyncio.run(_reconcile_share(config, share, lambda u: pipe.send(("done", u))))
         pipe.send(("end", writes, failures))
     except Exception as exc:  # one line for the coordinator to show; never a traceback
-        reason = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-        pipe.send(("error", redact(reason.splitlines()[0] if reason else type(exc).__name__)))
+        said = str(exc).splitlines()[0] if str(exc) else ""
+        known = isinstance(exc, CalbridgeError | OSError) and said
+        pipe.send(("error", redact(said if known else f"{type(exc).__name__}: {said}")))
     finally:
         pipe.close()
 
