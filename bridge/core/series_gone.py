@@ -39,7 +39,12 @@ from bridge.core.series_commands import DeleteOccurrence, DeleteSeries
 # on its own, so the `Salesforce` category makes them an attendee again (the runtime), never a series
 # of theirs; nor does a follower's mark (`series:follow:`, bridge.runtime.series_heirs).
 LEFT_PREFIX = "series:left:"
-_NOT_OWN = (LEFT_PREFIX, "series:follow:")
+# An enrolled attendee's mark on their copy of a colleague's meeting series (kind E), which is never synced
+# on its own: `series:attendee:<organizer's user id>:<organizer's master>`, the copy its `ex_series`. It names
+# the organizer's Outlook series, which a new pattern keeps (R-REC-5), so the organizer's Lightning series
+# is found when the copy goes (R-DEL-2) or is unsynced (R-DEL-3): the attendee leaves every row.
+ATTENDEE_PREFIX = "series:attendee:"
+_NOT_OWN = (LEFT_PREFIX, "series:follow:", ATTENDEE_PREFIX)
 
 
 def left_key(sf_series: str, master_id: str) -> str:
@@ -49,6 +54,18 @@ def left_key(sf_series: str, master_id: str) -> str:
 def left_series(key: str) -> str | None:
     """The Lightning series an attendee's tombstone names (`left_key`)."""
     return key.removeprefix(LEFT_PREFIX).split(":", 1)[0] if key.startswith(LEFT_PREFIX) else None
+
+
+def attendee_key(organizer: str, organizer_master: str) -> str:
+    return f"{ATTENDEE_PREFIX}{organizer}:{organizer_master}"
+
+
+def attended(key: str) -> tuple[str, str] | None:
+    """(the organizer's user id, their Outlook master) an attendee's mark names (`attendee_key`)."""
+    if not key.startswith(ATTENDEE_PREFIX):
+        return None
+    organizer, _, master = key.removeprefix(ATTENDEE_PREFIX).partition(":")
+    return (organizer, master) if organizer and master else None
 
 
 _ACTION = {Side.EXCHANGE: Action.DELETED_IN_EXCHANGE, Side.SALESFORCE: Action.DELETED_IN_SALESFORCE}

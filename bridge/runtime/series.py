@@ -54,7 +54,7 @@ from bridge.core.commands import (
 )
 from bridge.core.fields import ExchangeItem, item_from_exchange
 from bridge.core.issues import Issue, IssueCode, make_issue
-from bridge.core.model import Attendee, Policy, Response, Side
+from bridge.core.model import Attendee, Policy, Side
 from bridge.core.patterns_ews import EwsRecurrence
 from bridge.core.series import (
     Occurrence,
@@ -78,6 +78,7 @@ from bridge.core.series_commands import (
 from bridge.core.series_expand import plan_expanded_gone, singles_series
 from bridge.core.series_gone import (
     LEFT_PREFIX,
+    attended,
     finish_unsync,
     item_tombstones,
     left_key,
@@ -109,8 +110,9 @@ from bridge.runtime import series_journal
 from bridge.runtime.executor import UserContext
 from bridge.runtime.metrics import RuntimeMetrics
 from bridge.runtime.passes import copy_of_event
+from bridge.runtime.series_answers import rejoin
 from bridge.runtime.series_heirs import SeriesHeirs, followed_series, follower
-from bridge.runtime.series_masters import colleague_series, shared_meeting
+from bridge.runtime.series_masters import attended_series, colleague_mark, colleague_series, shared_meeting
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -674,7 +676,17 @@ class SeriesRoad:
         holder = followed_series(state.key) if state is not None else None
         if state is not None and state.key.startswith(LEFT_PREFIX):
             return await self._rejoined(ctx, state, ex)
-        if state is None and ex is not None and unsync_asked(ex, ctx.policy) and self.heirs is not None:
+        if state is not None and attended(state.key) is not None:
+            # Kind E: an attendee's mark on their copy of a colleague's series, which is not synced on its
+            # own; deleted (R-DEL-2) or unsynced (R-DEL-3), the attendee leaves the organizer's series.
+            if ex is not None and not unsync_asked(ex, ctx.policy):
+                return True
+            holder = await attended_series(self.store, state.key)
+            if holder is None and not self.observing:  # the organizer's series is gone: nothing to leave
+                await self._commit(ctx, None, [], [], forget=state.key)
+            if holder is None:
+                return True
+        elif state is None and ex is not None and unsync_asked(ex, ctx.policy) and self.heirs is not None:
             # Kind E: a colleague's meeting series, whose copy was never synced on its own.
             enrolled = self.heirs.enrolled
             holder = await colleague_series(
@@ -711,7 +723,20 @@ class SeriesRoad:
         enrolled = self.heirs.enrolled
         if not await shared_meeting(self.exchange, enrolled, ctx.policy, ctx.mailbox, ex.id):
             return False
-        why = "a meeting another enrolled person has"
+        if self.observing:
+            await self._observe(ctx, state.key, ())
+            return True
+        # The series another enrolled person holds of the meeting (it passed to them, R-MULTI-4): this user
+        # is an invitee of every row again, and a holder it can pass to (a follower's mark, R-DEL-9).
+        holder = await self.heirs.holder_of(ctx.user_id, ctx.mailbox, ex.id)
+        if holder is not None and await rejoin(
+            self.salesforce, self.exchange, ctx.user_id, ctx.mailbox, ex.id, holder
+        ):
+            found = {"user": ctx.user_id, "series": state.key, "salesforce_id": holder}
+            log.info("series_rejoined", extra=found)
+            await self._commit(ctx, follower(holder, ex.id), [], [], forget=state.key)
+            return True
+        why = "a meeting another enrolled person has, held by nobody"
         log.info("series_not_taken_up", extra={"user": ctx.user_id, "series": state.key, "reason": why})
         return True
 
@@ -729,16 +754,14 @@ class SeriesRoad:
         if self.observing:
             await self._observe(ctx, state.key, ())
             return True
-        sf = await self._sf.read_series(holder, {})
-        if sf is None:
+        if not await rejoin(self.salesforce, self.exchange, ctx.user_id, ctx.mailbox, ex.id, holder):
             return True  # the series is gone: the tombstone stays
-        for occurrence in sf.occurrences:
-            await self._relation(AddAttendeeRelation(occurrence.id, ctx.user_id, Response.UNDECIDED))
         enrolled = self.heirs.enrolled if self.heirs is not None else {}
-        colleague = await colleague_series(
-            self.exchange, self.store, enrolled, ctx.policy, ctx.mailbox, ex.id
+        copy = (await self.exchange.read_items(ctx.mailbox, [ex.id])).get(ex.id)
+        colleague = (
+            await colleague_mark(self.exchange, self.store, enrolled, ctx.user_id, copy) if copy else None
         )
-        mark = None if colleague is not None else follower(holder, ex.id)
+        mark = colleague or follower(holder, ex.id)
         log.info("series_rejoined", extra={"user": ctx.user_id, "series": state.key, "salesforce_id": holder})
         await self._commit(ctx, mark, [], [], forget=state.key)
         return True

@@ -6,6 +6,10 @@ The mailbox sync lists masters with the user's answer (`my_response_type`); the 
 as a series, which carries no answer, so the masters are sorted here, before the road sees them. A series
 already stored keeps syncing as it does (a later decline does not end a pair, as for single meetings), and
 a master the user opted in with the `Salesforce` category (R-SCOPE-5) is synced whatever the answer.
+
+`rejoin`: an attendee who left another's series and gives their copy `Salesforce` again (R-DEL-9) is an
+invitee of every row again with the answer their copy holds (R-ATT-5: Accept is Accepted, Decline
+Declined, any other answer undecided), as a first sync of their copy would list them.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from bridge.core.fields import ExchangeItem
+from bridge.core.fields import EX_RESPONSE_IN, SF_STATUS, ExchangeItem
 from bridge.core.issues import IssueCode, make_issue
-from bridge.core.model import Policy
+from bridge.core.model import Policy, Response
 from bridge.core.scope import ANSWERED
-from bridge.ports import Commit, Store, StoredIssue, StoredSeries
+from bridge.core.series import Series
+from bridge.errors import NotFoundError
+from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredIssue, StoredSeries
 
 
 def _inbound(item: ExchangeItem, held: Collection[str], policy: Policy) -> bool:
@@ -78,3 +84,41 @@ async def note_answers(
     commit.issues_closed += [(IssueCode.UNANSWERED.value, None, master) for master in sorted(answered)]
     await store.commit(commit)
     return unanswered
+
+
+def answer_of(copy: ExchangeItem | None) -> Response:
+    """The user's answer on their copy of a meeting, as Salesforce holds it (R-ATT-5)."""
+    return EX_RESPONSE_IN.get(copy.my_response_type or "", Response.UNDECIDED) if copy else Response.UNDECIDED
+
+
+async def rejoin(
+    salesforce: SalesforcePort,
+    exchange: MailboxPort,
+    user_id: str,
+    mailbox: str,
+    master_id: str,
+    series_id: str,
+) -> bool:
+    """The user an invitee of every row of the Lightning series `series_id` again, with the answer on their
+    copy `master_id` (a row that lists them already gets that answer). False when the series is gone."""
+    read = getattr(salesforce, "read_series", None)
+    found = await read(series_id, {}) if read is not None else None
+    if not isinstance(found, Series) or not found.occurrences:
+        return False
+    answer = answer_of((await exchange.read_items(mailbox, [master_id])).get(master_id))
+    rows = [o.id for o in found.occurrences]
+    held = {
+        row: r.status
+        for row, e in (await salesforce.read_events(rows)).items()
+        for r in e.relations
+        if r.relation_id == user_id
+    }
+    for row in rows:
+        try:
+            if row not in held:
+                await salesforce.add_relation(row, user_id, answer)
+            elif held[row] != SF_STATUS[answer]:
+                await salesforce.update_relation(row, user_id, answer)
+        except NotFoundError:
+            continue  # the row is gone: its deletion is planned on its own
+    return True

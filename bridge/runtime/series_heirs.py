@@ -45,6 +45,7 @@ from bridge.core.series_gone import left_key, left_series
 from bridge.core.series_serial import series_to_dict
 from bridge.errors import NotFoundError
 from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
+from bridge.runtime.series_masters import colleague_mark
 from bridge.store.journal import JournalEntry, journal_of
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,25 @@ class SeriesHeirs:
         # R-SCOPE-6 holds an unanswered one (`series_answers`)
         return item.my_response_type in ANSWERED or policy.sync_unanswered
 
+    def _colleagues(self, item: ExchangeItem, policy: Policy) -> bool:
+        """An answered copy of a meeting series an enrolled colleague organizes (kind E), not marked
+        `Salesforce Unsync` (that one goes to the series road, `series_masters.followed_masters`)."""
+        organizer = (item.organizer or "").lower()
+        if (
+            self.enrolled.get(organizer) in (None, policy.user_id)
+            or policy.unsync_category in item.categories
+        ):
+            return False
+        return item.my_response_type in ANSWERED or policy.sync_unanswered
+
+    async def holder_of(self, user_id: str, mailbox: str, master_id: str) -> str | None:
+        """The Lightning series another enrolled attendee holds of the meeting series whose copy in this
+        user's mailbox is `master_id` (an outside organizer's, R-MULTI-1), if one does."""
+        item = (await self.exchange.read_items(mailbox, [master_id])).get(master_id)
+        if item is None or not item.is_recurring or not item.uid:
+            return None
+        return await self._holder(item, self._others(_emails(item), user_id))
+
     async def followed(
         self,
         user_id: str,
@@ -145,6 +165,10 @@ class SeriesHeirs:
             if item.item_id in held or not item.is_recurring:
                 continue
             self._seen[item.item_id] = item  # the road claims it (`claim`) before making a series
+            if self._colleagues(item, policy):  # kind E: marked, so that its deletion is seen (R-DEL-2)
+                mark = await colleague_mark(self.exchange, self.store, self.enrolled, user_id, item)
+                marks += [StoredSeries(user_id, mark)] if mark is not None else []
+                continue
             if not self._candidate(item, policy):
                 continue
             holder = await self._holder(item, self._others(_emails(item), user_id))

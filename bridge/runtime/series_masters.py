@@ -12,7 +12,10 @@ series road reads the series gone as the deletion arrives, not at the next windo
 
 `followed_masters`: an enrolled attendee's copy of a colleague's meeting series (R-DEL kind E) is not synced
 as a series of its own; marked `Salesforce Unsync`, it goes to the series road, which takes the attendee off
-every row of the organizer's Lightning series (`colleague_series` finds it, R-DEL-3 kind E).
+every row of the organizer's Lightning series (`colleague_series` finds it, R-DEL-3 kind E). An answered
+copy gets an attendee's mark when a mailbox sync lists it (`colleague_mark`, stored by
+`SeriesHeirs.followed`): deleted later, the copy can no longer be read, and the mark names the organizer's
+series, so the attendee leaves every row of it then too (R-DEL-2 kind E, `attended_series`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Collection, Mapping, Sequence
 
 from bridge.core.fields import ExchangeItem
 from bridge.core.model import Policy, Side
+from bridge.core.series import SeriesState
+from bridge.core.series_gone import attended, attendee_key
 from bridge.ports import MailboxPort, Store, StoredSeries
 
 
@@ -73,21 +78,58 @@ async def colleague_series(
     the meeting's one series). Found among the organizer's live Outlook-made series of the same subject,
     confirmed by their master's UID; None for any other series."""
     copy = (await exchange.read_items(mailbox, [master_id])).get(master_id)
-    if copy is None or not copy.is_recurring or not copy.organizer or not copy.uid:
+    found = await _organizers(exchange, store, enrolled, policy.user_id, copy) if copy is not None else None
+    return found[2] if found is not None else None
+
+
+async def colleague_mark(
+    exchange: MailboxPort, store: Store, enrolled: Mapping[str, str], user_id: str, copy: ExchangeItem
+) -> SeriesState | None:
+    """The attendee's mark (`series_gone.attendee_key`) for their `copy` of a meeting series an enrolled
+    colleague organizes and holds as a live Lightning series; None for any other copy. Ended: it plans
+    nothing, and keeps the copy out of both roads but for leaving the organizer's series."""
+    found = await _organizers(exchange, store, enrolled, user_id, copy)
+    if found is None:
+        return None
+    organizer, organizer_master, _ = found
+    key = attendee_key(organizer, organizer_master)
+    return SeriesState(key=key, origin=Side.EXCHANGE, sf_series=None, ex_series=copy.item_id, ended=True)
+
+
+async def attended_series(store: Store, key: str) -> str | None:
+    """The organizer's live Lightning series an attendee's mark names, found by the organizer's Outlook
+    master (kept when a new pattern makes the Lightning series anew, R-REC-5); None once it is gone."""
+    named = attended(key)
+    if named is None:
+        return None
+    organizer, organizer_master = named
+    for series in await store.series_of(organizer):
+        state = series.state
+        if state.ex_series == organizer_master and state.sf_series and not state.ended:
+            return state.sf_series
+    return None
+
+
+async def _organizers(
+    exchange: MailboxPort, store: Store, enrolled: Mapping[str, str], user_id: str, copy: ExchangeItem
+) -> tuple[str, str, str] | None:
+    """(organizer's user id, their master, their Lightning series) of the meeting series `copy` is this
+    user's copy of, when an enrolled colleague organizes it and holds it live."""
+    if not copy.is_recurring or not copy.organizer or not copy.uid:
         return None
     address = copy.organizer.lower()
     organizer = enrolled.get(address)
-    if organizer is None or organizer == policy.user_id:
+    if organizer is None or organizer == user_id:
         return None
     for series in await store.series_of(organizer):
         state = series.state
         live = not state.ended and state.sf_series and state.ex_series and state.origin is Side.EXCHANGE
         if not live or state.base_ex is None or state.base_ex.subject != copy.subject:
             continue
-        assert state.ex_series is not None
+        assert state.ex_series is not None and state.sf_series is not None
         master = (await exchange.read_items(address, [state.ex_series])).get(state.ex_series)
         if master is not None and master.uid == copy.uid:
-            return state.sf_series
+            return organizer, state.ex_series, state.sf_series
     return None
 
 

@@ -105,6 +105,19 @@ def book(world: World, subject: str, pattern: str, first: datetime, count: int, 
     return list(made)
 
 
+def statuses(world: World, rows: list[str], relation_id: str) -> list[str | None]:
+    """`relation_id`'s invitee status on each of `rows` (None where it is no invitee)."""
+    found: list[str | None] = []
+    for row in rows:
+        held = world.desk.query(
+            "SELECT Status FROM EventRelation WHERE EventId = {} AND RelationId = {} AND IsInvitee = true",
+            row,
+            relation_id,
+        )
+        found.append(str(held[0]["Status"]) if held else None)
+    return found
+
+
 def start_of(row: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(row["StartDateTime"]).replace("Z", "+00:00"))
 

@@ -165,6 +165,34 @@ def test_r_del_3_kind_e_an_attendee_who_unsyncs_a_colleagues_series_leaves_every
     wait_until(lambda: all(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
     time.sleep(QUIET_S)
     assert [r["Id"] for r in steps.events(world, subject)] == rows, "no series of the attendee's own"
+    # R-ATT-5: back with the answer on their copy (they accepted it), not as undecided.
+    assert steps.statuses(world, rows, attendee_id) == ["Accepted"] * len(rows)
+
+    # Back in, their copy deleted later takes them off every row again (R-DEL-2, kind E).
+    mine_outlook.delete(mine_outlook.by_id(mine.id))
+    wait_until(lambda: not any(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
+    assert [r["Id"] for r in steps.events(world, subject)] == rows, "the organizer's series stays"
+
+
+def test_r_del_2_kind_e_an_attendee_who_deletes_a_colleagues_series_leaves_every_row(world: World) -> None:
+    """Kind E: user 0 deletes their copy of a meeting series user 1 (enrolled) organizes, rather than
+    unsyncing it: they are no longer an invitee of any row (R-DEL-2: the user's attendee relation
+    removed); the organizer's Lightning series and Outlook series stay whole, nothing is made for user 0."""
+    attendee_id, attendee = world.user(0)
+    subject = "Weekly joint forecast: Poplar Freight (copy deleted)"
+    master, mine, start = steps.colleague_series(world, 18, subject)
+    rows = [r["Id"] for r in steps.events(world, subject)]
+    mine_outlook = world.outlook(0)
+
+    mine_outlook.delete(mine_outlook.by_id(mine.id))
+    wait_until(lambda: not any(attendee_id in world.desk.invitees(r) for r in rows) or None, timeout=WAIT_S)
+    steps.sync_now(world, attendee)  # a window reconcile brings nothing back
+    assert [r["Id"] for r in steps.events(world, subject)] == rows, "the organizer's series stays"
+    assert not any(attendee_id in world.desk.invitees(r) for r in rows)
+    organizer = world.outlook(1)
+    assert SYNC in _categories(organizer, master.id)
+    span = (start, start + timedelta(weeks=steps.WEEKS))
+    assert len(occurrences(organizer, organizer.by_id(master.id), *span)) == steps.WEEKS
 
 
 def test_r_del_9_a_follower_who_unsynced_an_outside_series_follows_it_again_with_the_category(
@@ -195,14 +223,17 @@ def test_r_del_9_a_follower_who_unsynced_an_outside_series_follows_it_again_with
     assert [r["Id"] for r in passed] == ids  # passed on, not deleted
 
 
-def test_r_del_9_r_multi_1_an_owner_who_unsynced_a_passed_on_series_gets_no_second_one(world: World) -> None:
+def test_r_del_9_r_multi_4_an_owner_who_unsynced_a_passed_on_series_is_its_invitee_again(
+    world: World,
+) -> None:
     """Kind D with R-MULTI-4: user 1 unsynced the outside organizer's series they owned, and it passed to
-    user 2. User 1 then gives their copy `Salesforce` again: no second Lightning series is made for the
-    meeting (R-MULTI-1); the series stays user 2's (docs/behaviour.md: user 1 is not made an invitee)."""
+    user 2. User 1 then gives their copy `Salesforce` again (R-DEL-9): they are an invitee of every row
+    again, with the answer on their copy (accepted, R-ATT-5), and no second Lightning series is made for the
+    meeting (R-MULTI-1); the series stays user 2's, and passes back to user 1 when user 2 deletes theirs."""
     subject = "Unsync story: Partner review with Wren Terminals (back again)"
     rows, masters = steps.shared_outside_series(world, subject, 17)
+    first_id, first_address = world.user(1)
     second_id, _ = world.user(2)
-    _, first_address = world.user(1)
     ids = [str(r["Id"]) for r in rows]
     first = world.outlook(1)
     master = first.by_id(masters[1].id)
@@ -212,9 +243,20 @@ def test_r_del_9_r_multi_1_an_owner_who_unsynced_a_passed_on_series_gets_no_seco
         timeout=WAIT_S,
     )
     wait_until(lambda: SYNC not in _categories(first, masters[1].id) or None, timeout=WAIT_S)
+    assert not any(first_id in world.desk.invitees(i) for i in ids)
 
     first.change(first.by_id(masters[1].id), categories=[SYNC])
+    accepted = ["Accepted"] * len(ids)
+    wait_until(lambda: steps.statuses(world, ids, first_id) == accepted or None, timeout=WAIT_S)
     steps.sync_now(world, first_address)
-    time.sleep(QUIET_S)
     assert [r["Id"] for r in steps.events(world, subject)] == ids, "one Lightning series for the meeting"
     assert {r["OwnerId"] for r in steps.events(world, subject)} == {second_id}
+    assert steps.statuses(world, ids, first_id) == accepted
+
+    second = world.outlook(2)
+    second.delete(second.by_id(masters[2].id))
+    passed, _ = wait_until(
+        lambda: (r := steps.events(world, subject)) and {x["OwnerId"] for x in r} == {first_id} and r,
+        timeout=WAIT_S,
+    )
+    assert [r["Id"] for r in passed] == ids  # passed back, not deleted
