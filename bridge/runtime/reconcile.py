@@ -11,11 +11,21 @@ The periodic reconcile (`bridge.runtime.engine`) asks Salesforce for a digest of
 in one call, reads the windows whose digest changed in one `window_events` call, and hands each of those
 users' events to their actor; the others only catch their mailbox up. A pass over users with nothing
 changed costs one Salesforce call per 200 users (R-TIME-4).
+
+R-MULTI-1 whatever the timing (`MeetingClaims`): the first enrolled attendee to sync an outside organizer's
+meeting owns its event, the others join it as invitees. Two of them whose answers reach the bridge in one
+moment (both accepted while it was stopped) would each find no owner in the store, the other's pass not
+committed yet, and each make an event. So a pass claims the UIDs of the outside organizers' meetings among
+its unpaired copies before it looks for their owners, and holds the claims until it ended (committed or
+not, `UserSync.run`): a second user's pass waits for the first to end, then reads the store and finds the
+owner it made. The claims are per process (replicas and backfill workers each keep their own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -32,6 +42,8 @@ from bridge.runtime.invitees import resolve_attendees
 from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
 from bridge.runtime.records import pair_key
 from bridge.runtime.series import Touched, leave_series
+
+log = logging.getLogger(__name__)
 
 BATCH_OWNERS = 200  # owners per periodic batch: the Salesforce adapter's owners per query (reads.py)
 
@@ -50,6 +62,41 @@ def window(ctx: UserContext, now: datetime) -> tuple[datetime, datetime]:
     return now - ctx.policy.past, now + ctx.policy.future
 
 
+class MeetingClaims:
+    """The meetings (UIDs) the passes in flight in this process claimed, by user (see the module doc).
+
+    A pass claims at most once (`Reader.meetings`), and a pass that waits holds no claim: it waits until
+    none of the UIDs it wants is held by another user, then claims them all at once. So no two passes ever
+    wait for each other."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, asyncio.Event]] = {}  # UID -> (user id, set once let go)
+        self._by_user: dict[str, set[str]] = {}
+
+    def _theirs(self, user_id: str, uids: Collection[str]) -> list[asyncio.Event]:
+        return [held[1] for u in uids if (held := self._held.get(u)) is not None and held[0] != user_id]
+
+    async def take(self, user_id: str, uids: Collection[str]) -> None:
+        """Every one of `uids` claimed for `user_id`'s pass, once no other user's pass holds any of them."""
+        while theirs := self._theirs(user_id, uids):
+            log.debug("meeting_claim_waits", extra={"user": user_id, "meetings": len(theirs)})
+            await asyncio.gather(*(let_go.wait() for let_go in theirs))
+        mine = self._by_user.setdefault(user_id, set())
+        for uid in uids:
+            if uid not in self._held:
+                self._held[uid] = (user_id, asyncio.Event())
+                mine.add(uid)
+
+    def let_go(self, user_id: str, uids: Iterable[str] | None = None) -> None:
+        """`user_id`'s claims on `uids` (all of them by default) let go: the passes waiting go on."""
+        mine = self._by_user.get(user_id, set())
+        for uid in list(mine) if uids is None else [u for u in uids if u in mine]:
+            mine.discard(uid)
+            self._held.pop(uid)[1].set()
+        if not mine:
+            self._by_user.pop(user_id, None)
+
+
 class Reader:
     """Reads for one user's passes, with the services every pass needs."""
 
@@ -60,6 +107,7 @@ class Reader:
         self.exchange = exchange
         self.store = store
         self.enrolled = enrolled  # lower-case address -> user id (R-MULTI)
+        self.claims = MeetingClaims()  # let go by `UserSync.run` once the pass ended
 
     async def directory(self, copies: Iterable[Copy], events: Iterable[EventRecord | None] = ()) -> Directory:
         """Every attendee address of the Exchange copies, resolved (R-ATT-8): `invitees.resolve_attendees`,
@@ -68,11 +116,22 @@ class Reader:
 
     async def meetings(self, ctx: UserContext, copies: Iterable[Copy]) -> dict[str, MeetingContext | None]:
         """`meeting` of each copy, by copy id, with one store read for all their UIDs (a first sync of a
-        full calendar would otherwise read once per item)."""
+        full calendar would otherwise read once per item). Called once per pass: the UIDs of outside
+        organizers' meetings are claimed first (`MeetingClaims`, see the module doc), so the read sees the
+        event another user's pass made of one meeting; the claims on meetings that have an owner already
+        are let go at once (this pass joins them and makes nothing)."""
         copies = list(copies)
-        uids = {c.uid for c in copies if c.side is Side.EXCHANGE and c.uid and c.organizer is not None}
-        known = await self.store.pairs_by_uids(uids) if uids else {}
-        return {c.id: self._meeting(ctx, c, known) for c in copies}
+        meetings = [(c, c.uid, c.organizer) for c in copies if c.side is Side.EXCHANGE]
+        by_uid = {c.id: uid for c, uid, organizer in meetings if uid and organizer is not None}
+        outside = {
+            uid for c, uid, host in meetings if uid and host is not None and host.lower() not in self.enrolled
+        }
+        await self.claims.take(ctx.user_id, outside)
+        known = await self.store.pairs_by_uids(set(by_uid.values())) if by_uid else {}
+        found = {c.id: self._meeting(ctx, c, known) for c in copies}
+        owned = {uid for i, uid in by_uid.items() if (m := found[i]) is not None and m.event_id is not None}
+        self.claims.let_go(ctx.user_id, owned & outside)
+        return found
 
     def _meeting(
         self, ctx: UserContext, item: Copy, known: Mapping[str, list[StoredPair]]

@@ -183,10 +183,18 @@ class UserSync:
     async def run(self, work: Work) -> bool:
         """Do `work`; True when a window reconcile should follow (a create was interrupted). A pass that
         paired items its sync did not report is followed by one mailbox sync (see the module doc)."""
-        again = await self._run(work)
+        again = await self._pass(work)
         if self.unconfirmed and not again and not work.switched_off:
-            again = await self._run(Work(exchange=True))
+            again = await self._pass(Work(exchange=True))
         return again
+
+    async def _pass(self, work: Work) -> bool:
+        """One pass; the meetings it claimed (R-MULTI-1, `Reader.meetings`) are let go once it ended,
+        committed or not, so another user's pass waiting for one of them goes on."""
+        try:
+            return await self._run(work)
+        finally:
+            self.reader.claims.let_go(self.binding.user_id)
 
     async def _run(self, work: Work) -> bool:
         ctx = await self.context()

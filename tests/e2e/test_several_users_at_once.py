@@ -1,6 +1,8 @@
 """R-MULTI-1 for a single meeting an outside organizer sends to two enrolled people who both accept before the
 bridge sees either answer (it is stopped meanwhile): Salesforce should hold one event, owned by one of them,
-the other an invitee. Over EWS and Graph (R-GRAPH-1).
+the other an invitee. Over EWS and Graph (R-GRAPH-1). The bridge claims the meeting's UID for one
+recipient's pass at a time (`bridge.runtime.reconcile.MeetingClaims`): the second waits for the first's event
+to be stored, then joins it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,6 @@ WAIT_S = 30
 
 
 @pytest.mark.timeout(300)  # a restart and two sync-now runs, besides the module's sandbox
-@pytest.mark.xfail(
-    strict=False,
-    reason="single meetings have no claim by UID: each recipient's pass reads the store's pairs of the "
-    "meeting (Reader.meetings), finds no owner while the other's create is not committed, and creates an "
-    "event of its own (the series road claims the UID, bridge.runtime.series_heirs)",
-)
 def test_r_multi_1_two_recipients_accepting_at_once_get_one_event(world: World) -> None:
     subject = "At once: Partner call with Oak Yard"
     start, end = world.slot()
