@@ -3,9 +3,12 @@ bridge sees any of the answers: one event, whatever the timing. Over the memory 
 
 from __future__ import annotations
 
+import asyncio
+
 from bridge.core.fields import ExchangeAttendee
 from bridge.core.model import PairStatus, Relation, RelationKind
 from bridge.runtime.engine import Bridge
+from bridge.runtime.reconcile import MeetingClaims
 from tests.runtime.conftest import ANN, BOB, FAST, World, soon
 
 OUTSIDE = "host@partner.example"
@@ -48,3 +51,24 @@ async def test_r_multi_1_two_recipients_answering_at_once_get_one_event(world: W
     (pair,) = await world.store.pairs_of(other)
     assert pair.state.status is PairStatus.ACTIVE and pair.state.sf_id == event["Id"]
     assert not pair.state.owns_event
+
+
+async def test_r_multi_1_a_pass_waiting_for_a_meeting_holds_no_claim_meanwhile() -> None:
+    """The turn-taking cannot stall two users' passes on each other: Bob's pass, waiting for a meeting Ann's
+    pass holds, claims nothing yet, so a third pass takes another meeting Bob wants at once; Bob goes on once
+    both are let go, and only then holds his meetings."""
+    claims = MeetingClaims()
+    await claims.take("ann", {"uid-1", "uid-2"})
+    bob = asyncio.create_task(claims.take("bob", {"uid-2", "uid-3"}))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(claims.take("cat", {"uid-3"}), 1)  # Bob's wait did not hold uid-3
+    claims.let_go("ann")
+    await asyncio.sleep(0)
+    assert not bob.done()  # uid-3 is Cat's
+    claims.let_go("cat")
+    await asyncio.wait_for(bob, 1)
+    waiting = asyncio.create_task(claims.take("ann", {"uid-3"}))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    claims.let_go("bob", ["uid-3"])
+    await asyncio.wait_for(waiting, 1)
