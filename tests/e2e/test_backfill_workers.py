@@ -27,9 +27,10 @@ from exchangelib import EWSDateTime
 
 from bridge.config import load_config
 from bridge.sandbox.people import Outlook, SalesforceDesk, wait_until
-from bridge.sandbox.runner import running_sandbox
+from bridge.sandbox.runner import Sandbox, running_sandbox
 from bridge.store import open_store
 
+from . import series_steps as steps
 from .conftest import GRAPH_POLLING, use_graph
 
 USERS, EVENTS = 6, 20
@@ -43,6 +44,7 @@ class Org:
     endpoints: dict[str, Any]
     config: Path
     desk: SalesforceDesk
+    sandbox: Sandbox
 
     @property
     def users(self) -> list[dict[str, str]]:
@@ -57,7 +59,7 @@ def seeded_org(root: Path, provider: str) -> Iterator[Org]:
         endpoints = sandbox.endpoints()
         if provider == "graph":
             use_graph(config, endpoints["graph"], GRAPH_POLLING)
-        yield Org(endpoints, config, SalesforceDesk(endpoints))
+        yield Org(endpoints, config, SalesforceDesk(endpoints), sandbox)
 
 
 def backfill_command(org: Org, *args: str) -> list[str]:
@@ -283,3 +285,33 @@ def test_r_merge_4_a_backfill_killed_half_way_stops_its_workers_and_resumes_with
     same_as(restored, reference)  # nothing missed, nothing twice, every other field as one process left it
     if restored != seen:
         pytest.xfail(MASK_BACK)
+
+
+def test_r_multi_1_an_outside_meeting_two_workers_sync_at_once_is_one_event(
+    provider: str, tmp_path: Path
+) -> None:
+    """Meetings from an outside organizer accepted by two enrolled people whose shares are in different
+    workers (users 1-3 and 4-6 with two workers): one event each. The passes' claims on the meetings are
+    kept by the command for both workers (`bridge.runtime.backfill.SharedClaims`); with claims per worker
+    each recipient made an event."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=9)
+    subjects = [f"Workers: partner call {n}" for n in range(3)]
+    with seeded_org(tmp_path, provider) as org:
+        for n, subject in enumerate(subjects):
+            first, second = org.users[n]["email"], org.users[n + 3]["email"]
+            when = start + timedelta(hours=2 * n)
+            org.sandbox.exchange.deliver_external_meeting(
+                [first, second], steps.OUTSIDE, subject, when, when + timedelta(hours=1)
+            )
+            for address in (first, second):
+                found, _ = wait_until(
+                    lambda a=address, s=subject: Outlook(org.endpoints, a).find(s), timeout=30
+                )
+                found[0].accept()
+        done = backfill(org, "--workers", "2")
+        assert done.returncode == 0, done.stderr
+        made = {
+            s: org.desk.query("SELECT Id FROM Event WHERE Subject = {} AND IsChild = false", s)
+            for s in subjects
+        }
+    assert {s: len(events) for s, events in made.items()} == dict.fromkeys(subjects, 1)
