@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -365,5 +365,16 @@ class Store(Protocol):
     async def commit(self, commit: Commit) -> None: ...
 
     async def issues(self, user_id: str | None = None, *, open_only: bool = True) -> list[StoredIssue]: ...
+
+    async def claim_meetings(self, holder: str, uids: Collection[str], ttl: timedelta) -> set[str]:
+        """R-MULTI-1 across processes: claim every one of `uids` (meetings' Exchange UIDs) for `holder`
+        until now + `ttl`, all or nothing. A UID never claimed, released, expired or already `holder`'s is
+        free (a claim of `holder`'s is renewed); the answer is the UIDs another holder has unexpired, and
+        when there are any, nothing was claimed."""
+        ...
+
+    async def release_meetings(self, holder: str, uids: Collection[str] | None = None) -> None:
+        """`holder`'s claims on `uids` (every one of theirs by default) given up."""
+        ...
 
     async def close(self) -> None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.core.model import Side
@@ -40,6 +40,7 @@ class MemoryState:
     issues: list[_Issue] = field(default_factory=list)
     next_issue: int = 1
     journal: Any = None  # bridge.store.journal.MemoryJournal, made by journal_of
+    meeting_claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # UID -> holder, expiry
 
 
 class MemoryStore:
@@ -184,6 +185,22 @@ class MemoryStore:
             if (user_id is None or row.issue.user_id == user_id)
             and (not open_only or row.issue.closed_at is None)
         ]
+
+    # ------------------------------------------------------------------------------ meeting claims
+
+    async def claim_meetings(self, holder: str, uids: Collection[str], ttl: timedelta) -> set[str]:
+        now = rules.utc(self._now())
+        claims = self._state.meeting_claims
+        theirs = {u for u in uids if (c := claims.get(u)) is not None and c[0] != holder and c[1] > now}
+        if not theirs:
+            claims.update({u: (holder, now + ttl) for u in uids})
+        return theirs
+
+    async def release_meetings(self, holder: str, uids: Collection[str] | None = None) -> None:
+        claims = self._state.meeting_claims
+        for uid in list(claims) if uids is None else uids:
+            if (c := claims.get(uid)) is not None and c[0] == holder:
+                del claims[uid]
 
     async def close(self) -> None:
         self.closed = True

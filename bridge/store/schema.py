@@ -161,3 +161,14 @@ observed = sa.Table(
     sa.Column("seen_at", UtcDateTime, nullable=False),
     sa.Column("report", sa.Text, nullable=False),  # JSON: writes (kinds), lines (in words), issues
 )
+
+meeting_claims = sa.Table(
+    # R-MULTI-1 across processes: a meeting (Exchange UID) an enrolled attendee's pass is making the one
+    # event of, held by that pass (`holder`: its bridge process and user) until it ended or `expires_at`.
+    "meeting_claims",
+    metadata,
+    sa.Column("uid", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index(None, "holder"),
+)

@@ -36,7 +36,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,7 +57,7 @@ from bridge.store import migrate as migrations
 from bridge.store import rules
 from bridge.store.codec import dumps, event_from_dict, event_to_dict, item_from_dict, item_to_dict, loads
 from bridge.store.leases import Fence, check_fence
-from bridge.store.schema import OPEN_CAUSE, intents, issues, pairs, positions, series
+from bridge.store.schema import OPEN_CAUSE, intents, issues, meeting_claims, pairs, positions, series
 
 CONFIG_KEY = "store.url"
 DRIVERS = {
@@ -622,6 +622,55 @@ class SqlStore:
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------------------------ meeting claims
+
+    async def claim_meetings(self, holder: str, uids: Collection[str], ttl: timedelta) -> set[str]:
+        """One transaction: every UID inserted, or taken over where the row is `holder`'s or expired (the
+        upsert's WHERE, which PostgreSQL checks on the latest committed row, waiting for one in flight);
+        rows in UID order, so two takes never wait for each other's locks in a cycle. Any UID not written
+        rolls the whole take back."""
+        wanted = sorted(set(uids))
+        if not wanted:
+            return set()
+        now = self._now()
+
+        def take(chunk: Sequence[str]) -> sa.Executable:
+            insert = self._insert(meeting_claims).values(
+                [{"uid": u, "holder": holder, "expires_at": now + ttl} for u in chunk]
+            )
+            return insert.on_conflict_do_update(
+                index_elements=[meeting_claims.c.uid],
+                set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
+                where=(meeting_claims.c.holder == holder) | (meeting_claims.c.expires_at <= now),
+            ).returning(meeting_claims.c.uid)
+
+        try:
+            async with self._write() as connection:
+                written: set[str] = set()
+                for chunk in _chunks(wanted):
+                    written.update(str(u) for u in (await connection.execute(take(chunk))).scalars())
+                if len(written) < len(wanted):
+                    raise _Refused(set(wanted) - written)
+        except _Refused as refused:
+            return refused.uids
+        return set()
+
+    async def release_meetings(self, holder: str, uids: Collection[str] | None = None) -> None:
+        statement = sa.delete(meeting_claims).where(meeting_claims.c.holder == holder)
+        async with self._write() as connection:
+            if uids is None:
+                await connection.execute(statement)
+            for chunk in _chunks(sorted(uids or ())):
+                await connection.execute(statement.where(meeting_claims.c.uid.in_(chunk)))
+
+
+class _Refused(Exception):
+    """A take of meeting claims that found some held by another holder: raised to roll it back."""
+
+    def __init__(self, uids: set[str]) -> None:
+        super().__init__(f"{len(uids)} meetings claimed by another holder")
+        self.uids = uids
 
 
 # --------------------------------------------------------------------------------------------- rows
