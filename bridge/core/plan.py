@@ -33,6 +33,7 @@ from bridge.core.model import (
     Policy,
     Side,
 )
+from bridge.core.private import recovered_mask
 from bridge.core.scope import (
     Verdict,
     admit_event,
@@ -135,6 +136,9 @@ def _adopt(state: PairState | None, sf: Copy, ex: Copy, seen: Changed, policy: P
         organizer_user_id=organizer_user,
         open_issues=state.open_issues if state is not None else frozenset(),
         bridge_category=state.bridge_category if state is not None else False,
+        # R-PRIV-1: copies naming each other where one is the other's mask were a private record and
+        # the mask the bridge made of it (its pass killed before the pair was stored): kept a mask.
+        masked=recovered_mask(sf.content, ex.content, policy) if _name_each_other(sf, ex) else None,
     )
     return _active(adopted, seen, policy, now)
 

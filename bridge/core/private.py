@@ -51,6 +51,31 @@ def mask_target(source: Content, policy: Policy, target: Side) -> Side | None:
     return target if source.private and policy.private is PrivatePolicy.MASK else None
 
 
+def is_mask_of(candidate: Content, real: Content) -> bool:
+    """`candidate` holds the mask of the private `real` (R-PRIV-1): what `masked` makes of it, on the
+    fields the mask sets, and no attendees."""
+    mask = masked(real)
+    return (
+        real.private
+        and not candidate.attendees
+        and all(getattr(candidate, name) == getattr(mask, name) for name in MASKED_FIELDS)
+    )
+
+
+def recovered_mask(sf: Content, ex: Content, policy: Policy) -> Side | None:
+    """The side holding the mask of a pair recovered from its pairing fields with no bases (R-PAIR-1):
+    a pass killed just after it made the masked copy of a private record left no state saying so. A copy
+    that is the mask of its private partner is in step with it; taken for a mask, neither the mask nor
+    the real values cross over (R-PRIV-1)."""
+    if policy.private is not PrivatePolicy.MASK:
+        return None
+    if is_mask_of(sf, ex):
+        return Side.SALESFORCE
+    if is_mask_of(ex, sf):
+        return Side.EXCHANGE
+    return None
+
+
 def mask_transition(
     contents: dict[Side, Content],
     bases: dict[Side, Content | None],

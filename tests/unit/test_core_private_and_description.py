@@ -181,3 +181,25 @@ def test_r_priv_1_attendees_of_a_masked_pair_stay_on_the_real_side() -> None:
     invited = item(version="ck3", body=content(private=True, attendees=(Attendee(ann.email),)))
     result = plan(masked, Changed(ex=invited, directory=directory(ann)), POLICY, NOW)
     assert not of_type(result, AddAttendeeRelation) and not of_type(result, UpdateEvent)
+
+
+def test_r_priv_1_a_pair_recovered_from_its_pairing_fields_keeps_its_mask_both_ways() -> None:
+    # A pass killed right after it made the masked copy of a private record: the copies name each other
+    # (R-PAIR-1) and the store has no state, so there are no bases. The masked copy is the mask, in step
+    # with its private partner whichever is newer: nothing is written but what differs beyond the mask.
+    real = replace(SECRET, attendees=())
+    mask = content(subject="Private", private=True, show_as=SECRET.show_as)
+    for sf_body, ex_body, masked_side in ((mask, real, Side.SALESFORCE), (real, mask, Side.EXCHANGE)):
+        for sf_at, ex_at in ((at(-1), at(-2)), (at(-2), at(-1))):
+            sf = event(body=sf_body, modified=sf_at)
+            ex = item(body=ex_body, modified=ex_at)
+            recovered = plan(None, Changed(sf=sf, ex=ex), POLICY, NOW)
+            assert not of_type(recovered, UpdateEvent) and not of_type(recovered, UpdateItem)
+            assert recovered.state is not None and recovered.state.masked is masked_side
+            # Only what genuinely differs beyond the mask crosses: the real record moved meanwhile.
+            moved = content(start=at(30))
+            ex_moved = replace(ex, content=replace(ex.content, when=moved.when), modified=at(0))
+            later = plan(None, Changed(sf=sf, ex=ex_moved), POLICY, NOW)
+            (update,) = of_type(later, UpdateEvent)
+            assert set(update.fields) == {"StartDateTime", "EndDateTime", "IsAllDayEvent"}, update.fields
+            assert not of_type(later, UpdateItem)
