@@ -18,7 +18,8 @@ moment (both accepted while it was stopped) would each find no owner in the stor
 committed yet, and each make an event. So a pass claims the UIDs of the outside organizers' meetings among
 its unpaired copies before it looks for their owners, and holds the claims until it ended (committed or
 not, `UserSync.run`): a second user's pass waits for the first to end, then reads the store and finds the
-owner it made. The claims are per process (replicas and backfill workers each keep their own).
+owner it made. Across processes (replicas, backfill workers) the meetings this pass would make the event
+of (no owner stored) are claimed in the store too (`bridge.runtime.meeting_claims`), and read again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from bridge.errors import MappingError
 from bridge.ports import EventRecord, MailboxPort, SalesforcePort, Store, StoredPair
 from bridge.runtime.executor import UserContext
 from bridge.runtime.invitees import resolve_attendees
+from bridge.runtime.meeting_claims import StoreClaims
 from bridge.runtime.passes import Job, copy_of_event, copy_of_item, live, mapping_issue
 from bridge.runtime.records import pair_key
 from bridge.runtime.series import Touched, leave_series
@@ -107,7 +109,18 @@ class Reader:
         self.exchange = exchange
         self.store = store
         self.enrolled = enrolled  # lower-case address -> user id (R-MULTI)
-        self.claims = MeetingClaims()  # let go by `UserSync.run` once the pass ended
+        self.claims = MeetingClaims()  # let go by `UserSync.run` once the pass ended (`let_go`)
+        self.store_claims = StoreClaims(store)  # the same across the processes sharing the store
+
+    async def let_go(self, user_id: str) -> None:
+        """The claims of `user_id`'s pass let go once it ended, committed or not: the store's first (a store
+        failure is logged, the claims then expire), then this process's, so the passes waiting go on."""
+        try:
+            await self.store_claims.let_go(user_id)
+        except Exception as error:
+            log.warning("meeting_claims_not_released", extra={"user": user_id, "error": type(error).__name__})
+        finally:
+            self.claims.let_go(user_id)
 
     async def directory(self, copies: Iterable[Copy], events: Iterable[EventRecord | None] = ()) -> Directory:
         """Every attendee address of the Exchange copies, resolved (R-ATT-8): `invitees.resolve_attendees`,
@@ -131,6 +144,18 @@ class Reader:
         found = {c.id: self._meeting(ctx, c, known) for c in copies}
         owned = {uid for i, uid in by_uid.items() if (m := found[i]) is not None and m.event_id is not None}
         self.claims.let_go(ctx.user_id, owned & outside)
+        if unowned := outside - owned:
+            # Another process's pass may be making one of these events: claimed in the store too, then read
+            # again (its event may have been stored after the read above, whether this take waited or not).
+            await self.store_claims.take(ctx.user_id, unowned)
+            known = {**known, **await self.store.pairs_by_uids(unowned)}
+            for c in copies:
+                if c.side is Side.EXCHANGE and c.uid in unowned:
+                    found[c.id] = self._meeting(ctx, c, known)
+            joined = {uid for i, uid in by_uid.items() if uid in unowned and (m := found[i]) and m.event_id}
+            if joined:
+                await self.store_claims.let_go(ctx.user_id, joined)
+                self.claims.let_go(ctx.user_id, joined)
         return found
 
     def _meeting(

@@ -17,7 +17,8 @@ another id, so the match is made here, when the second recipient's master reache
   series. So a new master of such a series is taken by the series road only under a claim on its UID,
   held from a second look for a holder until the series made is stored: the second recipient's road waits
   for the first's, then finds its series and follows it. One meeting (UID) gives one Lightning series,
-  whatever the timing, among the users one bridge process syncs (replicas each hold their own claims).
+  whatever the timing: the claim is held in this process and in the store the bridge processes share
+  (replicas, backfill workers: `bridge.runtime.meeting_claims`).
 - Passing on (`SeriesHeirs.pass_on`). When the holder deletes their Outlook series (R-DEL-2, kind D), the
   Lightning series is not deleted while a follower still has their copy: its owner becomes that follower
   (written through a future row, which changes the whole series), their invitee relation goes from every
@@ -45,6 +46,7 @@ from bridge.core.series_gone import left_key, left_series
 from bridge.core.series_serial import series_to_dict
 from bridge.errors import NotFoundError
 from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
+from bridge.runtime.meeting_claims import StoreClaims
 from bridge.runtime.series_masters import colleague_mark
 from bridge.store.journal import JournalEntry, journal_of
 
@@ -110,6 +112,7 @@ class SeriesHeirs:
         self.store, self.salesforce, self.exchange, self.enrolled = store, salesforce, exchange, enrolled
         # The series masters the mailbox sync of the pass listed (`followed`), claimed next (`claim`).
         self._seen: dict[str, ExchangeItem] = {}
+        self.store_claims = StoreClaims(store)  # R-MULTI-1 across the processes sharing the store
 
     def _others(self, emails: Sequence[str], user_id: str) -> list[tuple[str, str]]:
         """(user id, address) of the enrolled people among `emails`, this user left out."""
@@ -199,7 +202,7 @@ class SeriesHeirs:
             yield True
             return
         assert item.uid is not None
-        async with _claimed(item.uid):
+        async with _claimed(item.uid), self._store_claim(user_id, item.uid):
             holder = await self._holder(item, others)
             if holder is None:
                 yield True
@@ -210,6 +213,16 @@ class SeriesHeirs:
             log.info("series_followed", extra={"user": user_id, "exchange_id": master_id,
                                                "salesforce_id": holder, "claimed": True})  # fmt: skip
             yield False
+
+    @asynccontextmanager
+    async def _store_claim(self, user_id: str, uid: str) -> AsyncIterator[None]:
+        """The claim on the UID in the store, which the bridge processes sharing it honour (replicas,
+        backfill workers: `bridge.runtime.meeting_claims`), held as the one of this process is."""
+        await self.store_claims.take(user_id, [uid])
+        try:
+            yield
+        finally:
+            await self.store_claims.let_go(user_id, [uid])
 
     async def _holder(self, item: ExchangeItem, others: Sequence[tuple[str, str]]) -> str | None:
         """The Lightning series of another enrolled attendee's live Outlook-made series of this meeting."""

@@ -194,7 +194,7 @@ class UserSync:
         try:
             return await self._run(work)
         finally:
-            self.reader.claims.let_go(self.binding.user_id)
+            await self.reader.let_go(self.binding.user_id)
 
     async def _run(self, work: Work) -> bool:
         ctx = await self.context()
