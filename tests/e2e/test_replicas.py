@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -233,3 +234,57 @@ def test_r_scope_2_an_admins_settings_change_reaches_the_users_replica_and_an_is
     assert found[0]["Is_Open__c"]
     time.sleep(2 * LEASE_S / 3)  # two lease rounds: every replica would have mirrored it by now
     assert len([r for r in records() if r["Item_Id__c"] == item_id]) == 1
+
+
+def test_r_multi_1_an_outside_meeting_two_replicas_sync_at_once_is_one_event(deployment: Deployment) -> None:
+    """Two enrolled people held by different replicas accept one outside organizer's meeting in the same
+    moment: each replica's pass finds no owner in the store, but the meeting is claimed in the store by the
+    first (`meeting_claims`), so the other's pass waits, then joins its event. One event, the other person an
+    invitee of it; before, each replica made one."""
+    users = {deployment.user(i)[0]: i for i in range(USERS)}
+    live = {n for n, b in deployment.bridges.items() if b.process is not None and b.process.poll() is None}
+
+    def held() -> dict[str, str] | None:
+        found = deployment.holders()
+        return found if all(found.get(u) in live for u in users) else None
+
+    holders = wait_until(held, timeout=4 * LEASE_S)[0]
+    by_replica: dict[str, int] = {}
+    for user_id, index in users.items():
+        by_replica.setdefault(holders[user_id], index)
+    if len(by_replica) < 2:
+        pytest.skip(f"every user is held by one replica: {holders}")
+    first, second = sorted(by_replica.values())[:2]
+    at = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=5)
+    subject = "Replicas: partner call"
+    addresses = [deployment.user(first)[1], deployment.user(second)[1]]
+    deployment.sandbox.exchange.deliver_external_meeting(
+        addresses, "host@partner.example", subject, at, at + timedelta(hours=1)
+    )
+    copies = [
+        wait_until(lambda a=a: Outlook(deployment.endpoints, a).find(subject) or None, timeout=30)[0][0]
+        for a in addresses
+    ]
+    threads = [threading.Thread(target=copy.accept) for copy in copies]  # the answers in one moment
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    def events() -> list[dict[str, Any]]:
+        return deployment.desk.query(
+            "SELECT Id, OwnerId FROM Event WHERE Subject = {} AND IsChild = false", subject
+        )
+
+    owners = {deployment.user(first)[0], deployment.user(second)[0]}
+
+    def joined() -> list[dict[str, Any]] | None:
+        found = events()
+        if len(found) != 1:
+            return found if len(found) > 1 else None
+        invitees = deployment.desk.invitees(str(found[0]["Id"]))
+        return found if owners - {found[0]["OwnerId"]} <= set(invitees) else None
+
+    found = wait_until(joined, timeout=30, every=0.5)[0]
+    time.sleep(2.0)  # long enough for a second event to show up, were one on its way
+    assert len(events()) == 1, f"{len(events())} events for one meeting: {found}"
