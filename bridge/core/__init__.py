@@ -32,8 +32,10 @@ An unpaired copy is first offered to `match_unpaired` with every other unpaired 
 (recovery by the stored ids, then adoption by subject and time, duplicates refused; child events never
 take part). Pairs found are planned as `Changed(sf=..., ex=...)` with no state, and adopted unless one
 copy is never synced (`scope.never_synced`: a series, a cancelled or unsynced item, another user's
-event), in which case nothing is written for either; duplicates as `Changed(..., duplicate=True)`; the
-rest alone: created on the other side if `scope` admits it, or kept `WAITING` with the issue that says why.
+event), in which case nothing is written for either; a pair recovered by its stored ids whose one copy is
+the mask of the other, private, keeps it as its mask (`private.recovered_mask`, R-PRIV-1); duplicates as
+`Changed(..., duplicate=True)`; the rest alone: created on the other side if `scope` admits it, or kept
+`WAITING` with the issue that says why.
 Ids and the UID of records a plan creates are unknown when it is made: commands name them
 `Created.EVENT_ID`, `Created.ITEM_ID` and `Created.ITEM_UID` (as an id or as a field value), and the
 runtime fills them in and records new versions with `PairState.after_write`, so that its own writes are
