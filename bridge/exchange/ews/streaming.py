@@ -15,6 +15,14 @@ notifications to the event loop; a group's task on the loop decides what happens
 A group whose set of subscriptions changes (watch, unwatch, a re-subscription) opens a new connection
 with the new set; Exchange moves the subscriptions to the newest connection and ends the older one, whose
 outcome no longer matters. Unwatching removes the subscription from its group first, then unsubscribes.
+
+Bursts (issue 10: 10,000 mailboxes watched at start). A group gathers its changes before it reopens: it
+waits until none came for `GATHER_QUIET`, at most `GATHER_MAX` from the first, then opens one connection
+with every id; so a burst of N subscriptions reopens each connection once per gathering, not N times (each
+reopening sends every id of the group). A new subscription's events wait in Exchange's queue meanwhile, and
+the group's older connection keeps reading the others. Subscribe calls take at most a share of the
+session's worker threads (`SUBSCRIBE_SHARE`), so the first syncs' calls are not queued behind thousands of
+them.
 """
 
 from __future__ import annotations
@@ -46,7 +54,9 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = ("CopiedEvent", "CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent")
 _LOST = (ErrorInvalidSubscription, ErrorSubscriptionNotFound, ErrorExpiredSubscription)
 _ERROR_IDS = re.compile(r"subscription IDs: \[(.*)\]")
-RESTART_DEBOUNCE = 0.05  # seconds: watches arriving together make one new connection, not many
+GATHER_QUIET = 0.25  # seconds without a change before a changed group reopens its connection
+GATHER_MAX = 5.0  # seconds a group gathers changes at most while they keep coming (a start-up's burst)
+SUBSCRIBE_SHARE = 4  # Subscribe calls in flight: at most one in this many of the session's worker threads
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
@@ -139,6 +149,7 @@ class Streams:
         self._groups: list[_Group] = []
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._closing = False
+        self._subscribing = asyncio.Semaphore(max(1, session.workers // SUBSCRIBE_SHARE))
 
     # ---- the set of mailboxes ----------------------------------------------------------------------------
 
@@ -206,9 +217,13 @@ class Streams:
 
     async def _subscribe(self, key: str) -> None:
         mailbox = self._names[key]
-        subscription_id: str = await self._session.run(
-            mailbox, lambda account: account.calendar.subscribe_to_streaming(event_types=list(EVENT_TYPES))
-        )
+        async with self._subscribing:
+            if key not in self._names or self._closing:  # unwatched while waiting for its turn
+                return
+            subscription_id: str = await self._session.run(
+                mailbox,
+                lambda account: account.calendar.subscribe_to_streaming(event_types=list(EVENT_TYPES)),
+            )
         if key not in self._names or self._closing:  # unwatched meanwhile
             await self._unsubscribe(mailbox, subscription_id)
             return
@@ -287,7 +302,7 @@ class Streams:
         while not self._closing:
             if not group.subscriptions:
                 await group.changed.wait()
-            await asyncio.sleep(RESTART_DEBOUNCE)
+            await self._gather(group)
             group.changed.clear()
             if not group.subscriptions:
                 continue
@@ -317,6 +332,18 @@ class Streams:
                     self._queue.put_nowait(MailboxNotice(mailbox=mailbox, lost=True))
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+
+    @staticmethod
+    async def _gather(group: _Group) -> None:
+        """Return once the group's set has not changed for GATHER_QUIET, or GATHER_MAX after the call."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_MAX
+        while (left := deadline - loop.time()) > 0:
+            group.changed.clear()
+            try:
+                await asyncio.wait_for(group.changed.wait(), min(GATHER_QUIET, left))
+            except TimeoutError:
+                return
 
     def _resubscribe(self, group: _Group, lost_ids: Iterable[str]) -> None:
         for subscription_id in lost_ids:

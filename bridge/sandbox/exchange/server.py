@@ -154,6 +154,7 @@ class ExchangeSandbox:
                 "items": per_mailbox,
                 "subscriptions": len(self.hub.subscriptions),
                 "open_streams": len(self.streams.drops),
+                "streams_opened": self.streams.opened,
                 "latency": self.faults.latency,
             }
 

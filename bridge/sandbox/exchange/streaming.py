@@ -26,6 +26,7 @@ class StreamRegistry:
     def __init__(self) -> None:
         self.drops: set[asyncio.Event] = set()
         self.closing = False
+        self.opened = 0  # GetStreamingEvents requests served, for admin state (connections reopened)
 
     def drop_all(self) -> int:
         for drop in self.drops:
@@ -67,6 +68,7 @@ def _parse(
 async def serve_stream(
     http_request: web.Request, ctx: RequestContext, request: Element, registry: StreamRegistry
 ) -> web.StreamResponse:
+    registry.opened += 1
     subs, timeout, bad, error = _parse(ctx, request)
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/xml; charset=utf-8"})
     response.enable_chunked_encoding()
