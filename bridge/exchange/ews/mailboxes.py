@@ -91,11 +91,18 @@ class EwsMailboxes:
         if self._streams is not None:
             await self._streams.unwatch(mailbox)
 
+    async def _before_read(self, mailbox: str) -> None:
+        """A mailbox whose subscription is still waiting for its turn (a start-up's burst) is subscribed
+        before it is caught up, so no change falls between the read and the subscription (R-TIME-3)."""
+        if self._streams is not None:
+            await self._streams.before_read(mailbox)
+
     # ---- reading -----------------------------------------------------------------------------------------
 
     async def sync(
         self, mailbox: str, sync_state: str | None, known: Mapping[str, str] | None = None
     ) -> MailboxChanges:
+        await self._before_read(mailbox)
         return await self.session.run(
             mailbox, lambda account: reading.sync_page(account, sync_state, known, self._recent)
         )
@@ -107,6 +114,7 @@ class EwsMailboxes:
     async def window_items(self, mailbox: str, start: datetime, end: datetime) -> list[ExchangeItem]:
         # Naive datetimes are UTC, as everywhere in the core.
         start, end = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
+        await self._before_read(mailbox)
         return await self.session.run(
             mailbox, lambda account: reading.window(account, start, end, self._recent)
         )

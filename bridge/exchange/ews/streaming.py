@@ -22,16 +22,20 @@ with every id; so a burst of N subscriptions reopens each connection once per ga
 reopening sends every id of the group). A new subscription's events wait in Exchange's queue meanwhile, and
 the group's older connection keeps reading the others. Subscribe calls take at most a share of the
 session's worker threads (`SUBSCRIBE_SHARE`), so the first syncs' calls are not queued behind thousands of
-them.
+them. They wait their turn in the order watched, but a mailbox about to be read (`before_read`) is
+subscribed next and its read waits for that first attempt: a mailbox is subscribed before the sync that
+catches it up, so no change falls between the two (R-TIME-3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +62,47 @@ GATHER_QUIET = 0.25  # seconds without a change before a changed group reopens i
 GATHER_MAX = 5.0  # seconds a group gathers changes at most while they keep coming (a start-up's burst)
 SUBSCRIBE_SHARE = 4  # Subscribe calls in flight: at most one in this many of the session's worker threads
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+
+
+class _Turns:
+    """At most `limit` Subscribe calls at once, in the order asked; `hurry` puts a mailbox's call first."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiting: OrderedDict[int, asyncio.Future[None]] = OrderedDict()
+        self._token_of: dict[str, int] = {}  # mailbox key -> its latest waiting token
+        self._tokens = itertools.count()
+
+    async def take(self, key: str) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        token = next(self._tokens)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = turn
+        self._token_of[key] = token
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if self._waiting.pop(token, None) is None and turn.done() and not turn.cancelled():
+                self.give()  # handed the turn just as it was cancelled: pass it on
+            raise
+        finally:
+            if self._token_of.get(key) == token:
+                del self._token_of[key]
+
+    def give(self) -> None:
+        while self._waiting:
+            _, turn = self._waiting.popitem(last=False)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+    def hurry(self, key: str) -> None:
+        token = self._token_of.get(key)
+        if token is not None and token in self._waiting:
+            self._waiting.move_to_end(token, last=False)
 
 
 @dataclass
@@ -149,7 +194,8 @@ class Streams:
         self._groups: list[_Group] = []
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        self._subscribing = asyncio.Semaphore(max(1, session.workers // SUBSCRIBE_SHARE))
+        self._turns = _Turns(max(1, session.workers // SUBSCRIBE_SHARE))
+        self._first: dict[str, asyncio.Event] = {}  # key -> set once its first Subscribe ended, either way
 
     # ---- the set of mailboxes ----------------------------------------------------------------------------
 
@@ -170,6 +216,7 @@ class Streams:
         if key in self._names:
             return
         self._names[key] = mailbox
+        first = self._first[key] = asyncio.Event()
         try:
             await self._subscribe(key)
         except TransientError as exc:
@@ -178,6 +225,18 @@ class Streams:
         except CalbridgeError:
             self._names.pop(key, None)
             raise
+        finally:
+            first.set()
+            if self._first.get(key) is first:
+                del self._first[key]
+
+    async def before_read(self, mailbox: str) -> None:
+        """Before a read that catches `mailbox` up: if its first subscription is still waiting for its turn,
+        make it next and wait for it (it may fail; a retried one announces itself with a `lost` notice)."""
+        first = self._first.get(mailbox.lower())
+        if first is not None:
+            self._turns.hurry(mailbox.lower())
+            await first.wait()
 
     async def unwatch(self, mailbox: str) -> None:
         key = mailbox.lower()
@@ -217,13 +276,16 @@ class Streams:
 
     async def _subscribe(self, key: str) -> None:
         mailbox = self._names[key]
-        async with self._subscribing:
+        await self._turns.take(key)
+        try:
             if key not in self._names or self._closing:  # unwatched while waiting for its turn
                 return
             subscription_id: str = await self._session.run(
                 mailbox,
                 lambda account: account.calendar.subscribe_to_streaming(event_types=list(EVENT_TYPES)),
             )
+        finally:
+            self._turns.give()
         if key not in self._names or self._closing:  # unwatched meanwhile
             await self._unsubscribe(mailbox, subscription_id)
             return

@@ -69,3 +69,29 @@ async def test_r_time_1_a_burst_of_subscriptions_opens_each_connection_once_and_
         seen.add(notice.mailbox)
     assert sandbox.state()["streams_opened"] - opened_before == 2  # nothing reopened meanwhile
     await stream.aclose()
+
+
+async def test_r_time_3_a_mailbox_read_during_the_burst_is_subscribed_first(
+    endpoints: dict[str, Any], sandbox: ExchangeSandbox
+) -> None:
+    """A first sync of the last mailbox of a burst does not wait for the whole burst, nor read before its
+    subscription: the mailbox's Subscribe goes next and the read follows it (no change falls between)."""
+    port = open_ews(EwsConnection.from_sandbox(endpoints), workers=4, stream_connections=2)
+    sandbox.faults.add_latency(0.05)  # each call takes a while, as a busy server's would
+    try:
+        stream = port.notices(BURST)
+        first = asyncio.ensure_future(anext(stream))
+        for _ in range(5):  # the stream starts, then its watches ask for their turns
+            await asyncio.sleep(0)
+        last = BURST[-1]
+        await port.sync(last, None)
+        subscribed = port.subscribed
+        assert last in subscribed
+        assert len(subscribed) < len(BURST) // 2  # it went ahead of most of the burst
+        await settle(lambda: port.subscribed == frozenset(BURST), timeout=20)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await stream.aclose()
+    finally:
+        sandbox.faults.clear()
+        await port.close()
