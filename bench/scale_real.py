@@ -14,13 +14,14 @@ from /proc; (RSS of N users - RSS of one) / (N - 1) is the memory per idle user:
 for a user, adapters included.
 
 Run: `.venv/bin/python -m bench.scale_real [--users 10000]`; prints one JSON object and writes
-bench/results/scale_real.json.
+bench/results/scale_real_<users>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import tempfile
 import time
@@ -67,17 +68,26 @@ def _one_user_config(config: Path) -> Path:
 
 def _run(config: Path, users: int, settle: float, limit: float) -> dict[str, Any]:
     bridge = BridgeProcess(config, log=config.with_name("bridge.log"))
+    load_before = os.getloadavg()[0]
     launched = time.perf_counter()
     bridge.start(timeout=limit)
-    ready = time.perf_counter() - launched
+    ready = time.perf_counter() - launched  # /readyz: every mailbox subscribed (first syncs may still run)
     try:
         startup = _started(bridge.log, users, limit)
+        load_after = os.getloadavg()[0]
         time.sleep(settle)
         assert bridge.process is not None
         rss = _rss_kb(bridge.process.pid)
     finally:
         bridge.stop()
-    return {"users": users, "ready_s": round(ready, 1), "startup_s": startup, "rss_mb": round(rss / 1024, 1)}
+    return {
+        "users": users,
+        "ready_s": round(ready, 1),
+        "startup_s": startup,
+        "rss_mb": round(rss / 1024, 1),
+        "load_1min_at_launch": round(load_before, 1),
+        "load_1min_at_startup_end": round(load_after, 1),
+    }
 
 
 def main() -> None:
@@ -103,7 +113,7 @@ def main() -> None:
         "seed_s": round(world["seed_seconds"], 1),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale_real.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"scale_real_{args.users}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
 
