@@ -35,8 +35,17 @@ def _event_for_item(world: World, item_id: str, fields: str = "Id, Subject") -> 
 
 
 def _issues_of(world: World, item_id: str) -> dict[str, dict[str, Any]]:
-    with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
-        body = json.loads(answer.read())
+    """The open issues of the item, from the ops page (asked again when it is slow to answer: a bridge busy
+    with a large pass on a loaded machine)."""
+
+    def page() -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(world.bridge.ops_url + "/issues", timeout=5) as answer:
+                return dict(json.loads(answer.read()))
+        except TimeoutError:
+            return None
+
+    body = wait_until(page, timeout=60)[0]
     stored = world.stored_id(item_id)
     return {issue["code"]: issue for issue in body["issues"] if issue["exchange_id"] == stored}
 
