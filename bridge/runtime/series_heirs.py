@@ -55,18 +55,19 @@ log = logging.getLogger(__name__)
 FOLLOW_PREFIX = "series:follow:"
 
 # The claims on meetings' UIDs under way (a lock, and how many roads hold or wait for it), per event loop
-# (one bridge process runs one; tests run many).
-_CLAIMS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Lock, list[int]]]] = (
-    WeakKeyDictionary()
-)
+# and store (one bridge process runs one loop on one store; tests run many, and two bridges on two stores
+# of one database play two processes).
+_CLAIMS: WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[int, str], tuple[asyncio.Lock, list[int]]]
+] = WeakKeyDictionary()
 
 
 @asynccontextmanager
-async def _claimed(uid: str) -> AsyncIterator[None]:
+async def _claimed(store: Store, uid: str) -> AsyncIterator[None]:
     """The claim on one meeting's UID, shared by every user's road in this process; forgotten once no
     road holds or waits for it."""
     claims = _CLAIMS.setdefault(asyncio.get_running_loop(), {})
-    lock, users = claims.setdefault(uid, (asyncio.Lock(), [0]))
+    lock, users = claims.setdefault((id(store), uid), (asyncio.Lock(), [0]))
     users[0] += 1
     try:
         async with lock:
@@ -74,7 +75,7 @@ async def _claimed(uid: str) -> AsyncIterator[None]:
     finally:
         users[0] -= 1
         if not users[0]:
-            del claims[uid]
+            del claims[(id(store), uid)]
 
 
 def follower_key(sf_series: str, master_id: str) -> str:
@@ -202,7 +203,7 @@ class SeriesHeirs:
             yield True
             return
         assert item.uid is not None
-        async with _claimed(item.uid), self._store_claim(user_id, item.uid):
+        async with _claimed(self.store, item.uid), self._store_claim(user_id, item.uid):
             holder = await self._holder(item, others)
             if holder is None:
                 yield True

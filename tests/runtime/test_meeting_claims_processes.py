@@ -14,8 +14,10 @@ import pytest
 
 from bridge.core.fields import ExchangeAttendee
 from bridge.core.model import PairStatus, Relation, RelationKind
+from bridge.core.patterns import Frequency, Pattern, Weekday
 from bridge.runtime.engine import Bridge
 from bridge.runtime.memory import MemoryMailbox, MemorySalesforce
+from bridge.runtime.memory_series import MemoryMailboxSeries, MemorySalesforceSeries
 from bridge.store import MemoryStore, open_store
 from tests.runtime.conftest import ANN, BOB, FAST, soon
 
@@ -55,29 +57,31 @@ def _meeting(sf: MemorySalesforce, ex: MemoryMailbox, subject: str) -> None:
         )
 
 
-def _refusals(store: Any) -> list[set[str]]:
-    """The takes of `store` another holder refused, as they come (the store's own method, watched)."""
+def _refusals(*stores: Any) -> list[set[str]]:
+    """The takes of `stores` another holder refused, as they come (each store's own method, watched)."""
     refused: list[set[str]] = []
-    take: Callable[[str, Collection[str], timedelta], Any] = store.claim_meetings
+    for store in {id(s): s for s in stores}.values():
+        take: Callable[[str, Collection[str], timedelta], Any] = store.claim_meetings
 
-    async def watched(holder: str, uids: Collection[str], ttl: timedelta) -> set[str]:
-        theirs: set[str] = await take(holder, uids, ttl)
-        if theirs:
-            refused.append(theirs)
-        return theirs
+        async def watched(holder: str, uids: Collection[str], ttl: timedelta, take: Any = take) -> set[str]:
+            theirs: set[str] = await take(holder, uids, ttl)
+            if theirs:
+                refused.append(theirs)
+            return theirs
 
-    store.claim_meetings = watched
+        store.claim_meetings = watched
     return refused
 
 
 async def test_r_multi_1_two_processes_on_one_store_make_one_event(two_stores: tuple[Any, Any]) -> None:
     """Ann's bridge and Bob's bridge (two processes, one store) reconcile at once; both find no owner of the
-    partner's meeting in the store. Ann's event is held back until Bob's pass met her claim (or, were the
-    claim gone, until Bob's create came too): one event, Bob an invitee of it, his copy paired to it."""
+    partner's meeting in the store. The first create is held back until the other pass met its claim (or,
+    were the claim gone, until the other create came too): one event, the other person an invitee of it,
+    their copy paired to it."""
     sf, ex = MemorySalesforce(), MemoryMailbox()
     _meeting(sf, ex, "Partner call")
     ann_store, bob_store = two_stores
-    refused = _refusals(bob_store)
+    refused = _refusals(ann_store, bob_store)
     creates: list[str] = []
     second = asyncio.Event()
     create = sf.create_event
@@ -133,4 +137,51 @@ async def test_r_multi_1_a_dead_processs_claim_is_taken_over_after_it_expired(
     assert refused, "Bob's pass did not meet the dead process's claim"
     events = [e for e in sf.events.values() if e["Subject"] == "Partner call"]
     assert [str(e["OwnerId"]) for e in events] == [BOB.user_id]
+    await bob_side.stop()
+
+
+async def test_r_multi_1_two_processes_on_one_store_make_one_series(two_stores: tuple[Any, Any]) -> None:
+    """The same for a meeting series (§15): Ann's and Bob's bridges each find no Lightning series of the
+    partner's weekly call; the series claim in the store lets one make it, the other follows it."""
+    if two_stores[0] is two_stores[1]:
+        pytest.skip("one store object is one process's: the series turns are taken in the process")
+    sf, ex = MemorySalesforceSeries(), MemoryMailboxSeries()
+    for user in (ANN, BOB):
+        sf.people[user.mailbox] = Relation(user.user_id, RelationKind.USER, owned_by_user=True)
+    start, end = soon(hours=26)
+    weekly = Pattern(Frequency.WEEKLY, days=frozenset({Weekday(start.weekday())}), count=4)
+    attendees = (ExchangeAttendee(ANN.mailbox, "Accept"), ExchangeAttendee(BOB.mailbox, "Accept"))
+    for user in (ANN, BOB):
+        ex.put_series(
+            user.mailbox,
+            "Partner weekly",
+            start,
+            end,
+            weekly,
+            my_response_type="Accept",
+            required_attendees=attendees,
+            uid="uid-partner-weekly",
+            is_meeting=True,
+            organizer=OUTSIDE,
+        )
+    ann_store, bob_store = two_stores
+    refused = _refusals(ann_store, bob_store)
+    creates: list[object] = []
+    second = asyncio.Event()
+    create = sf.create_series
+
+    async def held_create(fields: Any, rule: str) -> str:
+        creates.append(fields.get("OwnerId"))
+        if len(creates) == 1:
+            await asyncio.wait_for(_either(second, lambda: bool(refused)), 10)
+        else:
+            second.set()
+        return await create(fields, rule)
+
+    sf.create_series = held_create  # type: ignore[method-assign]
+    ann_side = Bridge(sf, ex, ann_store, [ANN, BOB], settings=FAST)
+    bob_side = Bridge(sf, ex, bob_store, [ANN, BOB], settings=FAST)
+    await asyncio.gather(ann_side.run_users([ANN.user_id]), bob_side.run_users([BOB.user_id]))
+    assert len(sf.series()) == 1, f"{len(sf.series())} Lightning series for one meeting series"
+    await ann_side.stop()
     await bob_side.stop()
