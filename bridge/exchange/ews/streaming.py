@@ -23,8 +23,9 @@ reopening sends every id of the group). A new subscription's events wait in Exch
 the group's older connection keeps reading the others. Subscribe calls take at most a share of the
 session's worker threads (`SUBSCRIBE_SHARE`), so the first syncs' calls are not queued behind thousands of
 them. They wait their turn in the order watched, but a mailbox about to be read (`before_read`) is
-subscribed next and its read waits for that first attempt: a mailbox is subscribed before the sync that
-catches it up, so no change falls between the two (R-TIME-3).
+subscribed at once and its read waits for that first attempt: a mailbox is subscribed before the sync that
+catches it up, so no change falls between the two (R-TIME-3), and the first syncs are not held to the
+background share.
 """
 
 from __future__ import annotations
@@ -65,10 +66,11 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
 class _Turns:
-    """At most `limit` Subscribe calls at once, in the order asked; `hurry` puts a mailbox's call first."""
+    """At most `limit` Subscribe calls at once in the order asked, plus those `hurry` lets go at once: a
+    mailbox a first sync waits for (the start-up bounds those already, `startup_parallel`)."""
 
     def __init__(self, limit: int) -> None:
-        self._free = limit
+        self._free = limit  # below 0 while hurried calls run beyond the limit
         self._waiting: OrderedDict[int, asyncio.Future[None]] = OrderedDict()
         self._token_of: dict[str, int] = {}  # mailbox key -> its latest waiting token
         self._tokens = itertools.count()
@@ -92,17 +94,19 @@ class _Turns:
                 del self._token_of[key]
 
     def give(self) -> None:
-        while self._waiting:
+        self._free += 1
+        while self._free > 0 and self._waiting:
             _, turn = self._waiting.popitem(last=False)
             if not turn.done():
+                self._free -= 1
                 turn.set_result(None)
-                return
-        self._free += 1
 
     def hurry(self, key: str) -> None:
         token = self._token_of.get(key)
-        if token is not None and token in self._waiting:
-            self._waiting.move_to_end(token, last=False)
+        turn = self._waiting.pop(token, None) if token is not None else None
+        if turn is not None and not turn.done():
+            self._free -= 1
+            turn.set_result(None)
 
 
 @dataclass
@@ -232,7 +236,7 @@ class Streams:
 
     async def before_read(self, mailbox: str) -> None:
         """Before a read that catches `mailbox` up: if its first subscription is still waiting for its turn,
-        make it next and wait for it (it may fail; a retried one announces itself with a `lost` notice)."""
+        let it go now and wait for it (it may fail; a retried one announces itself with a `lost` notice)."""
         first = self._first.get(mailbox.lower())
         if first is not None:
             self._turns.hurry(mailbox.lower())

@@ -75,7 +75,7 @@ async def test_r_time_3_a_mailbox_read_during_the_burst_is_subscribed_first(
     endpoints: dict[str, Any], sandbox: ExchangeSandbox
 ) -> None:
     """A first sync of the last mailbox of a burst does not wait for the whole burst, nor read before its
-    subscription: the mailbox's Subscribe goes next and the read follows it (no change falls between)."""
+    subscription: the mailbox's Subscribe goes at once and the read follows it (no change falls between)."""
     port = open_ews(EwsConnection.from_sandbox(endpoints), workers=4, stream_connections=2)
     sandbox.faults.add_latency(0.05)  # each call takes a while, as a busy server's would
     try:
