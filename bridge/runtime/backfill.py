@@ -10,9 +10,9 @@ enrolled user's binding, so a meeting of two enrolled users is told apart the sa
 syncs each of them, and a pass that makes a user own a meeting wakes the waiting copies of the others.
 
 A meeting from an outside organizer that enrolled people in different shares have is one event all the same
-(R-MULTI-1): the passes' claims on such meetings' UIDs (`bridge.runtime.reconcile.MeetingClaims`) are kept
-by the coordinator for every worker (`SharedClaims`), so the second recipient's pass waits for the first's
-event to be stored, whichever worker runs it, then joins it.
+(R-MULTI-1): a pass claims such a meeting's UID in the store the workers share
+(`bridge.runtime.meeting_claims`), as replicas do, so the second recipient's pass waits for the first's event
+to be stored, whichever worker runs it, then joins it.
 
 Workers tell the coordinator of each user finished (after that user's pass committed), and at the end
 their writes and failures; the coordinator draws the one progress bar and is the only writer of the
@@ -26,21 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from bridge.runtime.commands import CommandFailed, bridge_settings
-from bridge.runtime.reconcile import MeetingClaims
 
 FLUSH_S = 1.0  # the checkpoint's marks are stored at least this often
 PARENT_POLL_S = 0.5
@@ -108,49 +106,6 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="coordinator watch", daemon=True).start()
 
 
-class SharedClaims(MeetingClaims):
-    """A worker's `MeetingClaims`, kept by the coordinator for every worker: `take` asks it and returns once
-    granted (no other user's pass in any worker holds any of the UIDs), `let_go` tells it."""
-
-    def __init__(self, pipe: Connection) -> None:
-        super().__init__()
-        self._pipe = pipe
-        self._loop = asyncio.get_running_loop()
-        self._asked: dict[int, asyncio.Future[None]] = {}
-        self._numbers = itertools.count(1)
-        self._send = threading.Lock()  # the progress messages go out from the same thread, but be safe
-        threading.Thread(target=self._answers, name="claim answers", daemon=True).start()
-
-    def send(self, message: tuple[Any, ...]) -> None:
-        with self._send:
-            self._pipe.send(message)
-
-    async def take(self, user_id: str, uids: Collection[str]) -> None:
-        if not uids:
-            return
-        number = next(self._numbers)
-        granted = self._asked[number] = self._loop.create_future()
-        self.send(("take", number, user_id, sorted(uids)))
-        await granted
-
-    def let_go(self, user_id: str, uids: Iterable[str] | None = None) -> None:
-        self.send(("let_go", user_id, None if uids is None else sorted(uids)))
-
-    def _answers(self) -> None:
-        """The coordinator's grants, handed to the waiting passes; none coming any more ends the process."""
-        try:
-            while True:
-                _, number = self._pipe.recv()
-                self._loop.call_soon_threadsafe(self._grant, number)
-        except (EOFError, OSError):
-            os._exit(1)
-
-    def _grant(self, number: int) -> None:
-        waiting = self._asked.pop(number, None)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(None)
-
-
 async def _reconcile_share(config: Any, share: list[str], pipe: Connection) -> tuple[int, int]:
     from bridge.runtime.supervisor import Supervisor
 
@@ -158,8 +113,7 @@ async def _reconcile_share(config: Any, share: list[str], pipe: Connection) -> t
     supervisor = Supervisor(config, ops=False, settings=settings)
     try:
         bridge = await supervisor.open_bridge(running=False)
-        claims = bridge.reader.claims = SharedClaims(pipe)
-        await bridge.run_users(share, done=lambda user_id: claims.send(("done", user_id)))
+        await bridge.run_users(share, done=lambda user_id: pipe.send(("done", user_id)))
         await bridge.stop()
     finally:
         await supervisor.stop()
@@ -170,45 +124,6 @@ async def _reconcile_share(config: Any, share: list[str], pipe: Connection) -> t
 
 
 # -------------------------------------------------------------------------------------- the coordinator
-
-
-class ClaimBook:
-    """The claims of every worker's passes on meetings' UIDs, as `MeetingClaims` keeps them in one process:
-    a take is granted once no other user holds any of its UIDs, then holds them all; one that must wait
-    holds nothing meanwhile, so no two passes ever wait for each other."""
-
-    def __init__(self) -> None:
-        self.held: dict[str, tuple[str, Any]] = {}  # UID -> (user id, their worker's pipe)
-        self.waiting: list[tuple[Any, int, str, list[str]]] = []
-
-    def take(self, pipe: Any, number: int, user_id: str, uids: list[str]) -> None:
-        if not self._grant(pipe, number, user_id, uids):
-            self.waiting.append((pipe, number, user_id, uids))
-
-    def _grant(self, pipe: Any, number: int, user_id: str, uids: list[str]) -> bool:
-        if any(self.held.get(uid, (user_id,))[0] != user_id for uid in uids):
-            return False
-        for uid in uids:
-            self.held.setdefault(uid, (user_id, pipe))
-        with contextlib.suppress(OSError):  # a worker gone: its EOF is read next
-            pipe.send(("granted", number))
-        return True
-
-    def let_go(self, user_id: str, uids: list[str] | None) -> None:
-        for uid in [
-            u for u in (self.held if uids is None else uids) if self.held.get(u, ("",))[0] == user_id
-        ]:
-            del self.held[uid]
-        self._retry()
-
-    def gone(self, pipe: Any) -> None:
-        for uid in [u for u, (_, theirs) in self.held.items() if theirs is pipe]:
-            del self.held[uid]
-        self.waiting = [w for w in self.waiting if w[0] is not pipe]
-        self._retry()
-
-    def _retry(self) -> None:
-        self.waiting = [w for w in self.waiting if not self._grant(*w)]
 
 
 async def backfill_in_workers(
@@ -235,7 +150,7 @@ async def backfill_in_workers(
         context = multiprocessing.get_context("spawn")
         pipes: dict[Connection, int] = {}
         for n, share in enumerate(shares(left, workers)):
-            ours, theirs = context.Pipe()  # both ways: the claims are answered
+            ours, theirs = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker, args=(str(config_path), share, theirs), name=f"backfill worker {n + 1}"
             )
@@ -253,7 +168,6 @@ async def backfill_in_workers(
         )
         writes = failures = 0
         lost: list[str] = []
-        claims = ClaimBook()
         complete = False
         try:
             with Progress(*columns, console=console, transient=False) as progress:
@@ -270,23 +184,16 @@ async def backfill_in_workers(
                         try:
                             message = pipe.recv()
                         except EOFError:  # ended without an "end": killed, or failed before it could say
-                            claims.gone(pipe)  # its passes' claims go with it
                             number = pipes.pop(pipe)
                             lost.append(f"worker {number + 1} ended before finishing its users")
                             continue
                         if message[0] == "done":
                             progress.advance(task)
                             checkpoint.finished(message[1])
-                        elif message[0] == "take":
-                            claims.take(pipe, *message[1:])
-                        elif message[0] == "let_go":
-                            claims.let_go(*message[1:])
                         elif message[0] == "end":
                             writes, failures = writes + message[1], failures + message[2]
-                            claims.gone(pipe)
                             pipes.pop(pipe)
                         else:
-                            claims.gone(pipe)
                             lost.append(f"worker {pipes.pop(pipe) + 1}: {message[1]}")
                     if time.monotonic() - flushed >= FLUSH_S:
                         await checkpoint.flush()

@@ -259,8 +259,8 @@ def test_r_multi_1_an_outside_meeting_two_workers_sync_at_once_is_one_event(
 ) -> None:
     """Meetings from an outside organizer accepted by two enrolled people whose shares are in different
     workers (users 1-3 and 4-6 with two workers): one event each. The passes' claims on the meetings are
-    kept by the command for both workers (`bridge.runtime.backfill.SharedClaims`); with claims per worker
-    each recipient made an event."""
+    taken in the store both workers share (`bridge.runtime.meeting_claims`); with claims per worker each
+    recipient made an event."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=9)
     subjects = [f"Workers: partner call {n}" for n in range(3)]
     with seeded_org(tmp_path, provider) as org:
