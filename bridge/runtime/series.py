@@ -114,7 +114,7 @@ from bridge.runtime.series_answers import rejoin
 from bridge.runtime.series_heirs import SeriesHeirs, followed_series, follower
 from bridge.runtime.series_masters import attended_series, colleague_mark, colleague_series, shared_meeting
 from bridge.runtime.series_zones import OwnerZones, in_one_zone, salesforce_rule
-from bridge.store.journal import JournalEntry, journal_of
+from bridge.store.journal import JournalEntry, journal_of, record_series_writes
 
 log = logging.getLogger(__name__)
 
@@ -334,15 +334,7 @@ class SeriesRoad:
             log.info("observe_planned", extra={"user": ctx.user_id, "series": key, "would_write": would})
 
     async def _journal(self, entries: Sequence[JournalEntry]) -> None:
-        """The writes made, journaled as the pair road's are; a journal that cannot be written does not
-        undo them: it is logged, and the plan's outcome stands."""
-        if not entries:
-            return
-        try:
-            await journal_of(self.store).record(entries)
-        except Exception:
-            log.exception("journal_failed", extra={"user": entries[0].user_id, "series": entries[0].pair_key,
-                                                   "writes": len(entries)})  # fmt: skip
+        await record_series_writes(self.store, entries)
 
     def available(self) -> bool:
         return hasattr(self.salesforce, "read_series") and hasattr(self.exchange, "read_series")

@@ -48,7 +48,7 @@ from bridge.errors import NotFoundError
 from bridge.ports import Commit, MailboxPort, SalesforcePort, Store, StoredSeries
 from bridge.runtime.meeting_claims import StoreClaims
 from bridge.runtime.series_masters import colleague_mark
-from bridge.store.journal import JournalEntry, journal_of
+from bridge.store.journal import JournalEntry, record_series_writes
 
 log = logging.getLogger(__name__)
 
@@ -423,14 +423,7 @@ class SeriesHeirs:
         return removed
 
     async def _journal(self, entries: Sequence[JournalEntry]) -> None:
-        """As the series road journals its writes: a journal that cannot be written undoes nothing."""
-        if not entries:
-            return
-        try:
-            await journal_of(self.store).record(entries)
-        except Exception:
-            log.exception("journal_failed", extra={"user": entries[0].user_id, "series": entries[0].pair_key,
-                                                   "writes": len(entries)})  # fmt: skip
+        await record_series_writes(self.store, entries)
 
     async def _occurrence_ids(
         self, address: str, master_id: str, state: SeriesState, policy: Policy

@@ -17,6 +17,7 @@ byte for byte, on both engines. `journal_of(store)` gives the journal of a store
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -265,6 +266,7 @@ def _entry_from_row(row: Mapping[str, Any]) -> JournalEntry:
 
 
 _MEMORY: weakref.WeakKeyDictionary[object, MemoryJournal] = weakref.WeakKeyDictionary()
+log = logging.getLogger(__name__)
 
 
 def journal_of(store: object) -> Journal:
@@ -284,4 +286,24 @@ def journal_of(store: object) -> Journal:
     return found
 
 
-__all__ = ["Journal", "JournalEntry", "MemoryJournal", "ObservedPlan", "SqlJournal", "journal_of"]
+async def record_series_writes(store: object, entries: Sequence[JournalEntry]) -> None:
+    """A series' writes, journaled as the pair road's are. A journal that cannot be written does not undo
+    them: it is logged (`journal_failed`), and the plan's outcome stands."""
+    if not entries:
+        return
+    try:
+        await journal_of(store).record(entries)
+    except Exception:
+        log.exception("journal_failed", extra={"user": entries[0].user_id, "series": entries[0].pair_key,
+                                               "writes": len(entries)})  # fmt: skip
+
+
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "MemoryJournal",
+    "ObservedPlan",
+    "SqlJournal",
+    "journal_of",
+    "record_series_writes",
+]
