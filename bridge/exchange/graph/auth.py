@@ -1,10 +1,8 @@
 """The app's access token for Graph (client credentials), through MSAL.
 
 MSAL is synchronous (requests underneath), so a token is acquired on a worker thread; MSAL caches it until
-near its expiry, so most acquisitions cost no request. The token is also kept here until `EARLY` before its
-expiry, so a Graph request does not queue for a worker thread (shared with the Salesforce client's calls)
-only to be handed the cached token. A token Graph refuses (401) is dropped from both caches and acquired
-again once (`refresh`).
+near its expiry, so most calls cost no request. A token Graph refuses (401) is dropped from MSAL's cache
+and acquired again once (`refresh`).
 
 TLS: requests lets REQUESTS_CA_BUNDLE replace a session's `verify=`, so MSAL is given a session that
 ignores the environment and verifies against the configured bundle (or the system's CAs).
@@ -13,7 +11,6 @@ ignores the environment and verifies against the configured bundle (or the syste
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import msal
@@ -30,7 +27,6 @@ _KEY_OF_ERROR = {
     "invalid_scope": "exchange.graph.client_id",
     "invalid_request": "exchange.graph.authority",
 }
-EARLY = 300.0  # seconds before its expiry that a kept token is acquired again (MSAL renews it by then)
 
 
 class TokenSource:
@@ -40,7 +36,6 @@ class TokenSource:
         self._connection = connection
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = asyncio.Lock()
-        self._kept: tuple[str, float] | None = None  # (token, monotonic time to stop using it)
 
     def __repr__(self) -> str:
         return f"TokenSource({self._connection.authority!r}, client_id={self._connection.client_id!r})"
@@ -77,9 +72,6 @@ class TokenSource:
             ) from None
         token = result.get("access_token")
         if token:
-            lifetime = result.get("expires_in")
-            if isinstance(lifetime, (int, float)) and lifetime > EARLY:
-                self._kept = (str(token), time.monotonic() + float(lifetime) - EARLY)
             return str(token)
         error = str(result.get("error") or "unknown_error")
         described = str(result.get("error_description") or "").split("\r\n")[0].split("\n")[0]
@@ -88,15 +80,11 @@ class TokenSource:
         raise ConfigError(_KEY_OF_ERROR.get(error, "exchange.graph.client_id"), f"{error}: {described}")
 
     async def token(self) -> str:
-        kept = self._kept
-        if kept is not None and time.monotonic() < kept[1]:
-            return kept[0]
         async with self._lock:
             return await asyncio.to_thread(self._acquire)
 
     async def refresh(self) -> str:
         """A new token: the cached one was refused."""
-        self._kept = None
         async with self._lock:
             app = self._app
             if app is not None:

@@ -170,16 +170,3 @@ async def test_an_expired_token_is_replaced(mailboxes: GraphMailboxes, sandbox: 
     await mailboxes.sync(BO, None)
     sandbox.graph.faults.expire_tokens()
     assert (await mailboxes.sync(BO, None)).sync_state
-
-
-async def test_one_token_serves_many_requests(mailboxes: GraphMailboxes, sandbox: Sandboxes) -> None:
-    """The app's token is acquired once and kept until near its expiry: requests do not each go through
-    MSAL (on a worker thread) for it; a refused token is acquired again once."""
-    await mailboxes.sync(BO, None)
-    issued = sandbox.graph.identity.issued
-    for _ in range(5):
-        await mailboxes.sync(BO, None)
-    assert sandbox.graph.identity.issued == issued
-    sandbox.graph.faults.expire_tokens()
-    await mailboxes.sync(BO, None)
-    assert sandbox.graph.identity.issued == issued + 1
