@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +24,7 @@ from bridge.sandbox.salesforce.changes import ChangeSink, RecordChange
 from bridge.sandbox.salesforce.errors import entity_is_deleted, not_found
 from bridge.sandbox.salesforce.records import Record, RecordStore, TransactionLog
 from bridge.sandbox.salesforce.schema import DEFAULT_METADATA_DIR, METADATA_NS, SObjectDef, load_objects
+from bridge.sandbox.salesforce.soql.predicates import index_key
 from bridge.sandbox.salesforce.values import utc_now
 from bridge.sandbox.salesforce.writes import Writer
 
@@ -137,6 +138,17 @@ class Org:
         rows = self.store.rows(sobject)
         if include_deleted:
             return rows
+        return [row for row in rows if not row.get("IsDeleted")]
+
+    def ids_with_keys(self, sobject: str, field: str, kind: str, keys: Collection[Hashable]) -> set[str]:
+        return self.store.index(sobject, field, kind, index_key(kind)).ids(keys)
+
+    def rows_with_ids(
+        self, sobject: str, record_ids: Collection[str], include_deleted: bool
+    ) -> list[Mapping[str, Any]]:
+        rows = self.store.rows_with_ids(sobject, record_ids)
+        if include_deleted:
+            return list(rows)
         return [row for row in rows if not row.get("IsDeleted")]
 
     def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:

@@ -7,7 +7,7 @@ transaction into the `RecordChange`s the change sink expects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +15,49 @@ from bridge.sandbox.salesforce import ids
 from bridge.sandbox.salesforce.changes import ChangeType, RecordChange
 
 Record = dict[str, Any]
+# A field value as an index keys it (SOQL's comparison form); None leaves the record out of the index.
+IndexKey = Callable[[Any], Hashable | None]
 # Fields Salesforce reports as changed by every update, whatever the writer sent.
 ALWAYS_CHANGED = frozenset({"LastModifiedDate"})
 # Long text fields whose changes Salesforce sends as diffs.
 DIFF_FIELDS = frozenset({"Description"})
 
 
+class FieldIndex:
+    """The ids of one object's records by the key of one field's value, so that a query naming values
+    of the field reads only those records instead of every record of the object."""
+
+    def __init__(self, field_name: str, key: IndexKey) -> None:
+        self.field_name = field_name
+        self.key = key
+        self.ids_by_key: dict[Hashable, set[str]] = {}
+
+    def add(self, record: Record) -> None:
+        value_key = self.key(record.get(self.field_name))
+        if value_key is not None:
+            self.ids_by_key.setdefault(value_key, set()).add(record["Id"])
+
+    def remove(self, record: Record) -> None:
+        value_key = self.key(record.get(self.field_name))
+        holders = self.ids_by_key.get(value_key) if value_key is not None else None
+        if holders is not None:
+            holders.discard(record["Id"])
+            if not holders:
+                del self.ids_by_key[value_key]
+
+    def ids(self, keys: Iterable[Hashable]) -> set[str]:
+        found: set[str] = set()
+        for value_key in keys:
+            found |= self.ids_by_key.get(value_key, set())
+        return found
+
+
 class RecordStore:
-    """Every record of the org by id and by object, deleted ones included (IsDeleted = true)."""
+    """Every record of the org by id and by object, deleted ones included (IsDeleted = true).
+
+    Field indexes are built on first use and kept in step by `put` and `drop`, the only ways records
+    change (writes store new dicts, never edit a stored one). An index may also hold ids the store no
+    longer has (a state reload clears the maps directly); readers look every id up again."""
 
     def __init__(self) -> None:
         self.records: dict[str, Record] = {}
@@ -39,6 +74,11 @@ class RecordStore:
         # Lower-cased Username -> id of the User last stored with it (deleted or not): creating users checks
         # Username uniqueness, which a scan of every user would make quadratic in an org of thousands.
         self.user_by_username: dict[str, str] = {}
+        # Id -> position in its object's creation order, to give indexed reads that order.
+        self.ordinals: dict[str, int] = {}
+        self._next_ordinal = 0
+        # Lower-cased object name -> (field, key name) -> index.
+        self.indexes: dict[str, dict[tuple[str, str], FieldIndex]] = {}
 
     def new_id(self, key_prefix: str) -> str:
         serial = self.serials.get(key_prefix, 0) + 1
@@ -50,11 +90,20 @@ class RecordStore:
 
     def put(self, entity: str, record: Record) -> None:
         record_id = record["Id"]
+        before = self.records.get(record_id)
         if entity == "User":
-            self._index_username(self.records.get(record_id), record)
+            self._index_username(before, record)
+        objects = self.by_object.setdefault(entity.lower(), {})
+        if record_id not in objects:
+            self._next_ordinal += 1
+            self.ordinals[record_id] = self._next_ordinal
         self.records[record_id] = record
         self.entity_of[record_id] = entity
-        self.by_object.setdefault(entity.lower(), {})[record_id] = record
+        objects[record_id] = record
+        for index in self.indexes.get(entity.lower(), {}).values():
+            if before is not None:
+                index.remove(before)
+            index.add(record)
         if entity == "EventRelation":
             self.relations_by_event.setdefault(record["EventId"], set()).add(record_id)
 
@@ -62,6 +111,9 @@ class RecordStore:
         entity = self.entity_of.pop(record_id)
         del self.records[record_id]
         record = self.by_object[entity.lower()].pop(record_id)
+        self.ordinals.pop(record_id, None)
+        for index in self.indexes.get(entity.lower(), {}).values():
+            index.remove(record)
         if entity == "User":
             self._index_username(record, None)
         if entity == "EventRelation":
@@ -82,6 +134,24 @@ class RecordStore:
 
     def rows(self, entity: str) -> list[Record]:
         return list(self.by_object.get(entity.lower(), {}).values())
+
+    def index(self, entity: str, field_name: str, key_name: str, key: IndexKey) -> FieldIndex:
+        """The index of `entity`'s `field_name` under `key` (named `key_name`), built on first use."""
+        by_field = self.indexes.setdefault(entity.lower(), {})
+        index = by_field.get((field_name, key_name))
+        if index is None:
+            index = FieldIndex(field_name, key)
+            for record in self.by_object.get(entity.lower(), {}).values():
+                index.add(record)
+            by_field[(field_name, key_name)] = index
+        return index
+
+    def rows_with_ids(self, entity: str, record_ids: Collection[str]) -> list[Record]:
+        """The records of `entity` among `record_ids`, in creation order (as `rows` gives them)."""
+        objects = self.by_object.get(entity.lower(), {})
+        found = [record_id for record_id in record_ids if record_id in objects]
+        found.sort(key=self.ordinals.__getitem__)
+        return [objects[record_id] for record_id in found]
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Collection, Hashable, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from ..schema import SObjectDef
 
@@ -20,4 +20,20 @@ class Catalog(Protocol):
 
     def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:
         """The record with this id, of whatever object, with its definition; None when there is none."""
+        ...
+
+
+@runtime_checkable
+class IndexedCatalog(Catalog, Protocol):
+    """A Catalog that can find records by field value without reading every record of the object."""
+
+    def ids_with_keys(self, sobject: str, field: str, kind: str, keys: Collection[Hashable]) -> set[str]:
+        """Ids of `sobject`'s records (deleted ones included) whose `field` holds a text value with one of
+        `keys` as its `predicates.index_key(kind)`; it may name a few more records, never fewer."""
+        ...
+
+    def rows_with_ids(
+        self, sobject: str, record_ids: Collection[str], include_deleted: bool
+    ) -> list[Mapping[str, Any]]:
+        """The records of `sobject` among `record_ids`, in the order `rows` gives them."""
         ...

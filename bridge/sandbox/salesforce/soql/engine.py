@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..schema import SObjectDef
+from . import nodes
 from .aggregate import aggregate_records
-from .catalog import Catalog
+from .catalog import Catalog, IndexedCatalog
 from .errors import INVALID_FIELD, SoqlError, unsupported_sobject
 from .fields import FieldResolver, Relationship, ResolvedField, Row, parent_value
 from .parser import parse
-from .predicates import ConditionCompiler, order_key
+from .predicates import ConditionCompiler, equality_keys, index_key, order_key
 
 
 @dataclass
@@ -41,9 +42,11 @@ def run(
     selected = _resolve_selection(text, resolver, query.fields)
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     matches = ConditionCompiler(text, resolver, today).compile(query.where) if query.where else None
+    indexed = _indexed_rows(resolver, catalog, sobject, query.where, include_deleted)
+    candidates = catalog.rows(sobject.name, include_deleted) if indexed is None else indexed
     rows = [
         row
-        for row in catalog.rows(sobject.name, include_deleted)
+        for row in candidates
         if (include_deleted or not row.get("IsDeleted")) and (matches is None or matches(row))
     ]
     if query.aggregates or query.group_by:
@@ -62,6 +65,54 @@ def run(
     return QueryResult(
         sobject, [shape.record(row) for row in rows], len(rows), [row.get("Id") for row in rows]
     )
+
+
+def _indexed_rows(
+    resolver: FieldResolver,
+    catalog: Catalog,
+    sobject: SObjectDef,
+    where: nodes.Condition | None,
+    include_deleted: bool,
+) -> list[Row] | None:
+    """The rows a WHERE can match, read through the catalog's indexes, in the order a full read gives
+    them; None when no conjunct of the WHERE names values of a text or id field (then every row is read).
+    The caller still tests the whole WHERE on each row, so the index only has to never miss one."""
+    if where is None or not isinstance(catalog, IndexedCatalog):
+        return None
+    narrowest: set[str] | None = None
+    for conjunct in _conjuncts(where):
+        found = _ids_for(resolver, catalog, sobject, conjunct)
+        if found is not None and (narrowest is None or len(found) < len(narrowest)):
+            narrowest = found
+    if narrowest is None:
+        return None
+    return catalog.rows_with_ids(sobject.name, narrowest, include_deleted)
+
+
+def _conjuncts(condition: nodes.Condition) -> list[nodes.Condition]:
+    if isinstance(condition, nodes.And):
+        return [part for operand in condition.operands for part in _conjuncts(operand)]
+    return [condition]
+
+
+def _ids_for(
+    resolver: FieldResolver, catalog: IndexedCatalog, sobject: SObjectDef, condition: nodes.Condition
+) -> set[str] | None:
+    """Ids of the rows that may satisfy one conjunct, or None when an index cannot tell. A parent field
+    (`Event.OwnerId IN (...)`) goes through two indexes: the parents with those values, then the rows
+    whose reference holds one of those parents (a reference only ever holds its target's ids)."""
+    keyed = equality_keys(resolver, condition)
+    if keyed is None:
+        return None
+    field_name, relationship = keyed.field.field.name, keyed.field.relationship
+    if relationship is None:
+        return catalog.ids_with_keys(sobject.name, field_name, keyed.kind, keyed.keys)
+    if relationship.target is None:
+        return None  # polymorphic: the parent may be of several objects
+    parents = catalog.ids_with_keys(relationship.target.name, field_name, keyed.kind, keyed.keys)
+    id_key = index_key("id")
+    parent_keys = frozenset(id_key(parent_id) for parent_id in parents)
+    return catalog.ids_with_keys(sobject.name, relationship.reference.name, "id", parent_keys)
 
 
 def _resolve_selection(text: str, resolver: FieldResolver, paths: tuple[Any, ...]) -> list[ResolvedField]:

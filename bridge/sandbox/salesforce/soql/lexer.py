@@ -44,6 +44,8 @@ _TIME = re.compile(r"T(\d{2}):(\d{2}):(\d{2})(\.\d+)?", re.ASCII)
 _ZONE = re.compile(r"Z|([+-])(\d{2}):?(\d{2})", re.ASCII)
 _OPERATORS = ("!=", "<>", "<=", ">=", "=", "<", ">")
 _SINGLE = {"(": Kind.LPAREN, ")": Kind.RPAREN, ",": Kind.COMMA, ":": Kind.COLON}
+# A run of string characters that are neither the closing quote nor an escape, read in one step.
+_PLAIN_RUN = re.compile(r"[^'\\]+")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
@@ -115,9 +117,13 @@ def _string(query: str, start: int) -> Token:
                 raise at_position(query, start, MALFORMED_QUERY, message)
             position += 2
             continue
-        value.append(char)
-        regex.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-        position += 1
+        run = _PLAIN_RUN.match(query, position)
+        assert run is not None  # `char` is neither a quote nor a backslash
+        plain = run.group()
+        value.append(plain)
+        # re.escape leaves % and _ alone, so they are still the LIKE wildcards here.
+        regex.append(re.escape(plain).replace("%", ".*").replace("_", "."))
+        position = run.end()
     raise at_position(
         query, len(query), MALFORMED_QUERY, f"line 1:{len(query)} mismatched character '<EOF>' expecting '''"
     )

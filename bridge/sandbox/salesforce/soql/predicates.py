@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -215,6 +216,49 @@ def _range_predicate(get: Callable[[Row], Any], operator: str, low: Any, high: A
     return lambda row: (value := get(row)) is not None and inside(value)
 
 
+INDEXED_KINDS = frozenset({"text", "id"})
+
+
+@dataclass(frozen=True)
+class EqualityKeys:
+    """`field = 'x'` or `field IN ('x', ...)` on a text or id field: every matching row's field has one
+    of `keys` as its `index_key(kind)`."""
+
+    field: ResolvedField
+    kind: str
+    keys: frozenset[Any]
+
+
+def equality_keys(resolver: FieldResolver, condition: nodes.Condition) -> EqualityKeys | None:
+    """The values a condition asks a text or id field to equal, keyed as an index keys them; None for any
+    other condition (null among the values, negation, other operators or types), which an index cannot
+    narrow. Call after compiling the condition, which refuses what Salesforce refuses."""
+    match condition:
+        case nodes.Comparison(field=path, operator="=", value=nodes.StringValue() as value):
+            values: tuple[nodes.Value, ...] = (value,)
+        case nodes.InList(field=path, values=values, negated=False):
+            pass
+        case _:
+            return None
+    texts = [value.value for value in values if isinstance(value, nodes.StringValue)]
+    if len(texts) != len(values):
+        return None
+    resolved = resolver.resolve(path)
+    kind = value_kind(resolved.field.type)
+    if kind not in INDEXED_KINDS:
+        return None
+    normal = _normalizer(kind)
+    return EqualityKeys(resolved, kind, frozenset(normal(text) for text in texts))
+
+
+def index_key(kind: str) -> Callable[[Any], Any]:
+    """How an index keys a stored value of a text or id field, so that `=` and IN find it by the query's
+    value under the same normaliser; None (left out) for a value that is not text, which never equals
+    a quoted value."""
+    normal = _normalizer(kind)
+    return lambda value: normal(value) if isinstance(value, str) else None
+
+
 def _is_long_text(resolved: ResolvedField) -> bool:
     field = resolved.field
     return field.type == "textarea" and (field.length or 0) > _MAX_FILTERABLE_TEXTAREA
@@ -238,4 +282,14 @@ def order_key(query_text: str, resolver: FieldResolver, item: nodes.OrderItem) -
     return key
 
 
-__all__ = ["ConditionCompiler", "Predicate", "SoqlError", "order_key", "value_kind"]
+__all__ = [
+    "INDEXED_KINDS",
+    "ConditionCompiler",
+    "EqualityKeys",
+    "Predicate",
+    "SoqlError",
+    "equality_keys",
+    "index_key",
+    "order_key",
+    "value_kind",
+]
