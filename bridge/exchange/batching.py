@@ -53,6 +53,15 @@ class MailboxBatcher(Generic[Req, Res]):
 
     async def _flush(self, mailbox: str, queue: _Queue[Req, Res]) -> None:
         await asyncio.sleep(self._linger)
+        try:
+            await self._send_waiting(mailbox, queue)
+        finally:
+            # Emptied: forget the mailbox's queue (and this done task) until its next write, so a mailbox
+            # written once does not keep them for the process's life (about 2 KB per user, issue 10).
+            if not queue.waiting and self._queues.get(mailbox.lower()) is queue:
+                del self._queues[mailbox.lower()]
+
+    async def _send_waiting(self, mailbox: str, queue: _Queue[Req, Res]) -> None:
         while queue.waiting:
             chunk, queue.waiting = queue.waiting[: self._most], queue.waiting[self._most :]
             try:
