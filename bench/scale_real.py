@@ -13,9 +13,10 @@ Each settles `--settle` seconds after its start-up (40: an actor ends 30 s after
 user is idle then) before its resident set size is read from /proc; (RSS of N users - RSS of one) / (N - 1)
 is the memory per idle user: everything the process keeps for a user, adapters included.
 
-`--sizes 1000,2000` also runs bridges with only the first 1,000 (and so on) of the seeded users enrolled,
-in the same sandbox: (RSS at the largest size - RSS at the one before) / (the users between) is the marginal
-memory per idle user, without the fixed cost and without bounded caches once they are full.
+`--sizes 1000` also runs a bridge of 1,000 users (a comma-separated list: one each) before the largest, each
+against a sandbox of its own seeded with that many, so each bridge makes the same writes per user: (RSS at
+the largest size - RSS at the one before) / (the users between) is the marginal memory per idle user,
+without the fixed cost and without bounded caches once they are full.
 
 Each bridge carries the heap probe (`bench/_heap_probe`): after the RSS is read it reports the live objects
 by type, glibc's heap (bytes in use and free) and, with `--trace`, tracemalloc's memory by file (tracing
@@ -163,28 +164,29 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=1800.0, help="seconds allowed for start-up")
     args = parser.parse_args()
     sizes = sorted({int(size) for size in args.sizes.split(",") if size} - {1, args.users})
-    with (
-        tempfile.TemporaryDirectory(prefix="calbridge-scale-") as name,
-        sandbox_process(Path(name), args.users) as world,
-    ):
-        config = Path(world["config"])
-        floor = _run(_first_users_config(config, 1), 1, args.settle, args.limit, args.trace)
-        smaller = [
-            _run(_first_users_config(config, size), size, args.settle, args.limit, args.trace)
-            for size in sizes
-        ]
-        bridge = _run(config, args.users, args.settle, args.limit, args.trace)
+    runs: list[dict[str, Any]] = []
+    floor: dict[str, Any] = {}
+    for size in [*sizes, args.users]:  # a sandbox each: a bridge before would have written its users' items
+        with (
+            tempfile.TemporaryDirectory(prefix="calbridge-scale-") as name,
+            sandbox_process(Path(name), size) as world,
+        ):
+            config = Path(world["config"])
+            if not floor:
+                floor = _run(_first_users_config(config, 1), 1, args.settle, args.limit, args.trace)
+            runs.append(_run(config, size, args.settle, args.limit, args.trace))
+    *smaller, bridge = runs
     per_user = (bridge["rss_mb"] - floor["rss_mb"]) * 1024 / max(args.users - 1, 1)
     result = {
         "users": args.users,
         "memory_per_idle_user_kb": round(per_user, 1),
         "goal_kb": 50,
         "traced": args.trace,
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         "grew": _grew(([floor, *smaller])[-1], bridge),
         "bridge": bridge,
         "smaller": smaller,
         "floor": floor,
-        "seed_s": round(world["seed_seconds"], 1),
     }
     RESULTS.mkdir(exist_ok=True)
     suffix = "_traced" if args.trace else ""
