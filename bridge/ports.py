@@ -331,6 +331,11 @@ class Store(Protocol):
 
     async def pairs_of(self, user_id: str) -> list[StoredPair]: ...
 
+    async def claimed_item_ids(self, user_id: str) -> set[str]:
+        """The Exchange ids the user's pairs claim (every pair but a waiting one): `pairs_of` without
+        decoding a pair, for a pass that only needs to know which items are paired now."""
+        ...
+
     async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None: ...
 
     async def pairs_by_uid(self, uid: str) -> list[StoredPair]:

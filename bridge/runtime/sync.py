@@ -382,12 +382,10 @@ class UserSync:
 
     async def _remember_unreported(self, ctx: UserContext, known: set[str]) -> None:
         try:
-            now = await self.reader.store.pairs_of(ctx.user_id)
+            now = await self.reader.store.claimed_item_ids(ctx.user_id)
         except CalbridgeError:
             return  # the store is away: the next window reconcile finds such a deletion instead
-        self.unconfirmed |= {
-            p.state.ex_id for p in now if live(p) and p.state.ex_id and p.state.ex_id not in known
-        }
+        self.unconfirmed |= now - known
 
     async def _gone_unreported(
         self, ctx: UserContext, wanted: set[str], by_ex: Mapping[str, StoredPair]

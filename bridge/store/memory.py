@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core.model import Side
+from bridge.core.model import PairStatus, Side
 from bridge.core.serial import state_to_dict
 from bridge.core.series_serial import series_from_dict, series_to_dict
 from bridge.ports import Commit, Intent, StoredIssue, StoredPair, StoredSeries
@@ -61,6 +61,15 @@ class MemoryStore:
     async def pairs_of(self, user_id: str) -> list[StoredPair]:
         found = [pair for pair in self._state.pairs.values() if pair.user_id == user_id]
         return sorted(found, key=rules.pair_key)
+
+    async def claimed_item_ids(self, user_id: str) -> set[str]:
+        return {
+            ex_id
+            for pair in self._state.pairs.values()
+            if pair.user_id == user_id
+            and pair.state.status is not PairStatus.WAITING
+            and (ex_id := pair.state.ex_id)
+        }
 
     async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None:
         found = [pair for pair in self._state.pairs.values() if pair.state.id_of(side) == record_id]

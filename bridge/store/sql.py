@@ -48,7 +48,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bridge.core.model import Side
+from bridge.core.model import PairStatus, Side
 from bridge.core.serial import state_from_dict, state_to_dict
 from bridge.core.series_serial import series_from_dict, series_to_dict
 from bridge.errors import ConfigError, MappingError, TransientError
@@ -164,6 +164,10 @@ _PAIR_BY = {
     Side.SALESFORCE: f"SELECT user_id, key, state, event, item FROM {pairs.name} WHERE sf_id = ?",
     Side.EXCHANGE: f"SELECT user_id, key, state, event, item FROM {pairs.name} WHERE ex_id = ?",
 }
+_CLAIMED_ITEMS = (
+    f"SELECT ex_id FROM {pairs.name} WHERE user_id = ? AND status != '{PairStatus.WAITING}'"
+    " AND ex_id IS NOT NULL"
+)
 _SERIES_OF = f"SELECT user_id, key, state FROM {series.name} WHERE user_id = ? ORDER BY key"
 _POSITION = f"SELECT value FROM {positions.name} WHERE stream = ?"
 
@@ -383,6 +387,16 @@ class SqlStore:
             return sa.select(pairs).where(pairs.c.user_id == user_id).order_by(*self._text_order(pairs.c.key))
 
         return await self._pairs(query, (_PAIRS_OF, (user_id,)))
+
+    async def claimed_item_ids(self, user_id: str) -> set[str]:
+        def query() -> sa.Select[Any]:
+            return sa.select(pairs.c.ex_id).where(
+                pairs.c.user_id == user_id,
+                pairs.c.status != str(PairStatus.WAITING),
+                pairs.c.ex_id.is_not(None),
+            )
+
+        return {row["ex_id"] for row in await self._rows(query, (_CLAIMED_ITEMS, (user_id,)))}
 
     async def pair_by_record(self, side: Side, record_id: str) -> StoredPair | None:
         column = pairs.c.sf_id if side is Side.SALESFORCE else pairs.c.ex_id

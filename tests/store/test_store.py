@@ -38,6 +38,24 @@ async def test_pairs_round_trip_with_their_raw_copies(store: Any) -> None:
     assert await store.pairs_of("005B") == []
 
 
+async def test_claimed_item_ids_are_the_items_of_every_pair_but_a_waiting_one(store: Any) -> None:
+    """What a pass reads to learn which items it paired (R-DEL-2): a tombstone still claims its item."""
+    await store.commit(
+        Commit(
+            "005A",
+            pairs=[
+                s.pair("005A", "00UA", "AAMkA"),
+                s.pair("005A", None, "AAMkB", status=PairStatus.WAITING),
+                s.pair("005A", "00UC", "AAMkC", status=PairStatus.ENDED),
+                s.pair("005A", "00UD", None),
+            ],
+        )
+    )
+    await store.commit(Commit("005B", pairs=[s.pair("005B", "00UE", "AAMkE")]))
+    assert await store.claimed_item_ids("005A") == {"AAMkA", "AAMkC"}
+    assert await store.claimed_item_ids("005C") == set()
+
+
 async def test_a_commit_updates_a_pair_in_place(store: Any) -> None:
     first = s.pair("005A", "00UA", None)
     await store.commit(Commit("005A", pairs=[first]))
