@@ -17,6 +17,7 @@ from typing import Any
 from bridge.sandbox.salesforce import soql
 from bridge.sandbox.salesforce.calls import Call, Reply, record_url, serialize
 from bridge.sandbox.salesforce.errors import SalesforceError
+from bridge.sandbox.salesforce.schema import SObjectDef
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
@@ -78,25 +79,33 @@ def _page(call: Call, cursors: QueryCursors, cursor_id: str, cursor: _Cursor, of
     return Reply(200, body)
 
 
-def _link(call: Call, row: dict[str, Any], row_id: str | None) -> None:
+def _link(call: Call, row: dict[str, Any], row_id: str | None, references: dict[str, str]) -> None:
     """Give the record and its related records (`Who`, `Owner`, ...) their `attributes.url`, as Salesforce
-    does whether or not Id was selected (caller holds the org lock)."""
+    does whether or not Id was selected (caller holds the org lock). `references` maps each lower-cased
+    relationship name of the row's object to its reference field."""
     stored = call.org.store.get(row_id) if row_id else None
-    sobject = call.org.describe(row["attributes"]["type"]) if stored is not None else None
-    if row_id is None or stored is None or sobject is None:
+    if row_id is None or stored is None:
         return
-    row["attributes"] = {**row["attributes"], "url": record_url(call.version, sobject.name, row_id)}
+    own = row["attributes"]
+    row["attributes"] = {**own, "url": record_url(call.version, own["type"], row_id)}
     for key, value in row.items():
         if not (isinstance(value, dict) and isinstance(value.get("attributes"), dict)):
             continue
-        reference = next(
-            (f for f in sobject.fields if f.relationship_name and f.relationship_name.lower() == key.lower()),
-            None,
-        )
-        target = stored.get(reference.name) if reference is not None else None
+        reference = references.get(key.lower())
+        target = stored.get(reference) if reference is not None else None
         if isinstance(target, str):
             attributes = value["attributes"]
             value["attributes"] = {**attributes, "url": record_url(call.version, attributes["type"], target)}
+
+
+def _references(sobject: SObjectDef) -> dict[str, str]:
+    """Lower-cased relationship name -> reference field name (the first field with that name), worked out
+    once per query rather than by a search of every field for every row."""
+    references: dict[str, str] = {}
+    for field in sobject.fields:
+        if field.relationship_name:
+            references.setdefault(field.relationship_name.lower(), field.name)
+    return references
 
 
 def handle(call: Call, cursors: QueryCursors) -> Reply:
@@ -120,8 +129,9 @@ def handle(call: Call, cursors: QueryCursors) -> Reply:
             result = soql.run(text, call.org, include_deleted=include_deleted)
         except soql.SoqlError as error:
             raise SalesforceError(400, error.error_code, error.message) from None
+        references = _references(result.sobject)
         for row, row_id in zip(result.records, result.ids, strict=True):
-            _link(call, row, row_id)
+            _link(call, row, row_id, references)
     records = serialize(result.records, call.version)
     cursor = _Cursor(records, result.total_size, batch_size(call), time.monotonic())
     if len(records) <= cursor.batch:
