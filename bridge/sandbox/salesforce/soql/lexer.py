@@ -87,6 +87,10 @@ def _no_viable_alternative(query: str, position: int, char: str) -> Exception:
 
 def _string(query: str, start: int) -> Token:
     """A quoted literal with Salesforce's backslash escapes; `\\%` and `\\_` are literal only in LIKE."""
+    end = query.find("'", start + 1)
+    if end > 0 and query.find("\\", start + 1, end) < 0:  # no escapes: the common case, ids and names
+        plain = query[start + 1 : end]
+        return Token(Kind.STRING, query[start : end + 1], start, plain, _like_regex(plain))
     value: list[str] = []
     regex: list[str] = []
     position = start + 1
@@ -121,12 +125,17 @@ def _string(query: str, start: int) -> Token:
         assert run is not None  # `char` is neither a quote nor a backslash
         plain = run.group()
         value.append(plain)
-        # re.escape leaves % and _ alone, so they are still the LIKE wildcards here.
-        regex.append(re.escape(plain).replace("%", ".*").replace("_", "."))
+        regex.append(_like_regex(plain))
         position = run.end()
     raise at_position(
         query, len(query), MALFORMED_QUERY, f"line 1:{len(query)} mismatched character '<EOF>' expecting '''"
     )
+
+
+def _like_regex(plain: str) -> str:
+    """Unescaped literal text as a LIKE regular expression: `%` any run, `_` any one character. re.escape
+    leaves both alone, so they are still the wildcards after it."""
+    return re.escape(plain).replace("%", ".*").replace("_", ".")
 
 
 def _number(match: re.Match[str]) -> Token:
