@@ -5,6 +5,8 @@ reading the open issues. One copy here, so that every story books and reads a se
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from bridge.sandbox.exchange.recurrence import Recurrence as SandboxRecurrence
 from bridge.sandbox.people import Outlook, iso, wait_until
 
 from .conftest import World
-from .helpers import sync_now
+from .helpers import sync_now as calbridge_sync_now
 
 ZONE = "Europe/Madrid"
 WEEKS = 4
@@ -132,6 +134,24 @@ def categories(outlook: Outlook, item_id: str) -> list[str]:
     """The item's categories; none once it is gone."""
     found = outlook.by_id(item_id)
     return list(found.categories or []) if found is not None else []
+
+
+def sync_now(world: World, address: str, timeout: float = 240) -> None:
+    """Sync now for the user (R-TIME-5): a window reconcile, run to its end before it returns. Asked of the
+    running bridge as `calbridge sync-now` asks it (POST /sync-now on its ops endpoint), without a Python
+    start per call (one to five seconds, the most under load); test_ops_and_cli and test_timing_and_restart
+    run the command itself. With no bridge answering, the command syncs in this process."""
+    query = urllib.parse.urlencode({"user": address})
+    request = urllib.request.Request(f"{world.bridge.ops_url}/sync-now?{query}", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"sync-now for {address}: {exc.code} {exc.read()!r}") from None
+    except (urllib.error.URLError, ConnectionError):
+        calbridge_sync_now(world, address, timeout)
+        return
+    assert body.get("done") is True, body
 
 
 def issues(world: World) -> list[dict[str, Any]]:
