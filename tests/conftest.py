@@ -27,15 +27,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Slowest modules first (longest-processing-time-first): `make test` hands whole modules to its workers
 # (--dist loadfile) in the order collected, so a long module handed out last would run alone at the end.
-# Seconds summed over each module's tests in a full `make test` run under load; kept by hand, roughly:
-# only the order matters. A module not named here weighs E2E_SECONDS if it is end-to-end, else nothing,
-# and keeps its place among its peers.
+# Seconds summed over each module's tests in a full `make test` run under load (the series modules scaled
+# by their own runs since sync now skips the CLI); kept by hand, roughly: only the order matters. A module
+# not named here weighs E2E_SECONDS if it is end-to-end, else nothing, and keeps its place among its peers.
 MODULE_SECONDS = {
-    "tests/e2e/test_series_multi.py": 390,
-    "tests/e2e/test_series_deletion.py": 230,
-    "tests/e2e/test_series_unsync_return.py": 220,
+    "tests/e2e/test_series_multi.py": 250,
     "tests/e2e/test_ops_and_cli.py": 180,
     "tests/e2e/test_series_occurrences.py": 150,
+    "tests/e2e/test_series_deletion.py": 150,
+    "tests/e2e/test_series_unsync_return.py": 150,
     "tests/e2e/test_observe_and_undo.py": 145,
     "tests/e2e/test_series_expanded.py": 120,
     "tests/e2e/test_pairing.py": 115,
