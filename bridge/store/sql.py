@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import sqlite3
 import threading
@@ -71,7 +72,7 @@ EXAMPLES = (
     "sqlite+aiosqlite:///STATE_DIR/calbridge.db or postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
 )
 BUSY_TIMEOUT_MS = 15_000
-DECODED_KEPT = 4096  # pair rows kept decoded, by their text (`SqlStore._decoded_pair`)
+DECODED_KEPT = 4096  # pair rows kept decoded, by a digest of their text (`SqlStore._decoded_pair`)
 SYNC_READ_BUSY_MS = 100  # the most a read on the calling thread waits for a lock (see the module doc)
 _WRITE = "calbridge_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
@@ -296,7 +297,7 @@ class SqlStore:
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._sync_reads = _SyncReads.of(engine)
         self._sync_writes = _SyncWrites(engine.url) if self._sync_reads is not None else None
-        self._decoded: dict[tuple[str | None, ...], StoredPair] = {}  # `_decoded_pair`
+        self._decoded: dict[bytes, StoredPair] = {}  # `_decoded_pair`, by a digest of the row's text
         # The upserts of a commit, made once: making `excluded` anew for every commit cost more than running
         # the statement (SQLAlchemy builds a proxy of every column each time).
         self._upserts = {table.name: self._upsert(table) for table in (pairs, series, positions)}
@@ -427,10 +428,10 @@ class SqlStore:
         """`_pair_from_row`, kept for the row's exact text: every pass reads its user's pairs, most of them
         as the last pass left them, and decoding them was most of what a read cost. A row written anew
         (by any process) has new text, so it is decoded again; the values are frozen, so sharing is safe."""
-        text = (row["user_id"], row["key"], row["state"], row["event"], row["item"])
-        found = self._decoded.get(text)
+        key = _row_digest((row["user_id"], row["key"], row["state"], row["event"], row["item"]))
+        found = self._decoded.get(key)
         if found is None:
-            found = self._decoded[text] = _pair_from_row(row)
+            found = self._decoded[key] = _pair_from_row(row)
             if len(self._decoded) > DECODED_KEPT:
                 with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                     del self._decoded[next(iter(self._decoded))]  # the oldest decoded
@@ -713,6 +714,18 @@ def _pair_row(pair: StoredPair, now: datetime) -> dict[str, Any]:
         "item": None if pair.item is None else dumps(item_to_dict(pair.item)),
         "updated_at": now,
     }
+
+
+def _row_digest(texts: Iterable[str | None]) -> bytes:
+    """A digest of a pair row's text, the key its decoded pair is kept under: keeping the text itself as the
+    key held each row twice, about a third of the memo's memory (heap probe of bench/scale_real, issue 10).
+    Each part is length-prefixed, so no two different rows join into the same bytes."""
+    digest = hashlib.blake2b(digest_size=20)
+    for text in texts:
+        data = b"" if text is None else text.encode()
+        digest.update(b"n" if text is None else b"t" + len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
 
 
 def _pair_from_row(row: Mapping[str, Any]) -> StoredPair:
