@@ -139,6 +139,9 @@ _ROUNDS = 2  # a plan that created a series is planned once more at once, to bin
 # How long the rest of a transaction's change events are waited for (the pass retried with the actor's
 # backoff meanwhile): the router hands them on one by one, and a busy bridge takes a while.
 _RECREATION_WAIT_S = 5.0
+# Asked again this often meanwhile (not the actor's doubling backoff, which would take the deletion of a
+# series to 7.5 s or more): the rest of a re-creation is seen within a second, a deletion goes at 5 s.
+_RECREATION_POLL_S = 1.0
 _WAITED_KEPT = 1000
 _COPIES_KEPT = 5000
 
@@ -619,10 +622,11 @@ class SeriesRoad:
             since = self._waited.setdefault(key, now)
             while len(self._waited) > _WAITED_KEPT:
                 del self._waited[next(iter(self._waited))]
-            if now - since < _RECREATION_WAIT_S:
+            if (left := _RECREATION_WAIT_S - (now - since)) > 0:
                 raise TransientError(
                     f"Salesforce transaction {key} deleted the rows of series {state.sf_series}: waiting for "
-                    "the rest of its change events (a series re-created is one change)"
+                    "the rest of its change events (a series re-created is one change)",
+                    retry_after=min(_RECREATION_POLL_S, left),
                 )
 
     async def _gone(self, ctx: UserContext, state: SeriesState, gone: Side, survivor: Series | None) -> None:
