@@ -22,6 +22,7 @@ from bridge.sandbox.salesforce.ids import make_id
 from bridge.sandbox.salesforce.org import Org
 from bridge.sandbox.salesforce.schema import SObjectDef, load_objects
 from bridge.sandbox.salesforce.soql import run
+from bridge.sandbox.salesforce.soql.catalog import FullScan
 
 QUERY = (
     "SELECT Id, Subject, StartDateTime, Owner.Email FROM Event "
@@ -72,22 +73,6 @@ OWNERS_PER_QUERY = 200
 WINDOW_END = datetime(2026, 7, 1, tzinfo=UTC)
 
 
-class _FullScan:
-    """The org as a plain catalog, without its indexes: every query reads every row."""
-
-    def __init__(self, org: Org) -> None:
-        self.org = org
-
-    def describe(self, sobject: str) -> SObjectDef | None:
-        return self.org.describe(sobject)
-
-    def rows(self, sobject: str, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
-        return self.org.rows(sobject, include_deleted)
-
-    def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:
-        return self.org.lookup(record_id)
-
-
 def _indexed_case(count: int) -> dict[str, float | int]:
     org = Org(objects=load_objects())
     owners = [make_id("005", n + 1) for n in range(count // 2)]
@@ -125,7 +110,7 @@ def _indexed_case(count: int) -> dict[str, float | int]:
 
     run(query, org)  # builds the OwnerId index, as the first window query of a run does
     engine_s, engine_rows = _best_of(5, lambda: run(query, org).total_size)
-    scan_s, scan_rows = _best_of(3, lambda: run(query, _FullScan(org)).total_size)
+    scan_s, scan_rows = _best_of(3, lambda: run(query, FullScan(org)).total_size)
     floor_s, floor_rows = _best_of(5, floor)
     assert engine_rows == floor_rows == scan_rows, (engine_rows, floor_rows, scan_rows)
     return {

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from bridge.sandbox.salesforce import persistence
 from bridge.sandbox.salesforce.errors import SalesforceError
 from bridge.sandbox.salesforce.org import Org
-from bridge.sandbox.salesforce.schema import SObjectDef, load_objects
+from bridge.sandbox.salesforce.schema import load_objects
 from bridge.sandbox.salesforce.soql import SoqlError, run
-from bridge.sandbox.salesforce.soql.catalog import IndexedCatalog
+from bridge.sandbox.salesforce.soql.catalog import FullScan, IndexedCatalog
 
 OBJECTS = load_objects()
 START = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -32,22 +32,6 @@ USER = {
     "Alias": "u",
     "TimeZoneSidKey": "Europe/Madrid",
 }
-
-
-class FullScan:
-    """The same org seen as a plain Catalog: every query reads every row."""
-
-    def __init__(self, org: Org) -> None:
-        self.org = org
-
-    def describe(self, sobject: str) -> SObjectDef | None:
-        return self.org.describe(sobject)
-
-    def rows(self, sobject: str, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
-        return self.org.rows(sobject, include_deleted)
-
-    def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:
-        return self.org.lookup(record_id)
 
 
 class World:

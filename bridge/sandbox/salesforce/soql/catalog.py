@@ -37,3 +37,20 @@ class IndexedCatalog(Catalog, Protocol):
     ) -> list[Mapping[str, Any]]:
         """The records of `sobject` among `record_ids`, in the order `rows` gives them."""
         ...
+
+
+class FullScan:
+    """A catalog seen without its indexes, so every query reads every row: what an indexed read must equal
+    (tests) and what it is measured against (bench/soql.py)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def describe(self, sobject: str) -> SObjectDef | None:
+        return self.catalog.describe(sobject)
+
+    def rows(self, sobject: str, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
+        return self.catalog.rows(sobject, include_deleted)
+
+    def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:
+        return self.catalog.lookup(record_id)
