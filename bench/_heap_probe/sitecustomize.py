@@ -94,7 +94,9 @@ def _report(trim: bool) -> None:
     gc.collect()
     trimmed = None
     if trim:
-        trimmed = bool(_libc().malloc_trim(0))
+        from bridge.runtime.startup import give_back_heap  # the bridge's own trim, loaded by now
+
+        trimmed = give_back_heap()
     by_type = Counter(type(o).__qualname__ for o in gc.get_objects())
     entry: dict[str, Any] = {
         "time": time.time(),

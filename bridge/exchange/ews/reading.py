@@ -85,9 +85,9 @@ class _GetCalendarItems(GetItem):  # type: ignore[misc]
     """GetItem that also keeps each item's StartTimeZone id as Exchange sent it: exchangelib maps the id to
     a zone and drops one its table does not know, which the core must see to report E-TIMEZONE.
 
-    A calendar item is built from the fields asked for only (`_READ`): exchangelib's own parse looks up all
-    80 fields of the model in every element, and that was 40% of parsing a first sync's calendar. Fields
-    not asked for are None instead of their default; `to_exchange_item` reads none of them."""
+    A calendar item is built from the fields asked for only (`_read_fields`): exchangelib's own parse looks
+    up all 80 fields of the model in every element, and that was 40% of parsing a first sync's calendar.
+    Fields not asked for are None instead of their default; `to_exchange_item` reads none of them."""
 
     def _elem_to_obj(self, elem: Any) -> tuple[Any, str | None]:
         zone = elem.find(f"{{{TNS}}}StartTimeZone")

@@ -135,10 +135,7 @@ class Org:
         return self.objects.get(sobject.lower())
 
     def rows(self, sobject: str, include_deleted: bool) -> Iterable[Mapping[str, Any]]:
-        rows = self.store.rows(sobject)
-        if include_deleted:
-            return rows
-        return [row for row in rows if not row.get("IsDeleted")]
+        return _visible(self.store.rows(sobject), include_deleted)
 
     def ids_with_keys(self, sobject: str, field: str, kind: str, keys: Collection[Hashable]) -> set[str]:
         return self.store.index(sobject, field, kind, index_key(kind)).ids(keys)
@@ -146,10 +143,7 @@ class Org:
     def rows_with_ids(
         self, sobject: str, record_ids: Collection[str], include_deleted: bool
     ) -> list[Mapping[str, Any]]:
-        rows = self.store.rows_with_ids(sobject, record_ids)
-        if include_deleted:
-            return list(rows)
-        return [row for row in rows if not row.get("IsDeleted")]
+        return _visible(self.store.rows_with_ids(sobject, record_ids), include_deleted)
 
     def lookup(self, record_id: str) -> tuple[SObjectDef, Mapping[str, Any]] | None:
         normal = ids.normalize(record_id)
@@ -257,3 +251,9 @@ class Org:
                 return False
             self.api_usage += 1
             return True
+
+
+def _visible(rows: list[Any], include_deleted: bool) -> list[Any]:
+    """The rows a query sees, of a fresh list of the store's: deleted ones (IsDeleted true) only for
+    queryAll."""
+    return rows if include_deleted else [row for row in rows if not row.get("IsDeleted")]
